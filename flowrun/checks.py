@@ -1,0 +1,300 @@
+"""Validations (does the response pass?) and conditions (should the node run?)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import jq
+import jsonschema
+
+from . import paths
+from .errors import UnresolvedPlaceholder
+from .placeholders import Context, substitute
+
+OPERATORS = (
+    "exists",
+    "equals",
+    "notEquals",
+    "greaterThan",
+    "lessThan",
+    "greaterThanOrEqual",
+    "lessThanOrEqual",
+    "contains",
+    "matches",
+)
+NUMERIC = {
+    "greaterThan": (">", lambda a, b: a > b),
+    "lessThan": ("<", lambda a, b: a < b),
+    "greaterThanOrEqual": (">=", lambda a, b: a >= b),
+    "lessThanOrEqual": ("<=", lambda a, b: a <= b),
+}
+VALIDATION_KINDS = (
+    "httpStatusCode",
+    "jsonpath",
+    "header",
+    "jq",
+    "schema",
+    "maxDurationMs",
+)
+_ABSENT = object()
+
+
+@lru_cache(maxsize=512)
+def compile_jq(program: str):
+    return jq.compile(program)
+
+
+@lru_cache(maxsize=512)
+def compile_regex(pattern: str):
+    return re.compile(pattern)
+
+
+def _number(value):
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def compare(op: str, actual, expected) -> tuple[bool, str]:
+    """Apply one operator; return ``(passed, message)``. ``actual`` may be _ABSENT."""
+    present = actual is not _ABSENT
+    if op == "exists":
+        exists = present and actual is not None
+        want = bool(expected)
+        if exists == want:
+            return True, "exists" if want else "does not exist"
+        return False, "expected to exist, but it does not" if want else (
+            f"expected not to exist, but got {paths.text(actual)!r}"
+        )
+    if not present:
+        return False, "not found"
+    if op in ("equals", "notEquals"):
+        same = paths.js_str(actual) == paths.js_str(expected)
+        if op == "equals":
+            if same:
+                return True, f"equals {paths.js_str(expected)!r}"
+            return False, (
+                f"expected {paths.js_str(expected)!r}, got {paths.js_str(actual)!r}"
+            )
+        if not same:
+            return True, f"not equal to {paths.js_str(expected)!r}"
+        return False, f"should not equal {paths.js_str(expected)!r}, but it does"
+    if op in NUMERIC:
+        symbol, fn = NUMERIC[op]
+        a, b = _number(actual), _number(expected)
+        if a is None:
+            return False, f"expected a number, got {paths.text(actual)!r}"
+        if b is None:
+            return False, f"expected value {paths.text(expected)!r} is not a number"
+        if fn(a, b):
+            return True, f"{paths.js_str(a)} {symbol} {paths.js_str(b)}"
+        return False, f"expected {symbol} {paths.js_str(b)}, got {paths.js_str(a)}"
+    if op == "contains":
+        if isinstance(actual, list):
+            ok = any(paths.js_str(v) == paths.js_str(expected) for v in actual)
+        elif isinstance(actual, dict):
+            ok = paths.js_str(expected) in actual
+        else:
+            ok = paths.js_str(expected) in paths.text(actual)
+        if ok:
+            return True, f"contains {paths.text(expected)!r}"
+        return False, f"expected to contain {paths.text(expected)!r}"
+    if op == "matches":
+        try:
+            rx = compile_regex(str(expected))
+        except re.error as exc:
+            return False, f"bad regex {expected!r}: {exc}"
+        if rx.search(paths.text(actual)):
+            return True, f"matches /{expected}/"
+        return False, f"expected to match /{expected}/, got {paths.text(actual)!r}"
+    return False, f"unknown operator '{op}'"
+
+
+def _operators(spec: dict) -> list[str]:
+    ops = [k for k in OPERATORS if k in spec]
+    return ops or ["exists"]
+
+
+def _expected(spec: dict, op: str, ctx: Context):
+    if op not in spec:
+        return True  # implicit `exists: true`
+    return substitute(spec[op], ctx, op, None)
+
+
+def _operator_results(kind, path, actual, spec, ctx) -> list[dict]:
+    out = []
+    for op in _operators(spec):
+        expected = _expected(spec, op, ctx)
+        passed, message = compare(op, actual, expected)
+        out.append(
+            {
+                "type": kind,
+                "path": path,
+                "operator": op,
+                "expected": expected,
+                "actual": None if actual is _ABSENT else actual,
+                "passed": passed,
+                "message": f"{path}: {message}",
+            }
+        )
+    return out
+
+
+def validate_response(
+    validations: list[dict],
+    *,
+    status: int,
+    headers: dict,
+    body,
+    duration_ms: float,
+    ctx: Context,
+) -> list[dict]:
+    """Run every validation against a response and return all results."""
+    results: list[dict] = []
+    for spec in validations:
+        try:
+            results.extend(_validate_one(spec, status, headers, body, duration_ms, ctx))
+        except UnresolvedPlaceholder as exc:
+            results.append(
+                {"type": _kind_of(spec), "passed": False, "message": str(exc)}
+            )
+    return results
+
+
+def _kind_of(spec: dict) -> str:
+    return next((k for k in VALIDATION_KINDS if k in spec), "unknown")
+
+
+def _validate_one(spec, status, headers, body, duration_ms, ctx):
+    kind = _kind_of(spec)
+    if kind == "httpStatusCode":
+        expected = spec["httpStatusCode"]
+        allowed = expected if isinstance(expected, list) else [expected]
+        passed = any(str(status) == paths.js_str(c) for c in allowed)
+        shown = " or ".join(paths.js_str(c) for c in allowed)
+        return [
+            {
+                "type": kind,
+                "expected": expected,
+                "actual": status,
+                "passed": passed,
+                "message": f"status {status}"
+                + ("" if passed else f", expected {shown}"),
+            }
+        ]
+    if kind == "jsonpath":
+        path = spec["jsonpath"]
+        try:
+            actual = paths.resolve(body, path)
+        except paths.Missing:
+            actual = _ABSENT
+        except paths.PathSyntaxError as exc:
+            return [{"type": kind, "path": path, "passed": False, "message": str(exc)}]
+        return _operator_results(kind, path, actual, spec, ctx)
+    if kind == "header":
+        name = spec["header"]
+        actual = headers.get(name.lower(), _ABSENT)
+        return _operator_results(kind, name, actual, spec, ctx)
+    if kind == "jq":
+        program = spec["jq"]
+        try:
+            out = compile_jq(program).input_value(body).all()
+        except Exception as exc:  # jq raises ValueError for both compile and runtime
+            return [
+                {
+                    "type": kind,
+                    "path": program,
+                    "passed": False,
+                    "message": f"jq {program!r}: {exc}",
+                }
+            ]
+        actual = _ABSENT if not out else out[0] if len(out) == 1 else out
+        return _operator_results(kind, program, actual, spec, ctx)
+    if kind == "schema":
+        validator = jsonschema.validators.validator_for(spec["schema"])(spec["schema"])
+        error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+        if error is None:
+            message = "body matches the schema"
+        else:
+            where = paths.render(list(error.absolute_path))
+            message = f"schema: {error.message} at {where}"
+        return [
+            {
+                "type": kind,
+                "expected": spec["schema"],
+                "passed": error is None,
+                "message": message,
+            }
+        ]
+    if kind == "maxDurationMs":
+        limit = spec["maxDurationMs"]
+        passed = duration_ms <= limit
+        return [
+            {
+                "type": kind,
+                "expected": limit,
+                "actual": round(duration_ms, 1),
+                "passed": passed,
+                "message": f"took {duration_ms:.0f} ms"
+                + ("" if passed else f", limit {limit} ms"),
+            }
+        ]
+    return [
+        {"type": "unknown", "passed": False, "message": f"unknown validation {spec}"}
+    ]
+
+
+def condition_holds(cond: dict, ctx: Context) -> tuple[bool, str]:
+    """Evaluate one condition; return ``(holds, reason)``."""
+    source = cond.get("source") or (
+        "node" if "node" in cond else "variable" if "variable" in cond else "input"
+    )
+    try:
+        if source == "node":
+            node_id = cond.get("node")
+            result = ctx.results.get(node_id)
+            if result is None:
+                return False, f"node '{node_id}' has not run"
+            if result.status == "skipped":
+                return False, f"node '{node_id}' was skipped"
+            code = cond.get("httpStatusCode", cond.get("statusCode"))
+            if code is not None:
+                expected = substitute(code, ctx, "httpStatusCode", None)
+                if paths.js_str(result.http_status) == paths.js_str(expected):
+                    return True, ""
+                return False, (
+                    f"node '{node_id}' HTTP status: expected {paths.js_str(expected)}, "
+                    f"got {result.http_status}"
+                )
+            what = f"node '{node_id}' field {cond.get('field', '.')}"
+            actual = _maybe(result.body, cond.get("field", "."))
+        else:
+            key = "variable" if source == "variable" else "input"
+            name = cond.get(key)
+            pool = ctx.vars if source == "variable" else ctx.inputs
+            what = f"{'variable' if source == 'variable' else 'input'} '{name}'"
+            actual = pool.get(name, _ABSENT)
+            if actual is not _ABSENT and cond.get("field"):
+                actual = _maybe(actual, cond["field"])
+        for op in _operators(cond):
+            passed, message = compare(op, actual, _expected(cond, op, ctx))
+            if not passed:
+                return False, f"{what}: {message}"
+        return True, ""
+    except UnresolvedPlaceholder as exc:
+        return False, str(exc)
+
+
+def _maybe(value, path):
+    try:
+        return paths.resolve(value, path)
+    except paths.Missing:
+        return _ABSENT

@@ -1,0 +1,279 @@
+"""HTTP for steps: one requests.Session per execution, bounded bodies, clear errors."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .errors import BlockedTarget, StepTimeout, TargetUnreachable
+
+_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+_JSON_START = tuple('{["-0123456789tfn')
+CONNECT_TIMEOUT_CAP = 10.0
+
+
+def seconds(value: float) -> str:
+    """Format seconds like FlowSphere's messages: ``5s``, ``0.5s``."""
+    return f"{value:g}s"
+
+
+class NetworkGuard:
+    """Refuse targets whose resolved address is blocked or whose host is not allowed."""
+
+    def __init__(self, blocked=(), allowed_hosts=None):
+        self.blocked = [ipaddress.ip_network(n, strict=False) for n in blocked]
+        self.allowed = {h.lower() for h in allowed_hosts} if allowed_hosts else None
+        self._checked: dict[tuple, None] = {}
+
+    def check(self, url: str) -> None:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if self.allowed is not None and host not in self.allowed:
+            raise BlockedTarget(
+                f"Blocked: host '{host}' is not in FLOWRUN_ALLOWED_HOSTS"
+            )
+        if not self.blocked:
+            return
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if (host, port) in self._checked:
+            return
+        try:
+            addresses = [ipaddress.ip_address(host.strip("[]"))]
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+            except OSError:
+                return  # the request itself will report the DNS failure
+            addresses = [ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos]
+        for addr in addresses:
+            for net in self.blocked:
+                if addr.version == net.version and addr in net:
+                    raise BlockedTarget(
+                        f"Blocked: {host} resolves to {addr}, which is in a blocked "
+                        f"network ({net}, FLOWRUN_BLOCKED_NETWORKS)"
+                    )
+        self._checked[(host, port)] = None
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """Check every request, redirects included, before it leaves."""
+
+    def __init__(self, guard: NetworkGuard):
+        super().__init__()
+        self.guard = guard
+
+    def send(self, request, *args, **kwargs):
+        self.guard.check(request.url)
+        return super().send(request, *args, **kwargs)
+
+
+@dataclass
+class Reply:
+    """A received response, decoded and bounded."""
+
+    status: int
+    status_text: str
+    headers: dict  # as received
+    lower_headers: dict  # lower-cased names, for lookups
+    body: object  # full decoded body (up to the validate limit), for checks
+    shown_body: object  # what events and history carry (cut at max_body_bytes)
+    size: int
+    truncated: bool
+    elapsed_ms: float
+
+
+def _environment_has_proxy_settings() -> bool:
+    if any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARS):
+        return True
+    if os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"):
+        return True
+    home = os.path.expanduser("~")
+    return os.path.exists(os.path.join(home, ".netrc")) or bool(os.environ.get("NETRC"))
+
+
+class Client:
+    """Send steps' requests for one execution (cookies carry over between steps)."""
+
+    def __init__(
+        self,
+        max_body_bytes: int = 1_048_576,
+        max_validate_bytes: int = 16_777_216,
+        guard: NetworkGuard | None = None,
+        verify: bool = True,
+    ):
+        self.max_body_bytes = max_body_bytes
+        self.max_validate_bytes = max_validate_bytes
+        self.verify = verify
+        self.session = requests.Session()
+        # requests looks up proxies and .netrc in the environment on every call; when
+        # the environment has none of them, skip those lookups for the whole run.
+        self.session.trust_env = _environment_has_proxy_settings()
+        if guard is not None:
+            adapter = _GuardedAdapter(guard)
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def send(self, method, url, headers, data, timeout: float) -> Reply:
+        """Send one request; raise a StepError subclass with a clear message."""
+        started = time.perf_counter()
+        try:
+            resp = self.session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                timeout=(min(timeout, CONNECT_TIMEOUT_CAP), timeout),
+                allow_redirects=True,
+                stream=True,
+                verify=self.verify,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise _describe(exc, url, timeout) from None
+        try:
+            raw, complete = self._read(resp)
+        except requests.exceptions.RequestException as exc:
+            raise _describe(exc, url, timeout) from None
+        finally:
+            resp.close()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        size = len(raw)
+        if not complete:
+            declared = resp.headers.get("Content-Length", "")
+            size = int(declared) if declared.isdigit() else size
+        text = raw.decode(_charset(resp.headers.get("Content-Type", "")), "replace")
+        body = decode(text)
+        truncated = size > self.max_body_bytes
+        if truncated:
+            shown = raw[: self.max_body_bytes].decode("utf-8", "ignore")
+        else:
+            shown = body
+        return Reply(
+            status=resp.status_code,
+            status_text=resp.reason or "",
+            headers=dict(resp.headers),
+            lower_headers={k.lower(): v for k, v in resp.headers.items()},
+            body=body,
+            shown_body=shown,
+            size=size,
+            truncated=truncated,
+            elapsed_ms=elapsed_ms,
+        )
+
+    def _read(self, resp) -> tuple[bytes, bool]:
+        limit = self.max_validate_bytes
+        chunks, total = [], 0
+        for chunk in resp.iter_content(65536):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                return b"".join(chunks)[:limit], False
+        return b"".join(chunks), True
+
+
+def decode(text: str):
+    """JSON when the text parses as JSON, whatever the Content-Type; else the text."""
+    stripped = text.lstrip()
+    if stripped.startswith(_JSON_START):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip('"')
+    return "utf-8"
+
+
+def _describe(exc: Exception, url: str, timeout: float) -> Exception:
+    """Turn a requests exception into a message that says what happened."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return StepTimeout(f"Request timeout after {seconds(timeout)}")
+    if isinstance(
+        exc,
+        (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.URLRequired,
+        ),
+    ):
+        return TargetUnreachable(f"Invalid URL '{url}': {_root(exc)}")
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TargetUnreachable(f"TLS error talking to {where}: {_root(exc)}")
+    chain = _chain(exc)
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return TargetUnreachable(f"Network error: connection refused ({where})")
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(
+        "NameResolution" in type(e).__name__ for e in chain
+    ):
+        return TargetUnreachable(
+            f"Network error: DNS lookup failed for host '{parts.hostname}'"
+        )
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return TargetUnreachable(f"TLS error talking to {where}: {_root(exc)}")
+    if any(isinstance(e, ConnectionResetError) for e in chain):
+        return TargetUnreachable(f"Network error: connection reset by {where}")
+    return TargetUnreachable(f"Network error: {_root(exc)} ({where})")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen, todo = [], [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or e in seen:
+            continue
+        seen.append(e)
+        todo.extend([e.__cause__, e.__context__])
+        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+    return seen
+
+
+def _root(exc: BaseException) -> str:
+    chain = _chain(exc)
+    last = chain[-1] if chain else exc
+    return str(last) or type(last).__name__
+
+
+def encode_form(value, prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten an object into form pairs: nested keys ``a[b]``, arrays ``a[]``."""
+    from .paths import js_str
+
+    pairs: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            key = f"{prefix}[{k}]" if prefix else str(k)
+            pairs.extend(encode_form(v, key))
+    elif isinstance(value, list):
+        for v in value:
+            pairs.extend(encode_form(v, f"{prefix}[]"))
+    else:
+        pairs.append((prefix, js_str(value)))
+    return pairs
+
+
+def form_urlencode(value) -> str:
+    return "&".join(
+        f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in encode_form(value)
+    )

@@ -1,0 +1,484 @@
+"""The one execution engine: a validated flow plus run options → ordered events.
+
+Pure and synchronous (no Flask). The caller steers a run through ``Controls``:
+cancellation (checked between steps and while waiting; a request in flight is never
+aborted), answers to prompts, and ``continue`` signals for step/auto modes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from . import events, paths
+from .checks import condition_holds, validate_response
+from .client import Client, NetworkGuard, form_urlencode
+from .errors import InputMissing, StepError
+from .flow import DEFAULT_TIMEOUT, RunOptions, header, join_url, merge_headers
+from .placeholders import Context, NodeResult, substitute
+
+_ALPHABET = string.ascii_lowercase + string.digits
+DEFAULT_VALIDATIONS = ({"httpStatusCode": 200},)
+
+
+def new_execution_id() -> str:
+    """``exec-<13-digit epoch ms>-<9 chars [a-z0-9]>``."""
+    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(9))
+    return f"exec-{int(time.time() * 1000):013d}-{suffix}"
+
+
+@dataclass
+class EngineSettings:
+    max_body_bytes: int = 1_048_576
+    max_validate_bytes: int = 16_777_216
+    input_timeout_s: float = 600
+    guard: NetworkGuard | None = None
+    verify_tls: bool = True
+
+
+class Controls:
+    """How a caller steers a run; thread-safe, callable from any thread.
+
+    Subclasses may override ``external_stop()`` (consulted synchronously before each
+    step, e.g. a stop recorded by another worker) and ``ask()`` (answer prompts
+    directly, e.g. on a terminal). ``poll_interval`` bounds how long a wait sleeps
+    between calls to ``poll()``, a hook for pulling signals from elsewhere.
+    """
+
+    poll_interval: float | None = None
+
+    def __init__(self):
+        self.cancelled = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._answers: dict[int, dict] = {}
+        self._answered: set[int] = set()
+        self.waiting_input: int | None = None  # stepIndex of the pending prompt
+        self.waiting_continue = False
+        self._continue = False
+
+    # -- called by whoever steers the run -------------------------------------
+    def stop(self) -> None:
+        self.cancelled.set()
+        self._wake.set()
+
+    def answer(self, step_index: int, values: dict) -> str:
+        """Deliver prompt answers: ``ok``, ``answered`` (already) or ``not_waiting``."""
+        with self._lock:
+            if step_index in self._answered:
+                return "answered"
+            if self.waiting_input != step_index:
+                return "not_waiting"
+            self._answers[step_index] = dict(values)
+            self._answered.add(step_index)
+        self._wake.set()
+        return "ok"
+
+    def resume(self) -> bool:
+        """Let a paused run go on; False if it was not paused."""
+        with self._lock:
+            if not self.waiting_continue:
+                return False
+            self._continue = True
+        self._wake.set()
+        return True
+
+    # -- called by the engine ---------------------------------------------------
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set() or self.external_stop()
+
+    def external_stop(self) -> bool:
+        return False
+
+    def poll(self) -> None:
+        """Hook: pull stop/answer/continue signals from elsewhere while waiting."""
+
+    def ask(self, step_index: int, prompts: dict, timeout: float) -> dict | None:
+        """Wait for answers to a prompt; None if the run was stopped meanwhile."""
+        with self._lock:
+            self.waiting_input = step_index
+        try:
+            got = self._wait(lambda: self._answers.pop(step_index, None), timeout)
+        finally:
+            with self._lock:
+                self.waiting_input = None
+        if got is _TIMEOUT:
+            raise InputMissing(
+                f"No answer to the prompt within {timeout:g}s (FLOWRUN_INPUT_TIMEOUT_S)"
+            )
+        return None if got is _STOPPED else got
+
+    def wait_continue(self, timeout: float | None) -> bool:
+        """Wait for ``resume()`` or the timeout; False if the run was stopped."""
+        with self._lock:
+            self._continue = False
+            self.waiting_continue = True
+
+        def resumed():
+            with self._lock:
+                return True if self._continue else None
+
+        try:
+            got = self._wait(resumed, timeout)
+        finally:
+            with self._lock:
+                self.waiting_continue = False
+        return got is not _STOPPED
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep, waking early on stop; False if the run was stopped."""
+        return self._wait(lambda: None, seconds) is not _STOPPED
+
+    def _wait(self, ready, timeout: float | None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._wake.clear()
+            self.poll()
+            if self.should_stop():
+                return _STOPPED
+            value = ready()
+            if value is not None:
+                return value
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return _TIMEOUT
+            step = self.poll_interval
+            if remaining is not None:
+                step = remaining if step is None else min(step, remaining)
+            self._wake.wait(step)
+
+
+_STOPPED = object()
+_TIMEOUT = object()
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Run:
+    """One execution of a flow. Iterate ``events()`` once."""
+
+    def __init__(
+        self,
+        flow: dict,
+        options: RunOptions | None = None,
+        controls: Controls | None = None,
+        settings: EngineSettings | None = None,
+        execution_id: str | None = None,
+    ):
+        self.flow = flow
+        self.options = options or RunOptions()
+        self.controls = controls or Controls()
+        self.settings = settings or EngineSettings()
+        self.execution_id = execution_id or new_execution_id()
+        self.nodes: list[dict] = flow["nodes"]
+        self.defaults: dict = flow.get("defaults") or {}
+        variables = dict(flow.get("variables") or {})
+        variables.update(self.options.variables)
+        self.ctx = Context(
+            vars=variables,
+            inputs=dict(self.options.inputs),
+            node_ids=frozenset(n["id"] for n in self.nodes),
+        )
+        self.log: list[dict] = []
+        self._client: Client | None = None
+
+    def events(self) -> Iterator[events.Event]:
+        """Yield the run's events in order, ending with exactly one ``end``."""
+        eid = self.execution_id
+        started = time.perf_counter()
+        yield events.Start(
+            eid, len(self.nodes), self.flow.get("name") or "", _now_iso()
+        )
+        executed = skipped = failed = 0
+        interrupted = False
+        ran_to = len(self.nodes)
+        try:
+            for index, node in enumerate(self.nodes):
+                if self.controls.should_stop():
+                    interrupted, ran_to = True, index
+                    break
+                if index < self.options.start_step:
+                    record = self._skip(
+                        index, node, f"before startStep {self.options.start_step}"
+                    )
+                    skipped += 1
+                    yield events.StepEvent(eid, record)
+                    continue
+                outcome = yield from self._prepare(index, node)
+                if outcome == "stopped":
+                    interrupted, ran_to = True, index
+                    break
+                if isinstance(outcome, dict):  # skipped, or a prompt went unanswered
+                    if outcome["status"] == "skipped":
+                        skipped += 1
+                    else:
+                        failed += 1
+                    yield events.StepEvent(eid, outcome)
+                    if outcome["status"] == "failed":
+                        yield events.Error(eid, outcome["error"], index + 1)
+                        if not self.options.continue_on_failure:
+                            ran_to = index + 1
+                            break
+                    continue
+                record = yield from self._execute(index, node)
+                executed += 1
+                if record["status"] == "failed":
+                    failed += 1
+                yield events.StepEvent(eid, record)
+                if record["status"] == "failed":
+                    yield events.Error(eid, record["error"], index + 1)
+                    if not self.options.continue_on_failure:
+                        ran_to = index + 1
+                        break
+        finally:
+            if self._client is not None:
+                self._client.close()
+        not_run = [n["id"] for n in self.nodes[ran_to:]]
+        yield events.End(
+            eid,
+            success=not interrupted and failed == 0,
+            interrupted=interrupted,
+            stepsExecuted=executed,
+            stepsSkipped=skipped,
+            stepsFailed=failed,
+            notRun=not_run,
+            duration=round(time.perf_counter() - started, 3),
+            executionLog=self.log,
+        )
+
+    # -- one node -------------------------------------------------------------------
+    def _base(self, index: int, node: dict) -> dict:
+        return {
+            "step": index + 1,
+            "stepIndex": index,
+            "id": node["id"],
+            "name": node.get("name", node["id"]),
+            "status": None,
+            "method": node.get("method", "GET").upper(),
+            "url": node.get("url", ""),
+            "request": None,
+            "response": None,
+            "validations": [],
+            "substitutions": [],
+            "duration": 0,
+            "attempts": 0,
+            "error": None,
+            "skipReason": None,
+            "launchBrowser": None,
+        }
+
+    def _skip(self, index: int, node: dict, reason: str) -> dict:
+        record = self._base(index, node)
+        record["status"] = "skipped"
+        record["skipReason"] = reason
+        self.ctx.results[node["id"]] = NodeResult("skipped")
+        self.log.append(record)
+        return record
+
+    def _fail_early(self, index: int, node: dict, message: str) -> dict:
+        record = self._base(index, node)
+        record["status"] = "failed"
+        record["error"] = message
+        self.ctx.results[node["id"]] = NodeResult("failed")
+        self.log.append(record)
+        return record
+
+    def _prepare(self, index: int, node: dict):
+        """Pause, prompt, evaluate conditions and delay; a generator of events.
+
+        Returns None to go on, ``"stopped"``, or a finished record (skipped/failed).
+        """
+        eid, controls, opts = self.execution_id, self.controls, self.options
+        if opts.mode == "step":
+            yield events.Paused(eid, index + 1, index)
+            if not controls.wait_continue(None):
+                return "stopped"
+        elif opts.mode == "auto" and index > opts.start_step:
+            delay = opts.auto_step_delay_ms / 1000
+            resume_at = int((time.time() + delay) * 1000)
+            yield events.Paused(eid, index + 1, index, resume_at)
+            if not controls.wait_continue(delay):
+                return "stopped"
+        prompts = node.get("userPrompts") or {}
+        missing = {k: v for k, v in prompts.items() if k not in self.ctx.inputs}
+        if missing:
+            self.ctx.now = time.time()
+            try:
+                shown = substitute(missing, self.ctx, "userPrompts", None, typed=False)
+            except StepError:
+                shown = missing
+            yield events.InputRequired(eid, index + 1, index, node["name"], shown)
+            try:
+                answers = controls.ask(index, shown, self.settings.input_timeout_s)
+            except InputMissing as exc:
+                return self._fail_early(index, node, str(exc))
+            if answers is None:
+                return "stopped"
+            absent = [k for k in missing if k not in answers]
+            if absent:
+                return self._fail_early(
+                    index, node, f"No answer given for prompt(s): {', '.join(absent)}"
+                )
+            self.ctx.inputs.update({k: answers[k] for k in missing})
+        for cond in node.get("conditions") or []:
+            holds, reason = condition_holds(cond, self.ctx)
+            if not holds:
+                return self._skip(index, node, reason)
+        delay_ms = node.get("delayMs") or 0
+        if delay_ms and not controls.sleep(delay_ms / 1000):
+            return "stopped"
+        if controls.should_stop():
+            return "stopped"
+        return None
+
+    def _execute(self, index: int, node: dict):
+        """Send the node's request (with retries) and validate it; a generator."""
+        eid, ctx, defaults = self.execution_id, self.ctx, self.defaults
+        record = self._base(index, node)
+        subs: list[dict] = record["substitutions"]
+        ctx.now = time.time()
+        method = record["method"]
+        started = time.perf_counter()
+        try:
+            url = join_url(
+                defaults.get("baseUrl", ""),
+                substitute(node["url"], ctx, "url", subs, False),
+            )
+            own = node.get("headers") or {}
+            base_headers = (
+                {}
+                if node.get("skipDefaultHeaders")
+                else (defaults.get("headers") or {})
+            )
+            headers = substitute(
+                merge_headers(base_headers, own), ctx, "headers", subs, False
+            )
+            body = node.get("body")
+            if body is not None:
+                body = substitute(body, ctx, "body", subs)
+        except StepError as exc:
+            yield events.StepStart(
+                eid, index + 1, index, node["id"], record["name"], method, node["url"]
+            )
+            return self._finish(record, node, started, error=str(exc))
+        record["url"] = url
+        yield events.StepStart(
+            eid, index + 1, index, node["id"], record["name"], method, url
+        )
+        data, shown_body = _encode_body(method, body, headers, node, defaults)
+        record["request"] = {"headers": headers, "body": shown_body}
+        timeout = float(node.get("timeout", defaults.get("timeout", DEFAULT_TIMEOUT)))
+        retry = node.get("retry", defaults.get("retry")) or {}
+        attempts_left = 1 + int(retry.get("count", 0) or 0)
+        interval = (retry.get("intervalMs", 0) or 0) / 1000
+        client = self._client_for()
+        while True:
+            attempts_left -= 1
+            record["attempts"] += 1
+            error, reply = None, None
+            try:
+                reply = client.send(method, url, headers, data, timeout)
+            except StepError as exc:
+                error = str(exc)
+            results = []
+            if reply is not None:
+                results = validate_response(
+                    self._validations(node),
+                    status=reply.status,
+                    headers=reply.lower_headers,
+                    body=reply.body,
+                    duration_ms=reply.elapsed_ms,
+                    ctx=ctx,
+                )
+            passed = error is None and all(r["passed"] for r in results)
+            if passed or attempts_left <= 0 or self.controls.should_stop():
+                break
+            if interval and not self.controls.sleep(interval):
+                break
+        record["validations"] = results
+        if reply is not None:
+            record["response"] = {
+                "status": reply.status,
+                "statusText": reply.status_text,
+                "headers": reply.headers,
+                "body": reply.shown_body,
+                "size": reply.size,
+                "truncated": reply.truncated,
+            }
+            ctx.results[node["id"]] = NodeResult(
+                "completed", reply.body, reply.lower_headers, reply.status
+            )
+        if error is None and not passed:
+            failed = [r["message"] for r in results if not r["passed"]]
+            error = "Validation failed: " + "; ".join(failed)
+        if reply is not None and node.get("launchBrowser"):
+            try:
+                record["launchBrowser"] = paths.text(
+                    paths.resolve(reply.body, node["launchBrowser"])
+                )
+            except (paths.Missing, ValueError):
+                pass
+        return self._finish(record, node, started, error=error)
+
+    def _finish(self, record: dict, node: dict, started: float, error: str | None):
+        record["duration"] = round(time.perf_counter() - started, 3)
+        record["status"] = "failed" if error else "completed"
+        record["error"] = error
+        result = self.ctx.results.get(node["id"])
+        if result is None:
+            self.ctx.results[node["id"]] = NodeResult(record["status"])
+        else:
+            result.status = record["status"]
+        self.log.append(record)
+        return record
+
+    def _validations(self, node: dict):
+        if "validations" in node and node["validations"]:
+            return node["validations"]
+        if node.get("skipDefaultValidations"):
+            return node.get("validations") or []
+        return self.defaults.get("validations") or DEFAULT_VALIDATIONS
+
+    def _client_for(self) -> Client:
+        if self._client is None:
+            s = self.settings
+            self._client = Client(
+                s.max_body_bytes, s.max_validate_bytes, s.guard, s.verify_tls
+            )
+        return self._client
+
+
+def _encode_body(method, body, headers, node, defaults):
+    """Return ``(data to send, body as shown in the record)``; sets Content-Type."""
+    if body is None or method in ("GET", "HEAD"):
+        return None, None
+    content_type = header(headers, "Content-Type") or ""
+    fmt = node.get("bodyFormat") or defaults.get("bodyFormat")
+    if "x-www-form-urlencoded" in content_type.lower():
+        fmt = "form-urlencoded"
+    if isinstance(body, str):
+        return body.encode(), body
+    if fmt == "form-urlencoded":
+        if not content_type:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        encoded = form_urlencode(body)
+        return encoded.encode(), encoded
+    if fmt == "text":
+        text = paths.text(body)
+        return text.encode(), text
+    if not content_type:
+        headers["Content-Type"] = "application/json"
+    return json.dumps(body, ensure_ascii=False).encode(), body
+
+
+def run_flow(flow, options=None, controls=None, settings=None, execution_id=None):
+    """Run a validated, normalised flow; yield its events."""
+    return Run(flow, options, controls, settings, execution_id).events()

@@ -1,0 +1,147 @@
+"""The flow document in memory: FlowSphere aliases folded in, run options parsed."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from .errors import FlowInvalid
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MODES = ("run", "step", "auto")
+DEFAULT_TIMEOUT = 30
+
+
+def normalize(flow: dict) -> dict:
+    """Return a copy with FlowSphere's legacy spellings mapped to the current ones.
+
+    ``steps`` → ``nodes``, ``prompts`` → ``userPrompts``, a single ``condition`` → a
+    one-element ``conditions``, conditions' ``statusCode`` → ``httpStatusCode``, and
+    methods upper-cased. Unknown shapes are left for validation to report.
+    """
+    flow = copy.deepcopy(flow)
+    if "nodes" not in flow and isinstance(flow.get("steps"), list):
+        flow["nodes"] = flow.pop("steps")
+    for node in flow.get("nodes") or []:
+        if not isinstance(node, dict):
+            continue
+        if "userPrompts" not in node and isinstance(node.get("prompts"), dict):
+            node["userPrompts"] = node.pop("prompts")
+        if "conditions" not in node and isinstance(node.get("condition"), dict):
+            node["conditions"] = [node.pop("condition")]
+        for cond in node.get("conditions") or []:
+            if isinstance(cond, dict) and "statusCode" in cond:
+                cond.setdefault("httpStatusCode", cond.pop("statusCode"))
+        if isinstance(node.get("method"), str):
+            node["method"] = node["method"].upper()
+    return flow
+
+
+def header(headers: dict, name: str):
+    """Look a header up case-insensitively; None when absent."""
+    lower = name.lower()
+    for k, v in headers.items():
+        if k.lower() == lower:
+            return v
+    return None
+
+
+def merge_headers(defaults: dict, own: dict) -> dict:
+    """Default headers under the node's own; names compared case-insensitively."""
+    merged = {k: v for k, v in defaults.items()}
+    for k, v in own.items():
+        for existing in [e for e in merged if e.lower() == k.lower()]:
+            del merged[existing]
+        merged[k] = v
+    return merged
+
+
+def join_url(base: str, url: str) -> str:
+    """Join a relative URL to baseUrl with exactly one '/' between them."""
+    if "://" in url[:12] or not base:
+        return url
+    if url.startswith("?"):
+        return base + url
+    return base.rstrip("/") + "/" + url.lstrip("/")
+
+
+@dataclass
+class RunOptions:
+    """How to run a flow (``options`` in API requests; flags of ``flowrun run``)."""
+
+    start_step: int = 0
+    variables: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
+    mode: str = "run"
+    auto_step_delay_ms: int = 2000
+    continue_on_failure: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> RunOptions:
+        """Parse API ``options``; raise FlowInvalid naming each bad field."""
+        data = data or {}
+        errors = []
+
+        def bad(name, message):
+            errors.append(
+                {
+                    "path": f"options.{name}",
+                    "nodeId": None,
+                    "message": message,
+                    "hint": "",
+                }
+            )
+
+        if not isinstance(data, dict):
+            raise FlowInvalid(
+                [
+                    {
+                        "path": "options",
+                        "nodeId": None,
+                        "message": "must be an object",
+                        "hint": "",
+                    }
+                ],
+                "Invalid options",
+            )
+        opts = cls()
+        known = {
+            "startStep",
+            "variables",
+            "inputs",
+            "mode",
+            "autoStepDelayMs",
+            "continueOnFailure",
+        }
+        for key in data:
+            if key not in known:
+                bad(key, f"unknown option (known: {', '.join(sorted(known))})")
+        start = data.get("startStep", 0)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            bad("startStep", "must be a non-negative integer")
+        else:
+            opts.start_step = start
+        for name in ("variables", "inputs"):
+            value = data.get(name, {})
+            if not isinstance(value, dict):
+                bad(name, "must be an object")
+            else:
+                setattr(opts, name, dict(value))
+        mode = data.get("mode", "run")
+        if mode not in MODES:
+            bad("mode", f"must be one of {', '.join(MODES)}")
+        else:
+            opts.mode = mode
+        delay = data.get("autoStepDelayMs", opts.auto_step_delay_ms)
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            bad("autoStepDelayMs", "must be a non-negative number")
+        else:
+            opts.auto_step_delay_ms = delay
+        cof = data.get("continueOnFailure", False)
+        if not isinstance(cof, bool):
+            bad("continueOnFailure", "must be true or false")
+        else:
+            opts.continue_on_failure = cof
+        if errors:
+            raise FlowInvalid(errors, "Invalid options")
+        return opts

@@ -1,0 +1,201 @@
+"""``{{ … }}`` placeholders: parsing, resolution and typed substitution."""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from . import paths
+from .errors import UnresolvedPlaceholder
+
+PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_WHOLE = re.compile(r"^\{\{\s*(.*?)\s*\}\}$", re.S)
+_REF = re.compile(
+    r"^\.(vars|input|responses|headers|status)\.([A-Za-z0-9_\-]+)(.*)$", re.S
+)
+DYNAMIC = ("$guid", "$timestamp", "$isoTimestamp", "$randomInt")
+_KIND = {
+    "vars": "variable",
+    "input": "input",
+    "responses": "response",
+    "headers": "header",
+    "status": "status",
+}
+
+
+@dataclass
+class NodeResult:
+    """What later steps may reference of an executed (or skipped) node."""
+
+    status: str  # completed | failed | skipped
+    body: object = None
+    headers: dict = field(default_factory=dict)  # lower-cased names
+    http_status: int | None = None
+
+
+@dataclass
+class Context:
+    """Everything a placeholder can refer to during one run."""
+
+    vars: dict
+    inputs: dict
+    results: dict = field(default_factory=dict)  # node id -> NodeResult
+    node_ids: frozenset = frozenset()
+    now: float = 0.0  # the step's clock, so `$timestamp` is stable within a step
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed placeholder expression."""
+
+    source: str  # dynamic | vars | input | responses | headers | status
+    name: str
+    path: str = ""
+
+
+def parse_ref(expr: str) -> Ref:
+    """Parse the inside of ``{{ }}``; raise ValueError naming what is wrong."""
+    expr = expr.strip()
+    if expr in DYNAMIC:
+        return Ref("dynamic", expr)
+    m = _REF.match(expr)
+    if not m:
+        raise ValueError(
+            f"unknown placeholder '{{{{ {expr} }}}}': expected $guid, $timestamp, "
+            "$isoTimestamp, $randomInt, .vars.NAME, .input.NAME, .responses.ID.PATH, "
+            ".headers.ID.Name or .status.ID"
+        )
+    source, name, rest = m.groups()
+    rest = rest.strip()
+    if source == "status" and rest and not paths._LENGTH.fullmatch(rest):
+        raise ValueError(f"'{{{{ {expr} }}}}': .status.ID takes no path")
+    if source == "headers":
+        if not rest.startswith(".") or len(rest) < 2:
+            raise ValueError(f"'{{{{ {expr} }}}}': write .headers.ID.Header-Name")
+    elif rest:
+        paths.parse(rest)  # raises PathSyntaxError (a ValueError)
+    return Ref(source, name, rest)
+
+
+def _dynamic(name: str, ctx: Context):
+    if name == "$guid":
+        return str(uuid.uuid4())
+    if name == "$timestamp":
+        return int(ctx.now)
+    if name == "$isoTimestamp":
+        return (
+            datetime.fromtimestamp(ctx.now, UTC).isoformat(timespec="milliseconds")[:-6]
+            + "Z"
+        )
+    return random.randint(0, 1000)
+
+
+def lookup(expr: str, ctx: Context):
+    """Return the value of one placeholder expression or raise UnresolvedPlaceholder."""
+    shown = "{{ " + expr.strip() + " }}"
+    try:
+        ref = parse_ref(expr)
+    except ValueError as exc:
+        raise UnresolvedPlaceholder(str(exc)) from None
+    if ref.source == "dynamic":
+        return _dynamic(ref.name, ctx)
+    if ref.source in ("vars", "input"):
+        pool = ctx.vars if ref.source == "vars" else ctx.inputs
+        if ref.name not in pool:
+            what = "variable" if ref.source == "vars" else "input"
+            raise UnresolvedPlaceholder(f"{shown}: no {what} named '{ref.name}'")
+        return _walk(pool[ref.name], ref.path, shown)
+    result = ctx.results.get(ref.name)
+    if result is None:
+        why = "has not run" if ref.name in ctx.node_ids else "does not exist"
+        raise UnresolvedPlaceholder(f"{shown}: node '{ref.name}' {why}")
+    if result.status == "skipped":
+        raise UnresolvedPlaceholder(f"{shown}: node '{ref.name}' was skipped")
+    if ref.source == "status":
+        if result.http_status is None:
+            raise UnresolvedPlaceholder(f"{shown}: node '{ref.name}' got no response")
+        return _walk(result.http_status, ref.path, shown)
+    if ref.source == "headers":
+        steps, length = paths.parse(ref.path)
+        header = str(steps[0]).lower() if steps else ""
+        if header not in result.headers:
+            raise UnresolvedPlaceholder(
+                f"{shown}: node '{ref.name}' response has no header '{steps[0]}'"
+            )
+        value = result.headers[header]
+        return len(value) if length else value
+    if result.http_status is None:
+        raise UnresolvedPlaceholder(f"{shown}: node '{ref.name}' got no response")
+    return _walk(result.body, ref.path or ".", shown)
+
+
+def _walk(value, path: str, shown: str):
+    if not path:
+        return value
+    try:
+        return paths.resolve(value, path)
+    except paths.Missing as exc:
+        raise UnresolvedPlaceholder(f"{shown}: {exc}") from None
+
+
+def substitute(value, ctx: Context, where: str, records: list | None, typed=True):
+    """Return ``value`` with placeholders replaced, recording each in ``records``.
+
+    A string that is exactly one placeholder takes the value's JSON type when
+    ``typed``; otherwise values are rendered as text. Dict keys are not touched.
+    """
+    if isinstance(value, str):
+        if "{{" not in value:
+            return value
+        if typed:
+            m = _WHOLE.match(value)
+            if m and "{{" not in m.group(1):
+                return _one(m.group(1), value, ctx, where, records)
+
+        def repl(m):
+            return paths.text(_one(m.group(1), m.group(0), ctx, where, records))
+
+        return PLACEHOLDER.sub(repl, value)
+    if isinstance(value, dict):
+        return {
+            k: substitute(v, ctx, f"{where}.{k}", records, typed)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            substitute(v, ctx, f"{where}[{i}]", records, typed)
+            for i, v in enumerate(value)
+        ]
+    return value
+
+
+def _one(expr: str, shown: str, ctx: Context, where: str, records: list | None):
+    value = lookup(expr, ctx)
+    if records is not None:
+        source = expr.strip().split(".")[1] if expr.strip().startswith(".") else ""
+        records.append(
+            {
+                "placeholder": shown,
+                "value": value,
+                "type": _KIND.get(source, "dynamic"),
+                "path": where,
+            }
+        )
+    return value
+
+
+def references(value):
+    """Yield each placeholder expression inside ``value`` (any depth, not keys)."""
+    if isinstance(value, str):
+        if "{{" in value:
+            for m in PLACEHOLDER.finditer(value):
+                yield m.group(1)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from references(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from references(v)

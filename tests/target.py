@@ -1,0 +1,60 @@
+"""A real HTTP target for tests: the demo API on 127.0.0.1 in a thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import Flask, jsonify
+from werkzeug.serving import make_server
+
+from flowrun.demo import bp as demo_bp
+
+
+class Target:
+    """A running target server; ``url`` is its base, ``hits`` what it received."""
+
+    def __init__(self):
+        self.hits: list[dict] = []
+        self.lock = threading.Lock()
+        app = Flask("target")
+        app.register_blueprint(demo_bp, url_prefix="/demo")
+
+        @app.get("/hits")
+        def hits():
+            return jsonify(self.hits)
+
+        self.app = app
+        self._server = make_server(
+            "127.0.0.1", 0, self._record(app.wsgi_app), threaded=True
+        )
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _record(self, wsgi):
+        def app(environ, start_response):
+            with self.lock:
+                self.hits.append(
+                    {
+                        "method": environ["REQUEST_METHOD"],
+                        "path": environ.get("PATH_INFO", ""),
+                        "query": environ.get("QUERY_STRING", ""),
+                        "at": time.time(),
+                    }
+                )
+            return wsgi(environ, start_response)
+
+        return app
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [h["path"] for h in self.hits if h["path"] != "/hits"]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.hits.clear()
+
+    def close(self) -> None:
+        self._server.shutdown()
