@@ -349,7 +349,7 @@ class Run:
         started = time.perf_counter()
         try:
             url = join_url(
-                defaults.get("baseUrl", ""),
+                substitute(defaults.get("baseUrl", ""), ctx, "baseUrl", subs, False),
                 substitute(node["url"], ctx, "url", subs, False),
             )
             own = node.get("headers") or {}
