@@ -63,6 +63,31 @@ def _number(value):
     return None
 
 
+def _same(a, b) -> bool:
+    """FlowSphere equality: equal JavaScript string forms.
+
+    Objects are compared by content instead (their JavaScript string form is always
+    ``[object Object]``, so any two objects would be "equal").
+    """
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (
+            isinstance(a, dict)
+            and isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(_same(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, list) or isinstance(b, list):
+        if any(isinstance(v, dict) for v in (a if isinstance(a, list) else b)):
+            return False
+    return paths.js_str(a) == paths.js_str(b)
+
+
+def _shown(value) -> str:
+    return paths.text(value) if isinstance(value, dict) else paths.js_str(value)
+
+
 def compare(op: str, actual, expected) -> tuple[bool, str]:
     """Apply one operator; return ``(passed, message)``. ``actual`` may be _ABSENT."""
     present = actual is not _ABSENT
@@ -77,16 +102,15 @@ def compare(op: str, actual, expected) -> tuple[bool, str]:
     if not present:
         return False, "not found"
     if op in ("equals", "notEquals"):
-        same = paths.js_str(actual) == paths.js_str(expected)
+        same = _same(actual, expected)
+        want, got = _shown(expected), _shown(actual)
         if op == "equals":
             if same:
-                return True, f"equals {paths.js_str(expected)!r}"
-            return False, (
-                f"expected {paths.js_str(expected)!r}, got {paths.js_str(actual)!r}"
-            )
+                return True, f"equals {want!r}"
+            return False, f"expected {want!r}, got {got!r}"
         if not same:
-            return True, f"not equal to {paths.js_str(expected)!r}"
-        return False, f"should not equal {paths.js_str(expected)!r}, but it does"
+            return True, f"not equal to {want!r}"
+        return False, f"should not equal {want!r}, but it does"
     if op in NUMERIC:
         symbol, fn = NUMERIC[op]
         a, b = _number(actual), _number(expected)
@@ -219,8 +243,17 @@ def _validate_one(spec, status, headers, body, duration_ms, ctx):
         actual = _ABSENT if not out else out[0] if len(out) == 1 else out
         return _operator_results(kind, program, actual, spec, ctx)
     if kind == "schema":
-        validator = jsonschema.validators.validator_for(spec["schema"])(spec["schema"])
-        error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+        try:
+            error = _schema_error(spec["schema"], body)
+        except jsonschema.exceptions.SchemaError as exc:
+            return [
+                {
+                    "type": kind,
+                    "expected": spec["schema"],
+                    "passed": False,
+                    "message": f"invalid schema: {exc.message}",
+                }
+            ]
         if error is None:
             message = "body matches the schema"
         else:
@@ -252,6 +285,13 @@ def _validate_one(spec, status, headers, body, duration_ms, ctx):
     ]
 
 
+def _schema_error(schema, body):
+    """The most relevant schema violation of ``body``, or None."""
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return jsonschema.exceptions.best_match(cls(schema).iter_errors(body))
+
+
 def condition_holds(cond: dict, ctx: Context) -> tuple[bool, str]:
     """Evaluate one condition; return ``(holds, reason)``."""
     source = cond.get("source") or (
@@ -262,6 +302,8 @@ def condition_holds(cond: dict, ctx: Context) -> tuple[bool, str]:
             node_id = cond.get("node")
             result = ctx.results.get(node_id)
             if result is None:
+                if node_id not in ctx.node_ids:
+                    return False, f"node '{node_id}' does not exist"
                 return False, f"node '{node_id}' has not run"
             if result.status == "skipped":
                 return False, f"node '{node_id}' was skipped"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from functools import lru_cache
 
 _LENGTH = re.compile(r"\|\s*length\s*$")
@@ -128,14 +129,41 @@ def js_str(value) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e21:
-            return str(int(value))
-        return repr(value)
+        return _js_number(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, list):
         return ",".join("" if v is None else js_str(v) for v in value)
     return "[object Object]"
+
+
+def _js_number(value: float) -> str:
+    """JavaScript's Number#toString: shortest digits, exponent only past 1e21/1e-7."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    sign, digits, exponent = Decimal(repr(value)).as_tuple()
+    ds = "".join(map(str, digits)).rstrip("0")
+    exponent += len(digits) - len(ds)
+    k = len(ds)
+    n = exponent + k  # where the decimal point goes, counted from the first digit
+    if k <= n <= 21:
+        out = ds + "0" * (n - k)
+    elif 0 < n <= 21:
+        out = ds[:n] + "." + ds[n:]
+    elif -6 < n <= 0:
+        out = "0." + "0" * -n + ds
+    else:
+        e = n - 1
+        out = (
+            ds[0]
+            + ("." + ds[1:] if k > 1 else "")
+            + f"e{'+' if e >= 0 else '-'}{abs(e)}"
+        )
+    return ("-" if sign else "") + out
 
 
 def text(value) -> str:

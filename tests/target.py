@@ -58,3 +58,25 @@ class Target:
 
     def close(self) -> None:
         self._server.shutdown()
+
+
+def run_events(doc, options=None, controls=None, settings=None, **opts):
+    """Normalize ``doc``, run it to the end and return ``[(name, data), …]``."""
+    from flowrun.engine import Run
+    from flowrun.flow import RunOptions, normalize
+
+    if options is None:
+        options = RunOptions(**opts)
+    run = Run(normalize(doc), options, controls, settings)
+    return [(e.name, e.to_dict()) for e in run.events()]
+
+
+def steps_of(events) -> list[dict]:
+    """The ``step`` records of a run, in order."""
+    return [data for name, data in events if name == "step"]
+
+
+def end_of(events) -> dict:
+    name, data = events[-1]
+    assert name == "end"
+    return data

@@ -1,0 +1,367 @@
+"""Validations, conditions and operators."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowrun.checks import compare, condition_holds, validate_response
+from flowrun.placeholders import Context, NodeResult
+
+from .target import end_of, run_events, steps_of
+
+BODY = {
+    "id": 7,
+    "price": 5.0,
+    "active": True,
+    "gone": None,
+    "name": "apple pie",
+    "tags": ["a", "b", 3],
+    "meta": {"k": "v"},
+    "count": "12",
+}
+
+
+def ctx(**results):
+    return Context(
+        vars={"want": 7, "name": "apple", "env": "prod"},
+        inputs={"choice": "yes"},
+        results=results,
+        node_ids=frozenset({"a", "b", "c", "later"}),
+    )
+
+
+def check(validations, body=BODY, status=200, headers=None, ms=10.0, c=None):
+    return validate_response(
+        validations,
+        status=status,
+        headers=headers or {"x-rate-remaining": "42", "content-type": "x/json"},
+        body=body,
+        duration_ms=ms,
+        ctx=c or ctx(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("op", "actual", "expected", "passed"),
+    [
+        ("equals", True, "true", True),
+        ("equals", "true", True, True),
+        ("equals", 5.0, "5", True),
+        ("equals", 5, 5.0, True),
+        ("equals", None, "null", True),
+        ("equals", ["a", "b"], "a,b", True),
+        ("equals", "a", "b", False),
+        ("equals", 1, True, False),
+        ("equals", {"a": 1}, {"a": 1}, True),
+        ("equals", {"a": 1}, {"a": 2}, False),
+        ("notEquals", {"a": 1}, {"a": 2}, True),
+        ("notEquals", "x", "y", True),
+        ("notEquals", 5, "5", False),
+        ("greaterThan", 5, 4, True),
+        ("greaterThan", "12", "9", True),
+        ("greaterThan", 5, 5, False),
+        ("lessThan", 5, "5.5", True),
+        ("lessThan", "abc", 5, False),
+        ("lessThan", 5, "abc", False),
+        ("lessThan", True, 5, False),
+        ("greaterThanOrEqual", 5, 5, True),
+        ("greaterThanOrEqual", 4.9, 5, False),
+        ("lessThanOrEqual", "5", 5, True),
+        ("lessThanOrEqual", 6, 5, False),
+        ("contains", "apple pie", "pie", True),
+        ("contains", "apple pie", "cake", False),
+        ("contains", ["a", "b", 3], "3", True),
+        ("contains", ["a", "b"], "c", False),
+        ("contains", {"k": "v"}, "k", True),
+        ("contains", {"k": "v"}, "v", False),
+        ("matches", "apple pie", r"^app\w+ p", True),
+        ("matches", "apple pie", r"^pie", False),
+        ("matches", 12345, r"^\d+$", True),
+        ("matches", "x", "(", False),
+        ("exists", 1, True, True),
+        ("exists", None, True, False),
+        ("exists", None, False, True),
+        ("exists", 0, False, False),
+    ],
+)
+def test_compare(op, actual, expected, passed):
+    assert compare(op, actual, expected)[0] is passed
+
+
+def test_compare_absent_and_messages():
+    from flowrun.checks import _ABSENT
+
+    assert compare("exists", _ABSENT, False) == (True, "does not exist")
+    assert compare("exists", _ABSENT, True)[0] is False
+    assert compare("equals", _ABSENT, "x") == (False, "not found")
+    ok, msg = compare("equals", "a", "b")
+    assert msg == "expected 'b', got 'a'"
+    ok, msg = compare("greaterThan", 3, 5)
+    assert msg == "expected > 5, got 3"
+
+
+def test_status_validation_single_and_list():
+    [r] = check([{"httpStatusCode": 201}], status=201)
+    assert r == {
+        "type": "httpStatusCode",
+        "expected": 201,
+        "actual": 201,
+        "passed": True,
+        "message": "status 201",
+    }
+    [r] = check([{"httpStatusCode": [200, 204]}], status=204)
+    assert r["passed"]
+    [r] = check([{"httpStatusCode": [200, 204]}], status=500)
+    assert not r["passed"] and r["message"] == "status 500, expected 200 or 204"
+
+
+def test_result_shape_for_jsonpath():
+    [r] = check([{"jsonpath": ".id", "equals": 7}])
+    assert set(r) >= {"type", "path", "expected", "actual", "passed", "message"}
+    assert (r["type"], r["path"], r["expected"], r["actual"], r["passed"]) == (
+        "jsonpath",
+        ".id",
+        7,
+        7,
+        True,
+    )
+    assert r["message"]
+
+
+def test_several_operators_in_one_object_all_apply():
+    results = check([{"jsonpath": ".id", "greaterThan": 5, "lessThan": 7}])
+    assert [r["passed"] for r in results] == [True, False]
+    assert "< 7" in results[1]["message"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "passed"),
+    [
+        ({"jsonpath": ".id"}, True),
+        ({"jsonpath": ".gone"}, False),
+        ({"jsonpath": ".missing", "exists": False}, True),
+        ({"jsonpath": ".gone", "exists": False}, True),
+        ({"jsonpath": ".active", "equals": "true"}, True),
+        ({"jsonpath": ".price", "equals": "5"}, True),
+        ({"jsonpath": ".gone", "equals": "null"}, True),
+        ({"jsonpath": ".tags", "equals": "a,b,3"}, True),
+        ({"jsonpath": ".tags | length", "equals": 3}, True),
+        ({"jsonpath": ".tags|length", "greaterThanOrEqual": "3"}, True),
+        ({"jsonpath": ".count", "greaterThan": 11}, True),
+        ({"jsonpath": ".tags", "contains": "b"}, True),
+        ({"jsonpath": ".meta", "contains": "k"}, True),
+        ({"jsonpath": ".name", "matches": "^apple"}, True),
+        ({"jsonpath": ".id", "equals": "{{ .vars.want }}"}, True),
+        ({"jsonpath": ".name", "contains": "{{ .vars.name }}"}, True),
+        ({"jsonpath": ".missing", "equals": "x"}, False),
+        ({"header": "X-Rate-Remaining", "equals": 42}, True),
+        ({"header": "x-rate-remaining", "greaterThan": 40}, True),
+        ({"header": "X-Nope", "exists": False}, True),
+        ({"header": "X-Nope"}, False),
+        ({"jq": '.tags | map(select(type == "string")) | length', "equals": 2}, True),
+        ({"jq": '[.tags[] | select(. == "z")] | length', "equals": 0}, True),
+        ({"jq": ".meta.k", "equals": "v"}, True),
+        ({"jq": ".tags[]", "equals": "a,b,3"}, True),
+        ({"jq": "empty"}, False),
+        ({"jq": ".[", "exists": True}, False),
+        ({"schema": {"type": "object", "required": ["id"]}}, True),
+        (
+            {
+                "schema": {
+                    "type": "object",
+                    "properties": {"id": {"type": "string"}},
+                }
+            },
+            False,
+        ),
+        ({"schema": {"type": "nonsense"}}, False),
+        ({"maxDurationMs": 500}, True),
+        ({"maxDurationMs": 5}, False),
+    ],
+)
+def test_validation_forms(spec, passed):
+    results = check([spec])
+    assert results, spec
+    assert all(r["passed"] for r in results) is passed, results
+    for r in results:
+        assert {"type", "passed", "message"} <= set(r)
+
+
+def test_schema_failure_says_where():
+    [r] = check(
+        [
+            {
+                "schema": {
+                    "properties": {"meta": {"properties": {"k": {"type": "integer"}}}}
+                }
+            }
+        ]
+    )
+    assert not r["passed"] and "at .meta.k" in r["message"]
+
+
+def test_unresolvable_expected_value_fails_with_message():
+    [r] = check([{"jsonpath": ".id", "equals": "{{ .vars.nope }}"}])
+    assert not r["passed"] and "no variable named 'nope'" in r["message"]
+
+
+# -- conditions ----------------------------------------------------------------
+
+DONE = NodeResult("completed", {"ok": True, "n": 3}, {}, 200)
+FAILED = NodeResult("failed", {"error": "bad"}, {}, 500)
+
+
+@pytest.mark.parametrize(
+    ("cond", "holds", "words"),
+    [
+        ({"source": "node", "node": "a", "httpStatusCode": 200}, True, ""),
+        ({"source": "node", "node": "a", "statusCode": 200}, True, ""),
+        ({"source": "node", "node": "a", "httpStatusCode": "200"}, True, ""),
+        ({"node": "a", "httpStatusCode": 201}, False, "expected 201, got 200"),
+        ({"node": "a", "field": ".ok", "equals": "true"}, True, ""),
+        ({"node": "a", "field": ".n", "greaterThan": 2}, True, ""),
+        ({"node": "a", "field": ".n", "lessThan": 2}, False, "node 'a' field .n"),
+        ({"node": "a", "field": ".missing"}, False, "expected to exist"),
+        ({"node": "a", "field": ".missing", "exists": False}, True, ""),
+        ({"node": "b", "httpStatusCode": 500}, True, ""),
+        ({"node": "b", "field": ".error", "equals": "bad"}, True, ""),
+        ({"node": "c", "httpStatusCode": 200}, False, "node 'c' was skipped"),
+        ({"node": "later", "httpStatusCode": 200}, False, "node 'later' has not run"),
+        ({"node": "ghost", "httpStatusCode": 200}, False, "node 'ghost'"),
+        ({"source": "variable", "variable": "env", "equals": "prod"}, True, ""),
+        ({"variable": "env", "equals": "dev"}, False, "variable 'env'"),
+        ({"variable": "want", "equals": "7"}, True, ""),
+        ({"variable": "nope"}, False, "variable 'nope'"),
+        ({"variable": "nope", "exists": False}, True, ""),
+        ({"source": "input", "input": "choice", "equals": "yes"}, True, ""),
+        ({"source": "input", "input": "choice", "notEquals": "yes"}, False, "input"),
+        ({"variable": "env", "equals": "{{ .vars.env }}"}, True, ""),
+        ({"variable": "env", "equals": "prod", "contains": "x"}, False, "contain"),
+    ],
+)
+def test_conditions(cond, holds, words):
+    result = condition_holds(cond, ctx(a=DONE, b=FAILED, c=NodeResult("skipped")))
+    assert result[0] is holds, result
+    assert words in result[1]
+
+
+# -- against the real target ------------------------------------------------------
+
+
+def test_validations_against_target(hits):
+    doc = {
+        "defaults": {"baseUrl": hits.url + "/demo"},
+        "nodes": [
+            {
+                "id": "items",
+                "name": "Items",
+                "method": "GET",
+                "url": "/items",
+                "validations": [
+                    {"httpStatusCode": 200},
+                    {"jsonpath": ".items[0].name", "equals": "apple"},
+                    {"jsonpath": ".items | length", "greaterThanOrEqual": 3},
+                    {"header": "content-type", "contains": "json"},
+                    {"jq": "[.items[].id] | min", "equals": 1},
+                    {"schema": {"type": "object", "required": ["items", "count"]}},
+                    {"maxDurationMs": 5000},
+                ],
+            },
+            {
+                "id": "check",
+                "name": "Check",
+                "method": "GET",
+                "url": "/items",
+                "validations": [
+                    {"jsonpath": ".count", "equals": "{{ .responses.items.count }}"},
+                    {"jsonpath": ".items[0].name", "equals": "banana"},
+                ],
+            },
+        ],
+    }
+    events = run_events(doc)
+    first, second = steps_of(events)
+    assert first["status"] == "completed"
+    assert all(v["passed"] for v in first["validations"])
+    assert len(first["validations"]) == 7
+    assert second["status"] == "failed"
+    assert [v["passed"] for v in second["validations"]] == [True, False]
+    assert second["error"] == (
+        "Validation failed: .items[0].name: expected 'banana', got 'apple'"
+    )
+
+
+def test_condition_skip_event_and_legacy_condition(hits):
+    doc = {
+        "variables": {"env": "prod"},
+        "defaults": {"baseUrl": hits.url + "/demo"},
+        "nodes": [
+            {
+                "id": "bad",
+                "name": "Bad",
+                "method": "GET",
+                "url": "/status/404",
+                "validations": [{"httpStatusCode": 404}],
+            },
+            {
+                "id": "when-404",
+                "name": "Runs after 404",
+                "method": "GET",
+                "url": "/items",
+                "condition": {"source": "node", "node": "bad", "statusCode": 404},
+            },
+            {
+                "id": "dev-only",
+                "name": "Dev only",
+                "method": "GET",
+                "url": "/items?dev",
+                "conditions": [
+                    {"source": "variable", "variable": "env", "equals": "dev"}
+                ],
+            },
+            {
+                "id": "after-skip",
+                "name": "After skip",
+                "method": "GET",
+                "url": "/items?after",
+                "conditions": [{"node": "dev-only", "httpStatusCode": 200}],
+            },
+        ],
+    }
+    events = run_events(doc)
+    steps = steps_of(events)
+    assert [s["status"] for s in steps] == [
+        "completed",
+        "completed",
+        "skipped",
+        "skipped",
+    ]
+    assert steps[2]["skipReason"] == "variable 'env': expected 'dev', got 'prod'"
+    assert "node 'dev-only' was skipped" in steps[3]["skipReason"]
+    assert [n for n, _ in events].count("step_start") == 2
+    end = end_of(events)
+    assert (end["success"], end["stepsExecuted"], end["stepsSkipped"]) == (True, 2, 2)
+    assert hits.paths() == ["/demo/status/404", "/demo/items"]
+
+
+def test_condition_uses_failed_nodes_response(hits):
+    doc = {
+        "defaults": {"baseUrl": hits.url + "/demo"},
+        "nodes": [
+            {"id": "boom", "name": "Boom", "method": "GET", "url": "/status/503"},
+            {
+                "id": "recover",
+                "name": "Recover",
+                "method": "GET",
+                "url": "/items",
+                "conditions": [
+                    {"node": "boom", "httpStatusCode": 503},
+                    {"node": "boom", "field": ".status", "equals": 503},
+                ],
+            },
+        ],
+    }
+    events = run_events(doc, continue_on_failure=True)
+    steps = steps_of(events)
+    assert [s["status"] for s in steps] == ["failed", "completed"]
+    assert end_of(events)["stepsFailed"] == 1
