@@ -1,0 +1,3 @@
+from flowrun.cli import cli
+
+cli(prog_name="flowrun")
