@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from .errors import BlockedTarget, StepTimeout, TargetUnreachable
@@ -152,7 +153,10 @@ class Client:
         if not complete:
             declared = resp.headers.get("Content-Length", "")
             size = int(declared) if declared.isdigit() else size
-        text = raw.decode(_charset(resp.headers.get("Content-Type", "")), "replace")
+        try:
+            text = raw.decode(_charset(resp.headers.get("Content-Type", "")), "replace")
+        except LookupError:  # a charset Python does not know
+            text = raw.decode("utf-8", "replace")
         body = decode(text)
         truncated = size > self.max_body_bytes
         if truncated:
@@ -187,10 +191,15 @@ def decode(text: str):
     stripped = text.lstrip()
     if stripped.startswith(_JSON_START):
         try:
-            return json.loads(text)
+            return json.loads(text, parse_constant=_not_json)
         except ValueError:
             pass
     return text
+
+
+def _not_json(name: str):
+    # json.loads accepts NaN and ±Infinity, which are not JSON and cannot be sent on
+    raise ValueError(f"{name} is not JSON")
 
 
 def _charset(content_type: str) -> str:
@@ -203,7 +212,13 @@ def _charset(content_type: str) -> str:
 
 def _describe(exc: Exception, url: str, timeout: float) -> Exception:
     """Turn a requests exception into a message that says what happened."""
-    if isinstance(exc, requests.exceptions.Timeout):
+    chain = _chain(exc)
+    # A timeout while reading the body reaches us as a ConnectionError wrapping
+    # urllib3's ReadTimeoutError, not as requests' Timeout.
+    if isinstance(exc, requests.exceptions.Timeout) or any(
+        isinstance(e, (TimeoutError, urllib3.exceptions.ReadTimeoutError))
+        for e in chain
+    ):
         return StepTimeout(f"Request timeout after {seconds(timeout)}")
     if isinstance(
         exc,
@@ -214,12 +229,15 @@ def _describe(exc: Exception, url: str, timeout: float) -> Exception:
             requests.exceptions.URLRequired,
         ),
     ):
-        return TargetUnreachable(f"Invalid URL '{url}': {_root(exc)}")
+        return TargetUnreachable(f"Invalid URL '{url}': {_url_problem(exc, url)}")
     parts = urlsplit(url)
     where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return TargetUnreachable(f"TLS error talking to {where}: {_root(exc)}")
-    chain = _chain(exc)
+    if isinstance(exc, requests.exceptions.SSLError) or any(
+        isinstance(e, ssl.SSLError) for e in chain
+    ):
+        return TargetUnreachable(
+            f"Network error: TLS handshake with {where} failed: {_tls_reason(chain)}"
+        )
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return TargetUnreachable(f"Network error: connection refused ({where})")
     if any(isinstance(e, socket.gaierror) for e in chain) or any(
@@ -228,8 +246,6 @@ def _describe(exc: Exception, url: str, timeout: float) -> Exception:
         return TargetUnreachable(
             f"Network error: DNS lookup failed for host '{parts.hostname}'"
         )
-    if any(isinstance(e, ssl.SSLError) for e in chain):
-        return TargetUnreachable(f"TLS error talking to {where}: {_root(exc)}")
     if any(isinstance(e, ConnectionResetError) for e in chain):
         return TargetUnreachable(f"Network error: connection reset by {where}")
     return TargetUnreachable(f"Network error: {_root(exc)} ({where})")
@@ -248,6 +264,29 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if isinstance(reason, BaseException):
             todo.append(reason)
     return seen
+
+
+def _url_problem(exc: Exception, url: str) -> str:
+    if isinstance(exc, requests.exceptions.MissingSchema):
+        return "no scheme (write http:// or https://, or set defaults.baseUrl)"
+    if isinstance(exc, requests.exceptions.InvalidSchema):
+        return "only http:// and https:// are supported"
+    detail = _root(exc)
+    prefix = f"Invalid URL {url!r}: "
+    detail = detail.removeprefix(prefix)
+    return detail[:1].lower() + detail[1:]
+
+
+def _tls_reason(chain) -> str:
+    for e in chain:
+        if isinstance(e, ssl.SSLError):
+            reason = getattr(e, "reason", None)
+            if isinstance(e, ssl.SSLCertVerificationError):
+                return f"certificate verify failed ({e.verify_message})"
+            if reason:
+                return reason.replace("_", " ").lower()
+            return str(e)
+    return str(chain[-1]) if chain else "unknown error"
 
 
 def _root(exc: BaseException) -> str:
@@ -269,7 +308,7 @@ def encode_form(value, prefix: str = "") -> list[tuple[str, str]]:
         for v in value:
             pairs.extend(encode_form(v, f"{prefix}[]"))
     else:
-        pairs.append((prefix, js_str(value)))
+        pairs.append((prefix, "" if value is None else js_str(value)))
     return pairs
 
 

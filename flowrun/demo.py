@@ -5,8 +5,11 @@ password ``secret``), ``GET /me`` (needs ``Authorization: Bearer <token>``),
 ``GET/POST /items``, ``GET/DELETE /items/<id>``, ``GET /slow?ms=``, ``ANY /echo``,
 ``ANY /status/<code>``, ``GET /redirect?to=``, ``GET /cookie/set``,
 ``GET /cookie/check``,
-``GET /big?bytes=``, ``GET /text``, ``GET /authorize`` (an OAuth-like URL for
-``launchBrowser``). State is per process and resets on restart.
+``GET /big?bytes=``, ``GET /text?body=`` (the text given, as text/plain),
+``GET /drip?ms=`` (headers at once, the body after ``ms``),
+``GET/POST /flaky?key=&fail=N`` (503 for the first N calls per key, then 200, for
+trying ``retry``), ``GET /authorize`` (an OAuth-like URL for ``launchBrowser``).
+State is per process and resets on restart.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ MAX_SLOW_MS = 60_000
 MAX_BIG_BYTES = 64 * 1024 * 1024
 _items_lock = threading.Lock()
 _items: dict[int, dict] = {}
+_flaky_lock = threading.Lock()
+_flaky_calls: dict[str, int] = {}
 
 
 def _token_for(username: str) -> str:
@@ -156,7 +161,31 @@ def big():
 
 @bp.get("/text")
 def text():
-    return Response("plain words, not JSON", mimetype="text/plain")
+    body = request.args.get("body", "plain words, not JSON")
+    return Response(body, mimetype="text/plain")
+
+
+@bp.get("/drip")
+def drip():
+    ms = min(max(request.args.get("ms", 1000, type=int), 0), MAX_SLOW_MS)
+
+    def generate():
+        yield b'{"dripped": '
+        time.sleep(ms / 1000)
+        yield b"true}"
+
+    return Response(generate(), mimetype="application/json")
+
+
+@bp.route("/flaky", methods=["GET", "POST"])
+def flaky():
+    key = request.args.get("key", "")
+    fail = request.args.get("fail", 1, type=int)
+    with _flaky_lock:
+        calls = _flaky_calls[key] = _flaky_calls.get(key, 0) + 1
+    if calls <= fail:
+        return jsonify(calls=calls, ok=False), 503
+    return jsonify(calls=calls, ok=True)
 
 
 @bp.get("/authorize")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 
 from .errors import FlowInvalid
@@ -10,6 +11,7 @@ from .errors import FlowInvalid
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MODES = ("run", "step", "auto")
 DEFAULT_TIMEOUT = 30
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def normalize(flow: dict) -> dict:
@@ -58,9 +60,9 @@ def merge_headers(defaults: dict, own: dict) -> dict:
 
 def join_url(base: str, url: str) -> str:
     """Join a relative URL to baseUrl with exactly one '/' between them."""
-    if "://" in url[:12] or not base:
+    if not base or _ABSOLUTE.match(url):
         return url
-    if url.startswith("?"):
+    if not url or url.startswith(("?", "#")):
         return base + url
     return base.rstrip("/") + "/" + url.lstrip("/")
 

@@ -1,0 +1,404 @@
+"""HTTP for steps, against the real target: bodies, headers, responses, errors."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from flowrun.client import Client, decode, encode_form, form_urlencode
+from flowrun.engine import EngineSettings
+
+from .target import end_of, run_events, steps_of
+
+
+def flow(target, *nodes, **defaults):
+    defaults.setdefault("baseUrl", target.url + "/demo")
+    return {"name": "t", "defaults": defaults, "nodes": list(nodes)}
+
+
+def node(id="n", method="POST", url="/echo", **extra):
+    return {"id": id, "name": id.title(), "method": method, "url": url, **extra}
+
+
+def one_step(doc, **opts):
+    events = run_events(doc, **opts)
+    [step] = steps_of(events)
+    return step
+
+
+def echoed(step):
+    assert step["status"] == "completed", step["error"]
+    return step["response"]["body"]
+
+
+# -- request bodies -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body", [{"a": 1, "b": [True, None], "c": "é"}, [1, {"x": "y"}], {}]
+)
+def test_json_body_gets_content_type(hits, body):
+    got = echoed(one_step(flow(hits, node(body=body))))
+    assert got["headers"]["Content-Type"] == "application/json"
+    assert got["json"] == body
+
+
+@pytest.mark.parametrize("name", ["content-type", "CONTENT-TYPE", "Content-Type"])
+def test_existing_content_type_any_casing_is_kept(hits, name):
+    step = one_step(
+        flow(hits, node(body={"a": 1}, headers={name: "application/vnd.x+json"}))
+    )
+    got = echoed(step)
+    assert got["headers"]["Content-Type"] == "application/vnd.x+json"
+    assert got["body"] == '{"a": 1}'
+    assert [k.lower() for k in step["request"]["headers"]].count("content-type") == 1
+
+
+def test_form_body_by_content_type_nested_and_arrays(hits):
+    body = {"user": {"name": "ada", "age": 36}, "tags": ["a", "b"], "q": "x y&z=1"}
+    got = echoed(
+        one_step(
+            flow(
+                hits,
+                node(
+                    body=body,
+                    headers={"content-type": "application/x-www-form-urlencoded"},
+                ),
+            )
+        )
+    )
+    assert got["form"] == {
+        "user[name]": ["ada"],
+        "user[age]": ["36"],
+        "tags[]": ["a", "b"],
+        "q": ["x y&z=1"],
+    }
+
+
+def test_form_body_by_body_format(hits):
+    step = one_step(flow(hits, node(body={"a": True}, bodyFormat="form-urlencoded")))
+    got = echoed(step)
+    assert got["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    assert got["form"] == {"a": ["true"]}
+    assert step["request"]["body"] == "a=true"
+
+
+def test_form_body_by_default_body_format(hits):
+    doc = flow(hits, node(body={"a": "1"}), bodyFormat="form-urlencoded")
+    assert echoed(one_step(doc))["form"] == {"a": ["1"]}
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Content-Type": "text/plain"}, "hello {{ .vars.who }}\n  as written"),
+        ({"Content-Type": "application/json"}, '{"a":  1}'),
+        ({}, "raw"),
+    ],
+)
+def test_string_body_sent_as_written(hits, headers, body):
+    doc = flow(hits, node(body=body, headers=headers))
+    doc["variables"] = {"who": "ada"}
+    got = echoed(one_step(doc))
+    assert got["body"] == body.replace("{{ .vars.who }}", "ada")
+
+
+def test_text_body_format_renders_object_as_json_text(hits):
+    got = echoed(one_step(flow(hits, node(body={"a": [1]}, bodyFormat="text"))))
+    assert got["body"] == '{"a":[1]}'
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_body_on_get_and_head_is_not_sent(hits, method):
+    step = one_step(
+        flow(
+            hits,
+            node(method=method, body={"a": 1}, validations=[{"httpStatusCode": 200}]),
+        )
+    )
+    assert step["status"] == "completed", step["error"]
+    assert step["request"]["body"] is None
+    assert "Content-Type" not in step["request"]["headers"]
+    if method == "GET":
+        assert step["response"]["body"]["body"] == ""
+        assert "Content-Type" not in step["response"]["body"]["headers"]
+
+
+# -- headers and URLs -------------------------------------------------------------
+
+
+def test_default_headers_merge_case_insensitively_node_wins(hits):
+    doc = flow(
+        hits,
+        node(id="one", method="GET", headers={"x-env": "node"}),
+        node(id="two", method="GET", skipDefaultHeaders=True),
+        headers={"X-Env": "default", "X-Team": "qa"},
+    )
+    one, two = (echoed(s) for s in steps_of(run_events(doc)))
+    assert one["headers"]["X-Env"] == "node"
+    assert one["headers"]["X-Team"] == "qa"
+    assert "X-Team" not in two["headers"] and "X-Env" not in two["headers"]
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "path", "query"),
+    [
+        ("/demo/", "/items", "/demo/items", ""),
+        ("/demo", "items", "/demo/items", ""),
+        ("/demo//", "//items", "/demo/items", ""),
+        ("/demo/echo", "?a=http://x", "/demo/echo", "a=http://x"),
+        ("/demo", "/echo?next=http://example.com", "/demo/echo", ""),
+    ],
+)
+def test_relative_url_joined_with_one_slash(hits, base, url, path, query):
+    doc = flow(hits, node(method="GET", url=url), baseUrl=hits.url + base)
+    step = one_step(doc)
+    assert step["status"] == "completed", step["error"]
+    assert hits.hits[-1]["path"] == path
+    if query:
+        assert hits.hits[-1]["query"] == query
+
+
+def test_absolute_url_ignores_base(hits):
+    doc = flow(hits, node(method="GET", url=hits.url + "/demo/items"))
+    doc["defaults"]["baseUrl"] = "http://nothing.invalid/api"
+    assert one_step(doc)["status"] == "completed"
+
+
+def test_redirects_are_followed(hits):
+    step = one_step(flow(hits, node(method="GET", url="/redirect?to=/demo/items")))
+    assert step["response"]["status"] == 200
+    assert step["response"]["body"]["count"] >= 3
+    assert hits.paths() == ["/demo/redirect", "/demo/items"]
+
+
+def test_cookies_carry_across_steps_but_not_runs(hits):
+    doc = flow(
+        hits,
+        node(id="set", method="GET", url="/cookie/set?value=abc"),
+        node(id="check", method="GET", url="/cookie/check"),
+    )
+    steps = steps_of(run_events(doc))
+    assert steps[1]["response"]["body"] == {"session": "abc"}
+    doc["nodes"] = doc["nodes"][1:]
+    assert one_step(doc)["response"]["body"] == {"session": None}
+
+
+# -- responses --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"a": [1, 2]}', {"a": [1, 2]}),
+        ("[1]", [1]),
+        ("42", 42),
+        ("true", True),
+        ("plain words", "plain words"),
+        ("{broken", "{broken"),
+        ("-Infinity", "-Infinity"),
+        ("NaN", "NaN"),
+        ("", ""),
+    ],
+)
+def test_json_decoded_whatever_content_type(hits, text, expected):
+    doc = flow(hits, node(method="GET", url="/text", params=None))
+    doc["nodes"][0]["url"] = "/text?body=" + __import__("urllib.parse").parse.quote(
+        text
+    )
+    del doc["nodes"][0]["params"]
+    step = one_step(doc)
+    assert step["response"]["body"] == expected
+    assert step["response"]["headers"]["Content-Type"].startswith("text/plain")
+
+
+def test_decode_helper_rejects_non_json_constants():
+    assert decode("-Infinity") == "-Infinity"
+    assert decode("[NaN]") == "[NaN]"
+    assert decode(' {"a":1}') == {"a": 1}
+
+
+def test_big_body_truncated_but_validated_whole(hits):
+    doc = flow(
+        hits,
+        node(
+            method="GET",
+            url="/big?bytes=5000",
+            validations=[{"jsonpath": ". | length", "equals": 5000}],
+        ),
+    )
+    events = run_events(doc, settings=EngineSettings(max_body_bytes=100))
+    [step] = steps_of(events)
+    assert step["status"] == "completed", step["error"]
+    resp = step["response"]
+    assert resp["truncated"] is True and resp["size"] == 5000
+    assert resp["body"] == "x" * 100
+
+
+def test_small_body_not_truncated(hits):
+    step = one_step(flow(hits, node(method="GET", url="/big?bytes=10")))
+    assert step["response"]["truncated"] is False
+    assert step["response"]["size"] == 10 and step["response"]["body"] == "x" * 10
+
+
+def test_validate_limit_cuts_what_checks_see(hits):
+    doc = flow(
+        hits,
+        node(
+            method="GET",
+            url="/big?bytes=5000",
+            validations=[{"jsonpath": ". | length", "equals": 1000}],
+        ),
+    )
+    settings = EngineSettings(max_body_bytes=100, max_validate_bytes=1000)
+    [step] = steps_of(run_events(doc, settings=settings))
+    assert step["status"] == "completed", step["error"]
+    assert step["response"]["size"] == 5000 and step["response"]["truncated"]
+
+
+# -- errors -----------------------------------------------------------------------
+
+
+def error_of(hits, url, **extra):
+    doc = flow(hits, node(method="GET", url=url, **extra))
+    events = run_events(doc)
+    [step] = steps_of(events)
+    assert step["status"] == "failed"
+    assert step["response"] is None
+    assert (
+        "error",
+        {"executionId": step["executionId"], "message": step["error"], "step": 1},
+    ) in events
+    assert end_of(events)["success"] is False
+    return step["error"]
+
+
+def test_timeout_message(hits):
+    started = time.perf_counter()
+    assert error_of(hits, "/slow?ms=2000", timeout=0.3) == "Request timeout after 0.3s"
+    assert time.perf_counter() - started < 1.5
+
+
+def test_timeout_while_reading_body(hits):
+    assert error_of(hits, "/drip?ms=2000", timeout=0.3) == "Request timeout after 0.3s"
+
+
+def test_default_timeout_from_defaults(hits):
+    doc = flow(hits, node(method="GET", url="/slow?ms=2000"), timeout=0.3)
+    assert one_step(doc)["error"] == "Request timeout after 0.3s"
+
+
+def test_connection_refused_message(hits):
+    message = error_of(hits, "http://127.0.0.1:9/x")
+    assert message == "Network error: connection refused (127.0.0.1:9)"
+
+
+def test_dns_failure_message(hits):
+    message = error_of(hits, "http://no-such-host.invalid/x")
+    assert message == (
+        "Network error: DNS lookup failed for host 'no-such-host.invalid'"
+    )
+
+
+def test_tls_failure_message(hits):
+    message = error_of(hits, f"https://127.0.0.1:{hits.port}/demo/items")
+    assert message.startswith(
+        f"Network error: TLS handshake with 127.0.0.1:{hits.port}"
+    )
+    assert "Traceback" not in message and len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://", "Invalid URL 'http://'"),
+        ("ftp://127.0.0.1/x", "Invalid URL 'ftp://127.0.0.1/x'"),
+        ("http://exa mple.com:99999/", "Invalid URL"),
+    ],
+)
+def test_invalid_url_message(hits, url, words):
+    assert error_of(hits, url).startswith(words)
+
+
+def test_relative_url_without_base_is_invalid(hits):
+    doc = {"nodes": [node(method="GET", url="/items")]}
+    step = one_step(doc)
+    assert step["error"].startswith("Invalid URL '/items'")
+
+
+# -- retry and delay -------------------------------------------------------------
+
+
+def test_retry_succeeds_on_a_later_attempt(hits):
+    key = uuid.uuid4().hex
+    doc = flow(
+        hits,
+        node(
+            method="GET",
+            url=f"/flaky?key={key}&fail=2",
+            retry={"count": 3, "intervalMs": 20},
+        ),
+    )
+    step = one_step(doc)
+    assert step["status"] == "completed", step["error"]
+    assert step["attempts"] == 3
+    assert step["response"]["body"] == {"calls": 3, "ok": True}
+    assert hits.paths() == ["/demo/flaky"] * 3
+    at = [h["at"] for h in hits.hits]
+    assert at[1] - at[0] >= 0.015
+
+
+def test_retry_gives_up_after_count(hits):
+    key = uuid.uuid4().hex
+    doc = flow(
+        hits,
+        node(method="GET", url=f"/flaky?key={key}&fail=5", retry={"count": 1}),
+    )
+    step = one_step(doc)
+    assert step["status"] == "failed" and step["attempts"] == 2
+    assert step["error"] == "Validation failed: status 503, expected 200"
+
+
+def test_retry_on_transport_error_and_default_retry(hits):
+    doc = flow(hits, node(method="GET", url="http://127.0.0.1:9/"), retry={"count": 2})
+    step = one_step(doc)
+    assert step["attempts"] == 3 and step["error"].startswith("Network error")
+
+
+def test_delay_before_sending(hits):
+    doc = flow(
+        hits,
+        node(id="a", method="GET", url="/items"),
+        node(id="b", method="GET", url="/items", delayMs=250),
+    )
+    steps = steps_of(run_events(doc))
+    assert [s["status"] for s in steps] == ["completed", "completed"]
+    first, second = hits.hits
+    assert second["at"] - first["at"] >= 0.25
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def test_form_encoding_helpers():
+    assert encode_form({"a": {"b": [1, {"c": None}]}, "d": False}) == [
+        ("a[b][]", "1"),
+        ("a[b][][c]", ""),
+        ("d", "false"),
+    ]
+    assert form_urlencode({"k y": "a+b/é"}) == "k%20y=a%2Bb%2F%C3%A9"
+
+
+def test_client_reply_fields(target):
+    client = Client(max_body_bytes=1000)
+    try:
+        reply = client.send("GET", target.url + "/demo/items", {}, None, 5)
+    finally:
+        client.close()
+    assert reply.status == 200 and reply.status_text == "OK"
+    assert reply.lower_headers["content-type"] == "application/json"
+    assert reply.body == reply.shown_body and not reply.truncated
+    assert reply.size == int(reply.headers["Content-Length"])
+    assert reply.elapsed_ms > 0
