@@ -257,6 +257,7 @@ def _warn(warnings: list[dict], source: str) -> None:
 )
 @click.option(
     "--start-step",
+    metavar="N",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
@@ -266,7 +267,7 @@ def _warn(warnings: list[dict], source: str) -> None:
 @click.option(
     "--continue-on-failure",
     is_flag=True,
-    help="Keep going after a failed step (the exit code is still 1).",
+    help="Keep going after a failed step (the exit code is still 1 if any failed).",
 )
 @click.option(
     "--junit",
@@ -468,8 +469,10 @@ def serve(host, port):
     help="Write the flow to this file instead of standard output.",
 )
 def import_(fmt, source, output):
-    """Convert a Postman collection (v2.1), a curl command or an OpenAPI document
-    into a flow. FILE may be - for standard input.
+    """Convert a Postman collection, curl command or OpenAPI document to a flow.
+
+    FORMAT is postman (collection v2.1), curl or openapi. FILE may be - to read
+    standard input. The flow is printed, or written with -o.
     """
     try:
         from . import importers

@@ -1,0 +1,575 @@
+"""The flowrun CLI, run against the real target server (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from flowrun import __version__
+from flowrun.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def write(tmp_path: Path, doc, name: str = "flow.json") -> str:
+    path = tmp_path / name
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return str(path)
+
+
+def base(target) -> str:
+    return f"baseUrl={target.url}/demo"
+
+
+def flow(*nodes, **top) -> dict:
+    return {
+        "name": top.pop("name", "Test flow"),
+        "variables": {"baseUrl": "http://127.0.0.1:9/demo"},
+        "defaults": {"baseUrl": "{{ .vars.baseUrl }}"},
+        "nodes": list(nodes),
+        **top,
+    }
+
+
+def node(id_, url, **extra) -> dict:
+    return {"id": id_, "name": extra.pop("name", id_), "method": "GET", "url": url}
+
+
+FAILING = flow(
+    node("list", "/items"),
+    {
+        **node("wrong", "/items/1"),
+        "validations": [
+            {"httpStatusCode": 200},
+            {"jsonpath": ".name", "equals": "durian"},
+        ],
+    },
+    node("after", "/items/2"),
+    name="Failing flow",
+)
+
+
+@pytest.mark.parametrize(
+    ("example", "extra", "steps"),
+    [
+        ("simple-chain.json", [], 2),
+        ("login-chain.json", [], 4),
+        (
+            "user-input.json",
+            ["--input", "username=ada", "--input", "password=secret"],
+            2,
+        ),
+        ("validations-showcase.json", [], 6),
+        ("slow-steps.json", ["--var", "ms=5"], 5),
+    ],
+)
+def test_examples_pass(runner, target, example, extra, steps):
+    path = EXAMPLES / example
+    doc = json.loads(path.read_text())
+    assert doc["name"] and doc["description"]
+    assert doc["defaults"]["baseUrl"] == "{{ .vars.baseUrl }}"
+    assert doc["variables"]["baseUrl"] == "http://127.0.0.1:8000/demo"
+
+    result = runner.invoke(cli, ["run", str(path), "--var", base(target), *extra])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len([ln for ln in lines if ln.startswith(("✓ #", "⊘ #"))]) == steps
+    assert lines[-1].startswith("✓ Passed:")
+
+
+def test_login_chain_runs_tester_node_and_skips_admin_node(runner, hits):
+    path = EXAMPLES / "login-chain.json"
+    result = runner.invoke(cli, ["run", str(path), "--var", base(hits)])
+
+    assert result.exit_code == 0, result.output
+    assert "✓ #3 Testers list the items" in result.stdout
+    assert "⊘ #4" in result.stdout
+    assert "skipped: node 'me' field .roles: expected to contain 'admin'" in (
+        result.stdout
+    )
+    assert hits.paths() == ["/demo/login", "/demo/me", "/demo/items"]
+
+
+def test_failing_step_exits_1_and_lists_failed_validation(runner, hits, tmp_path):
+    path = write(tmp_path, FAILING)
+    result = runner.invoke(cli, ["run", path, "--var", base(hits)])
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Failing flow (3 steps, exec-")
+    assert lines[1].startswith(f"✓ #1 list  GET {hits.url}/demo/items  200  ")
+    assert lines[2].startswith(f"✗ #2 wrong  GET {hits.url}/demo/items/1  200  ")
+    assert lines[2].endswith(" ms")
+    assert lines[3] == "    ✗ .name: expected 'durian', got 'apple'"
+    assert lines[4].startswith(
+        "✗ Failed at step #2: 2 executed, 0 skipped, 1 failed, 1 not run in "
+    )
+    # The flow stops at the failure: step 3 is never requested.
+    assert hits.paths() == ["/demo/items", "/demo/items/1"]
+
+
+def test_transport_error_is_shown_under_the_step(runner, target, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = write(tmp_path, flow({**node("down", "/items"), "timeout": 2}))
+    result = runner.invoke(
+        cli, ["run", path, "--var", f"baseUrl=http://127.0.0.1:{port}/demo"]
+    )
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith(f"✗ #1 down  GET http://127.0.0.1:{port}/demo/items  —")
+    assert lines[2].startswith("    Network error: ")
+
+
+def test_continue_on_failure_runs_every_step(runner, hits, tmp_path):
+    path = write(tmp_path, FAILING)
+    result = runner.invoke(
+        cli, ["run", path, "--var", base(hits), "--continue-on-failure"]
+    )
+
+    assert result.exit_code == 1
+    assert "✓ #3 after" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith(
+        "✗ Failed at step #2: 3 executed, 0 skipped, 1 failed in "
+    )
+    assert hits.paths() == ["/demo/items", "/demo/items/1", "/demo/items/2"]
+
+
+def test_start_step_skips_earlier_nodes(runner, hits, tmp_path):
+    path = write(tmp_path, FAILING)
+    result = runner.invoke(cli, ["run", path, "--var", base(hits), "--start-step", "2"])
+
+    assert result.exit_code == 0, result.output
+    assert "⊘ #1 list" in result.stdout
+    assert "skipped: before startStep 2" in result.stdout
+    assert "⊘ #2 wrong" in result.stdout
+    assert "✓ #3 after" in result.stdout
+    assert hits.paths() == ["/demo/items/2"]
+
+
+def test_start_step_past_the_end_is_a_usage_error(runner, tmp_path):
+    result = runner.invoke(cli, ["run", write(tmp_path, FAILING), "--start-step", "3"])
+
+    assert result.exit_code == 2
+    assert "--start-step" in result.stderr
+    assert "past the last node" in result.stderr
+
+
+def test_quiet_prints_only_the_summary(runner, target):
+    path = EXAMPLES / "simple-chain.json"
+    result = runner.invoke(cli, ["run", str(path), "--var", base(target), "--quiet"])
+
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("✓ Passed: 2 executed, 0 skipped, 0 failed in ")
+
+
+def test_quiet_still_prints_failed_steps(runner, target, tmp_path):
+    path = write(tmp_path, FAILING)
+    result = runner.invoke(cli, ["run", path, "--var", base(target), "-q"])
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("✗ #2 wrong")
+    assert lines[1] == "    ✗ .name: expected 'durian', got 'apple'"
+    assert lines[2].startswith("✗ Failed at step #2")
+
+
+# -- prompts ------------------------------------------------------------------------
+def test_input_answers_a_prompt(runner, hits):
+    path = EXAMPLES / "user-input.json"
+    result = runner.invoke(
+        cli,
+        ["run", str(path), "--var", base(hits)]
+        + ["--input", "username=grace", "--input", "password=secret"],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "✓ #1 Log in with your answers" in result.stdout
+    assert hits.paths() == ["/demo/login", "/demo/me"]
+
+
+def test_prompt_without_answer_on_non_tty_fails_clearly(runner, hits):
+    path = EXAMPLES / "user-input.json"
+    result = runner.invoke(
+        cli, ["run", str(path), "--var", base(hits), "--input", "username=grace"]
+    )
+
+    assert result.exit_code == 1
+    assert "✗ #1 Log in with your answers" in result.stdout
+    assert (
+        "    step #1 asks for password and stdin is not a terminal: "
+        "pass --input password=..."
+    ) in result.stdout
+    assert hits.paths() == []
+
+
+def test_prompts_are_asked_on_a_terminal(target):
+    """A real pseudo-terminal as stdin: the prompts are asked and answered."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowrun", "run", str(EXAMPLES / "user-input.json")]
+        + ["--var", base(target)],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    seen = b""
+    try:
+        for answer, prompt in ((b"grace\n", b"works):"), (b"secret\n", b"secret):")):
+            deadline = time.monotonic() + 10
+            while prompt not in seen and time.monotonic() < deadline:
+                seen += os.read(controller, 1024)
+            assert prompt in seen
+            os.write(controller, answer)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        os.close(controller)
+
+    assert proc.returncode == 0, out
+    assert b"Username (any name works): " in seen
+    assert "✓ #1 Log in with your answers" in out.decode()
+
+
+# -- Ctrl-C -------------------------------------------------------------------------
+def test_ctrl_c_finishes_the_step_in_flight_then_stops(target, tmp_path):
+    report = tmp_path / "log.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowrun", "run", str(EXAMPLES / "slow-steps.json")]
+        + ["--var", base(target), "--var", "ms=400", "--json", str(report)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    try:
+        # Step 1's line arrives as step 2 starts; interrupt while step 2 is in flight.
+        while not any(line.startswith("✓ #1") for line in lines):
+            line = proc.stdout.readline()
+            assert line, "flowrun exited early"
+            lines.append(line)
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+
+    assert proc.returncode == 130
+    out_lines = out.splitlines()
+    assert out_lines[0].startswith("✓ #2 Slow step 2")
+    assert out_lines[-1].startswith(
+        "⊘ Interrupted: 2 executed, 0 skipped, 0 failed, 3 not run in "
+    )
+    assert "Interrupting: the step in flight finishes" in err
+    log = json.loads(report.read_text())
+    assert log["interrupted"] is True
+    assert log["notRun"] == ["slow-3", "slow-4", "slow-5"]
+
+
+# -- reports ------------------------------------------------------------------------
+def test_junit_report(runner, target, tmp_path):
+    doc = {
+        **FAILING,
+        "nodes": [
+            FAILING["nodes"][0],
+            {
+                **node("skip-me", "/items"),
+                "conditions": [{"source": "variable", "variable": "nope"}],
+            },
+            *FAILING["nodes"][1:],
+        ],
+    }
+    out = tmp_path / "junit.xml"
+    result = runner.invoke(
+        cli, ["run", write(tmp_path, doc), "--var", base(target), "--junit", str(out)]
+    )
+
+    assert result.exit_code == 1
+    root = ET.parse(out).getroot()
+    assert root.tag == "testsuites"
+    suite = root.find("testsuite")
+    assert suite.get("name") == "Failing flow"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == (
+        "4",
+        "1",
+        "2",
+    )
+    assert float(suite.get("time")) >= 0
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [
+        "#1 list [GET /items]",
+        "#2 skip-me [GET /items]",
+        "#3 wrong [GET /items/1]",
+        "#4 after [GET /items/2]",
+    ]
+    assert {c.get("classname") for c in cases} == {"Failing flow"}
+    assert cases[0].find("failure") is None and cases[0].find("skipped") is None
+    assert cases[1].find("skipped").get("message") == (
+        "variable 'nope': expected to exist, but it does not"
+    )
+    failure = cases[2].find("failure")
+    assert failure.get("message") == (
+        "Validation failed: .name: expected 'durian', got 'apple'"
+    )
+    assert "✗ .name: expected 'durian', got 'apple'" in failure.text
+    assert "✓ status 200" in failure.text
+    assert cases[3].find("skipped").get("message") == "not run: an earlier step failed"
+
+
+def test_json_report(runner, target, tmp_path):
+    out = tmp_path / "log.json"
+    result = runner.invoke(
+        cli,
+        ["run", write(tmp_path, FAILING), "--var", base(target), "--json", str(out)],
+    )
+
+    assert result.exit_code == 1
+    log = json.loads(out.read_text())
+    assert log["executionId"].startswith("exec-")
+    assert log["executionId"] in result.stdout
+    assert log["success"] is False
+    assert log["interrupted"] is False
+    assert (log["stepsExecuted"], log["stepsSkipped"], log["stepsFailed"]) == (2, 0, 1)
+    assert log["notRun"] == ["after"]
+    assert log["duration"] >= 0
+    assert [r["status"] for r in log["executionLog"]] == ["completed", "failed"]
+    assert log["executionLog"][1]["response"]["body"]["name"] == "apple"
+
+
+def test_unwritable_report_is_a_clean_error(runner, target, tmp_path):
+    path = EXAMPLES / "simple-chain.json"
+    bad = tmp_path / "missing-dir" / "out.xml"
+    result = runner.invoke(
+        cli, ["run", str(path), "--var", base(target), "--junit", str(bad)]
+    )
+
+    assert result.exit_code == 2
+    assert "cannot write report" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# -- variables ----------------------------------------------------------------------
+ECHO = flow(
+    {
+        "id": "echo",
+        "name": "echo",
+        "method": "POST",
+        "url": "/echo",
+        "body": {
+            "n": "{{ .vars.n }}",
+            "flag": "{{ .vars.flag }}",
+            "s": "{{ .vars.s }}",
+            "list": "{{ .vars.list }}",
+        },
+        "validations": [
+            {"jq": ".json.n | type", "equals": "number"},
+            {"jq": ".json.flag | type", "equals": "boolean"},
+            {"jq": ".json.s | type", "equals": "string"},
+            {"jq": ".json.list | type", "equals": "array"},
+            {"jsonpath": ".json.n", "equals": "{{ .vars.expectN }}"},
+            {"jsonpath": ".json.s", "equals": "{{ .vars.expectS }}"},
+        ],
+    },
+    variables={"baseUrl": "x", "n": 0, "flag": False, "s": "", "list": []},
+)
+
+
+def test_var_values_are_json_when_they_parse(runner, target, tmp_path):
+    result = runner.invoke(
+        cli,
+        ["run", write(tmp_path, ECHO), "--var", base(target)]
+        + ["--var", "n=5", "--var", "flag=true", "--var", "s=hello world"]
+        + [
+            "--var",
+            "list=[1, 2]",
+            "--var",
+            "expectN=5",
+            "--var",
+            "expectS=hello world",
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+
+
+def test_var_that_is_not_json_stays_text(runner, target, tmp_path):
+    result = runner.invoke(
+        cli,
+        ["run", write(tmp_path, ECHO), "--var", base(target)]
+        + ["--var", "n=1", "--var", "flag=false", "--var", "list=[]"]
+        + ["--var", "s=007", "--var", "expectN=1", "--var", "expectS=007"],
+    )
+
+    assert result.exit_code == 0, result.output
+
+
+def test_vars_file_applies_under_var(runner, target, tmp_path):
+    vars_file = write(
+        tmp_path,
+        {"baseUrl": f"{target.url}/demo", "n": 3, "flag": True, "s": "from file"}
+        | {"list": [], "expectN": 4, "expectS": "from file"},
+        "vars.json",
+    )
+    result = runner.invoke(
+        cli,
+        ["run", write(tmp_path, ECHO), "--vars-file", vars_file, "--var", "n=4"],
+    )
+
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--var", "novalue"], "'novalue' is not KEY=VALUE"),
+        (["--var", "=5"], "'=5' is not KEY=VALUE"),
+        (["--input", "password"], "'password' is not KEY=VALUE"),
+        (["--start-step", "-1"], "--start-step"),
+    ],
+)
+def test_bad_options_are_usage_errors(runner, tmp_path, args, message):
+    result = runner.invoke(cli, ["run", write(tmp_path, FAILING), *args])
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "must hold a JSON object"),
+        ("{nope", "invalid JSON at line 1, column 2"),
+    ],
+)
+def test_bad_vars_file(runner, tmp_path, content, message):
+    vars_file = write(tmp_path, content, "vars.json")
+    result = runner.invoke(
+        cli, ["run", write(tmp_path, FAILING), "--vars-file", vars_file]
+    )
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+# -- invalid flows ------------------------------------------------------------------
+def test_run_invalid_flow_exits_2_with_located_errors(runner, hits, tmp_path):
+    path = write(tmp_path, {"name": "empty", "nodes": []})
+    result = runner.invoke(cli, ["run", path])
+
+    assert result.exit_code == 2
+    assert f"{path}: nodes: " in result.stderr
+    assert "nothing was run" in result.stderr
+    assert result.stdout == ""
+    assert hits.paths() == []
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_unreadable_or_broken_json_exits_2(runner, tmp_path, command):
+    broken = write(tmp_path, '{"nodes": [', "broken.json")
+    result = runner.invoke(cli, [command, broken])
+
+    assert result.exit_code == 2
+    assert f"{broken}: invalid JSON at line 1, column 12" in result.output
+    assert "Traceback" not in result.output
+
+    missing = str(tmp_path / "missing.json")
+    result = runner.invoke(cli, [command, missing])
+
+    assert result.exit_code == 2
+    assert f"{missing}: cannot read: No such file or directory" in result.output
+
+
+def test_validate_valid_files(runner):
+    files = sorted(str(p) for p in EXAMPLES.glob("*.json"))
+    result = runner.invoke(cli, ["validate", *files])
+
+    assert result.exit_code == 0, result.output
+    for path in files:
+        assert f"{path}: valid" in result.stdout
+
+
+def test_validate_reports_every_error_with_its_path(runner, tmp_path):
+    bad = write(
+        tmp_path,
+        flow(
+            node("a", "/items"),
+            node("a", "/items/1"),
+            node("c", "/items/{{ .responses.nowhere.id }}"),
+            {**node("d", "/items"), "validations": [{"jsonpath": ".x", "equalz": 1}]},
+        ),
+        "bad.json",
+    )
+    good = write(tmp_path, flow(node("ok", "/items")), "good.json")
+    result = runner.invoke(cli, ["validate", good, bad])
+
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert f"{good}: valid" in lines
+    errors = [ln for ln in lines if ln.startswith(f"{bad}: nodes[")]
+    assert any(
+        ln.startswith(f"{bad}: nodes[1]") and "duplicate" in ln.lower() for ln in errors
+    )
+    assert any(ln.startswith(f"{bad}: nodes[2]") and "nowhere" in ln for ln in errors)
+    assert any(ln.startswith(f"{bad}: nodes[3]") and "equalz" in ln for ln in errors)
+    assert f"{bad}: invalid (" in result.stdout
+
+
+# -- the command itself -------------------------------------------------------------
+def test_version_via_python_m():
+    result = subprocess.run(
+        [sys.executable, "-m", "flowrun", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"flowrun, version {__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["validate"]])
+def test_help_documents_exit_codes(runner, command):
+    result = runner.invoke(cli, [*command, "--help"])
+
+    assert result.exit_code == 0
+    assert "Exit codes:" in result.stdout
+    assert "130  interrupted" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "serve", "import"])
+def test_every_option_has_help(command):
+    sub = cli.commands[command]
+    for param in sub.params:
+        if param.param_type_name == "option":
+            assert param.help, f"{command} {param.opts} has no help"
+
+
+def test_serve_and_import_help(runner):
+    result = runner.invoke(cli, ["serve", "--help"])
+    assert result.exit_code == 0
+    assert "--host" in result.stdout and "--port" in result.stdout
+
+    result = runner.invoke(cli, ["import", "--help"])
+    assert result.exit_code == 0
+    assert "postman" in result.stdout and "-o, --output" in result.stdout
