@@ -14,6 +14,10 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar, merge_cookies
+from requests.hooks import default_hooks
+from requests.sessions import merge_hooks
+from requests.structures import CaseInsensitiveDict
 
 from .errors import BlockedTarget, StepTimeout, TargetUnreachable
 
@@ -93,12 +97,23 @@ class Reply:
 
 
 def _environment_has_proxy_settings() -> bool:
+    """True when requests' per-call environment lookups could find something.
+
+    CA-bundle variables are not counted: ``Client`` reads them once instead.
+    """
     if any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARS):
         return True
-    if os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"):
-        return True
     home = os.path.expanduser("~")
-    return os.path.exists(os.path.join(home, ".netrc")) or bool(os.environ.get("NETRC"))
+    return (
+        bool(os.environ.get("NETRC"))
+        or os.path.exists(os.path.join(home, ".netrc"))
+        or os.path.exists(os.path.join(home, "_netrc"))
+    )
+
+
+def _ca_bundle_from_environment() -> str | None:
+    """The CA bundle requests would pick from the environment (trust_env on)."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
 
 
 class Client:
@@ -115,9 +130,12 @@ class Client:
         self.max_validate_bytes = max_validate_bytes
         self.verify = verify
         self.session = requests.Session()
-        # requests looks up proxies and .netrc in the environment on every call; when
-        # the environment has none of them, skip those lookups for the whole run.
+        # requests looks up proxies, .netrc and CA-bundle variables in the environment
+        # on every call. When there are no proxy or .netrc settings, skip those lookups
+        # for the whole run, reading a CA bundle variable once here as requests would.
         self.session.trust_env = _environment_has_proxy_settings()
+        if not self.session.trust_env and verify is True:
+            self.verify = _ca_bundle_from_environment() or True
         if guard is not None:
             adapter = _GuardedAdapter(guard)
             self.session.mount("http://", adapter)
@@ -129,17 +147,29 @@ class Client:
     def send(self, method, url, headers, data, timeout: float) -> Reply:
         """Send one request; raise a StepError subclass with a clear message."""
         started = time.perf_counter()
+        timeouts = (min(timeout, CONNECT_TIMEOUT_CAP), timeout)
         try:
-            resp = self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=data,
-                timeout=(min(timeout, CONNECT_TIMEOUT_CAP), timeout),
-                allow_redirects=True,
-                stream=True,
-                verify=self.verify,
-            )
+            if self.session.trust_env:
+                resp = self.session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=data,
+                    timeout=timeouts,
+                    allow_redirects=True,
+                    stream=True,
+                    verify=self.verify,
+                )
+            else:
+                resp = self.session.send(
+                    self._prepare(method, url, headers, data),
+                    timeout=timeouts,
+                    allow_redirects=True,
+                    stream=True,
+                    verify=self.verify,
+                    proxies=dict(self.session.proxies),
+                    cert=self.session.cert,
+                )
         except requests.exceptions.RequestException as exc:
             raise _describe(exc, url, timeout) from None
         try:
@@ -174,6 +204,31 @@ class Client:
             truncated=truncated,
             elapsed_ms=elapsed_ms,
         )
+
+    def _prepare(self, method, url, headers, data) -> requests.PreparedRequest:
+        """Prepare what ``Session.request`` would, without its generic merging.
+
+        With trust_env off and no session-level params, ``Session.request`` ends up
+        with these exact arguments; its ``merge_setting`` calls (typing Protocol
+        isinstance checks) and empty-params encoding cost more per request than the
+        engine's own work for a step.
+        """
+        merged = CaseInsensitiveDict(self.session.headers)
+        merged.update(headers or {})
+        for name in [k for k, v in merged.items() if v is None]:
+            del merged[name]
+        prepared = requests.PreparedRequest()
+        prepared.prepare(
+            method=method.upper(),
+            url=url,
+            headers=merged,
+            data=data or {},
+            params=None,
+            auth=self.session.auth,
+            cookies=merge_cookies(RequestsCookieJar(), self.session.cookies),
+            hooks=merge_hooks(default_hooks(), self.session.hooks),
+        )
+        return prepared
 
     def _read(self, resp) -> tuple[bytes, bool]:
         limit = self.max_validate_bytes
