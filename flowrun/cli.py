@@ -482,12 +482,17 @@ def import_(fmt, source, output):
         raise UserError(
             "importing is not available: flowrun.importers is missing"
         ) from None
+    convert = getattr(importers, "convert", None)
+    if convert is None:
+        raise UserError(
+            "importing is not available: flowrun.importers.convert is missing"
+        )
     try:
         text = source.read()
     except UnicodeDecodeError:
         raise UserError(f"{source.name}: not UTF-8 text") from None
     try:
-        flow = importers.convert(fmt, text)
+        flow = convert(fmt, text)
     except FlowInvalid:
         raise
     except ValueError as exc:
