@@ -90,6 +90,22 @@ class Controls:
         return True
 
     # -- called by the engine ---------------------------------------------------
+    def expect_input(self, step_index: int) -> None:
+        """Accept answers for ``step_index`` from now on (before the prompt is sent).
+
+        The engine calls this before yielding ``input_required``, so an answer that
+        arrives before ``ask()`` starts waiting is kept, not refused as not waiting.
+        """
+        with self._lock:
+            self.waiting_input = step_index
+
+    def expect_continue(self) -> None:
+        """Accept ``resume()`` from now on (before ``paused`` is sent)."""
+        with self._lock:
+            if not self.waiting_continue:
+                self._continue = False
+                self.waiting_continue = True
+
     def should_stop(self) -> bool:
         return self.cancelled.is_set() or self.external_stop()
 
@@ -116,9 +132,7 @@ class Controls:
 
     def wait_continue(self, timeout: float | None) -> bool:
         """Wait for ``resume()`` or the timeout; False if the run was stopped."""
-        with self._lock:
-            self._continue = False
-            self.waiting_continue = True
+        self.expect_continue()
 
         def resumed():
             with self._lock:
@@ -235,6 +249,11 @@ class Run:
                 yield events.StepEvent(eid, record)
                 if record["status"] == "failed":
                     yield events.Error(eid, record["error"], index + 1)
+                    # A stop that cut retries short is an interruption, not just a
+                    # failure: say so in `end`.
+                    if self.controls.should_stop():
+                        interrupted, ran_to = True, index + 1
+                        break
                     if not self.options.continue_on_failure:
                         ran_to = index + 1
                         break
@@ -298,12 +317,14 @@ class Run:
         """
         eid, controls, opts = self.execution_id, self.controls, self.options
         if opts.mode == "step":
+            controls.expect_continue()
             yield events.Paused(eid, index + 1, index)
             if not controls.wait_continue(None):
                 return "stopped"
         elif opts.mode == "auto" and index > opts.start_step:
             delay = opts.auto_step_delay_ms / 1000
             resume_at = int((time.time() + delay) * 1000)
+            controls.expect_continue()
             yield events.Paused(eid, index + 1, index, resume_at)
             if not controls.wait_continue(delay):
                 return "stopped"
@@ -315,7 +336,10 @@ class Run:
                 shown = substitute(missing, self.ctx, "userPrompts", None, typed=False)
             except StepError:
                 shown = missing
-            yield events.InputRequired(eid, index + 1, index, node["name"], shown)
+            controls.expect_input(index)
+            yield events.InputRequired(
+                eid, index + 1, index, node.get("name", node["id"]), shown
+            )
             try:
                 answers = controls.ask(index, shown, self.settings.input_timeout_s)
             except InputMissing as exc:
