@@ -1,40 +1,746 @@
-"""Flow validation: JSON Schema structure, then value checks. (Stub: being built.)"""
+"""Flow validation: structure against the JSON Schema, then the values.
+
+``check()`` collects every problem in one pass, each located by a path into the
+document as the person wrote it (``nodes[3].validations[0].httpStatusCode``, or
+``steps[3]…`` in a FlowSphere file) and carrying a hint on how to fix it. Errors
+block a run; warnings (``"severity": "warning"``) never do.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
+import re
+from importlib import resources
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from . import paths
+from .checks import OPERATORS, VALIDATION_KINDS, compile_jq, compile_regex
 from .errors import FlowInvalid
-from .flow import normalize
+from .flow import METHODS, header, merge_headers, normalize
+from .placeholders import PLACEHOLDER, parse_ref
+
+SCHEMA: dict = json.loads(
+    resources.files(__package__).joinpath("flow.schema.json").read_text("utf-8")
+)
+# Compiled once: check() runs before every execution.
+_VALIDATOR = Draft202012Validator(SCHEMA)
+_DEFS = SCHEMA["$defs"]
+
+NUMERIC_OPERATORS = (
+    "greaterThan",
+    "lessThan",
+    "greaterThanOrEqual",
+    "lessThanOrEqual",
+)
+OPERATOR_KINDS = ("jsonpath", "header", "jq")
+CONDITION_KEYS = ("source", "node", "variable", "input", "httpStatusCode", "field")
+NODE_SOURCES = ("responses", "headers", "status")
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$@-]+$")
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+_FIELD_HINTS = {
+    "id": 'give the node a unique "id" (letters, digits, _ and -)',
+    "name": 'add "name": a label shown in Studio and logs',
+    "method": 'add "method": one of ' + ", ".join(METHODS),
+    "url": 'add "url": an absolute http(s):// URL, or a path relative to '
+    "defaults.baseUrl",
+    "nodes": 'add "nodes": a non-empty array of steps',
+}
 
 
 def check(doc, max_steps: int = 1000) -> tuple[list[dict], list[dict]]:
-    """Return ``(errors, warnings)``, each ``{"path", "nodeId", "message", "hint"}``."""
-    errors: list[dict] = []
-    if not isinstance(doc, dict):
-        return [
-            {
-                "path": "",
-                "nodeId": None,
-                "message": "flow must be an object",
-                "hint": "",
-            }
-        ], []
-    flow = normalize(doc)
-    nodes = flow.get("nodes")
-    if not isinstance(nodes, list) or not nodes:
-        errors.append(
-            {
-                "path": "nodes",
-                "nodeId": None,
-                "message": "nodes must be a non-empty array",
-                "hint": "",
-            }
-        )
-    return errors, []
+    """Return ``(errors, warnings)``, each ``{"path", "nodeId", "message", "hint"}``.
+
+    Warnings also carry ``"severity": "warning"`` (errors ``"error"``).
+    """
+    errors, warnings, _ = _check(doc, max_steps)
+    return errors, warnings
 
 
 def load(doc, max_steps: int = 1000) -> dict:
     """Return the normalised flow, or raise FlowInvalid with every error found."""
-    errors, _ = check(doc, max_steps)
+    errors, _, flow = _check(doc, max_steps)
     if errors:
         raise FlowInvalid(errors)
-    return normalize(doc)
+    return flow
+
+
+def _check(doc, max_steps):
+    if not isinstance(doc, dict):
+        error = _entry((), None, "flow must be a JSON object", "", "error")
+        error["message"] = f"flow must be a JSON object, not {_type_name(doc)}"
+        error["hint"] = 'write {"name": …, "nodes": [ … ]}'
+        return [error], [], None
+    checker = _Checker(doc, max_steps)
+    checker.structure()
+    checker.values()
+    # Document order: flow-level problems first, then node by node.
+    checker.errors.sort(key=checker.node_order)
+    checker.warnings.sort(key=checker.node_order)
+    return checker.errors, checker.warnings, checker.flow
+
+
+def render_path(parts) -> str:
+    """``("nodes", 3, "url")`` → ``nodes[3].url``; odd keys are quoted."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _entry(parts, node_id, message, hint, severity):
+    return {
+        "path": render_path(parts),
+        "nodeId": node_id,
+        "message": message,
+        "hint": hint,
+        "severity": severity,
+    }
+
+
+def _type_name(value) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _in_checks(where) -> bool:
+    return any(p in ("validations", "conditions", "condition") for p in where)
+
+
+def _suggest(word, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}? " if close else ""
+
+
+class _Scope:
+    """Where a placeholder sits: which node (None: defaults) and what it may use."""
+
+    def __init__(self, index, prompted):
+        self.index = index
+        self.prompted = prompted
+
+
+class _Checker:
+    def __init__(self, doc: dict, max_steps: int):
+        self.doc = doc
+        self.max_steps = max_steps
+        self.flow = normalize(doc)
+        self.errors: list[dict] = []
+        self.warnings: list[dict] = []
+        raw_nodes = doc.get("nodes")
+        self.nodes_key = "nodes"
+        if "nodes" not in doc and isinstance(doc.get("steps"), list):
+            self.nodes_key, raw_nodes = "steps", doc["steps"]
+        self.raw_nodes = raw_nodes if isinstance(raw_nodes, list) else []
+        nodes = self.flow.get("nodes")
+        self.nodes = nodes if isinstance(nodes, list) else []
+        self.variables = self.flow.get("variables")
+        if not isinstance(self.variables, dict):
+            self.variables = {}
+        self.defaults = self.flow.get("defaults")
+        if not isinstance(self.defaults, dict):
+            self.defaults = {}
+        self.first: dict[str, int] = {}
+        for i, node in enumerate(self.nodes):
+            node_id = node.get("id") if isinstance(node, dict) else None
+            if isinstance(node_id, str):
+                self.first.setdefault(node_id, i)
+
+    # -- reporting ------------------------------------------------------------------
+    def node_order(self, entry: dict) -> int:
+        m = re.match(rf"^{self.nodes_key}\[(\d+)\]", entry["path"])
+        return int(m.group(1)) if m else -1
+
+    def _node_id(self, raw_parts) -> str | None:
+        if len(raw_parts) >= 2 and raw_parts[0] in ("nodes", "steps"):
+            index = raw_parts[1]
+            nodes = self.doc.get(raw_parts[0])
+            if isinstance(index, int) and isinstance(nodes, list):
+                if index < len(nodes) and isinstance(nodes[index], dict):
+                    node_id = nodes[index].get("id")
+                    return node_id if isinstance(node_id, str) else None
+        return None
+
+    def _raw(self, parts: tuple) -> tuple:
+        """Map a path in the normalised flow back to the document's spelling."""
+        if not parts or parts[0] != "nodes":
+            return parts
+        out = [self.nodes_key, *parts[1:]]
+        if len(out) < 3 or not isinstance(out[1], int):
+            return tuple(out)
+        raw = self.raw_nodes[out[1]] if out[1] < len(self.raw_nodes) else None
+        if not isinstance(raw, dict):
+            return tuple(out)
+        if out[2] == "userPrompts" and "userPrompts" not in raw and "prompts" in raw:
+            out[2] = "prompts"
+        if out[2] == "conditions":
+            conds = raw.get("conditions")
+            if "conditions" not in raw and isinstance(raw.get("condition"), dict):
+                out[2:4] = ["condition"]
+                conds = [raw["condition"]]
+                at = 3
+            else:
+                at = 4
+            if len(out) > at and out[at] == "httpStatusCode":
+                j = out[3] if at == 4 else 0
+                cond = conds[j] if isinstance(conds, list) and j < len(conds) else {}
+                if isinstance(cond, dict) and "httpStatusCode" not in cond:
+                    if "statusCode" in cond:
+                        out[at] = "statusCode"
+        return tuple(out)
+
+    def error(self, parts, message, hint="", raw=False):
+        parts = tuple(parts) if raw else self._raw(tuple(parts))
+        self.errors.append(_entry(parts, self._node_id(parts), message, hint, "error"))
+
+    def warn(self, parts, message, hint=""):
+        parts = self._raw(tuple(parts))
+        self.warnings.append(
+            _entry(parts, self._node_id(parts), message, hint, "warning")
+        )
+
+    # -- structure (JSON Schema) ----------------------------------------------------
+    def structure(self):
+        for err in _VALIDATOR.iter_errors(self.doc):
+            self._schema_error(err)
+
+    def _schema_error(self, err):
+        where = tuple(err.absolute_path)
+        kind, value, inst = err.validator, err.validator_value, err.instance
+        # The value checks report these with better messages and hints.
+        if (
+            len(where) == 3
+            and where[0] in ("nodes", "steps")
+            and where[2]
+            in (
+                "method",
+                "body",
+            )
+        ):
+            return
+        if where and where[-1] in OPERATORS and _in_checks(where):
+            return
+        if kind == "additionalProperties" and (
+            err.schema is _DEFS["validation"] or err.schema is _DEFS["condition"]
+        ):
+            return
+        name = where[-1] if where and isinstance(where[-1], str) else None
+        if kind == "required":
+            for field in value:
+                if isinstance(inst, dict) and field not in inst:
+                    self.error(
+                        (*where, field),
+                        f"missing required field '{field}'",
+                        _FIELD_HINTS.get(field, f'add "{field}"'),
+                        raw=True,
+                    )
+            return
+        if kind == "anyOf" and value is SCHEMA["anyOf"]:
+            self.error(
+                ("nodes",),
+                "missing required field 'nodes'",
+                _FIELD_HINTS["nodes"],
+                True,
+            )
+            return
+        if kind == "anyOf" and value is _DEFS["validation"]["anyOf"]:
+            self.error(
+                where,
+                "a validation needs one of: " + ", ".join(VALIDATION_KINDS),
+                'e.g. {"httpStatusCode": 200} or {"jsonpath": ".id", "exists": true}',
+                raw=True,
+            )
+            return
+        if kind == "anyOf" and value is _DEFS["condition"]["anyOf"]:
+            self.error(
+                where,
+                "a condition needs 'node', 'variable' or 'input'",
+                'e.g. {"node": "login", "httpStatusCode": 200}',
+                raw=True,
+            )
+            return
+        if name == "httpStatusCode" and kind == "oneOf":
+            self.error(
+                where,
+                f"{json.dumps(inst)} is not an HTTP status code (100-599) "
+                "or a non-empty list of them",
+                'e.g. "httpStatusCode": 201 or [200, 204]',
+                raw=True,
+            )
+            return
+        message, hint = self._schema_message(err, name)
+        self.error(where, message, hint, raw=True)
+
+    def _schema_message(self, err, name):
+        kind, value, inst = err.validator, err.validator_value, err.instance
+        about = (
+            err.schema.get("description", "") if isinstance(err.schema, dict) else ""
+        )
+        if kind == "type":
+            wanted = [value] if isinstance(value, str) else value
+            words = {
+                "object": "an object",
+                "array": "an array",
+                "string": "a string",
+                "number": "a number",
+                "integer": "an integer",
+                "boolean": "true or false",
+            }
+            shown = " or ".join(words.get(t, t) for t in wanted)
+            return f"must be {shown}, not {_type_name(inst)}", about
+        if kind == "enum":
+            options = ", ".join(str(v) for v in value)
+            return (
+                f"{json.dumps(inst)} is not one of {options}",
+                _suggest(inst, [str(v) for v in value]) + f"use one of {options}",
+            )
+        if kind == "pattern" and name in ("id", "node"):
+            fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", str(inst)) or "step1"
+            return (
+                f"id {json.dumps(inst)} may only contain letters, digits, _ and -",
+                f"e.g. {json.dumps(fixed)}",
+            )
+        if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+            symbol = {
+                "minimum": ">=",
+                "exclusiveMinimum": ">",
+                "maximum": "<=",
+                "exclusiveMaximum": "<",
+            }[kind]
+            return f"must be {symbol} {value}, not {json.dumps(inst)}", about
+        if kind == "minItems":
+            if name in ("nodes", "steps"):
+                return "the flow has no nodes", "add at least one node"
+            return "must not be empty", about
+        if kind == "minLength":
+            return "must not be empty", about
+        if kind == "additionalProperties":
+            extra = sorted(k for k in inst if k not in err.schema.get("properties", {}))
+            known = ", ".join(err.schema.get("properties", {}))
+            return (
+                "unknown field " + ", ".join(f"'{k}'" for k in extra),
+                _suggest(extra[0], err.schema.get("properties", {})) + f"use {known}"
+                if extra
+                else "",
+            )
+        return err.message, about
+
+    # -- values ---------------------------------------------------------------------
+    def values(self):
+        nodes = self.nodes
+        if len(nodes) > self.max_steps:
+            self.error(
+                ("nodes",),
+                f"the flow has {len(nodes)} nodes; the most allowed is "
+                f"{self.max_steps}",
+                "split it into smaller flows, or raise FLOWRUN_MAX_STEPS",
+            )
+        all_prompts = set()
+        for node in nodes:
+            if isinstance(node, dict) and isinstance(node.get("userPrompts"), dict):
+                all_prompts.update(node["userPrompts"])
+        flow_scope = _Scope(None, frozenset(all_prompts))
+        defaults = self.defaults
+        if isinstance(defaults.get("baseUrl"), str):
+            self._text(("defaults", "baseUrl"), defaults["baseUrl"], flow_scope)
+        if isinstance(defaults.get("headers"), dict):
+            self._text(("defaults", "headers"), defaults["headers"], flow_scope)
+        if isinstance(defaults.get("validations"), list):
+            self._validations(
+                ("defaults", "validations"), defaults["validations"], flow_scope
+            )
+        seen: set[str] = set()
+        prompted: set[str] = set()
+        for i, node in enumerate(nodes):
+            if not isinstance(node, dict):
+                continue
+            node_id = node.get("id")
+            if isinstance(node_id, str):
+                if node_id in seen:
+                    self.error(
+                        ("nodes", i, "id"),
+                        f"duplicate id '{node_id}' (first used by "
+                        f"{self.nodes_key}[{self.first[node_id]}])",
+                        "give every node its own id",
+                    )
+                seen.add(node_id)
+            if isinstance(node.get("userPrompts"), dict):
+                prompted.update(node["userPrompts"])
+            self._node(i, node, _Scope(i, frozenset(prompted)))
+
+    def _node(self, i: int, node: dict, scope: _Scope):
+        at = ("nodes", i)
+        method = node.get("method")
+        if "method" in node and (not isinstance(method, str) or method not in METHODS):
+            shown = method if isinstance(method, str) else json.dumps(method)
+            self.error(
+                (*at, "method"),
+                f"unknown method '{shown}'",
+                _suggest(str(shown).upper(), METHODS) + "use " + ", ".join(METHODS),
+            )
+        url = node.get("url")
+        if isinstance(url, str):
+            self._url(at, url)
+            self._text((*at, "url"), url, scope)
+        if isinstance(node.get("headers"), dict):
+            self._text((*at, "headers"), node["headers"], scope)
+        if isinstance(node.get("userPrompts"), dict):
+            self._text((*at, "userPrompts"), node["userPrompts"], scope)
+        if "body" in node:
+            self._body(at, node, scope)
+        if isinstance(node.get("validations"), list):
+            self._validations((*at, "validations"), node["validations"], scope)
+        if isinstance(node.get("conditions"), list):
+            self._conditions((*at, "conditions"), node["conditions"], scope)
+        if isinstance(node.get("launchBrowser"), str):
+            self._path((*at, "launchBrowser"), node["launchBrowser"])
+
+    def _url(self, at, url: str):
+        text = url.strip()
+        if text.startswith("{{"):
+            return  # the whole URL comes from a placeholder: known only at run time
+        if "://" in text[:12]:
+            scheme = text.split("://", 1)[0].lower()
+            if scheme not in ("http", "https"):
+                self.error(
+                    (*at, "url"),
+                    f"unsupported URL scheme '{scheme}'",
+                    "use an http:// or https:// URL",
+                )
+        elif not self.defaults.get("baseUrl"):
+            self.error(
+                (*at, "url"),
+                f"relative URL '{url}' but defaults.baseUrl is not set",
+                "write an absolute http(s):// URL, or set defaults.baseUrl",
+            )
+
+    def _body(self, at, node, scope):
+        body = node["body"]
+        where = (*at, "body")
+        if not isinstance(body, (dict, list, str)):
+            self.error(
+                where,
+                f"body must be an object, an array or a string, not {_type_name(body)}",
+                f"to send the text {json.dumps(body)}, write it as a string: "
+                f"{json.dumps(json.dumps(body))}",
+            )
+            return
+        self._text(where, body, scope, loose_close=True)
+        method = node.get("method")
+        if method in ("GET", "HEAD"):
+            self.warn(
+                where,
+                f"a body on {method} will not be sent",
+                "remove the body, or use POST/PUT/PATCH",
+            )
+            return
+        headers = node.get("headers") if isinstance(node.get("headers"), dict) else {}
+        default_headers = self.defaults.get("headers")
+        if node.get("skipDefaultHeaders") or not isinstance(default_headers, dict):
+            default_headers = {}
+        content_type = header(merge_headers(default_headers, headers), "Content-Type")
+        if not isinstance(content_type, str) or "{{" in content_type:
+            return
+        content_type = content_type.lower()
+        is_form = "x-www-form-urlencoded" in content_type
+        is_json = "json" in content_type.split(";")[0]
+        body_format = node.get("bodyFormat")
+        if isinstance(body, str):
+            # Placeholders become a number: valid JSON inside quotes and outside.
+            try:
+                parsed = json.loads(PLACEHOLDER.sub("0", body))
+            except ValueError as exc:
+                parsed = exc
+            if is_json and isinstance(parsed, ValueError):
+                self.error(
+                    where,
+                    f"body is not valid JSON ({parsed}) but Content-Type is "
+                    f"{content_type}",
+                    "fix the JSON, write the body as an object, or change the "
+                    "Content-Type",
+                )
+            elif is_form and isinstance(parsed, (dict, list)):
+                self.error(
+                    where,
+                    f"a JSON body with a form Content-Type ({content_type})",
+                    "write the body as an object (it is then form-encoded), or use "
+                    "Content-Type: application/json",
+                )
+        elif is_form and body_format == "json":
+            self.error(
+                (*at, "bodyFormat"),
+                f"bodyFormat is json but Content-Type is {content_type}",
+                "remove bodyFormat (the body is then form-encoded), or use "
+                "Content-Type: application/json",
+            )
+        elif is_json and body_format == "form-urlencoded":
+            self.error(
+                (*at, "bodyFormat"),
+                f"bodyFormat is form-urlencoded but Content-Type is {content_type}",
+                "use Content-Type: application/x-www-form-urlencoded, or remove "
+                "bodyFormat",
+            )
+
+    # -- placeholders ---------------------------------------------------------------
+    def _text(self, where, value, scope, loose_close=False):
+        """Check every placeholder in a value (any depth; keys excluded)."""
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._text((*where, k), v, scope, loose_close)
+        elif isinstance(value, list):
+            for j, v in enumerate(value):
+                self._text((*where, j), v, scope, loose_close)
+        elif isinstance(value, str) and ("{{" in value or "}}" in value):
+            rest = PLACEHOLDER.sub("", value)
+            if "{{" in rest:
+                self.error(
+                    where,
+                    "'{{' is not closed",
+                    "close each placeholder with '}}', e.g. {{ .vars.name }}",
+                )
+            elif "}}" in rest and not loose_close:
+                self.error(
+                    where,
+                    "'}}' without a matching '{{'",
+                    "open each placeholder with '{{', e.g. {{ .vars.name }}",
+                )
+            for m in PLACEHOLDER.finditer(value):
+                self._placeholder(where, m.group(1), scope)
+
+    def _placeholder(self, where, expr: str, scope: _Scope):
+        shown = "{{ " + expr.strip() + " }}"
+        if not expr.strip():
+            self.error(
+                where,
+                "empty placeholder '{{ }}'",
+                "write e.g. {{ .vars.name }} or {{ .responses.ID.field }}",
+            )
+            return
+        try:
+            ref = parse_ref(expr)
+        except ValueError as exc:
+            self.error(
+                where,
+                str(exc),
+                "placeholders are $guid, $timestamp, $isoTimestamp, $randomInt, "
+                ".vars.NAME, .input.NAME, .responses.ID.PATH, .headers.ID.Name, "
+                ".status.ID",
+            )
+            return
+        if ref.source in NODE_SOURCES:
+            self._node_ref(where, ref.name, scope, shown + ": ")
+        elif ref.source == "vars" and ref.name not in self.variables:
+            self._unknown_variable(where, ref.name, shown)
+        elif ref.source == "input" and ref.name not in scope.prompted:
+            self._unknown_input(where, ref.name, scope, shown)
+
+    def _node_ref(self, where, name, scope: _Scope, shown: str):
+        if name not in self.first:
+            earlier = list(self.first)
+            if scope.index is not None:
+                earlier = [k for k, v in self.first.items() if v < scope.index]
+            self.error(
+                where,
+                f"{shown}no node has the id '{name}'",
+                _suggest(name, self.first)
+                + (
+                    "earlier nodes: " + ", ".join(earlier)
+                    if earlier
+                    else "only nodes that run before this one can be referenced"
+                ),
+            )
+            return
+        if scope.index is None:
+            return
+        index = self.first[name]
+        if index == scope.index:
+            self.error(
+                where,
+                f"{shown}a node cannot refer to itself",
+                "refer to a node that runs before this one",
+            )
+        elif index > scope.index:
+            self.error(
+                where,
+                f"{shown}node '{name}' runs later ({self.nodes_key}[{index}])",
+                f"move '{name}' before this node, or refer to an earlier node",
+            )
+
+    def _unknown_variable(self, where, name, shown):
+        self.warn(
+            where,
+            f"{shown}: variable '{name}' is not defined in variables",
+            _suggest(name, self.variables)
+            + "add it to variables, or give it when running (options.variables, "
+            "--var)",
+        )
+
+    def _unknown_input(self, where, name, scope, shown):
+        asked = "this node or an earlier one" if scope.index is not None else "any node"
+        self.warn(
+            where,
+            f"{shown}: input '{name}' is not asked for by {asked}",
+            _suggest(name, scope.prompted)
+            + "add it to userPrompts, or give it in advance (options.inputs, --input)",
+        )
+
+    def _path(self, where, path: str):
+        try:
+            paths.parse(path)
+        except ValueError as exc:
+            self.error(
+                where,
+                str(exc),
+                "PATH looks like .a.b, .items[0].id, . or .list | length",
+            )
+
+    # -- validations and conditions -------------------------------------------------
+    def _validations(self, where, validations: list, scope: _Scope):
+        for j, spec in enumerate(validations):
+            if not isinstance(spec, dict):
+                continue
+            at = (*where, j)
+            kinds = [k for k in VALIDATION_KINDS if k in spec]
+            if len(kinds) > 1:
+                self.error(
+                    at,
+                    "one validation combines " + " and ".join(kinds),
+                    "write one validation object per check",
+                )
+            kind = kinds[0] if kinds else None
+            for key, value in spec.items():
+                if key in VALIDATION_KINDS or key.startswith("_"):
+                    continue
+                if key not in OPERATORS:
+                    self._unknown_operator((*at, key), key, VALIDATION_KINDS)
+                elif kind is not None and kind not in OPERATOR_KINDS:
+                    self.error(
+                        (*at, key),
+                        f"operator '{key}' does not apply to a {kind} validation",
+                        "operators work with jsonpath, header and jq validations",
+                    )
+                else:
+                    self._operator((*at, key), key, value, scope)
+            if isinstance(spec.get("jsonpath"), str):
+                self._path((*at, "jsonpath"), spec["jsonpath"])
+            if isinstance(spec.get("jq"), str):
+                try:
+                    compile_jq(spec["jq"])
+                except ValueError as exc:
+                    self.error(
+                        (*at, "jq"),
+                        "bad jq program: "
+                        + str(exc).splitlines()[0].removeprefix("jq: error: "),
+                        "check it with the jq command line, e.g. .items | length",
+                    )
+            if isinstance(spec.get("schema"), dict):
+                schema = spec["schema"]
+                try:
+                    jsonschema.validators.validator_for(schema).check_schema(schema)
+                except jsonschema.SchemaError as exc:
+                    self.error(
+                        (*at, "schema", *exc.path),
+                        f"not a valid JSON Schema: {exc.message}",
+                        "see https://json-schema.org/understanding-json-schema",
+                    )
+
+    def _conditions(self, where, conditions: list, scope: _Scope):
+        for j, cond in enumerate(conditions):
+            if not isinstance(cond, dict):
+                continue
+            at = (*where, j)
+            for key, value in cond.items():
+                if key in CONDITION_KEYS or key.startswith("_"):
+                    continue
+                if key not in OPERATORS:
+                    self._unknown_operator((*at, key), key, CONDITION_KEYS)
+                else:
+                    self._operator((*at, key), key, value, scope)
+            if "httpStatusCode" in cond:
+                self._text((*at, "httpStatusCode"), cond["httpStatusCode"], scope)
+            if isinstance(cond.get("field"), str):
+                self._path((*at, "field"), cond["field"])
+            source = cond.get("source") or (
+                "node"
+                if "node" in cond
+                else "variable"
+                if "variable" in cond
+                else "input"
+            )
+            name = cond.get(
+                {"node": "node", "variable": "variable"}.get(source, "input")
+            )
+            if not isinstance(name, str):
+                continue
+            if source == "node":
+                self._node_ref((*at, "node"), name, scope, "")
+            elif source == "variable" and name not in self.variables:
+                self._unknown_variable((*at, "variable"), name, f"variable '{name}'")
+            elif source == "input" and name not in scope.prompted:
+                self._unknown_input((*at, "input"), name, scope, f"input '{name}'")
+
+    def _unknown_operator(self, where, key, structural):
+        self.error(
+            where,
+            f"unknown operator '{key}'",
+            _suggest(key, (*OPERATORS, *structural))
+            + "valid operators: "
+            + ", ".join(OPERATORS),
+        )
+
+    def _operator(self, where, op, value, scope):
+        if op == "exists":
+            if not isinstance(value, bool):
+                self.error(
+                    where,
+                    f"exists must be true or false, not {json.dumps(value)}",
+                    'write "exists": true (or false)',
+                )
+            return
+        self._text(where, value, scope)
+        placeholder = isinstance(value, str) and "{{" in value
+        if op in NUMERIC_OPERATORS and not placeholder:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if isinstance(value, str):
+                try:
+                    float(value.strip())
+                    number = True
+                except ValueError:
+                    pass
+            if not number:
+                self.error(
+                    where,
+                    f"{op} needs a number, not {json.dumps(value)}",
+                    f'e.g. "{op}": 10',
+                )
+        elif op == "matches" and not placeholder:
+            if not isinstance(value, str):
+                self.error(
+                    where,
+                    f"matches needs a regular expression string, not "
+                    f"{json.dumps(value)}",
+                    'e.g. "matches": "^[a-z]+$"',
+                )
+                return
+            try:
+                compile_regex(value)
+            except re.error as exc:
+                self.error(
+                    where,
+                    f"bad regular expression {value!r}: {exc}",
+                    'escape special characters with \\\\ (in JSON), e.g. "\\\\d+"',
+                )
