@@ -342,8 +342,8 @@ def run(
         inputs=inputs,
         continue_on_failure=continue_on_failure,
     )
-    controls = TerminalControls(interactive=_stdin_is_tty())
-    printer = report.Printer(quiet=quiet)
+    controls = TerminalControls(interactive=_is_tty(sys.stdin))
+    printer = report.Printer(quiet=quiet, live=_is_tty(sys.stdout))
     engine = Run(flow, options, controls, engine_settings(values))
     end, started_at = None, ""
     try:
@@ -368,9 +368,9 @@ def run(
     ctx.exit(exit_code(end))
 
 
-def _stdin_is_tty() -> bool:
+def _is_tty(stream) -> bool:
     try:
-        return sys.stdin.isatty()
+        return stream.isatty()
     except (AttributeError, ValueError):
         return False
 

@@ -9,6 +9,7 @@ one line per finished step plus a summary; ``write_junit`` and ``write_json`` tu
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 
 import click
@@ -44,14 +45,18 @@ def _seconds(seconds) -> str:
 class Printer:
     """Print a run as it happens: one line per finished step, then a summary.
 
-    ``quiet`` keeps only failed steps and the summary. Colour is applied with
-    ``click.style`` and stripped by ``click.echo`` when stdout is not a terminal.
+    ``quiet`` keeps only failed steps and the summary. ``live`` (stdout is a
+    terminal) shows the step in flight on a line that its result then replaces.
+    Colour is applied with ``click.style`` and stripped by ``click.echo`` when stdout
+    is not a terminal.
     """
 
-    def __init__(self, quiet: bool = False):
+    def __init__(self, quiet: bool = False, live: bool = False):
         self.quiet = quiet
+        self.live = live and not quiet
         self.total = 0
         self.failed_at: int | None = None
+        self._pending = 0  # length of the in-flight line shown
 
     def __call__(self, event: events.Event) -> None:
         handler = getattr(self, "on_" + event.name, None)
@@ -68,7 +73,26 @@ class Printer:
                 + click.style(f" ({steps}, {ev.executionId})", dim=True)
             )
 
+    def on_step_start(self, ev: events.StepStart) -> None:
+        if not self.live:
+            return
+        width = shutil.get_terminal_size().columns - 1
+        text = f"… #{ev.step} {ev.name_}  {ev.method} {ev.url}"
+        if len(text) > width:
+            text = text[: max(width - 1, 0)] + "…"
+        click.echo(click.style(text, dim=True), nl=False)
+        self._pending = len(text)
+
+    def _clear(self) -> None:
+        if self._pending:
+            click.echo("\r" + " " * self._pending + "\r", nl=False)
+            self._pending = 0
+
+    def on_input_required(self, ev: events.InputRequired) -> None:
+        self._clear()
+
     def on_step(self, ev: events.StepEvent) -> None:
+        self._clear()
         record = ev.record
         status = record["status"]
         if status == "failed" and self.failed_at is None:
@@ -79,6 +103,7 @@ class Printer:
             click.echo(line)
 
     def on_end(self, ev: events.End) -> None:
+        self._clear()
         click.echo(summary_line(ev, self.failed_at))
 
 

@@ -573,3 +573,46 @@ def test_serve_and_import_help(runner):
     result = runner.invoke(cli, ["import", "--help"])
     assert result.exit_code == 0
     assert "postman" in result.stdout and "-o, --output" in result.stdout
+
+
+def test_printer_on_a_terminal_shows_the_step_in_flight(capsys):
+    from flowrun import events
+    from flowrun.report import Printer
+
+    record = {
+        "step": 1,
+        "name": "List",
+        "status": "completed",
+        "method": "GET",
+        "url": "http://x/items",
+        "response": {"status": 200},
+        "duration": 0.012,
+    }
+    printer = Printer(live=True)
+    printer(events.StepStart("exec-1", 1, 0, "list", "List", "GET", "http://x/items"))
+    assert capsys.readouterr().out == "… #1 List  GET http://x/items"
+    printer(events.StepEvent("exec-1", record))
+    assert capsys.readouterr().out == (
+        "\r"
+        + " " * len("… #1 List  GET http://x/items")
+        + "\r✓ #1 List  GET http://x/items  200  12 ms\n"
+    )
+    # Quiet output never shows steps in flight.
+    Printer(quiet=True, live=True)(
+        events.StepStart("exec-1", 1, 0, "list", "List", "GET", "http://x/items")
+    )
+    assert capsys.readouterr().out == ""
+
+
+def test_warnings_are_marked_and_do_not_fail(runner, target, tmp_path):
+    path = write(tmp_path, flow({**node("get", "/items"), "body": {"ignored": 1}}))
+    result = runner.invoke(cli, ["validate", path])
+
+    assert result.exit_code == 0, result.output
+    assert f"{path}: nodes[0].body: warning: " in result.stdout
+    assert f"{path}: valid (1 warning)" in result.stdout
+
+    result = runner.invoke(cli, ["run", path, "--var", base(target)])
+
+    assert result.exit_code == 0, result.output
+    assert f"{path}: nodes[0].body: warning: " in result.stderr
