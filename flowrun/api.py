@@ -1,0 +1,359 @@
+"""The ``api`` blueprint (``/api``): run flows (SSE and not), control them, history,
+validation, schema, workspace flow files and import.
+
+Status codes are listed in docs/api.md. Errors are raised as ``ApiError`` /
+``FlowInvalid`` and shaped in one place (``web.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from . import __version__, sse, validation
+from .engine import Run
+from .errors import FlowInvalid
+from .executions import NoPrompts
+from .flow import RunOptions
+from .placeholders import NodeResult
+from .web import ApiError, located
+
+bp = Blueprint("api", __name__)
+FLOW_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_schema_cache: list = []
+
+
+def _state():
+    return current_app.extensions["flowrun"]
+
+
+def _body() -> dict:
+    """The request's JSON object (400 if it does not parse or is not an object)."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiError(400, "Request body must be a JSON object")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object")
+    return body
+
+
+def _flow_and_options(body: dict):
+    if "config" not in body:
+        raise ApiError(
+            400,
+            "Missing config",
+            [located("config", "required: the flow document", 'send {"config": …}')],
+        )
+    flow = validation.load(body["config"], _state().max_steps)
+    options = RunOptions.from_dict(body.get("options"))
+    return flow, options
+
+
+# -- health and schema
+@bp.get("/health")
+def health():
+    return {"status": "ok", "version": __version__}
+
+
+@bp.get("/schema")
+def schema():
+    found = getattr(validation, "SCHEMA", None)
+    if found is None:
+        if not _schema_cache:
+            path = Path(validation.__file__).with_name("flow.schema.json")
+            if not path.exists():
+                raise ApiError(501, "The flow schema is not available yet")
+            _schema_cache.append(json.loads(path.read_text()))
+        found = _schema_cache[0]
+    return jsonify(found)
+
+
+# -- running
+@bp.post("/execute-stream")
+def execute_stream():
+    state = _state()
+    flow, options = _flow_and_options(_body())
+    execution = state.start(flow, options)
+    headers = sse.headers(execution.id)
+    content_type = headers.pop("Content-Type")
+    resp = Response(
+        sse.stream(execution, state.heartbeat, request.environ),
+        content_type=content_type,
+        headers=headers,
+    )
+    resp.call_on_close(execution.client_gone)
+    return resp
+
+
+@bp.post("/execute")
+def execute():
+    flow, options = _flow_and_options(_body())
+    end = _state().run_to_end(flow, options)
+    return {
+        "success": end["success"],
+        "interrupted": end["interrupted"],
+        "stepsExecuted": end["stepsExecuted"],
+        "stepsSkipped": end["stepsSkipped"],
+        "stepsFailed": end["stepsFailed"],
+        "notRun": end["notRun"],
+        "duration": end["duration"],
+        "executionLog": end["executionLog"],
+        "executionId": end["executionId"],
+    }
+
+
+@bp.post("/execute-node")
+def execute_node():
+    """Try it out: run one node, earlier nodes' bodies given as ``mockResponses``."""
+    state = _state()
+    body = _body()
+    if "config" not in body:
+        raise ApiError(400, "Missing config", [located("config", "required")])
+    flow = validation.load(body["config"], state.max_steps)
+    node_id = body.get("nodeId")
+    ids = [n["id"] for n in flow["nodes"]]
+    if node_id not in ids:
+        raise ApiError(
+            400, "Unknown nodeId", [located("nodeId", f"no node with id {node_id!r}")]
+        )
+    mocks = body.get("mockResponses") or {}
+    inputs = body.get("inputs") or {}
+    variables = body.get("variables") or {}
+    errors = []
+    for name, value in (("mockResponses", mocks), ("inputs", inputs)):
+        if not isinstance(value, dict):
+            errors.append(located(name, "must be an object"))
+    if not isinstance(variables, dict):
+        errors.append(located("variables", "must be an object"))
+    if isinstance(mocks, dict):
+        errors += [
+            located(f"mockResponses.{k}", f"no node with id {k!r}")
+            for k in mocks
+            if k not in ids
+        ]
+    if errors:
+        raise ApiError(400, "Invalid request", errors)
+    node = flow["nodes"][ids.index(node_id)]
+    run = Run(
+        dict(flow, nodes=[node]),
+        RunOptions(inputs=inputs, variables=variables),
+        NoPrompts(),
+        state.engine_settings(),
+    )
+    # The one node runs in the context of the whole flow, earlier nodes answered by
+    # the given bodies: references to them resolve, others fail with their names.
+    run.ctx.node_ids = frozenset(ids)
+    for mock_id, mock_body in mocks.items():
+        run.ctx.results[mock_id] = NodeResult("completed", mock_body, {}, 200)
+    record = None
+    for ev in run.events():
+        if ev.name == "step":
+            record = ev.to_dict()
+    return record
+
+
+# -- controlling a live execution
+def _execution_state(execution_id: str) -> dict:
+    found = _state().channel.state(execution_id)
+    if found is None:
+        raise ApiError(404, f"No execution {execution_id}")
+    return found
+
+
+@bp.post("/provide-input")
+def provide_input():
+    body = _body()
+    execution_id, step_index = body.get("executionId"), body.get("stepIndex")
+    values = body.get("userInput")
+    errors = []
+    if not isinstance(execution_id, str):
+        errors.append(located("executionId", "required: a string"))
+    if isinstance(step_index, bool) or not isinstance(step_index, int):
+        errors.append(located("stepIndex", "required: an integer"))
+    if not isinstance(values, dict):
+        errors.append(located("userInput", "required: an object"))
+    if errors:
+        raise ApiError(400, "Invalid request", errors)
+    state = _state()
+    local = state.registry.get(execution_id)
+    if local is not None:
+        outcome = local.controls.answer(step_index, values)
+        if outcome == "ok":
+            return {"success": True}
+        if outcome == "answered":
+            raise ApiError(409, f"Prompt of step {step_index} was already answered")
+    remote = _execution_state(execution_id)
+    if remote["status"] == "running" and remote["promptStep"] == step_index:
+        if state.channel.send_input(execution_id, step_index, values):
+            return {"success": True}
+        raise ApiError(409, f"Prompt of step {step_index} was already answered")
+    raise ApiError(404, f"No pending prompt for step {step_index} of {execution_id}")
+
+
+@bp.post("/executions/<execution_id>/stop")
+def stop(execution_id):
+    state = _state()
+    local = state.registry.get(execution_id)
+    if local is not None and not local.finished:
+        local.controls.stop()
+        return {"stopping": True}, 202
+    remote = _execution_state(execution_id)
+    if remote["status"] != "running":
+        raise ApiError(409, f"Execution {execution_id} is already {remote['status']}")
+    # Recorded before the 202 leaves: the holder checks it before every step.
+    state.channel.request_stop(execution_id)
+    return {"stopping": True}, 202
+
+
+@bp.post("/executions/<execution_id>/continue")
+def continue_(execution_id):
+    state = _state()
+    local = state.registry.get(execution_id)
+    if local is not None and local.controls.resume():
+        return {"success": True}
+    remote = _execution_state(execution_id)
+    if remote["status"] != "running" or remote["pausedStep"] is None:
+        raise ApiError(409, f"Execution {execution_id} is not paused")
+    if local is None and state.channel.send_continue(
+        execution_id, remote["pausedStep"]
+    ):
+        return {"success": True}
+    raise ApiError(409, f"Execution {execution_id} is not paused")
+
+
+# -- history
+@bp.get("/executions")
+def executions():
+    try:
+        limit = int(request.args.get("limit", 50))
+    except ValueError:
+        raise ApiError(
+            400, "Invalid limit", [located("limit", "must be an integer")]
+        ) from None
+    limit = min(max(limit, 1), 1000)
+    return {"executions": _state().store.list(limit, request.args.get("flow"))}
+
+
+@bp.get("/executions/<execution_id>")
+def execution(execution_id):
+    found = _state().store.get(execution_id)
+    if found is None:
+        raise ApiError(404, f"No execution {execution_id}")
+    return found
+
+
+# -- validation
+@bp.post("/validate")
+def validate():
+    body = _body()
+    doc = body["config"] if "config" in body else body
+    errors, warnings = validation.check(doc, _state().max_steps)
+    return {"valid": not errors, "errors": errors, "warnings": warnings}
+
+
+# -- workspace flow files
+def _flow_path(name: str) -> Path:
+    if not FLOW_NAME.match(name) or name.startswith("."):
+        raise ApiError(
+            400,
+            "Invalid flow name",
+            [
+                located(
+                    "name",
+                    f"{name!r} is not a valid flow name",
+                    "letters, digits, '_', '-' and '.', not starting with '.'",
+                )
+            ],
+        )
+    if not name.endswith(".json"):
+        name += ".json"
+    return _state().flows_dir / name
+
+
+@bp.get("/flows")
+def flows():
+    found = []
+    for path in sorted(_state().flows_dir.glob("*.json")):
+        if path.name.startswith("."):
+            continue
+        entry = {
+            "name": path.name,
+            "modified": time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime)
+            ),
+        }
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            entry["flowName"] = doc.get("name") if isinstance(doc, dict) else None
+            nodes = doc.get("nodes") if isinstance(doc, dict) else None
+            entry["nodes"] = len(nodes) if isinstance(nodes, list) else 0
+        except (OSError, ValueError):
+            entry["flowName"], entry["nodes"], entry["invalid"] = None, 0, True
+        found.append(entry)
+    return {"flows": found}
+
+
+@bp.get("/flows/<path:name>")
+def flow_get(name):
+    path = _flow_path(name)
+    if not path.is_file():
+        raise ApiError(404, f"No flow {path.name}")
+    try:
+        return jsonify(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError as exc:
+        raise ApiError(422, f"{path.name} is not valid JSON: {exc}") from None
+
+
+@bp.put("/flows/<path:name>")
+def flow_put(name):
+    path = _flow_path(name)
+    doc = _body()
+    created = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    os.replace(tmp, path)
+    return {"name": path.name, "saved": True}, 201 if created else 200
+
+
+@bp.delete("/flows/<path:name>")
+def flow_delete(name):
+    path = _flow_path(name)
+    if not path.is_file():
+        raise ApiError(404, f"No flow {path.name}")
+    path.unlink()
+    return {"name": path.name, "deleted": True}
+
+
+# -- import
+@bp.post("/import")
+def import_():
+    body = _body()
+    fmt, content = body.get("format"), body.get("content")
+    errors = []
+    if fmt not in ("postman", "curl", "openapi"):
+        errors.append(located("format", "must be postman, curl or openapi"))
+    if not isinstance(content, str):
+        errors.append(located("content", "required: the text to import"))
+    if errors:
+        raise ApiError(400, "Invalid import request", errors)
+    try:
+        from . import importers
+    except ImportError:
+        raise ApiError(501, "Import is not available in this version") from None
+    try:
+        flow = importers.convert(fmt, content)
+    except FlowInvalid:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ApiError(400, f"Could not import {fmt}: {exc}") from None
+    return jsonify(flow)

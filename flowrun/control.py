@@ -1,0 +1,231 @@
+"""Cross-worker control channel: stop, prompt answers and ``continue`` for executions
+held by another process.
+
+A control request first tries the receiving worker's own registry (the fast path,
+``api.py``). Otherwise it goes through a channel, which every worker polls with ONE
+poller thread (a greenlet under gevent) for all of its executions:
+
+- ``SQLiteChannel`` (default): rows in the store's ``controls`` table, shared by the
+  workers of one host; polled every ``interval`` seconds (50 ms).
+- ``RedisChannel`` (``FLOWRUN_REDIS_URL``): each worker ``BLPOP``\\ s its own inbox
+  list; executions' owners and states live in Redis keys, so several hosts work.
+
+A stop is *recorded* before the stop request is answered, and the execution consults
+that record synchronously before every step (``stop_requested``), so no step starts
+once the 202 is out, whichever worker answered it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+
+log = logging.getLogger("flowrun")
+
+
+class _Poller:
+    """The one poller thread of this process; started on first use, after fork."""
+
+    interval = 0.05
+
+    def __init__(self, registry):
+        self.registry = registry
+        self._pid = None
+        self._lock = None
+
+    def ensure_started(self) -> None:
+        pid = os.getpid()
+        if self._pid == pid:
+            return
+        self._pid = pid
+        threading.Thread(target=self._loop, name="flowrun-control", daemon=True).start()
+
+    def deliver(self, execution_id: str, kind: str, step_index, payload) -> None:
+        execution = self.registry.get(execution_id)
+        if execution is None:
+            return
+        controls = execution.controls
+        if kind == "stop":
+            controls.stop()
+        elif kind == "input":
+            controls.answer(step_index, payload or {})
+        elif kind == "continue":
+            controls.resume()
+
+    def _loop(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class SQLiteChannel(_Poller):
+    """Control rows in the shared SQLite store (one host, several workers)."""
+
+    def __init__(self, store, registry, interval: float = 0.05):
+        super().__init__(registry)
+        self.store = store
+        self.interval = interval
+        self._last = 0
+
+    def ensure_started(self) -> None:
+        if self._pid != os.getpid():
+            self._last = self.store.last_control_id()
+        super().ensure_started()
+
+    # -- what the API asks
+    def state(self, execution_id: str) -> dict | None:
+        return self.store.state(execution_id)
+
+    def request_stop(self, execution_id: str) -> None:
+        self.store.add_control(execution_id, "stop")
+
+    def stop_requested(self, execution_id: str) -> bool:
+        return self.store.has_control(execution_id, "stop")
+
+    def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
+        """Queue an answer; False if this prompt was already answered."""
+        return self.store.add_control(execution_id, "input", step_index, values)
+
+    def send_continue(self, execution_id: str, step_index: int) -> bool:
+        return self.store.add_control(execution_id, "continue", step_index)
+
+    # -- what the holder does
+    def announce(self, execution_id: str, **fields) -> None:
+        """Nothing to do: the store row written by the recorder is the state."""
+
+    def forget(self, execution_id: str) -> None:
+        self.store.drop_controls(execution_id)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            if not len(self.registry):
+                continue
+            try:
+                rows = self.store.controls_after(self._last)
+            except Exception:  # the database is busy or gone: try again later
+                log.exception("control poll failed")
+                continue
+            for row_id, execution_id, kind, step_index, payload in rows:
+                self._last = max(self._last, row_id)
+                self.deliver(
+                    execution_id,
+                    kind,
+                    step_index,
+                    json.loads(payload) if payload else None,
+                )
+
+
+class RedisChannel(_Poller):
+    """Control through Redis: works across hosts behind a load balancer.
+
+    Keys (``prefix`` = ``flowrun:``): ``exec:<id>`` hash {status, owner, prompt,
+    paused} written by the holder; ``stop:<id>`` set by a stop; ``claim:<id>:<kind>:
+    <step>`` (SET NX) de-duplicates answers; ``inbox:<owner>`` is the list the
+    owner's poller BLPOPs, holding JSON ``[id, kind, step, payload]`` messages.
+    """
+
+    TTL = 86400
+
+    def __init__(self, url: str, store, registry, prefix: str = "flowrun:"):
+        super().__init__(registry)
+        import redis  # only needed when FLOWRUN_REDIS_URL is set
+
+        self._redis_mod = redis
+        self.url = url
+        self.store = store
+        self.prefix = prefix
+        self._client = None
+        self._client_pid = None
+        self.owner = None
+
+    @property
+    def r(self):
+        # One client (and connection pool) per process, created after fork.
+        if self._client_pid != os.getpid():
+            self._client = self._redis_mod.Redis.from_url(self.url)
+            self._client_pid = os.getpid()
+            self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        return self._client
+
+    def _k(self, *parts) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    def state(self, execution_id: str) -> dict | None:
+        got = self.r.hgetall(self._k("exec", execution_id))
+        if not got:
+            return self.store.state(execution_id)
+        got = {k.decode(): v.decode() for k, v in got.items()}
+        return {
+            "status": got.get("status", "running"),
+            "promptStep": int(got["prompt"]) if got.get("prompt") else None,
+            "pausedStep": int(got["paused"]) if got.get("paused") else None,
+        }
+
+    def request_stop(self, execution_id: str) -> None:
+        self.r.set(self._k("stop", execution_id), 1, ex=self.TTL)
+        self._send(execution_id, "stop", -1, None)
+
+    def stop_requested(self, execution_id: str) -> bool:
+        return bool(self.r.exists(self._k("stop", execution_id)))
+
+    def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
+        if not self.r.set(
+            self._k("claim", execution_id, "input", step_index), 1, nx=True, ex=self.TTL
+        ):
+            return False
+        self._send(execution_id, "input", step_index, values)
+        return True
+
+    def send_continue(self, execution_id: str, step_index: int) -> bool:
+        if not self.r.set(
+            self._k("claim", execution_id, "continue", step_index),
+            1,
+            nx=True,
+            ex=self.TTL,
+        ):
+            return False
+        self._send(execution_id, "continue", step_index, None)
+        return True
+
+    def _send(self, execution_id, kind, step_index, payload) -> None:
+        owner = self.r.hget(self._k("exec", execution_id), "owner")
+        if owner is None:
+            return
+        self.r.rpush(
+            self._k("inbox", owner.decode()),
+            json.dumps([execution_id, kind, step_index, payload]),
+        )
+
+    def announce(self, execution_id: str, **fields) -> None:
+        """Record (part of) the state of an execution this process holds."""
+        client = self.r  # also sets self.owner in a new process
+        key = self._k("exec", execution_id)
+        values = {"owner": self.owner}
+        for name, value in fields.items():
+            values[name] = "" if value is None else value
+        pipe = client.pipeline()
+        pipe.hset(key, mapping=values)
+        pipe.expire(key, self.TTL)
+        pipe.execute()
+
+    def forget(self, execution_id: str) -> None:
+        self.r.delete(self._k("stop", execution_id))
+
+    def _loop(self) -> None:
+        inbox = None
+        while True:
+            try:
+                client = self.r
+                inbox = self._k("inbox", self.owner)
+                item = client.blpop([inbox], timeout=5)
+            except Exception:
+                log.exception("redis control poll failed")
+                time.sleep(1)
+                continue
+            if item is None:
+                continue
+            execution_id, kind, step_index, payload = json.loads(item[1])
+            self.deliver(execution_id, kind, step_index, payload)

@@ -1,0 +1,212 @@
+"""Live executions of one worker process: a thread each, feeding a queue.
+
+An ``Execution`` runs the engine in its own thread (a greenlet under gunicorn's gevent
+worker, which monkey-patches ``threading`` and ``queue``), records every event in the
+store as it happens, then hands the already-encoded event to the SSE generator through
+a queue. The ``Registry`` holds this process's live executions (the fast path for
+stop / input / continue) and enforces ``FLOWRUN_MAX_EXECUTIONS``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+
+from . import events
+from .engine import Controls, Run
+from .errors import InputMissing
+from .store import Masker, Store
+
+log = logging.getLogger("flowrun")
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+DONE = None  # queue sentinel: the run is over
+GONE = "gone"  # queue sentinel: the client went away; end the stream now
+
+
+class Busy(Exception):
+    """This worker already runs ``FLOWRUN_MAX_EXECUTIONS`` executions."""
+
+
+class WebControls(Controls):
+    """Controls whose stop may also be recorded by another worker."""
+
+    def __init__(self, execution_id: str, channel):
+        super().__init__()
+        self.execution_id = execution_id
+        self.channel = channel
+
+    def external_stop(self) -> bool:
+        # Consulted synchronously before every step: a stop answered by another
+        # worker is on record before its 202 went out.
+        return self.channel is not None and self.channel.stop_requested(
+            self.execution_id
+        )
+
+
+class NoPrompts(Controls):
+    """Controls for runs nobody watches: a prompt not answered in advance fails."""
+
+    def ask(self, step_index, prompts, timeout):
+        raise InputMissing(
+            "No answer for prompt(s) "
+            + ", ".join(prompts)
+            + ": give them in options.inputs"
+        )
+
+
+class Recorder:
+    """Write one run's events to the store as they happen (masking secrets)."""
+
+    def __init__(self, store: Store, run: Run, secret_vars, channel=None):
+        self.store = store
+        self.run = run
+        self.channel = channel
+        self.masker = Masker(secret_vars, run.ctx.vars, run.ctx.inputs)
+        self.seq = store.create(
+            run.execution_id, run.flow.get("name") or "", len(run.nodes)
+        )
+        self._announce(status="running", prompt=None, paused=None)
+        self._waiting = False
+
+    def _announce(self, **fields) -> None:
+        if self.channel is not None:
+            self.channel.announce(self.run.execution_id, **fields)
+
+    def record(self, ev: events.Event, data: dict, text: str) -> None:
+        name = ev.name
+        if name == "step":
+            record = ev.record
+            if self.masker.needed(record):
+                text = _dumps(self.masker.mask(data))
+            self.store.step(self.seq, record["stepIndex"], record["status"], text)
+            if self._waiting:
+                self._unwait()
+        elif name == "step_start":
+            if self._waiting:
+                self._unwait()
+        elif name == "input_required":
+            self.store.waiting(self.seq, data["stepIndex"], None)
+            self._announce(prompt=data["stepIndex"], paused=None)
+            self._waiting = True
+        elif name == "paused":
+            self.store.waiting(self.seq, None, data["stepIndex"])
+            self._announce(prompt=None, paused=data["stepIndex"])
+            self._waiting = True
+        elif name == "end":
+            self.end(data)
+
+    def _unwait(self) -> None:
+        self.store.waiting(self.seq, None, None)
+        self._announce(prompt=None, paused=None)
+        self._waiting = False
+
+    def end(self, data: dict) -> None:
+        if data["interrupted"]:
+            status = "interrupted"
+        else:
+            status = "completed" if data["success"] else "failed"
+        summary = {k: v for k, v in data.items() if k != "executionLog"}
+        by_id = {n["id"]: (i, n) for i, n in enumerate(self.run.nodes)}
+        not_run = []
+        for node_id in data["notRun"]:
+            index, node = by_id[node_id]
+            not_run.append(
+                {
+                    "executionId": data["executionId"],
+                    "step": index + 1,
+                    "stepIndex": index,
+                    "id": node_id,
+                    "name": node.get("name", node_id),
+                    "status": "not_run",
+                    "method": node.get("method", "GET"),
+                    "url": node.get("url", ""),
+                }
+            )
+        self.store.finish(self.seq, status, summary, not_run)
+        self._announce(status=status, prompt=None, paused=None)
+
+    def crashed(self, exc: BaseException) -> list[events.Event]:
+        """Events that end a run whose engine raised (a bug): error, then end."""
+        eid = self.run.execution_id
+        message = f"Internal error: {type(exc).__name__}: {exc}"
+        return [
+            events.Error(eid, message, None),
+            events.End(eid, False, False, 0, 0, 0, [], 0.0, self.run.log),
+        ]
+
+
+class Execution:
+    """One live execution: its run, controls, event queue and thread."""
+
+    def __init__(self, state, run: Run, controls: WebControls):
+        self.state = state
+        self.id = run.execution_id
+        self.run = run
+        self.controls = controls
+        # Looked up at call time: under gevent this is the patched, cooperative queue.
+        self.queue = queue.SimpleQueue()
+        self.finished = False
+        self.recorder = Recorder(state.store, run, state.secret_vars, state.channel)
+
+    def start(self) -> None:
+        threading.Thread(target=self._work, name=self.id, daemon=True).start()
+
+    def _work(self) -> None:
+        put, record = self.queue.put, self.recorder.record
+        try:
+            try:
+                for ev in self.run.events():
+                    data = ev.to_dict()
+                    text = _dumps(data)
+                    record(ev, data, text)
+                    put((ev.name, text))
+            except Exception as exc:  # an engine bug must still end the stream
+                log.exception("execution %s crashed", self.id)
+                for ev in self.recorder.crashed(exc):
+                    data = ev.to_dict()
+                    if ev.name == "end":
+                        data["notRun"] = []
+                        self.recorder.end(data)
+                    put((ev.name, _dumps(data)))
+        finally:
+            self.finished = True
+            put(DONE)
+            self.state.registry.remove(self.id)
+            self.state.channel.forget(self.id)
+
+    def client_gone(self) -> None:
+        """The stream's client went away: stop after the step in flight."""
+        if not self.finished:
+            self.controls.stop()
+        self.queue.put(GONE)
+
+
+class Registry:
+    """This process's live executions, bounded by ``FLOWRUN_MAX_EXECUTIONS``."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.live: dict[str, Execution] = {}
+
+    def add(self, execution: Execution) -> None:
+        if len(self.live) >= self.limit:
+            raise Busy(f"This worker already runs {self.limit} executions")
+        self.live[execution.id] = execution
+
+    def reserve(self) -> None:
+        if len(self.live) >= self.limit:
+            raise Busy(
+                f"This worker already runs {self.limit} executions "
+                "(FLOWRUN_MAX_EXECUTIONS)"
+            )
+
+    def get(self, execution_id: str) -> Execution | None:
+        return self.live.get(execution_id)
+
+    def remove(self, execution_id: str) -> None:
+        self.live.pop(execution_id, None)
+
+    def __len__(self) -> int:
+        return len(self.live)

@@ -1,0 +1,218 @@
+"""Server-Sent Events: frames, heartbeats, and noticing a client that went away.
+
+A server notices a closed connection only when it writes, so a ``: keep-alive``
+comment goes out after ``FLOWRUN_HEARTBEAT_S`` seconds of silence. Where the server
+exposes the client socket (``gunicorn.socket``, ``werkzeug.socket``) an end-of-file
+watch notices a close within milliseconds, even while a step or a prompt waits:
+under gevent an I/O watcher on the hub's event loop (no greenlet, no timer per
+stream, so 10,000 idle streams cost nothing), elsewhere ONE ``select.poll()`` thread
+per process (``select.select`` fails for descriptors >= 1024).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import select
+import socket
+import sys
+import threading
+
+from .executions import DONE, GONE
+
+log = logging.getLogger("flowrun")
+KEEPALIVE = b": keep-alive\n\n"
+_BATCH = 64
+
+
+def headers(execution_id: str) -> dict:
+    return {
+        "Content-Type": "text/event-stream; charset=utf-8",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+        "X-Execution-Id": execution_id,
+    }
+
+
+def frame(seq: int, name: str, data: str) -> str:
+    """One SSE frame; ``data`` is one line of JSON."""
+    return f"id: {seq}\nevent: {name}\ndata: {data}\n\n"
+
+
+def stream(execution, heartbeat: float, environ: dict | None = None):
+    """Yield the execution's events as SSE frames until ``end`` or the client leaves.
+
+    The generator's ``finally`` (run on ``GeneratorExit`` when a write fails, or when
+    the response is closed) tells the execution that its client is gone.
+    """
+    unwatch = (
+        watch(environ, execution.client_gone, execution.state) if environ else None
+    )
+    get = execution.queue.get
+    seq = 0
+    try:
+        while True:
+            try:
+                item = get(timeout=heartbeat)
+            except queue.Empty:
+                yield KEEPALIVE
+                continue
+            if item is DONE or item is GONE:
+                return
+            # Events that are already queued go out in one write.
+            seq += 1
+            out = [frame(seq, *item)]
+            for _ in range(_BATCH):
+                try:
+                    item = get(block=False)
+                except queue.Empty:
+                    break
+                if item is DONE or item is GONE:
+                    yield "".join(out).encode()
+                    return
+                seq += 1
+                out.append(frame(seq, *item))
+            yield "".join(out).encode()
+    finally:
+        if unwatch is not None:
+            unwatch()
+        execution.client_gone()
+
+
+# -- end-of-file watch on the client socket -------------------------------------------
+def watch(environ: dict, on_close, state):
+    """Call ``on_close()`` once the client closes its socket; return an unwatch.
+
+    Returns None when the server does not expose the socket. ``state`` (the app's
+    shared state) holds this process's poll thread when one is needed.
+    """
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if sock is None:
+        return None
+    try:
+        fd = sock.fileno()
+    except (OSError, ValueError):
+        return None
+    if fd < 0:
+        return None
+    raw = getattr(sock, "_sock", sock)  # gevent wraps the real socket
+    if _gevent_active():
+        return _GeventWatch(fd, raw, on_close).cancel
+    return _poll_thread(state).add(fd, raw, on_close)
+
+
+def _gevent_active() -> bool:
+    if "gevent.monkey" not in sys.modules:
+        return False
+    return sys.modules["gevent.monkey"].is_module_patched("socket")
+
+
+def _closed(raw) -> bool | None:
+    """True at end of file, False if the client sent data, None if unknown yet."""
+    try:
+        data = socket.socket.recv(raw, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return True
+    return data == b""
+
+
+class _GeventWatch:
+    """An I/O watcher on gevent's loop; its callback runs in the hub."""
+
+    def __init__(self, fd, raw, on_close):
+        import gevent
+
+        self.raw = raw
+        self.on_close = on_close
+        self.watcher = gevent.get_hub().loop.io(fd, 1)  # 1 = READ
+        self.watcher.start(self._ready)
+
+    def _ready(self):
+        closed = _closed(self.raw)
+        if closed is None:
+            return
+        # Data (a pipelined request) or EOF: either way stop watching; heartbeats
+        # still bound detection in the data case.
+        self.cancel()
+        if closed:
+            import gevent
+
+            gevent.spawn(self.on_close)
+
+    def cancel(self):
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()
+
+
+class _PollThread:
+    """One ``select.poll()`` thread per process for all watched sockets."""
+
+    MASK = select.POLLIN | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
+
+    def __init__(self):
+        self.poller = select.poll()
+        self.watched: dict[int, tuple] = {}
+        self.lock = threading.Lock()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        self.poller.register(self.wake_r, select.POLLIN)
+        threading.Thread(target=self._loop, name="flowrun-eof", daemon=True).start()
+
+    def add(self, fd, raw, on_close):
+        token = object()
+        with self.lock:
+            self.watched[fd] = (raw, on_close, token)
+            self.poller.register(fd, self.MASK)
+
+        def cancel():
+            with self.lock:
+                entry = self.watched.get(fd)
+                if entry is not None and entry[2] is token:
+                    del self.watched[fd]
+                    try:
+                        self.poller.unregister(fd)
+                    except (KeyError, ValueError, OSError):
+                        pass
+            try:
+                os.write(self.wake_w, b"x")
+            except BlockingIOError:
+                pass
+
+        return cancel
+
+    def _loop(self):
+        while True:
+            ready = self.poller.poll()
+            closed_now = []
+            with self.lock:
+                for fd, _mask in ready:
+                    if fd == self.wake_r:
+                        os.read(self.wake_r, 4096)
+                        continue
+                    entry = self.watched.get(fd)
+                    if entry is None:
+                        continue
+                    closed = _closed(entry[0])
+                    if closed is None:
+                        continue
+                    del self.watched[fd]
+                    self.poller.unregister(fd)
+                    if closed:
+                        closed_now.append(entry[1])
+            for on_close in closed_now:
+                try:
+                    on_close()
+                except Exception:
+                    log.exception("close callback failed")
+
+
+def _poll_thread(state) -> _PollThread:
+    with state.lock:
+        if state.eof_poller is None or state.eof_poller[0] != os.getpid():
+            state.eof_poller = (os.getpid(), _PollThread())
+    return state.eof_poller[1]

@@ -1,0 +1,345 @@
+"""Execution history: SQLite (WAL) in ``FLOWRUN_DATA_DIR``, written as events happen.
+
+The execution's own thread records each event as the engine yields it (not the SSE
+generator), so a step that ran after the browser went away is still recorded.
+Secrets are masked in what is stored, never in the live stream.
+
+Tables: ``executions`` (one row per run, with the pending prompt / pause so that any
+worker can answer control requests), ``steps`` (one record per step, ``not_run``
+entries added at the end) and ``controls`` (the cross-worker control channel, see
+``control.py``). Every gunicorn worker opens the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+DB_NAME = "flowrun.sqlite3"
+SECRET_HEADERS = frozenset(
+    ("authorization", "cookie", "set-cookie", "proxy-authorization")
+)
+MASK = "********"
+_PRUNE_EVERY = 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    flow_name TEXT,
+    status TEXT NOT NULL,
+    started_at TEXT,
+    ended_at TEXT,
+    total_steps INTEGER,
+    prompt_step INTEGER,
+    paused_step INTEGER,
+    summary TEXT
+);
+CREATE INDEX IF NOT EXISTS executions_flow ON executions (flow_name);
+CREATE TABLE IF NOT EXISTS steps (
+    exec_seq INTEGER NOT NULL,
+    step_index INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (exec_seq, step_index)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS controls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    step_index INTEGER NOT NULL DEFAULT -1,
+    payload TEXT,
+    created REAL NOT NULL,
+    UNIQUE (execution_id, kind, step_index)
+);
+"""
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def now_iso() -> str:
+    t = time.time()
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
+        + f".{int(t % 1 * 1000):03d}Z"
+    )
+
+
+class Store:
+    """The history database of one process (one connection, writes serialised).
+
+    SQLite calls do not yield under gevent, so one shared connection guarded by a
+    lock costs nothing extra and keeps memory flat with thousands of executions.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike, history_limit: int = 1000):
+        self.path = Path(data_dir) / DB_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.history_limit = history_limit
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=10, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._created = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writes, by the execution thread
+    def create(self, execution_id: str, flow_name: str, total_steps: int) -> int:
+        """Insert a ``running`` execution; return its sequence number."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO executions (id, flow_name, status, started_at, "
+                "total_steps) VALUES (?, ?, 'running', ?, ?)",
+                (execution_id, flow_name, now_iso(), total_steps),
+            )
+            seq = cur.lastrowid
+            self._created += 1
+            if self._created % _PRUNE_EVERY == 1:
+                self._prune(seq)
+        return seq
+
+    def _prune(self, newest: int) -> None:
+        row = self._db.execute(
+            "SELECT seq FROM executions ORDER BY seq DESC LIMIT 1 OFFSET ?",
+            (max(self.history_limit - 1, 0),),
+        ).fetchone()
+        if row is None:
+            return
+        self._db.execute("BEGIN")
+        self._db.execute(
+            "DELETE FROM executions WHERE seq < ? AND status != 'running'", (row[0],)
+        )
+        self._db.execute(
+            "DELETE FROM steps WHERE exec_seq < ? AND exec_seq NOT IN "
+            "(SELECT seq FROM executions WHERE seq < ?)",
+            (row[0], row[0]),
+        )
+        self._db.execute(
+            "DELETE FROM controls WHERE created < ?", (time.time() - 86400,)
+        )
+        self._db.execute("COMMIT")
+
+    def step(self, seq: int, step_index: int, status: str, record_json: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)",
+                (seq, step_index, status, record_json),
+            )
+
+    def waiting(self, seq: int, prompt_step: int | None, paused_step: int | None):
+        """Record the pending prompt / pause (what other workers may answer)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE executions SET prompt_step = ?, paused_step = ? WHERE seq = ?",
+                (prompt_step, paused_step, seq),
+            )
+
+    def finish(self, seq: int, status: str, summary: dict, not_run: list[dict]):
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
+                [(seq, r["stepIndex"], _dumps(r)) for r in not_run],
+            )
+            self._db.execute(
+                "UPDATE executions SET status = ?, ended_at = ?, prompt_step = NULL, "
+                "paused_step = NULL, summary = ? WHERE seq = ?",
+                (status, now_iso(), _dumps(summary), seq),
+            )
+            self._db.execute("COMMIT")
+
+    # -- reads
+    def state(self, execution_id: str) -> dict | None:
+        """``{status, promptStep, pausedStep}`` of one execution, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT status, prompt_step, paused_step FROM executions WHERE id = ?",
+                (execution_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return {"status": row[0], "promptStep": row[1], "pausedStep": row[2]}
+
+    def list(self, limit: int = 50, flow: str | None = None) -> list[dict]:
+        sql = (
+            "SELECT id, flow_name, status, started_at, ended_at, total_steps, summary "
+            "FROM executions"
+        )
+        args: list = []
+        if flow:
+            sql += " WHERE flow_name = ?"
+            args.append(flow)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [_execution(r) for r in rows]
+
+    def get(self, execution_id: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, flow_name, status, started_at, ended_at, total_steps, "
+                "summary, seq FROM executions WHERE id = ?",
+                (execution_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            steps = self._db.execute(
+                "SELECT record FROM steps WHERE exec_seq = ? ORDER BY step_index",
+                (row[7],),
+            ).fetchall()
+        found = _execution(row[:7])
+        found["steps"] = [json.loads(s[0]) for s in steps]
+        return found
+
+    # -- the control channel's table (see control.py)
+    def add_control(self, execution_id, kind, step_index=-1, payload=None) -> bool:
+        """Insert a control row; False if the same (kind, step) is already there."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO controls (execution_id, kind, step_index, "
+                "payload, created) VALUES (?, ?, ?, ?, ?)",
+                (
+                    execution_id,
+                    kind,
+                    step_index,
+                    None if payload is None else _dumps(payload),
+                    time.time(),
+                ),
+            )
+        return cur.rowcount == 1
+
+    def has_control(self, execution_id: str, kind: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ? LIMIT 1",
+                (execution_id, kind),
+            ).fetchone()
+        return row is not None
+
+    def controls_after(self, last_id: int) -> list[tuple]:
+        """Rows after ``last_id``: ``(id, execution_id, kind, step, payload)``."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT id, execution_id, kind, step_index, payload FROM controls "
+                "WHERE id > ? ORDER BY id",
+                (last_id,),
+            ).fetchall()
+
+    def last_control_id(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(id) FROM controls").fetchone()
+        return row[0] or 0
+
+    def drop_controls(self, execution_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM controls WHERE execution_id = ?", (execution_id,)
+            )
+
+
+def _execution(row) -> dict:
+    summary = json.loads(row[6]) if row[6] else None
+    return {
+        "executionId": row[0],
+        "flowName": row[1],
+        "status": row[2],
+        "startedAt": row[3],
+        "endedAt": row[4],
+        "totalSteps": row[5],
+        "summary": summary,
+    }
+
+
+class Masker:
+    """Mask secrets in a step record before it is stored.
+
+    Header values of Authorization, Cookie, Set-Cookie and Proxy-Authorization, and
+    the values of variables (or prompt answers) named in ``FLOWRUN_SECRET_VARS``
+    wherever they appear: substitutions, URL, request headers and body.
+    """
+
+    def __init__(self, secret_names, variables: dict, inputs: dict):
+        self.names = frozenset(secret_names)
+        self.variables = variables
+        self.inputs = inputs
+
+    def _secret_values(self) -> list[str]:
+        values = []
+        for pool in (self.variables, self.inputs):
+            for name in self.names:
+                if name in pool and pool[name] not in (None, ""):
+                    value = pool[name]
+                    values.append(value if isinstance(value, str) else _dumps(value))
+        # Longest first, so a secret containing another is replaced whole.
+        return sorted(set(values), key=len, reverse=True)
+
+    def needed(self, record: dict) -> bool:
+        for part in ("request", "response"):
+            headers = (record.get(part) or {}).get("headers") or {}
+            for k in headers:
+                if k.lower() in SECRET_HEADERS:
+                    return True
+        return bool(self.names) and bool(self._secret_values())
+
+    def mask(self, record: dict) -> dict:
+        record = dict(record)
+        values = self._secret_values() if self.names else []
+
+        def scrub(value):
+            if isinstance(value, str):
+                for secret in values:
+                    if secret in value:
+                        value = value.replace(secret, MASK)
+                return value
+            if isinstance(value, dict):
+                return {k: scrub(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [scrub(v) for v in value]
+            if values and _dumps(value) in values:
+                return MASK
+            return value
+
+        for part in ("request", "response"):
+            section = record.get(part)
+            if not section:
+                continue
+            section = dict(section)
+            headers = section.get("headers")
+            if headers:
+                section["headers"] = {
+                    k: MASK if k.lower() in SECRET_HEADERS else scrub(v)
+                    for k, v in headers.items()
+                }
+            if part == "request" and values:
+                section["body"] = scrub(section.get("body"))
+            record[part] = section
+        if values:
+            record["url"] = scrub(record.get("url"))
+            subs = []
+            for sub in record.get("substitutions") or []:
+                sub = dict(sub)
+                name = _placeholder_name(sub.get("placeholder", ""))
+                if sub.get("type") in ("variable", "input") and name in self.names:
+                    sub["value"] = MASK
+                else:
+                    sub["value"] = scrub(sub.get("value"))
+                subs.append(sub)
+            record["substitutions"] = subs
+        return record
+
+
+def _placeholder_name(placeholder: str) -> str:
+    inner = placeholder.strip("{} ")
+    parts = inner.split(".")
+    return parts[2] if len(parts) > 2 else ""

@@ -1,0 +1,288 @@
+"""The web app: ``create_app``, shared state, security hooks and the one error shape.
+
+Blueprints: ``api`` (``/api``, JSON + SSE), ``studio`` (``/``), ``demo`` (``/demo``).
+Every error leaves as ``{"error": "message", "errors": [located errors]}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, jsonify, redirect, request
+from werkzeug.exceptions import HTTPException
+
+from . import settings as settings_mod
+from .client import NetworkGuard
+from .control import RedisChannel, SQLiteChannel
+from .engine import EngineSettings, Run, new_execution_id
+from .errors import FlowInvalid
+from .executions import Busy, Execution, NoPrompts, Recorder, Registry, WebControls
+from .store import Store
+
+log = logging.getLogger("flowrun")
+ROOT = Path(__file__).resolve().parent.parent
+COOKIE = "flowrun_token"
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+_UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error", "errors"}`` with an HTTP status."""
+
+    def __init__(self, status: int, message: str, errors=None, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+def located(path: str, message: str, hint: str = "", node_id=None) -> dict:
+    return {"path": path, "nodeId": node_id, "message": message, "hint": hint}
+
+
+class State:
+    """What one worker process shares between requests (``app.extensions``)."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.heartbeat = float(config["FLOWRUN_HEARTBEAT_S"])
+        self.max_steps = int(config["FLOWRUN_MAX_STEPS"])
+        self.flows_dir = Path(config["FLOWRUN_FLOWS_DIR"])
+        self.secret_vars = frozenset(settings_mod.split(config["FLOWRUN_SECRET_VARS"]))
+        self.blocked = [
+            ipaddress.ip_network(n, strict=False)
+            for n in settings_mod.split(config["FLOWRUN_BLOCKED_NETWORKS"])
+        ]
+        self.allowed_hosts = settings_mod.split(config["FLOWRUN_ALLOWED_HOSTS"]) or None
+        self.store = Store(config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"])
+        self.registry = Registry(int(config["FLOWRUN_MAX_EXECUTIONS"]))
+        if config.get("FLOWRUN_REDIS_URL"):
+            self.channel = RedisChannel(
+                config["FLOWRUN_REDIS_URL"], self.store, self.registry
+            )
+        else:
+            self.channel = SQLiteChannel(self.store, self.registry)
+        self.lock = threading.Lock()
+        self.eof_poller = None
+
+    def engine_settings(self) -> EngineSettings:
+        c = self.config
+        return EngineSettings(
+            max_body_bytes=int(c["FLOWRUN_MAX_BODY_BYTES"]),
+            max_validate_bytes=int(c["FLOWRUN_MAX_VALIDATE_BYTES"]),
+            input_timeout_s=float(c["FLOWRUN_INPUT_TIMEOUT_S"]),
+            guard=NetworkGuard(self.blocked, self.allowed_hosts),
+        )
+
+    def start(self, flow: dict, options) -> Execution:
+        """Create, record and start a live execution (its own thread)."""
+        self.registry.reserve()
+        self.channel.ensure_started()
+        execution_id = new_execution_id()
+        controls = WebControls(execution_id, self.channel)
+        run = Run(flow, options, controls, self.engine_settings(), execution_id)
+        execution = Execution(self, run, controls)
+        self.registry.add(execution)
+        execution.start()
+        return execution
+
+    def run_to_end(self, flow: dict, options) -> dict:
+        """Run here to the end (prompts only from options.inputs); return ``end``."""
+        run = Run(flow, options, NoPrompts(), self.engine_settings())
+        recorder = Recorder(self.store, run, self.secret_vars, self.channel)
+        end = None
+        for ev in run.events():
+            data = ev.to_dict()
+            text = _dumps(data) if ev.name == "step" else ""
+            recorder.record(ev, data, text)
+            if ev.name == "end":
+                end = data
+        return end
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the flowrun app: settings (defaults → environment → ``test_config``)."""
+    app = Flask(
+        "flowrun",
+        root_path=str(ROOT),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        static_url_path="/static",
+    )
+    test_config = dict(test_config or {})
+    config = settings_mod.load(test_config)
+    app.config.update(config)
+    app.config.update(
+        {k: v for k, v in test_config.items() if k not in config},
+        MAX_CONTENT_LENGTH=int(config["FLOWRUN_MAX_CONFIG_BYTES"]),
+    )
+    seed_flows(Path(config["FLOWRUN_FLOWS_DIR"]))
+    app.extensions["flowrun"] = State(config)
+    _warn_if_exposed(config)
+
+    from .api import bp as api_bp
+    from .demo import bp as demo_bp
+    from .studio import bp as studio_bp
+
+    app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(studio_bp)
+    app.register_blueprint(demo_bp, url_prefix="/demo")
+    app.before_request(_guard)
+    app.after_request(_tag_worker)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(FlowInvalid, _flow_invalid)
+    app.register_error_handler(Busy, _busy)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal_error)
+    return app
+
+
+def seed_flows(flows_dir: Path) -> None:
+    """On first start (no workspace yet), copy the example flows into it."""
+    if flows_dir.exists():
+        return
+    flows_dir.mkdir(parents=True, exist_ok=True)
+    for example in sorted((ROOT / "examples").glob("*.json")):
+        target = flows_dir / example.name
+        if not target.exists():
+            tmp = flows_dir / f".{example.name}.{os.getpid()}.tmp"
+            shutil.copyfile(example, tmp)
+            os.replace(tmp, target)
+
+
+def _warn_if_exposed(config: dict) -> None:
+    bind = str(config.get("FLOWRUN_BIND") or "127.0.0.1")
+    if not config.get("FLOWRUN_TOKEN") and not is_loopback(bind):
+        log.warning(
+            "\n%s\nflowrun binds %s without FLOWRUN_TOKEN: anyone who can reach it "
+            "can run requests from this machine. Set FLOWRUN_TOKEN.\n%s",
+            "!" * 72,
+            bind,
+            "!" * 72,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_value(token: str) -> str:
+    """The Studio session cookie: derived from the token, not the token itself."""
+    return hmac.new(token.encode(), b"flowrun-studio", hashlib.sha256).hexdigest()
+
+
+# -- security hooks
+def _guard():
+    config = current_app.config
+    path = request.path
+    token = config.get("FLOWRUN_TOKEN")
+    if path == "/" and token and "token" in request.args:
+        if not hmac.compare_digest(request.args["token"], token):
+            raise ApiError(401, "Wrong token", headers={"WWW-Authenticate": "Bearer"})
+        resp = redirect("/", code=302)
+        resp.set_cookie(
+            COOKIE,
+            cookie_value(token),
+            httponly=True,
+            samesite="Strict",
+            secure=request.is_secure,
+        )
+        return resp
+    if not path.startswith("/api/") and path != "/api":
+        return None
+    limit = config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(
+            413, f"Request body over {limit} bytes (FLOWRUN_MAX_CONFIG_BYTES)"
+        )
+    if token and path != "/api/health" and not _authorized(token):
+        raise ApiError(
+            401,
+            "Missing or wrong token: send Authorization: Bearer <FLOWRUN_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if request.method in _UNSAFE:
+        origin = request.headers.get("Origin")
+        if origin is not None and not _origin_allowed(origin, config):
+            raise ApiError(403, f"Origin {origin} is not allowed")
+    if request.method in _BODY_METHODS and request.mimetype != "application/json":
+        raise ApiError(415, "Content-Type must be application/json")
+    return None
+
+
+def _authorized(token: str) -> bool:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer " and hmac.compare_digest(
+        auth[7:].strip().encode(), token.encode()
+    ):
+        return True
+    cookie = request.cookies.get(COOKIE)
+    return bool(cookie) and hmac.compare_digest(cookie, cookie_value(token))
+
+
+def _origin_allowed(origin: str, config) -> bool:
+    origin = origin.rstrip("/")
+    if origin.lower() == "null":
+        return False
+    if urlsplit(origin).netloc.lower() == request.host.lower():
+        return True
+    allowed = settings_mod.split(config.get("FLOWRUN_ALLOWED_ORIGINS"))
+    return origin in {a.rstrip("/") for a in allowed}
+
+
+def _tag_worker(response):
+    # Which worker process answered: lets tests (and operators) see cross-worker paths.
+    response.headers["X-Flowrun-Worker"] = str(os.getpid())
+    return response
+
+
+# -- the one error shape
+def error_response(status: int, message: str, errors=None, headers=None):
+    resp = jsonify(error=message, errors=errors or [])
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def _api_error(exc: ApiError):
+    return error_response(exc.status, exc.message, exc.errors, exc.headers)
+
+
+def _flow_invalid(exc: FlowInvalid):
+    return error_response(400, exc.message, exc.errors)
+
+
+def _busy(exc: Busy):
+    return error_response(503, str(exc), headers={"Retry-After": "1"})
+
+
+def _http_error(exc: HTTPException):
+    message = exc.description or exc.name
+    if exc.code == 413:
+        message = "Request body too large (FLOWRUN_MAX_CONFIG_BYTES)"
+    return error_response(exc.code or 500, message)
+
+
+def _internal_error(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    log.exception("unhandled error")
+    return error_response(500, "Internal server error")

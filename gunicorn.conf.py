@@ -1,0 +1,72 @@
+"""gunicorn settings for flowrun: ``gunicorn -c gunicorn.conf.py app:app``.
+
+Environment: PORT (8000), FLOWRUN_BIND (127.0.0.1), WEB_CONCURRENCY (2),
+FLOWRUN_MAX_EXECUTIONS (10000). A command-line ``-b`` overrides the bind.
+"""
+
+import ipaddress
+import os
+import resource
+
+# gevent: every open SSE stream and every running execution is a greenlet, not a
+# thread. The worker monkey-patches the standard library before importing the app,
+# so the app must not be preloaded (urllib3/ssl imported before patching breaks
+# HTTPS and import-time locks deadlock).
+worker_class = "gevent"
+preload_app = False
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+# Each stream holds a connection; gunicorn's default of 1000 silently refuses the
+# 1001st. Room for FLOWRUN_MAX_EXECUTIONS streams plus control and page requests.
+_max_executions = int(os.environ.get("FLOWRUN_MAX_EXECUTIONS", "10000"))
+worker_connections = _max_executions + max(100, _max_executions // 10)
+
+bind = [
+    f"{os.environ.get('FLOWRUN_BIND', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+]
+if ":" in os.environ.get("FLOWRUN_BIND", "") and not bind[0].startswith("["):
+    bind = [f"[{os.environ['FLOWRUN_BIND']}]:{os.environ.get('PORT', '8000')}"]
+
+# Streams live for minutes; the gevent worker keeps notifying the arbiter while
+# greenlets wait, so a normal timeout only catches a truly stuck worker.
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+backlog = 2048
+
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+
+
+def on_starting(server):
+    # Every stream is a file descriptor: raise the soft limit to the hard one.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = worker_connections + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = hard if hard == resource.RLIM_INFINITY else min(hard, max(wanted, soft))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        server.log.warning(
+            "open-file limit %s is below worker_connections %s: raise ulimit -n",
+            soft,
+            worker_connections,
+        )
+
+
+def when_ready(server):
+    if os.environ.get("FLOWRUN_TOKEN"):
+        return
+    for listener in server.LISTENERS:
+        host = str(listener).rsplit(":", 1)[0].strip("[]")
+        try:
+            exposed = not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            exposed = host not in ("localhost", "unix")
+        if exposed:
+            server.log.warning(
+                "!!! flowrun listens on %s without FLOWRUN_TOKEN: anyone who can "
+                "reach it can make this machine send requests. Set FLOWRUN_TOKEN. !!!",
+                listener,
+            )
