@@ -200,7 +200,7 @@ def _kind_of(spec: dict) -> str:
 def _validate_one(spec, status, headers, body, duration_ms, ctx):
     kind = _kind_of(spec)
     if kind == "httpStatusCode":
-        expected = spec["httpStatusCode"]
+        expected = substitute(spec["httpStatusCode"], ctx, kind, None)
         allowed = expected if isinstance(expected, list) else [expected]
         passed = any(str(status) == paths.js_str(c) for c in allowed)
         shown = " or ".join(paths.js_str(c) for c in allowed)
@@ -268,8 +268,9 @@ def _validate_one(spec, status, headers, body, duration_ms, ctx):
             }
         ]
     if kind == "maxDurationMs":
-        limit = spec["maxDurationMs"]
-        passed = duration_ms <= limit
+        limit = substitute(spec["maxDurationMs"], ctx, kind, None)
+        number = _number(limit)
+        passed = number is not None and duration_ms <= number
         return [
             {
                 "type": kind,

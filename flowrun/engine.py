@@ -226,7 +226,10 @@ class Run:
                     skipped += 1
                     yield events.StepEvent(eid, record)
                     continue
-                outcome = yield from self._prepare(index, node)
+                try:
+                    outcome = yield from self._prepare(index, node)
+                except Exception as exc:  # a bug must not end the stream without `end`
+                    outcome = self._fail_early(index, node, _internal(exc))
                 if outcome == "stopped":
                     interrupted, ran_to = True, index
                     break
@@ -242,7 +245,10 @@ class Run:
                             ran_to = index + 1
                             break
                     continue
-                record = yield from self._execute(index, node)
+                try:
+                    record = yield from self._execute(index, node)
+                except Exception as exc:  # a bug must not end the stream without `end`
+                    record = self._fail_early(index, node, _internal(exc))
                 executed += 1
                 if record["status"] == "failed":
                     failed += 1
@@ -385,6 +391,9 @@ class Run:
             headers = substitute(
                 merge_headers(base_headers, own), ctx, "headers", subs, False
             )
+            for name, value in headers.items():
+                if not isinstance(value, str):
+                    headers[name] = paths.text(value)
             body = node.get("body")
             if body is not None:
                 body = substitute(body, ctx, "body", subs)
@@ -478,6 +487,10 @@ class Run:
                 s.max_body_bytes, s.max_validate_bytes, s.guard, s.verify_tls
             )
         return self._client
+
+
+def _internal(exc: Exception) -> str:
+    return f"Internal error: {type(exc).__name__}: {exc}"
 
 
 def _encode_body(method, body, headers, node, defaults):

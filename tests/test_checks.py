@@ -365,3 +365,21 @@ def test_condition_uses_failed_nodes_response(hits):
     steps = steps_of(events)
     assert [s["status"] for s in steps] == ["failed", "completed"]
     assert end_of(events)["stepsFailed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "passed"),
+    [
+        ({"httpStatusCode": "{{ .vars.want }}"}, False),
+        ({"httpStatusCode": "{{ .vars.code }}"}, True),
+        ({"httpStatusCode": ["{{ .vars.code }}", 204]}, True),
+        ({"maxDurationMs": "500"}, True),
+        ({"maxDurationMs": "{{ .vars.fast }}"}, False),
+        ({"maxDurationMs": "soon"}, False),
+    ],
+)
+def test_placeholders_and_strings_in_status_and_duration(spec, passed):
+    c = ctx()
+    c.vars.update(code=200, fast=1)
+    [r] = check([spec], c=c)
+    assert r["passed"] is passed, r

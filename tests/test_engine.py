@@ -575,3 +575,20 @@ def test_answer_and_resume_right_after_the_event_are_not_lost(hits):
         "step",
         "end",
     ]
+
+
+def test_an_internal_error_still_ends_the_stream(hits):
+    doc = flow(hits, get("a", "/items", timeout="soon"), get("b", "/items"))
+    events = run_events(doc)
+    step = steps_of(events)[0]
+    assert step["status"] == "failed"
+    assert step["error"].startswith("Internal error: ValueError")
+    assert [n for n, _ in events][-2:] == ["error", "end"]
+    assert end_of(events)["notRun"] == ["b"]
+
+
+def test_non_string_header_values_are_sent_as_text(hits):
+    doc = flow(hits, get("a", "/echo", headers={"X-Count": 5, "X-On": True}))
+    [step] = steps_of(run_events(doc))
+    sent = step["response"]["body"]["headers"]
+    assert (sent["X-Count"], sent["X-On"]) == ("5", "true")
