@@ -76,8 +76,7 @@ class FlowrunGroup(click.Group):
                 click.echo(line, err=True)
             count = len(exc.errors)
             click.secho(
-                f"✗ {exc.message}: {count} error{'s' if count != 1 else ''}, "
-                "nothing was run",
+                f"✗ {exc.message} ({count} error{'s' if count != 1 else ''})",
                 fg="red",
                 err=True,
             )
@@ -376,7 +375,7 @@ def _is_tty(stream) -> bool:
 
 
 def _invalid(errors: list[dict], source: str):
-    exc = FlowInvalid(errors)
+    exc = FlowInvalid(errors, "Invalid flow: nothing was run")
     exc.source = source
     raise exc
 
@@ -493,7 +492,8 @@ def import_(fmt, source, output):
         raise UserError(f"{source.name}: not UTF-8 text") from None
     try:
         flow = convert(fmt, text)
-    except FlowInvalid:
+    except FlowInvalid as exc:
+        exc.source = source.name
         raise
     except ValueError as exc:
         raise UserError(f"{source.name}: cannot import as {fmt}: {exc}") from None

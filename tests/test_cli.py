@@ -479,7 +479,7 @@ def test_run_invalid_flow_exits_2_with_located_errors(runner, hits, tmp_path):
 
     assert result.exit_code == 2
     assert f"{path}: nodes: " in result.stderr
-    assert "nothing was run" in result.stderr
+    assert "✗ Invalid flow: nothing was run (1 error)" in result.stderr
     assert result.stdout == ""
     assert hits.paths() == []
 
@@ -616,3 +616,88 @@ def test_warnings_are_marked_and_do_not_fail(runner, target, tmp_path):
 
     assert result.exit_code == 0, result.output
     assert f"{path}: nodes[0].body: warning: " in result.stderr
+
+
+def test_ctrl_c_at_a_prompt_interrupts_the_run(hits):
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowrun", "run", str(EXAMPLES / "user-input.json")]
+        + ["--var", base(hits)],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 10
+        while b"works):" not in seen and time.monotonic() < deadline:
+            seen += os.read(controller, 1024)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        os.close(controller)
+
+    assert proc.returncode == 130
+    assert (
+        out.decode()
+        .splitlines()[-1]
+        .startswith("⊘ Interrupted: 0 executed, 0 skipped, 0 failed, 2 not run in ")
+    )
+    assert hits.paths() == []
+
+
+def _importers_ready() -> bool:
+    try:
+        from flowrun import importers
+    except ImportError:
+        return False
+    return hasattr(importers, "convert")
+
+
+needs_importers = pytest.mark.skipif(
+    not _importers_ready(), reason="flowrun.importers.convert is not available"
+)
+
+
+@needs_importers
+def test_import_curl_then_run_it(runner, hits, tmp_path):
+    command = tmp_path / "login.sh"
+    command.write_text(
+        f"curl -X POST {hits.url}/demo/login -H 'Content-Type: application/json' "
+        """-d '{"username": "ada", "password": "secret"}'\n"""
+    )
+    out = tmp_path / "imported.json"
+    result = runner.invoke(cli, ["import", "curl", str(command), "-o", str(out)])
+
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {out} (1 node)" in result.stderr
+    doc = json.loads(out.read_text())
+    assert [n["method"] for n in doc["nodes"]] == ["POST"]
+
+    result = runner.invoke(cli, ["run", str(out)])
+
+    assert result.exit_code == 0, result.output
+    assert hits.paths() == ["/demo/login"]
+
+
+@needs_importers
+def test_import_prints_to_stdout_and_reads_stdin(runner):
+    result = runner.invoke(
+        cli, ["import", "curl", "-"], input="curl http://127.0.0.1:9/demo/items\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["nodes"][0]["method"] == "GET"
+
+
+@needs_importers
+def test_import_of_bad_content_exits_2_with_located_error(runner, tmp_path):
+    path = write(tmp_path, "{}", "collection.json")
+    result = runner.invoke(cli, ["import", "postman", path])
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{path}: ")
+    assert "Traceback" not in result.output
