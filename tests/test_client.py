@@ -402,3 +402,31 @@ def test_client_reply_fields(target):
     assert reply.body == reply.shown_body and not reply.truncated
     assert reply.size == int(reply.headers["Content-Length"])
     assert reply.elapsed_ms > 0
+
+
+# -- network guard ------------------------------------------------------------------
+
+
+def test_blocked_network_refused_before_sending(hits):
+    from flowrun.client import NetworkGuard
+
+    guard = NetworkGuard(blocked=["127.0.0.0/8"])
+    doc = flow(hits, node(method="GET", url="/items"))
+    [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert step["status"] == "failed"
+    assert step["error"] == (
+        "Blocked: 127.0.0.1 resolves to 127.0.0.1, which is in a blocked network "
+        "(127.0.0.0/8, FLOWRUN_BLOCKED_NETWORKS)"
+    )
+    assert hits.paths() == []
+
+
+def test_redirect_to_a_host_not_allowed_is_refused(hits):
+    from flowrun.client import NetworkGuard
+
+    guard = NetworkGuard(allowed_hosts=["127.0.0.1"])
+    to = f"http://localhost:{hits.port}/demo/items"
+    doc = flow(hits, node(method="GET", url="/redirect?to=" + to))
+    [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert step["error"] == "Blocked: host 'localhost' is not in FLOWRUN_ALLOWED_HOSTS"
+    assert hits.paths() == ["/demo/redirect"]

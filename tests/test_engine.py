@@ -592,3 +592,36 @@ def test_non_string_header_values_are_sent_as_text(hits):
     [step] = steps_of(run_events(doc))
     sent = step["response"]["body"]["headers"]
     assert (sent["X-Count"], sent["X-On"]) == ("5", "true")
+
+
+def test_events_are_json_and_partial_inputs_prompt_only_the_rest(hits):
+    import json
+
+    doc = flow(
+        hits,
+        get(
+            "a",
+            "/items?u={{ .input.user }}",
+            userPrompts={"user": "User?", "pin": "PIN for {{ .input.user }}?"},
+            validations=[{"schema": {"type": "object"}}, {"jq": ".items[0]"}],
+        ),
+        get(
+            "b",
+            "/items",
+            conditions=[{"node": "c", "httpStatusCode": 200}],
+        ),
+        get("c", "/items"),
+    )
+    controls = Controls()
+    run = Run(normalize(doc), RunOptions(inputs={"user": "ada"}), controls)
+    events = []
+    for event in run.events():
+        events.append((event.name, event.to_dict()))
+        if event.name == "input_required":
+            assert event.prompts == {"pin": "PIN for ada?"}
+            assert controls.answer(0, {"pin": "1234"}) == "ok"
+    json.dumps(events)
+    a, b, c = steps_of(events)
+    assert a["status"] == "completed" and a["url"].endswith("?u=ada")
+    assert b["status"] == "skipped" and b["skipReason"] == "node 'c' has not run"
+    assert c["status"] == "completed"
