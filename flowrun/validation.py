@@ -55,6 +55,9 @@ _FIELD_HINTS = {
     "url": 'add "url": an absolute http(s):// URL, or a path relative to '
     "defaults.baseUrl",
     "nodes": 'add "nodes": a non-empty array of steps',
+    "node": 'add "node": the id of an earlier node',
+    "variable": 'add "variable": a name from variables',
+    "input": 'add "input": a key of userPrompts',
 }
 
 
@@ -283,7 +286,7 @@ class _Checker:
             )
             return
         message, hint = self._schema_message(err, name)
-        self.error(where, message, hint, raw=True)
+        self.error(where, message, hint or "see docs/flow-format.md", raw=True)
 
     def _schema_message(self, err, name):
         kind, value, inst = err.validator, err.validator_value, err.instance
@@ -301,6 +304,8 @@ class _Checker:
                 "boolean": "true or false",
             }
             shown = " or ".join(words.get(t, t) for t in wanted)
+            if not about and "string" in wanted and not isinstance(inst, dict | list):
+                about = f"write it as a string: {json.dumps(json.dumps(inst))}"
             return f"must be {shown}, not {_type_name(inst)}", about
         if kind == "enum":
             options = ", ".join(str(v) for v in value)
