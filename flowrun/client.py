@@ -275,6 +275,8 @@ def _describe(exc: Exception, url: str, timeout: float) -> Exception:
         for e in chain
     ):
         return StepTimeout(f"Request timeout after {seconds(timeout)}")
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return TargetUnreachable(f"Invalid header: {exc}")
     if isinstance(
         exc,
         (

@@ -408,6 +408,12 @@ class Run:
         )
         data, shown_body = _encode_body(method, body, headers, node, defaults)
         record["request"] = {"headers": headers, "body": shown_body}
+        wire_headers = headers
+        if not all(v.isascii() for v in headers.values()):
+            # http.client would send latin-1 or raise for other text; send UTF-8
+            wire_headers = {
+                k: v if v.isascii() else v.encode() for k, v in headers.items()
+            }
         timeout = float(node.get("timeout", defaults.get("timeout", DEFAULT_TIMEOUT)))
         retry = node.get("retry", defaults.get("retry")) or {}
         attempts_left = 1 + int(retry.get("count", 0) or 0)
@@ -418,7 +424,7 @@ class Run:
             record["attempts"] += 1
             error, reply = None, None
             try:
-                reply = client.send(method, url, headers, data, timeout)
+                reply = client.send(method, url, wire_headers, data, timeout)
             except StepError as exc:
                 error = str(exc)
             results = []

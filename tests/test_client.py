@@ -430,3 +430,15 @@ def test_redirect_to_a_host_not_allowed_is_refused(hits):
     [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
     assert step["error"] == "Blocked: host 'localhost' is not in FLOWRUN_ALLOWED_HOSTS"
     assert hits.paths() == ["/demo/redirect"]
+
+
+def test_header_values_beyond_latin1_are_sent_as_utf8(hits):
+    got = echoed(one_step(flow(hits, node(headers={"X-Name": "Zoë ☃"}))))
+    # the WSGI server decodes header bytes as latin-1
+    assert got["headers"]["X-Name"].encode("latin-1").decode() == "Zoë ☃"
+
+
+def test_invalid_header_value_message(hits):
+    step = one_step(flow(hits, node(headers={"X-Name": "a\nb"})))
+    assert step["error"].startswith("Invalid header: ")
+    assert hits.paths() == []
