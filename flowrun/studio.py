@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, url_for
+
+from . import __version__
 
 bp = Blueprint("studio", __name__)
 
 
 @bp.get("/")
 def index():
-    return render_template("index.html")
+    """Render Studio; values for the scripts travel as one JSON data attribute."""
+    config = {
+        "version": __version__,
+        "api": url_for("studio.index") + "api",
+        "demoUrl": url_for("studio.index", _external=True) + "demo",
+    }
+    return render_template("index.html", studio_config=config)

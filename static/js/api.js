@@ -1,0 +1,66 @@
+// The HTTP API of SPEC §4. Same-origin fetches carry Studio's session cookie.
+
+const config = JSON.parse(document.getElementById("app")?.dataset.config || "{}");
+export const API = (config.api || "/api").replace(/\/$/, "");
+export const DEMO_URL = config.demoUrl || `${location.origin}/demo`;
+export const VERSION = config.version || "";
+
+export class ApiError extends Error {
+  constructor(status, payload) {
+    super((payload && payload.error) || `HTTP ${status}`);
+    this.status = status;
+    this.payload = payload || {};
+    this.errors = (payload && payload.errors) || [];
+  }
+}
+
+async function request(method, path, body) {
+  const init = {
+    method,
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(`${API}${path}`, init);
+  const text = await res.text();
+  let payload = null;
+  try {
+    payload = text ? JSON.parse(text) : null;
+  } catch {
+    payload = { error: text.slice(0, 300) };
+  }
+  if (!res.ok) throw new ApiError(res.status, payload);
+  return payload;
+}
+
+export const api = {
+  get: (path) => request("GET", path),
+  post: (path, body) => request("POST", path, body ?? {}),
+  put: (path, body) => request("PUT", path, body),
+  del: (path) => request("DELETE", path),
+
+  listFlows: () => request("GET", "/flows"),
+  getFlow: (name) => request("GET", `/flows/${encodeURIComponent(name)}`),
+  saveFlow: (name, doc) => request("PUT", `/flows/${encodeURIComponent(name)}`, doc),
+  deleteFlow: (name) => request("DELETE", `/flows/${encodeURIComponent(name)}`),
+  validate: (config) => request("POST", "/validate", { config }),
+  importFlow: (format, content) => request("POST", "/import", { format, content }),
+  provideInput: (executionId, stepIndex, userInput) =>
+    request("POST", "/provide-input", { executionId, stepIndex, userInput }),
+  stop: (id) => request("POST", `/executions/${encodeURIComponent(id)}/stop`, {}),
+  resume: (id) => request("POST", `/executions/${encodeURIComponent(id)}/continue`, {}),
+  executions: (limit = 50) => request("GET", `/executions?limit=${limit}`),
+  execution: (id) => request("GET", `/executions/${encodeURIComponent(id)}`),
+  executeNode: (body) => request("POST", "/execute-node", body),
+};
+
+// Lists come back either bare or wrapped ({"flows": [...]}); accept both.
+export function listOf(payload, key) {
+  if (Array.isArray(payload)) return payload;
+  if (payload && Array.isArray(payload[key])) return payload[key];
+  if (payload && Array.isArray(payload.items)) return payload.items;
+  return [];
+}

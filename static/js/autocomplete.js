@@ -1,0 +1,170 @@
+// `{{` autocomplete for placeholders: variables, inputs, earlier node ids with the
+// fields seen in their last responses, and the dynamic values.
+
+import { h } from "./dom.js";
+import { state } from "./state.js";
+
+const DYNAMIC = ["$guid", "$timestamp", "$isoTimestamp", "$randomInt"];
+const MAX_ITEMS = 12;
+
+function fieldsOf(value, prefix = "", depth = 0, out = []) {
+  if (depth > 2 || out.length > 40 || value === null || typeof value !== "object") return out;
+  if (Array.isArray(value)) {
+    if (value.length) {
+      out.push(`${prefix}[0]`);
+      fieldsOf(value[0], `${prefix}[0]`, depth + 1, out);
+    }
+    out.push(`${prefix} | length`);
+    return out;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (!/^[A-Za-z0-9_-]+$/.test(k)) continue;
+    out.push(`${prefix}.${k}`);
+    fieldsOf(v, `${prefix}.${k}`, depth + 1, out);
+  }
+  return out;
+}
+
+// Suggestions for a field inside node `index` (or flow-level when index < 0).
+export function suggestions(index) {
+  const doc = state.doc || {};
+  const nodes = Array.isArray(doc.nodes) ? doc.nodes : [];
+  const upto = index < 0 ? 0 : index;
+  const items = [];
+  for (const name of Object.keys(doc.variables || {})) items.push({ text: `.vars.${name}`, kind: "variable" });
+  const inputs = new Set();
+  nodes.slice(0, index < 0 ? 0 : index + 1).forEach((n) => Object.keys((n && n.userPrompts) || {}).forEach((k) => inputs.add(k)));
+  for (const k of inputs) items.push({ text: `.input.${k}`, kind: "input" });
+  for (const n of nodes.slice(0, upto)) {
+    if (!n || !n.id) continue;
+    items.push({ text: `.responses.${n.id}`, kind: "response" });
+    for (const f of fieldsOf(state.lastResponses[n.id])) items.push({ text: `.responses.${n.id}${f}`, kind: "response" });
+    items.push({ text: `.status.${n.id}`, kind: "status" });
+    items.push({ text: `.headers.${n.id}.Content-Type`, kind: "header" });
+  }
+  for (const d of DYNAMIC) items.push({ text: d, kind: "dynamic" });
+  return items;
+}
+
+let box = null;
+let active = -1;
+let shown = [];
+let owner = null;
+let openAt = -1;
+
+function close() {
+  if (box) box.hidden = true;
+  if (owner) {
+    owner.setAttribute("aria-expanded", "false");
+    owner.removeAttribute("aria-activedescendant");
+  }
+  owner = null;
+  shown = [];
+  active = -1;
+}
+
+function ensureBox() {
+  if (box) return box;
+  box = h("ul", { class: "ac-box", role: "listbox", id: "ac-box", hidden: true, "aria-label": "Placeholder suggestions" });
+  box.addEventListener("mousedown", (e) => e.preventDefault());
+  document.body.append(box);
+  return box;
+}
+
+function render() {
+  ensureBox();
+  box.replaceChildren(
+    ...shown.map((item, i) =>
+      h(
+        "li",
+        {
+          id: `ac-${i}`,
+          role: "option",
+          "aria-selected": String(i === active),
+          class: i === active ? "active" : "",
+          onclick: () => accept(i),
+        },
+        h("span", { class: `ac-kind sub-${item.kind}` }, item.kind),
+        h("code", null, item.text),
+      ),
+    ),
+  );
+  if (owner && active >= 0) owner.setAttribute("aria-activedescendant", `ac-${active}`);
+}
+
+function position(el) {
+  const r = el.getBoundingClientRect();
+  box.style.left = `${Math.max(4, r.left)}px`;
+  box.style.top = `${r.bottom + 4}px`;
+  box.style.minWidth = `${Math.min(Math.max(r.width, 260), 460)}px`;
+}
+
+function update(el) {
+  const caret = el.selectionStart ?? el.value.length;
+  const before = el.value.slice(0, caret);
+  const m = before.match(/\{\{\s*([^{}]*)$/);
+  if (!m) return close();
+  const query = m[1].trim().toLowerCase();
+  const nodeEl = el.closest(".node");
+  const index = nodeEl ? Number(nodeEl.dataset.index) : -1;
+  const all = suggestions(index);
+  const starts = all.filter((s) => s.text.toLowerCase().startsWith(query));
+  const contains = all.filter((s) => !starts.includes(s) && s.text.toLowerCase().includes(query));
+  shown = [...starts, ...contains].slice(0, MAX_ITEMS);
+  if (!shown.length) return close();
+  owner = el;
+  openAt = caret - m[0].length;
+  active = 0;
+  el.setAttribute("aria-expanded", "true");
+  el.setAttribute("aria-controls", "ac-box");
+  el.setAttribute("aria-autocomplete", "list");
+  render();
+  position(el);
+  box.hidden = false;
+}
+
+function accept(i) {
+  const el = owner;
+  const item = shown[i];
+  if (!el || !item) return;
+  const caret = el.selectionStart ?? el.value.length;
+  const after = el.value.slice(caret);
+  const closing = /^\s*\}\}/.test(after) ? "" : " }}";
+  const insert = `{{ ${item.text}${closing}`;
+  el.value = el.value.slice(0, openAt) + insert + after;
+  const pos = openAt + insert.length;
+  el.setSelectionRange(pos, pos);
+  close();
+  el.dispatchEvent(new Event("input", { bubbles: true }));
+  el.focus();
+}
+
+export function attachAutocomplete(root) {
+  root.addEventListener("input", (e) => {
+    const el = e.target;
+    if (!el.classList || !el.classList.contains("ph-input")) return;
+    if (owner && owner !== el) close();
+    update(el);
+  });
+  root.addEventListener("keydown", (e) => {
+    if (!owner || e.target !== owner || box.hidden) return;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      const n = shown.length;
+      active = (active + (e.key === "ArrowDown" ? 1 : n - 1)) % n;
+      render();
+    } else if (e.key === "Enter" || e.key === "Tab") {
+      e.preventDefault();
+      accept(active);
+    } else if (e.key === "Escape") {
+      e.preventDefault();
+      e.stopPropagation();
+      close();
+    }
+  });
+  root.addEventListener("focusout", () => setTimeout(() => {
+    if (owner && document.activeElement !== owner) close();
+  }, 0));
+  window.addEventListener("resize", close);
+  root.addEventListener("scroll", close, true);
+}

@@ -1,0 +1,318 @@
+// Step cards: one function per card kind, shared by the run panel, history and
+// Try it out. Every value is put in as text.
+
+import { codeBlock, copyText, formatBytes, formatDuration, h, toast } from "./dom.js";
+
+const STATUS = {
+  completed: { label: "Success", icon: "✓", cls: "success" },
+  failed: { label: "Failed", icon: "✕", cls: "failure" },
+  skipped: { label: "Skipped", icon: "⊘", cls: "skipped" },
+  not_run: { label: "Not Run", icon: "○", cls: "notrun" },
+  running: { label: "Running…", icon: "", cls: "running" },
+  input: { label: "Waiting for input", icon: "?", cls: "input" },
+};
+
+const KIND_LABEL = {
+  variable: "variable",
+  input: "input",
+  response: "response",
+  header: "header",
+  status: "status",
+  dynamic: "dynamic",
+};
+
+function asText(value) {
+  if (typeof value === "string") return value;
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}
+
+// Text with substituted values wrapped in <mark class="sub sub-KIND">.
+export function marked(text, subs) {
+  const frag = document.createDocumentFragment();
+  let parts = [{ text: String(text ?? ""), sub: null }];
+  for (const sub of subs || []) {
+    const needle = asText(sub.value);
+    if (!needle) continue;
+    const next = [];
+    let done = false;
+    for (const part of parts) {
+      const at = done || part.sub ? -1 : part.text.indexOf(needle);
+      if (at < 0) {
+        next.push(part);
+        continue;
+      }
+      done = true;
+      if (at > 0) next.push({ text: part.text.slice(0, at), sub: null });
+      next.push({ text: needle, sub });
+      const rest = part.text.slice(at + needle.length);
+      if (rest) next.push({ text: rest, sub: null });
+    }
+    parts = next;
+  }
+  for (const part of parts) {
+    if (!part.sub) frag.append(part.text);
+    else {
+      const kind = KIND_LABEL[part.sub.type] ? part.sub.type : "dynamic";
+      frag.append(
+        h("mark", { class: `sub sub-${kind}`, title: `${part.sub.placeholder} (${kind})` }, part.text),
+      );
+    }
+  }
+  return frag;
+}
+
+function shellQuote(s) {
+  return `'${String(s).replace(/'/g, `'\\''`)}'`;
+}
+
+export function curlFor(rec) {
+  const parts = ["curl", "-X", rec.method || "GET", shellQuote(rec.url || "")];
+  const headers = (rec.request && rec.request.headers) || {};
+  for (const [k, v] of Object.entries(headers)) parts.push("-H", shellQuote(`${k}: ${v}`));
+  const body = rec.request ? rec.request.body : undefined;
+  if (body !== undefined && body !== null) {
+    parts.push("--data-raw", shellQuote(typeof body === "string" ? body : JSON.stringify(body)));
+  }
+  return parts.join(" ");
+}
+
+function head(status, { step, method, name, id, extra = [] }) {
+  const s = STATUS[status] || STATUS.completed;
+  return h(
+    "div",
+    { class: "card-head" },
+    h(
+      "span",
+      { class: `status-icon ${s.cls}`, "aria-hidden": "true" },
+      status === "running" ? h("span", { class: "spinner" }) : s.icon,
+    ),
+    h("span", { class: "step-no" }, `#${step ?? "?"}`),
+    method ? h("span", { class: `method m-${String(method).toUpperCase()}` }, method) : null,
+    h("span", { class: "card-name" }, name || id || ""),
+    id && name && id !== name ? h("span", { class: "card-id" }, id) : null,
+    h("span", { class: "spacer" }),
+    ...extra,
+    h("span", { class: `status-label ${s.cls}` }, s.label),
+  );
+}
+
+function httpStatus(resp) {
+  if (!resp || resp.status == null) return null;
+  const family = `s${String(resp.status)[0]}xx`;
+  return h(
+    "span",
+    { class: `http-status ${family}`, title: "HTTP status" },
+    `${resp.status}${resp.statusText ? ` ${resp.statusText}` : ""}`,
+  );
+}
+
+function headersTable(headers, subs, prefix) {
+  const rows = Object.entries(headers || {});
+  if (!rows.length) return h("p", { class: "muted small" }, "No headers");
+  return h(
+    "table",
+    { class: "kv" },
+    h(
+      "tbody",
+      rows.map(([k, v]) =>
+        h(
+          "tr",
+          null,
+          h("th", { scope: "row" }, k),
+          h(
+            "td",
+            null,
+            marked(
+              v,
+              (subs || []).filter((s) => s.path && s.path.toLowerCase() === `${prefix}.${k}`.toLowerCase()),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function section(title, meta, ...content) {
+  return h(
+    "details",
+    { class: "card-section" },
+    h("summary", null, h("span", null, title), meta ? h("span", { class: "muted small" }, meta) : null),
+    h("div", { class: "section-body" }, ...content),
+  );
+}
+
+// A finished step (`step` event or stored record).
+export function stepCard(rec, { readOnly = false } = {}) {
+  if (rec.status === "not_run") return notRunCard(rec);
+  const status = rec.status || "completed";
+  const subs = rec.substitutions || [];
+  const card = h("article", {
+    class: `card ${STATUS[status]?.cls || ""}`,
+    role: "listitem",
+    dataset: { stepIndex: rec.stepIndex ?? "", status },
+    "aria-label": `Step ${rec.step ?? ""} ${rec.name || rec.id || ""}: ${STATUS[status]?.label || status}`,
+  });
+  const extra = [
+    httpStatus(rec.response),
+    rec.duration != null && status !== "skipped"
+      ? h("span", { class: "duration" }, formatDuration(rec.duration))
+      : null,
+    rec.attempts > 1 ? h("span", { class: "attempts" }, `${rec.attempts} attempts`) : null,
+  ];
+  card.append(head(status, { ...rec, extra }));
+  if (rec.url) {
+    card.append(
+      h("div", { class: "card-url" }, marked(rec.url, subs.filter((s) => s.path === "url" || s.path === "baseUrl"))),
+    );
+  }
+  if (rec.skipReason) card.append(h("p", { class: "card-note" }, `Skipped: ${rec.skipReason}`));
+  if (rec.error) card.append(h("p", { class: "card-error" }, rec.error));
+  if (rec.launchBrowser) {
+    card.append(
+      h(
+        "p",
+        { class: "card-note" },
+        "Browser link: ",
+        h("a", { href: safeHref(rec.launchBrowser), target: "_blank", rel: "noopener noreferrer" }, rec.launchBrowser),
+      ),
+    );
+  }
+  const vals = rec.validations || [];
+  if (vals.length) {
+    card.append(
+      h(
+        "ul",
+        { class: "validations", "aria-label": "Validations" },
+        vals.map((v) =>
+          h(
+            "li",
+            { class: v.passed ? "pass" : "fail" },
+            h("span", { class: "v-icon", "aria-hidden": "true" }, v.passed ? "✓" : "✕"),
+            h("span", { class: "visually-hidden" }, v.passed ? "passed: " : "failed: "),
+            v.message || `${v.type}${v.path ? ` ${v.path}` : ""}`,
+          ),
+        ),
+      ),
+    );
+  }
+  if (subs.length) {
+    card.append(
+      h(
+        "div",
+        { class: "subs", "aria-label": "Substituted values" },
+        subs.map((s) =>
+          h(
+            "span",
+            { class: `sub-chip sub-${KIND_LABEL[s.type] ? s.type : "dynamic"}`, title: s.path || "" },
+            h("span", { class: "sub-kind" }, s.type || "dynamic"),
+            h("code", null, s.placeholder),
+            " → ",
+            h("code", { class: "sub-value" }, asText(s.value)),
+          ),
+        ),
+      ),
+    );
+  }
+  if (rec.request) {
+    card.append(
+      section(
+        "Request",
+        null,
+        headersTable(rec.request.headers, subs, "headers"),
+        rec.request.body !== undefined && rec.request.body !== null ? codeBlock(rec.request.body) : null,
+      ),
+    );
+  }
+  if (rec.response) {
+    const r = rec.response;
+    const meta = [formatBytes(r.size), r.truncated ? "truncated" : ""].filter(Boolean).join(" · ");
+    const body = r.body === undefined || r.body === null || r.body === "" ? null : codeBlock(r.body);
+    card.append(
+      section(
+        "Response",
+        meta,
+        r.truncated
+          ? h("p", { class: "card-note" }, `Body truncated: showing part of ${formatBytes(r.size)}.`)
+          : null,
+        headersTable(r.headers, [], "response"),
+        body || h("p", { class: "muted small" }, "Empty body"),
+      ),
+    );
+  }
+  if (rec.request && !readOnly) {
+    card.append(
+      h(
+        "div",
+        { class: "card-actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn small ghost",
+            onclick: async () => toast((await copyText(curlFor(rec))) ? "curl command copied" : "Copy failed", "info"),
+          },
+          "Copy as curl",
+        ),
+      ),
+    );
+  }
+  return card;
+}
+
+export function safeHref(url) {
+  try {
+    const u = new URL(url, location.href);
+    return u.protocol === "http:" || u.protocol === "https:" ? u.href : "about:blank";
+  } catch {
+    return "about:blank";
+  }
+}
+
+// "Running…": only shown when a result is late (the 800 ms rule lives in runner.js).
+export function runningCard(start) {
+  const card = h("article", {
+    class: "card running",
+    role: "listitem",
+    dataset: { stepIndex: start.stepIndex, status: "running" },
+    "aria-label": `Step ${start.step} ${start.name || start.id}: Running…`,
+  });
+  card.append(head("running", start));
+  if (start.url) card.append(h("div", { class: "card-url" }, start.url));
+  return card;
+}
+
+export function notRunCard(rec) {
+  const card = h("article", {
+    class: "card notrun",
+    role: "listitem",
+    dataset: { stepIndex: rec.stepIndex ?? "", status: "not_run" },
+    "aria-label": `Step ${rec.step ?? ""} ${rec.name || rec.id || ""}: Not Run`,
+  });
+  card.append(head("not_run", rec));
+  if (rec.url) card.append(h("div", { class: "card-url" }, rec.url));
+  card.append(h("p", { class: "card-note" }, rec.note || "This step was not run."));
+  return card;
+}
+
+export function inputCard(ev, onOpen) {
+  const card = h("article", {
+    class: "card input",
+    role: "listitem",
+    dataset: { stepIndex: ev.stepIndex, status: "input" },
+  });
+  card.append(head("input", { step: ev.step, name: ev.name }));
+  card.append(
+    h(
+      "div",
+      { class: "card-actions" },
+      h("span", { class: "muted small" }, "This step is waiting for your answer."),
+      h("button", { type: "button", class: "btn small primary", onclick: onOpen }, "Answer prompt"),
+    ),
+  );
+  return card;
+}

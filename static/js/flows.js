@@ -1,0 +1,290 @@
+// The flows panel: workspace files (list, open, save, rename, delete, download),
+// new flows from templates and imports. The last opened flow reopens on reload.
+
+import { api, listOf } from "./api.js";
+import { ask } from "./dialogs.js";
+import { $, $$, clear, downloadJson, h, toast } from "./dom.js";
+import { on, setDirty, setDoc, slug, state } from "./state.js";
+import { template } from "./templates.js";
+
+const LAST = "flowrun.lastFlow";
+const NAME_RE = /^[A-Za-z0-9_.-]+$/;
+const list = $("#flow-list");
+let files = [];
+
+function remember(name) {
+  try {
+    if (name) localStorage.setItem(LAST, name);
+    else localStorage.removeItem(LAST);
+  } catch {
+    /* ignore */
+  }
+}
+
+function entryName(entry) {
+  if (typeof entry === "string") return entry.replace(/\.json$/, "");
+  return String(entry.name || entry.file || entry.id || "").replace(/\.json$/, "");
+}
+
+export async function refreshList() {
+  try {
+    files = listOf(await api.listFlows(), "flows");
+  } catch (err) {
+    files = [];
+    toast(`Could not list flows: ${err.message}`, "error");
+  }
+  renderList();
+  return files;
+}
+
+function renderList() {
+  clear(list);
+  if (!files.length) {
+    list.append(h("li", { class: "empty" }, "No flows yet. Create one with + New."));
+    return;
+  }
+  for (const entry of files) {
+    const name = entryName(entry);
+    const title = typeof entry === "object" ? entry.title || entry.flowName || entry.displayName : null;
+    const nodes = typeof entry === "object" ? entry.nodes ?? entry.steps ?? entry.nodeCount : null;
+    const currentFile = name === state.file;
+    list.append(
+      h(
+        "li",
+        null,
+        h(
+          "button",
+          {
+            type: "button",
+            class: `flow-item${currentFile ? " current" : ""}`,
+            "aria-current": currentFile ? "true" : null,
+            onclick: () => openFlow(name),
+          },
+          h("span", { class: "flow-item-name" }, title && title !== name ? title : name),
+          h("span", { class: "flow-item-file" }, `${name}.json${typeof nodes === "number" ? ` · ${nodes} steps` : ""}`),
+        ),
+      ),
+    );
+  }
+}
+
+async function confirmDiscard() {
+  if (!state.dirty) return true;
+  const ok = await ask({ heading: "Discard unsaved changes?", message: "The open flow has changes that are not saved.", okLabel: "Discard", danger: true });
+  return Boolean(ok);
+}
+
+export async function openFlow(name, { quiet = false } = {}) {
+  if (!quiet && !(await confirmDiscard())) return false;
+  let doc;
+  try {
+    doc = await api.getFlow(name);
+  } catch (err) {
+    if (!quiet) toast(`Could not open ${name}: ${err.message}`, "error");
+    return false;
+  }
+  // Accept either the document itself or {"name", "flow"/"config"} wrappers.
+  if (doc && !Array.isArray(doc.nodes) && (doc.flow || doc.config)) doc = doc.flow || doc.config;
+  setDoc(doc, { file: name, dirty: false, source: "load" });
+  remember(name);
+  renderList();
+  return true;
+}
+
+export async function save() {
+  if (!state.doc) return false;
+  let name = state.file;
+  if (!name) {
+    name = await ask({
+      heading: "Save flow",
+      label: "File name in the workspace",
+      value: slug(state.doc.name),
+      okLabel: "Save",
+      validate: (v) => (NAME_RE.test(v) ? null : "Use letters, digits, '_', '-' and '.' only."),
+    });
+    if (!name) return false;
+    name = name.replace(/\.json$/, "");
+  }
+  try {
+    await api.saveFlow(name, state.doc);
+  } catch (err) {
+    toast(`Save failed: ${err.message}`, "error");
+    return false;
+  }
+  state.file = name;
+  remember(name);
+  setDirty(false);
+  toast(`Saved ${name}.json`, "success");
+  await refreshList();
+  return true;
+}
+
+async function rename() {
+  if (!state.file) return save();
+  const old = state.file;
+  const name = await ask({
+    heading: "Rename flow file",
+    label: "New file name",
+    value: old,
+    okLabel: "Rename",
+    validate: (v) => (NAME_RE.test(v) ? null : "Use letters, digits, '_', '-' and '.' only."),
+  });
+  if (!name || name === old) return false;
+  try {
+    await api.saveFlow(name, state.doc);
+    await api.deleteFlow(old);
+  } catch (err) {
+    toast(`Rename failed: ${err.message}`, "error");
+    return false;
+  }
+  state.file = name;
+  remember(name);
+  setDirty(false);
+  toast(`Renamed to ${name}.json`, "success");
+  await refreshList();
+  return true;
+}
+
+async function remove() {
+  if (!state.file) {
+    toast("This flow is not saved in the workspace.", "info");
+    return;
+  }
+  const name = state.file;
+  const ok = await ask({ heading: `Delete ${name}.json?`, message: "The file is removed from the workspace.", okLabel: "Delete", danger: true });
+  if (!ok) return;
+  try {
+    await api.deleteFlow(name);
+  } catch (err) {
+    toast(`Delete failed: ${err.message}`, "error");
+    return;
+  }
+  remember(null);
+  setDoc(template("empty"), { file: null, dirty: true, source: "load" });
+  toast(`Deleted ${name}.json`, "success");
+  await refreshList();
+}
+
+async function newFrom(kind) {
+  if (!(await confirmDiscard())) return;
+  setDoc(template(kind), { file: null, dirty: true, source: "load" });
+  remember(null);
+  renderList();
+}
+
+// A file: flowrun/FlowSphere JSON opens as is; a Postman collection goes through
+// /api/import.
+async function importFile(file) {
+  const textContent = await file.text();
+  let doc;
+  try {
+    doc = JSON.parse(textContent);
+  } catch (err) {
+    toast(`${file.name} is not JSON: ${err.message}`, "error");
+    return;
+  }
+  const isPostman = doc && doc.info && (String(doc.info.schema || "").includes("postman") || Array.isArray(doc.item));
+  if (isPostman) {
+    try {
+      const res = await api.importFlow("postman", textContent);
+      doc = res.flow || res.config || res;
+    } catch (err) {
+      toast(`Import failed: ${err.message}`, "error");
+      return;
+    }
+  } else if (!doc || typeof doc !== "object" || !Array.isArray(doc.nodes)) {
+    toast(`${file.name} is not a flow (no "nodes" list).`, "error");
+    return;
+  }
+  if (!(await confirmDiscard())) return;
+  setDoc(doc, { file: null, dirty: true, source: "load" });
+  remember(null);
+  renderList();
+  toast(`Imported ${file.name}: save it to keep it in the workspace`, "success");
+}
+
+async function importCurl() {
+  const content = await ask({ heading: "Import from curl", label: "curl command", multiline: true, okLabel: "Import" });
+  if (!content) return;
+  try {
+    const res = await api.importFlow("curl", content);
+    const doc = res.flow || res.config || res;
+    if (!(await confirmDiscard())) return;
+    setDoc(doc, { file: null, dirty: true, source: "load" });
+    remember(null);
+    renderList();
+  } catch (err) {
+    toast(`Import failed: ${err.message}`, "error");
+  }
+}
+
+export function initFlows() {
+  const menuBtn = $("#btn-new");
+  const menu = $("#new-menu");
+  const setMenu = (open) => {
+    menu.hidden = !open;
+    menuBtn.setAttribute("aria-expanded", String(open));
+    if (open) menu.querySelector("button")?.focus();
+  };
+  menuBtn.addEventListener("click", () => setMenu(menu.hidden));
+  menu.addEventListener("keydown", (e) => {
+    const items = $$("button", menu);
+    const i = items.indexOf(document.activeElement);
+    if (e.key === "Escape") {
+      setMenu(false);
+      menuBtn.focus();
+    } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      items[(i + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length].focus();
+    }
+  });
+  document.addEventListener("click", (e) => {
+    if (!menu.hidden && !e.target.closest(".menu-wrap")) setMenu(false);
+  });
+  for (const item of $$("[data-template]", menu)) {
+    item.addEventListener("click", () => {
+      setMenu(false);
+      newFrom(item.dataset.template);
+    });
+  }
+  const fileInput = $("#import-file");
+  fileInput.addEventListener("change", async () => {
+    const file = fileInput.files && fileInput.files[0];
+    fileInput.value = "";
+    if (file) await importFile(file);
+  });
+  $("#btn-import-curl").addEventListener("click", importCurl);
+  $("#btn-save").addEventListener("click", save);
+  $("#btn-rename").addEventListener("click", rename);
+  $("#btn-delete").addEventListener("click", remove);
+  $("#btn-download").addEventListener("click", () => {
+    if (state.doc) downloadJson(`${state.file || slug(state.doc.name)}.json`, state.doc);
+  });
+  document.addEventListener("keydown", (e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") {
+      e.preventDefault();
+      save();
+    }
+  });
+  on("dirty", (dirty) => {
+    $("#dirty").hidden = !dirty;
+  });
+  on("doc", () => {
+    $("#doc-file").textContent = state.file ? `${state.file}.json` : "unsaved flow";
+  });
+}
+
+// Reopen the last flow; else the first workspace flow; else a template.
+export async function openInitial() {
+  await refreshList();
+  let last = null;
+  try {
+    last = localStorage.getItem(LAST);
+  } catch {
+    last = null;
+  }
+  const names = files.map(entryName);
+  if (last && names.includes(last) && (await openFlow(last, { quiet: true }))) return;
+  if (names.length && (await openFlow(names[0], { quiet: true }))) return;
+  setDoc(template("simple"), { file: null, dirty: true, source: "load" });
+}

@@ -1,0 +1,78 @@
+// History: past executions from the store, each re-openable read-only.
+
+import { api, listOf } from "./api.js";
+import { $, clear, h, toast } from "./dom.js";
+import { showExecution } from "./runner.js";
+
+const dialog = $("#history");
+const list = $("#history-list");
+
+function when(value) {
+  if (!value) return "";
+  const d = typeof value === "number" ? new Date(value < 1e12 ? value * 1000 : value) : new Date(value);
+  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString();
+}
+
+async function refresh() {
+  clear(list);
+  list.append(h("li", { class: "muted" }, "Loading…"));
+  let items = [];
+  try {
+    items = listOf(await api.executions(50), "executions");
+  } catch (err) {
+    clear(list);
+    list.append(h("li", { class: "card-error" }, `Could not load history: ${err.message}`));
+    return;
+  }
+  clear(list);
+  if (!items.length) {
+    list.append(h("li", { class: "empty" }, "No executions yet."));
+    return;
+  }
+  for (const ex of items) {
+    const id = ex.id || ex.executionId;
+    const status = ex.status || "unknown";
+    list.append(
+      h(
+        "li",
+        null,
+        h(
+          "button",
+          { type: "button", class: "history-item", onclick: () => open(id) },
+          h("span", { class: `pill ${pillKind(status)}` }, status),
+          h("span", { class: "history-name" }, ex.flowName || ex.flow_name || ex.flow || "flow"),
+          h("span", { class: "history-when muted small" }, when(ex.startedAt || ex.started_at)),
+          h("code", { class: "history-id" }, id),
+        ),
+      ),
+    );
+  }
+}
+
+function pillKind(status) {
+  return { completed: "success", failed: "failure", interrupted: "interrupted", running: "running" }[status] || "";
+}
+
+async function open(id) {
+  let record;
+  try {
+    record = await api.execution(id);
+  } catch (err) {
+    toast(`Could not open ${id}: ${err.message}`, "error");
+    return;
+  }
+  dialog.close();
+  showExecution(record.execution || record);
+}
+
+export function initHistory() {
+  $("#btn-history").addEventListener("click", () => {
+    dialog.showModal();
+    refresh();
+  });
+  $("#history-refresh").addEventListener("click", refresh);
+  $("#history-close").addEventListener("click", () => dialog.close());
+  dialog.addEventListener("click", (e) => {
+    if (e.target === dialog) dialog.close();
+  });
+}

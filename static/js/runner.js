@@ -1,0 +1,555 @@
+// The run panel: owns the state of the current run (one at a time) and renders
+// its events. Also shows stored executions read-only (history).
+
+import { api, ApiError } from "./api.js";
+import { inputCard, notRunCard, runningCard, stepCard } from "./cards.js";
+import { $, clear, downloadJson, formatDuration, h, toast } from "./dom.js";
+import { executeStream } from "./sse.js";
+import { state } from "./state.js";
+
+// A "Running…" placeholder appears only if a step's result is this late.
+export const PLACEHOLDER_DELAY_MS = 800;
+const SECRET_KEY = /pass|secret|token|otp|pin/i;
+
+const panel = $("#run-panel");
+const cardsEl = $("#cards");
+const summaryEl = $("#summary");
+const stateEl = $("#run-state");
+const metaEl = $("#run-meta");
+const titleEl = $("#run-title");
+const progressBar = $("#progress-bar");
+const progressText = $("#progress-text");
+const btnInterrupt = $("#btn-interrupt");
+const btnAgain = $("#btn-again");
+const btnLog = $("#btn-log");
+const btnClose = $("#btn-close-run");
+const pauseBar = $("#pause-bar");
+const pauseText = $("#pause-text");
+const btnContinue = $("#btn-continue");
+const promptOverlay = $("#prompt-overlay");
+const promptForm = $("#prompt-form");
+const promptFields = $("#prompt-fields");
+const promptSub = $("#prompt-sub");
+const promptError = $("#prompt-error");
+
+let current = null; // the run being shown
+let countdown = null;
+
+export function isRunning() {
+  return Boolean(current && !current.ended && !current.readOnly);
+}
+
+export function openPanel() {
+  if (!panel.open) panel.showModal();
+}
+
+function setPill(text, kind) {
+  stateEl.textContent = text;
+  stateEl.className = `pill ${kind || ""}`;
+}
+
+function progress(run) {
+  const total = run.total || 0;
+  const done = Math.min(run.finished, total || run.finished);
+  progressText.textContent = `${done} / ${total} steps`;
+  progressBar.style.width = total ? `${(100 * done) / total}%` : "0";
+}
+
+function resetPanel(title) {
+  clearInterval(countdown);
+  clear(cardsEl);
+  clear(summaryEl);
+  summaryEl.hidden = true;
+  pauseBar.hidden = true;
+  closePrompt();
+  titleEl.textContent = title;
+  metaEl.textContent = "";
+  progressBar.style.width = "0";
+  progressBar.parentElement.classList.remove("ended");
+}
+
+function nodeAt(run, index) {
+  const nodes = (run.config && run.config.nodes) || [];
+  return nodes[index] || null;
+}
+
+function prepend(card) {
+  cardsEl.prepend(card);
+}
+
+// ---- starting a run ------------------------------------------------------------
+
+export async function startRun(config, options = {}) {
+  if (isRunning()) {
+    openPanel();
+    return;
+  }
+  const run = {
+    config: structuredClone(config),
+    options: structuredClone(options),
+    id: null,
+    total: (config.nodes || []).length,
+    finished: 0,
+    ended: false,
+    stopping: false,
+    readOnly: false,
+    timers: new Map(), // stepIndex -> 800 ms timer
+    cards: new Map(), // stepIndex -> card element
+    inputCards: new Map(),
+    prompt: null,
+    events: [],
+    end: null,
+    cancel: null,
+  };
+  current = run;
+  resetPanel(`Run: ${config.name || state.file || "flow"}`);
+  setPill("Starting…", "running");
+  btnInterrupt.hidden = false;
+  btnInterrupt.disabled = false;
+  btnInterrupt.textContent = "Interrupt the Flow";
+  btnAgain.hidden = true;
+  btnLog.hidden = true;
+  btnClose.hidden = true;
+  progress(run);
+  openPanel();
+  btnInterrupt.focus();
+  try {
+    const stream = await executeStream({ config, options }, (name, data) => handle(run, name, data));
+    run.id = run.id || stream.executionId;
+    run.cancel = stream.cancel;
+    metaEl.textContent = run.id || "";
+    if (run.stopRequested) requestStop(run);
+    await stream.done;
+  } catch (err) {
+    if (run !== current) return;
+    if (err instanceof ApiError && err.errors.length) {
+      finish(run, { kind: "invalid", message: err.message, errors: err.errors });
+    } else {
+      finish(run, { kind: "broken", message: err.message || String(err) });
+    }
+    return;
+  }
+  if (run === current && !run.ended) {
+    finish(run, { kind: "broken", message: "The stream ended before the run finished." });
+  }
+}
+
+// ---- events --------------------------------------------------------------------
+
+function handle(run, name, data) {
+  if (run !== current || run.ended) return;
+  if (!run.id && data.executionId) run.id = data.executionId;
+  // Events of any other execution are ignored.
+  if (data.executionId && data.executionId !== run.id) return;
+  run.events.push({ event: name, data });
+  switch (name) {
+    case "start":
+      run.total = data.totalSteps ?? run.total;
+      run.startedAt = data.startedAt;
+      metaEl.textContent = run.id;
+      if (!run.stopping) setPill("Running", "running");
+      progress(run);
+      break;
+    case "step_start":
+      onStepStart(run, data);
+      break;
+    case "input_required":
+      pauseBar.hidden = true;
+      if (!run.stopping) {
+        setPill("Waiting for input", "input");
+        openPrompt(run, data);
+      }
+      break;
+    case "paused":
+      onPaused(run, data);
+      break;
+    case "step":
+      onStep(run, data);
+      break;
+    case "error":
+      run.error = data.message;
+      break;
+    case "end":
+      run.end = data;
+      finish(run, { kind: "end" });
+      break;
+    default:
+      break;
+  }
+}
+
+function onStepStart(run, data) {
+  const idx = data.stepIndex;
+  pauseBar.hidden = true;
+  clearInterval(countdown);
+  removeInputCard(run, idx);
+  if (!run.stopping) setPill("Running", "running");
+  clearTimeout(run.timers.get(idx));
+  run.timers.set(
+    idx,
+    setTimeout(() => {
+      run.timers.delete(idx);
+      if (run !== current || run.ended || run.cards.has(idx)) return;
+      const card = runningCard(data);
+      run.cards.set(idx, card);
+      prepend(card);
+    }, PLACEHOLDER_DELAY_MS),
+  );
+}
+
+function onStep(run, rec) {
+  const idx = rec.stepIndex;
+  clearTimeout(run.timers.get(idx));
+  run.timers.delete(idx);
+  removeInputCard(run, idx);
+  if (run.prompt && run.prompt.stepIndex === idx) closePrompt();
+  const card = stepCard(rec);
+  const placeholder = run.cards.get(idx);
+  // Replace the "Running…" placeholder in place, else the newest goes on top.
+  if (placeholder && placeholder.isConnected) placeholder.replaceWith(card);
+  else prepend(card);
+  run.cards.set(idx, card);
+  run.finished += 1;
+  progress(run);
+  if (rec.response && rec.response.body && typeof rec.response.body === "object") {
+    state.lastResponses[rec.id] = rec.response.body;
+  }
+  if (rec.launchBrowser) openExternal(rec.launchBrowser);
+}
+
+function openExternal(url) {
+  let win = null;
+  try {
+    win = window.open(url, "_blank");
+  } catch {
+    win = null;
+  }
+  if (win) win.opener = null;
+  else toast("The browser blocked the new tab: use the link in the step card.", "warn");
+}
+
+function onPaused(run, data) {
+  if (run.stopping) return;
+  const node = nodeAt(run, data.stepIndex);
+  const label = `step #${data.step}${node ? ` — ${node.name || node.id}` : ""}`;
+  pauseBar.hidden = false;
+  clearInterval(countdown);
+  setPill("Paused", "paused");
+  if (data.resumeAt) {
+    btnContinue.textContent = "Continue now";
+    const tick = () => {
+      const left = Math.max(0, data.resumeAt - Date.now());
+      pauseText.textContent = `Auto-step: ${label} in ${(left / 1000).toFixed(1)} s`;
+      if (!left) clearInterval(countdown);
+    };
+    tick();
+    countdown = setInterval(tick, 100);
+  } else {
+    btnContinue.textContent = "Continue";
+    pauseText.textContent = `Paused before ${label}`;
+  }
+  btnContinue.focus();
+}
+
+btnContinue.addEventListener("click", async () => {
+  const run = current;
+  if (!run || run.ended || !run.id) return;
+  pauseBar.hidden = true;
+  clearInterval(countdown);
+  try {
+    await api.resume(run.id);
+  } catch (err) {
+    toast(`Continue failed: ${err.message}`, "error");
+  }
+});
+
+// ---- prompts ---------------------------------------------------------------------
+
+function openPrompt(run, ev) {
+  run.prompt = ev;
+  clear(promptFields);
+  promptError.hidden = true;
+  promptSub.textContent = `Step #${ev.step}: ${ev.name || ""}`;
+  for (const [key, text] of Object.entries(ev.prompts || {})) {
+    const id = `prompt-${key.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+    promptFields.append(
+      h(
+        "div",
+        { class: "field" },
+        h("label", { for: id }, String(text || key)),
+        h("input", {
+          id,
+          name: key,
+          type: SECRET_KEY.test(key) ? "password" : "text",
+          autocomplete: "off",
+          spellcheck: "false",
+        }),
+        h("span", { class: "field-hint" }, key),
+      ),
+    );
+  }
+  promptOverlay.hidden = false;
+  promptFields.querySelector("input")?.focus();
+}
+
+function closePrompt() {
+  promptOverlay.hidden = true;
+  if (current) current.prompt = null;
+}
+
+function removeInputCard(run, idx) {
+  const card = run.inputCards.get(idx);
+  if (card) card.remove();
+  run.inputCards.delete(idx);
+}
+
+promptForm.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const run = current;
+  const ev = run && run.prompt;
+  if (!ev || run.ended) return;
+  const values = {};
+  for (const input of promptFields.querySelectorAll("input")) values[input.name] = input.value;
+  try {
+    await api.provideInput(run.id, ev.stepIndex, values);
+  } catch (err) {
+    promptError.textContent = `Could not send the answer: ${err.message}`;
+    promptError.hidden = false;
+    return;
+  }
+  closePrompt();
+  removeInputCard(run, ev.stepIndex);
+  if (!run.stopping) setPill("Running", "running");
+});
+
+function cancelPrompt() {
+  const run = current;
+  const ev = run && run.prompt;
+  closePrompt();
+  if (!ev || run.ended) return;
+  // Keep a card that reopens the prompt.
+  const card = inputCard(ev, () => {
+    if (run === current && !run.ended) openPrompt(run, ev);
+  });
+  removeInputCard(run, ev.stepIndex);
+  run.inputCards.set(ev.stepIndex, card);
+  prepend(card);
+  card.querySelector("button")?.focus();
+}
+
+$("#prompt-cancel").addEventListener("click", cancelPrompt);
+
+panel.addEventListener("cancel", (e) => {
+  // Escape: closes the prompt first; the panel stays open while a run is live.
+  if (!promptOverlay.hidden) {
+    e.preventDefault();
+    cancelPrompt();
+  } else if (isRunning()) {
+    e.preventDefault();
+  }
+});
+
+// ---- interrupt -------------------------------------------------------------------
+
+btnInterrupt.addEventListener("click", () => {
+  const run = current;
+  if (!run || run.ended || run.stopping) return;
+  run.stopping = true;
+  btnInterrupt.textContent = "Interrupting the Flow...";
+  btnInterrupt.disabled = true;
+  setPill("Interrupting", "stopping");
+  pauseBar.hidden = true;
+  clearInterval(countdown);
+  closePrompt();
+  if (run.id) requestStop(run);
+  else run.stopRequested = true; // sent as soon as the execution id is known
+});
+
+async function requestStop(run) {
+  try {
+    await api.stop(run.id);
+  } catch (err) {
+    // 409: it finished meanwhile; the stream's `end` tells the rest.
+    if (!(err instanceof ApiError && err.status === 409)) {
+      toast(`Stop failed: ${err.message}`, "error");
+    }
+  }
+  // Keep reading: the in-flight step's result and `end` are still to come.
+}
+
+// ---- the end ---------------------------------------------------------------------
+
+function finish(run, outcome) {
+  run.ended = true;
+  for (const t of run.timers.values()) clearTimeout(t);
+  run.timers.clear();
+  clearInterval(countdown);
+  pauseBar.hidden = true;
+  closePrompt();
+  for (const card of run.inputCards.values()) card.remove();
+  run.inputCards.clear();
+  // Placeholders still showing never got a result.
+  for (const [idx, card] of run.cards) {
+    if (card.dataset.status === "running") {
+      card.remove();
+      run.cards.delete(idx);
+    }
+  }
+  const end = run.end;
+  if (end) {
+    const next = (end.notRun || [])[0];
+    if (next !== undefined) {
+      const index = (run.config.nodes || []).findIndex((n) => n.id === next);
+      const node = run.config.nodes[index] || { id: next };
+      prepend(
+        notRunCard({
+          step: index + 1,
+          stepIndex: index,
+          id: node.id,
+          name: node.name,
+          method: (node.method || "").toUpperCase(),
+          url: node.url,
+          note: end.interrupted ? "Not started: the flow was interrupted." : "Not started: the flow stopped early.",
+        }),
+      );
+    }
+  }
+  renderSummary(run, outcome);
+  btnInterrupt.hidden = true;
+  btnAgain.hidden = false;
+  btnLog.hidden = !end;
+  btnClose.hidden = false;
+  progressBar.parentElement.classList.add("ended");
+  if (run.cancel) run.cancel();
+  btnAgain.focus();
+}
+
+function stat(label, value, cls) {
+  return h("div", { class: `stat ${cls || ""}` }, h("span", { class: "stat-value" }, String(value)), h("span", { class: "stat-label" }, label));
+}
+
+function renderSummary(run, outcome) {
+  clear(summaryEl);
+  summaryEl.hidden = false;
+  const end = run.end;
+  let title;
+  let kind;
+  if (outcome.kind === "invalid") {
+    title = "The flow is not valid";
+    kind = "failure";
+  } else if (outcome.kind === "broken") {
+    title = "The run could not finish";
+    kind = "failure";
+  } else if (end.interrupted) {
+    title = "Flow interrupted";
+    kind = "interrupted";
+  } else if (end.success) {
+    title = "Flow completed";
+    kind = "success";
+  } else {
+    title = "Flow failed";
+    kind = "failure";
+  }
+  setPill(kind === "success" ? "Completed" : kind === "interrupted" ? "Interrupted" : "Failed", kind);
+  summaryEl.className = `summary ${kind}`;
+  summaryEl.append(h("h3", null, title));
+  if (end) {
+    summaryEl.append(
+      h(
+        "div",
+        { class: "stats" },
+        stat("executed", end.stepsExecuted ?? 0),
+        stat("skipped", end.stepsSkipped ?? 0),
+        stat("failed", end.stepsFailed ?? 0, end.stepsFailed ? "bad" : ""),
+        stat("total time", formatDuration(end.duration ?? 0)),
+      ),
+    );
+    if (end.interrupted) {
+      summaryEl.append(h("p", null, "Interrupted on request: the step in flight completed and nothing after it was started."));
+    }
+    if ((end.notRun || []).length) {
+      summaryEl.append(h("p", { class: "muted" }, `Not run: ${end.notRun.join(", ")}`));
+    }
+  }
+  const message = outcome.message || run.error;
+  if (message && !(end && end.interrupted)) summaryEl.append(h("p", { class: "card-error" }, message));
+  if (outcome.errors) {
+    summaryEl.append(
+      h(
+        "ul",
+        { class: "error-list" },
+        outcome.errors.map((e) => h("li", null, h("code", null, e.path || "flow"), " ", e.message, e.hint ? ` — ${e.hint}` : "")),
+      ),
+    );
+  }
+}
+
+btnAgain.addEventListener("click", () => {
+  const run = current;
+  if (!run || !run.config) return;
+  startRun(run.config, run.options);
+});
+
+btnLog.addEventListener("click", () => {
+  const run = current;
+  if (!run) return;
+  if (run.readOnly) {
+    downloadJson(`${run.id}.json`, run.record);
+    return;
+  }
+  const name = (run.config.name || "flow").replace(/[^A-Za-z0-9_.-]+/g, "-");
+  downloadJson(`${name}-${run.id || "run"}.json`, {
+    executionId: run.id,
+    flowName: run.config.name,
+    startedAt: run.startedAt,
+    options: run.options,
+    result: run.end && { ...run.end, executionLog: undefined },
+    executionLog: run.end ? run.end.executionLog : [],
+    events: run.events.map((e) => ({ event: e.event, data: e.event === "end" ? { ...e.data, executionLog: undefined } : e.data })),
+  });
+});
+
+btnClose.addEventListener("click", () => {
+  if (!isRunning()) panel.close();
+});
+
+// ---- history (read-only) ---------------------------------------------------------
+
+export function showExecution(record) {
+  current = { readOnly: true, ended: true, id: record.id || record.executionId, record, config: null };
+  resetPanel(`History: ${record.flowName || record.flow || "flow"}`);
+  metaEl.textContent = current.id || "";
+  btnInterrupt.hidden = true;
+  btnAgain.hidden = true;
+  btnLog.hidden = false;
+  btnClose.hidden = false;
+  const steps = record.steps || [];
+  const total = record.totalSteps ?? steps.length;
+  const done = steps.filter((s) => s.status !== "not_run").length;
+  progressText.textContent = `${done} / ${total} steps · read-only`;
+  progressBar.style.width = total ? `${(100 * done) / total}%` : "0";
+  progressBar.parentElement.classList.add("ended");
+  for (const rec of steps) prepend(stepCard(rec, { readOnly: true }));
+  const status = record.status || "completed";
+  const kind = { completed: "success", failed: "failure", interrupted: "interrupted", running: "running" }[status] || "";
+  setPill(status[0].toUpperCase() + status.slice(1), kind);
+  clear(summaryEl);
+  summaryEl.hidden = false;
+  summaryEl.className = `summary ${kind}`;
+  summaryEl.append(h("h3", null, `${record.flowName || "Flow"}: ${status}`));
+  const started = record.startedAt || record.started_at;
+  if (started) summaryEl.append(h("p", { class: "muted" }, `Started ${new Date(started).toLocaleString()}`));
+  const count = (s) => steps.filter((r) => r.status === s).length;
+  summaryEl.append(
+    h(
+      "div",
+      { class: "stats" },
+      stat("executed", count("completed") + count("failed")),
+      stat("skipped", count("skipped")),
+      stat("failed", count("failed"), count("failed") ? "bad" : ""),
+      stat("not run", count("not_run")),
+    ),
+  );
+  openPanel();
+  btnClose.focus();
+}

@@ -1,0 +1,49 @@
+// The open flow document and its workspace file: one shared store with events.
+
+const listeners = new Map();
+
+export const state = {
+  doc: null, // the flow document (source of truth for form and JSON views)
+  file: null, // workspace file name (without .json), null when never saved
+  dirty: false,
+  errors: [], // last /api/validate errors
+  lastResponses: {}, // node id -> last response body seen (for autocomplete/try-it)
+};
+
+export function on(name, fn) {
+  if (!listeners.has(name)) listeners.set(name, new Set());
+  listeners.get(name).add(fn);
+}
+
+export function emit(name, detail) {
+  for (const fn of listeners.get(name) || []) fn(detail);
+}
+
+// Replace the document (open/new/import/JSON edit). `source` tells views who
+// changed it so they do not re-render over the user's typing.
+export function setDoc(doc, { file, dirty = false, source = "load" } = {}) {
+  state.doc = doc;
+  if (file !== undefined) state.file = file;
+  setDirty(dirty);
+  emit("doc", { source });
+}
+
+// A field of the document changed in place.
+export function touched(source = "form") {
+  setDirty(true);
+  emit("doc", { source });
+}
+
+export function setDirty(dirty) {
+  state.dirty = dirty;
+  emit("dirty", dirty);
+}
+
+export function slug(name) {
+  const s = String(name || "")
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]+/g, "-")
+    .replace(/^[-.]+|[-.]+$/g, "")
+    .slice(0, 60);
+  return s || "flow";
+}

@@ -1,0 +1,104 @@
+// Try it out: run one node alone through /api/execute-node, with values for the
+// earlier responses and inputs it refers to.
+
+import { api } from "./api.js";
+import { stepCard } from "./cards.js";
+import { $, clear, h } from "./dom.js";
+import { state } from "./state.js";
+
+const dialog = $("#try-dialog");
+const form = $("#try-form");
+const fields = $("#try-fields");
+const intro = $("#try-intro");
+const result = $("#try-result");
+const PH = /\{\{\s*([^{}]+?)\s*\}\}/g;
+
+function refs(value, out = []) {
+  if (typeof value === "string") for (const m of value.matchAll(PH)) out.push(m[1].trim());
+  else if (Array.isArray(value)) value.forEach((v) => refs(v, out));
+  else if (value && typeof value === "object") Object.values(value).forEach((v) => refs(v, out));
+  return out;
+}
+
+// Build a skeleton body holding every path used, e.g. .user.id -> {"user": {"id": ""}}.
+function skeleton(paths) {
+  const root = {};
+  for (const path of paths) {
+    const keys = path.replace(/\|.*$/, "").split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== "");
+    let cur = root;
+    keys.forEach((k, i) => {
+      if (i === keys.length - 1) cur[k] = cur[k] ?? "";
+      else cur = cur[k] = cur[k] && typeof cur[k] === "object" ? cur[k] : {};
+    });
+  }
+  return root;
+}
+
+let nodeIndex = -1;
+
+export function openTryIt(index) {
+  const doc = state.doc;
+  const node = doc.nodes[index];
+  nodeIndex = index;
+  clear(fields);
+  clear(result);
+  const used = refs([node.url, node.headers, node.body, (doc.defaults || {}).baseUrl, (doc.defaults || {}).headers]);
+  const responses = new Map();
+  const inputs = new Set(Object.keys(node.userPrompts || {}));
+  for (const r of used) {
+    let m = r.match(/^\.(?:responses|headers|status)\.([A-Za-z0-9_-]+)(.*)$/);
+    if (m && r.startsWith(".responses.")) {
+      if (!responses.has(m[1])) responses.set(m[1], []);
+      responses.get(m[1]).push(m[2]);
+    } else if (m) {
+      if (!responses.has(m[1])) responses.set(m[1], []);
+    } else if ((m = r.match(/^\.input\.([A-Za-z0-9_-]+)/))) inputs.add(m[1]);
+  }
+  $("#try-title").textContent = `Try it out: ${node.name || node.id}`;
+  intro.textContent = responses.size || inputs.size
+    ? "This step uses values from earlier steps. Give them here (prefilled from the last run when known)."
+    : "This step needs nothing from earlier steps.";
+  for (const [id, paths] of responses) {
+    const known = state.lastResponses[id];
+    const ta = h("textarea", { id: `try-resp-${id}`, rows: 4, class: "code-input", spellcheck: "false", dataset: { node: id } });
+    ta.value = JSON.stringify(known ?? skeleton(paths), null, 2);
+    fields.append(h("div", { class: "field" }, h("label", { for: ta.id }, `Response body of ${id}`), ta));
+  }
+  for (const key of inputs) {
+    const input = h("input", { id: `try-input-${key}`, type: /pass|secret|token|otp|pin/i.test(key) ? "password" : "text", dataset: { input: key }, autocomplete: "off" });
+    fields.append(h("div", { class: "field" }, h("label", { for: input.id }, `Input ${key}`), input));
+  }
+  dialog.showModal();
+  (fields.querySelector("textarea, input") || form.querySelector("button[type=submit]")).focus();
+}
+
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const node = state.doc.nodes[nodeIndex];
+  const mockResponses = {};
+  const inputs = {};
+  clear(result);
+  for (const ta of fields.querySelectorAll("textarea[data-node]")) {
+    try {
+      mockResponses[ta.dataset.node] = JSON.parse(ta.value || "null");
+    } catch (err) {
+      result.append(h("p", { class: "card-error" }, `Response body of ${ta.dataset.node} is not valid JSON: ${err.message}`));
+      return;
+    }
+  }
+  for (const input of fields.querySelectorAll("input[data-input]")) inputs[input.dataset.input] = input.value;
+  result.append(h("p", { class: "muted" }, "Sending…"));
+  try {
+    const res = await api.executeNode({ config: state.doc, nodeId: node.id, mockResponses, inputs });
+    const rec = res.step || res.record || res;
+    clear(result);
+    result.append(stepCard(rec));
+    if (rec.response && rec.response.body && typeof rec.response.body === "object") state.lastResponses[node.id] = rec.response.body;
+  } catch (err) {
+    clear(result);
+    result.append(h("p", { class: "card-error" }, `Try it out failed: ${err.message}`));
+    for (const x of err.errors || []) result.append(h("p", { class: "card-error" }, `${x.path}: ${x.message}`));
+  }
+});
+
+$("#try-close").addEventListener("click", () => dialog.close());
