@@ -332,7 +332,7 @@ def condition_holds(cond: dict, ctx: Context) -> tuple[bool, str]:
             if not passed:
                 return False, f"{what}: {message}"
         return True, ""
-    except UnresolvedPlaceholder as exc:
+    except (UnresolvedPlaceholder, paths.PathSyntaxError) as exc:
         return False, str(exc)
 
 

@@ -183,14 +183,18 @@ class Client:
         if not complete:
             declared = resp.headers.get("Content-Length", "")
             size = int(declared) if declared.isdigit() else size
+        charset = _charset(resp.headers.get("Content-Type", ""))
         try:
-            text = raw.decode(_charset(resp.headers.get("Content-Type", "")), "replace")
+            text = raw.decode(charset, "replace")
         except LookupError:  # a charset Python does not know
-            text = raw.decode("utf-8", "replace")
+            charset = "utf-8"
+            text = raw.decode(charset, "replace")
         body = decode(text)
-        truncated = size > self.max_body_bytes
+        # Not whole when over the shown limit, or when reading stopped at the
+        # validate limit (which may be the smaller of the two).
+        truncated = size > self.max_body_bytes or not complete
         if truncated:
-            shown = raw[: self.max_body_bytes].decode("utf-8", "ignore")
+            shown = raw[: self.max_body_bytes].decode(charset, "ignore")
         else:
             shown = body
         return Reply(

@@ -5,7 +5,7 @@ password ``secret``), ``GET /me`` (needs ``Authorization: Bearer <token>``),
 ``GET/POST /items``, ``GET/DELETE /items/<id>``, ``GET /slow?ms=``, ``ANY /echo``,
 ``ANY /status/<code>``, ``GET /redirect?to=``, ``GET /cookie/set``,
 ``GET /cookie/check``,
-``GET /big?bytes=``, ``GET /text?body=`` (the text given, as text/plain),
+``GET /big?bytes=``, ``GET /text?body=&charset=`` (the text given, as text/plain),
 ``GET /drip?ms=`` (headers at once, the body after ``ms``),
 ``GET/POST /flaky?key=&fail=N`` (503 for the first N calls per key, then 200, for
 trying ``retry``), ``GET /authorize`` (an OAuth-like URL for ``launchBrowser``).
@@ -162,7 +162,9 @@ def big():
 @bp.get("/text")
 def text():
     body = request.args.get("body", "plain words, not JSON")
-    return Response(body, mimetype="text/plain")
+    charset = request.args.get("charset", "utf-8")
+    # the body is always UTF-8; `charset` only changes what the header claims
+    return Response(body.encode(), content_type=f"text/plain; charset={charset}")
 
 
 @bp.get("/drip")

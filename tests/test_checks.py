@@ -383,3 +383,8 @@ def test_placeholders_and_strings_in_status_and_duration(spec, passed):
     c.vars.update(code=200, fast=1)
     [r] = check([spec], c=c)
     assert r["passed"] is passed, r
+
+
+def test_condition_with_a_bad_path_is_false_with_reason():
+    holds, reason = condition_holds({"node": "a", "field": ".x["}, ctx(a=DONE))
+    assert holds is False and "bad path" in reason

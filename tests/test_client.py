@@ -442,3 +442,22 @@ def test_invalid_header_value_message(hits):
     step = one_step(flow(hits, node(headers={"X-Name": "a\nb"})))
     assert step["error"].startswith("Invalid header: ")
     assert hits.paths() == []
+
+
+def test_cut_at_validate_limit_is_marked_truncated(hits):
+    doc = flow(hits, node(method="GET", url="/big?bytes=5000"))
+    settings = EngineSettings(max_body_bytes=4000, max_validate_bytes=1000)
+    [step] = steps_of(run_events(doc, settings=settings))
+    resp = step["response"]
+    assert (resp["truncated"], resp["size"], len(resp["body"])) == (True, 5000, 1000)
+
+
+def test_unknown_charset_falls_back_to_utf8(target):
+    client = Client()
+    try:
+        reply = client.send(
+            "GET", target.url + "/demo/text?body=h%C3%A9&charset=nope", {}, None, 5
+        )
+    finally:
+        client.close()
+    assert reply.body == "hé"
