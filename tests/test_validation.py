@@ -653,3 +653,18 @@ def test_check_is_fast_on_a_large_flow():
     started = time.perf_counter()
     assert validation.check(doc) == ([], [])
     assert time.perf_counter() - started < 2
+
+
+def test_the_reference_documents_every_field_and_operator():
+    text = (EXAMPLES.parent / "docs" / "flow-format.md").read_text("utf-8")
+    schema = validation.SCHEMA
+    names = [
+        *schema["properties"],
+        *schema["properties"]["defaults"]["properties"],
+        *schema["$defs"]["node"]["properties"],
+        *schema["$defs"]["validation"]["properties"],
+        *schema["$defs"]["condition"]["properties"],
+        *schema["$defs"]["retry"]["properties"],
+    ]
+    missing = [name for name in names if f"`{name}`" not in text]
+    assert missing == []
