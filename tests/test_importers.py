@@ -1,0 +1,937 @@
+"""Importers: Postman collections, curl commands and OpenAPI documents → flows."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from flowrun.engine import Run
+from flowrun.errors import FlowInvalid
+from flowrun.importers import convert
+from flowrun.validation import check
+
+DATA = Path(__file__).parent / "data" / "import"
+
+
+def fixture(name: str) -> str:
+    return (DATA / name).read_text(encoding="utf-8")
+
+
+def imported(fmt: str, content: str) -> dict:
+    """Convert and assert the flow is valid (no errors, no warnings)."""
+    flow = convert(fmt, content)
+    assert check(flow) == ([], [])
+    return flow
+
+
+def by_id(flow: dict) -> dict:
+    return {node["id"]: node for node in flow["nodes"]}
+
+
+def refused(fmt, content, *words) -> FlowInvalid:
+    """Assert the content is refused with FlowInvalid whose message has ``words``."""
+    with pytest.raises(FlowInvalid) as info:
+        convert(fmt, content)
+    exc = info.value
+    assert exc.message.startswith("Cannot import")
+    assert exc.errors and all(
+        {"path", "nodeId", "message", "hint"} <= set(e) for e in exc.errors
+    )
+    for word in words:
+        assert word in exc.message
+    return exc
+
+
+def basic(credentials: str) -> str:
+    return "Basic " + base64.b64encode(credentials.encode()).decode()
+
+
+def postman(*items, **top) -> str:
+    doc = {"info": {"name": "t", "schema": "v2.1.0"}, "item": list(items), **top}
+    return json.dumps(doc)
+
+
+def request(name="R", url="https://api.example.com/x", **req) -> dict:
+    return {"name": name, "request": {"method": "GET", "url": url, **req}}
+
+
+# -- convert() ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content", "words"),
+    [
+        ("har", "{}", ("unknown format 'har'",)),
+        (None, "{}", ("unknown format",)),
+        ("postman", "", ("content is empty",)),
+        ("curl", "   \n", ("content is empty",)),
+        ("openapi", None, ("content must be a string",)),
+        ("curl", {"a": 1}, ("content must be a string",)),
+    ],
+)
+def test_bad_requests_are_refused(fmt, content, words):
+    exc = refused(fmt, content, *words)
+    assert exc.errors[0]["path"] in ("format", "content")
+
+
+def test_unknown_format_names_the_formats():
+    exc = refused("har", "{}")
+    assert exc.errors[0]["path"] == "format"
+    assert "postman, curl, openapi" in exc.errors[0]["hint"]
+
+
+# -- Postman --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return imported("postman", fixture("shop.postman_collection.json"))
+
+
+def test_postman_flow_name_description_and_variables(shop):
+    assert shop["name"] == "Shop API"
+    assert shop["description"].startswith("Log in, browse and order.")
+    # Collection variables (the disabled one dropped), then every variable the
+    # requests use that the collection does not define, as "".
+    assert shop["variables"] == {
+        "baseUrl": "https://shop.example.com/api",
+        "itemId": 42,  # written bare in a JSON body, so it is a number
+        "user": "",
+        "password": "",
+        "page": "",
+        "authToken": "",
+        "id": "7",
+        "apiKey": "",
+        "orderId": "",
+    }
+
+
+def test_postman_common_base_url_becomes_default(shop):
+    assert shop["defaults"] == {"baseUrl": "{{ .vars.baseUrl }}"}
+    assert [n["url"] for n in shop["nodes"]] == [
+        "/login",
+        "/items?limit=10&page={{ .vars.page }}",
+        "/items/{{ .vars.id }}",
+        "/orders",
+        "/orders/form",
+        "/receipts",
+        "/graphql",
+        "/orders/{{ .vars.orderId }}",
+    ]
+
+
+def test_postman_walks_folders_in_order_with_unique_ids(shop):
+    assert [(n["id"], n["name"], n["method"]) for n in shop["nodes"]] == [
+        ("log-in", "Log in", "POST"),
+        ("list-items", "List items", "GET"),
+        ("get-item", "Get item", "GET"),
+        ("create-order", "Create order", "POST"),
+        ("create-order-2", "Create order", "POST"),
+        ("upload-receipt", "Upload receipt", "POST"),
+        ("order-graph", "Order graph", "POST"),
+        ("delete-order", "Delete order", "DELETE"),
+    ]
+
+
+def test_postman_headers_and_auth(shop):
+    nodes = by_id(shop)
+    # noauth on the request overrides the collection's bearer; disabled header gone.
+    assert nodes["log-in"]["headers"] == {"Content-Type": "application/json"}
+    assert nodes["list-items"]["headers"] == {
+        "Accept": "application/json",
+        "Authorization": "Bearer {{ .vars.authToken }}",
+    }
+    # An API key on the request replaces the inherited bearer.
+    assert nodes["order-graph"]["headers"]["X-Api-Key"] == "{{ .vars.apiKey }}"
+    assert "Authorization" not in nodes["order-graph"]["headers"]
+
+
+def test_postman_raw_json_body_is_parsed_with_placeholders(shop):
+    nodes = by_id(shop)
+    assert nodes["log-in"]["body"] == {
+        "username": "{{ .vars.user }}",
+        "password": "{{ .vars.password }}",
+    }
+    assert nodes["create-order"]["body"] == {
+        "itemId": "{{ .vars.itemId }}",
+        "quantity": 2,
+        "ref": "{{ $guid }}",
+    }
+
+
+def test_postman_urlencoded_formdata_and_graphql_bodies(shop):
+    nodes = by_id(shop)
+    form = nodes["create-order-2"]
+    assert form["body"] == {"itemId": "{{ .vars.itemId }}"}
+    assert form["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    upload = nodes["upload-receipt"]
+    assert upload["body"] == {"orderId": "1"}
+    assert upload["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    assert "File field 'file' dropped" in upload["description"]
+    graph = nodes["order-graph"]
+    assert graph["body"] == {
+        "query": "query Order($id: ID!) { order(id: $id) { id total } }",
+        "variables": {"id": "{{ .vars.orderId }}"},
+    }
+    assert graph["headers"]["Content-Type"] == "application/json"
+
+
+def test_postman_status_tests_become_validations(shop):
+    nodes = by_id(shop)
+    assert nodes["log-in"]["validations"] == [{"httpStatusCode": 200}]
+    assert nodes["list-items"]["validations"] == [{"httpStatusCode": 200}]
+    assert nodes["create-order"]["validations"] == [{"httpStatusCode": 201}]
+    assert nodes["delete-order"]["validations"] == [{"httpStatusCode": [200, 204]}]
+    assert "validations" not in nodes["get-item"]
+    # What the scripts did besides status checks is named, not silently lost.
+    assert "1 line(s) not translated" in nodes["log-in"]["description"]
+    assert "1 line(s) not translated" in nodes["list-items"]["description"]
+    assert "description" not in nodes["create-order"]
+
+
+def test_postman_v2_0_collection():
+    flow = imported("postman", fixture("legacy-v2.0.postman_collection.json"))
+    status, echo = flow["nodes"]
+    # A request given as a bare URL string; basic auth in v2.0's object form.
+    assert status == {
+        "id": "status",
+        "name": "Status",
+        "method": "GET",
+        "url": "https://status.example.com/health",
+        "headers": {"Authorization": basic("ada:s3cret")},
+    }
+    # Headers as "Name: value" lines; lower-case method; a plain text body.
+    assert echo["method"] == "POST"
+    assert echo["headers"] == {
+        "Content-Type": "text/plain",
+        "X-Trace": "abc",
+        "Authorization": basic("ada:s3cret"),
+    }
+    assert echo["body"] == "hello"
+    # Two hosts: no common base URL.
+    assert "defaults" not in flow
+
+
+def test_postman_url_from_parts_without_raw():
+    url = {
+        "protocol": "https",
+        "host": ["api", "example", "com"],
+        "port": "8443",
+        "path": ["v1", "users"],
+        "query": [
+            {"key": "q", "value": "{{term}}"},
+            {"key": "off", "value": "1", "disabled": True},
+        ],
+    }
+    flow = imported("postman", postman(request(url=url)))
+    assert flow["defaults"]["baseUrl"] == "https://api.example.com:8443"
+    assert flow["nodes"][0]["url"] == "/v1/users?q={{ .vars.term }}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("{{$guid}}", "{{ $guid }}"),
+        ("{{$randomUUID}}", "{{ $guid }}"),
+        ("{{$timestamp}}", "{{ $timestamp }}"),
+        ("{{$isoTimestamp}}", "{{ $isoTimestamp }}"),
+        ("{{$randomInt}}", "{{ $randomInt }}"),
+        ("{{ spaced }}", "{{ .vars.spaced }}"),
+        ("{{my var.x}}", "{{ .vars.my_var_x }}"),
+    ],
+)
+def test_postman_placeholders(raw, expected):
+    item = request(header=[{"key": "X", "value": raw}])
+    flow = imported("postman", postman(item))
+    assert flow["nodes"][0]["headers"]["X"] == expected
+
+
+def test_postman_unknown_dynamic_variable_becomes_a_variable():
+    flow = imported(
+        "postman", postman(request(url="https://a.example/{{$randomEmail}}"))
+    )
+    assert flow["nodes"][0]["url"] == "/{{ .vars.randomEmail }}"
+    assert flow["variables"] == {"randomEmail": ""}
+    assert "{{$randomEmail}}" in flow["description"]
+
+
+def test_postman_json_body_with_comments_and_trailing_comma():
+    body = {
+        "mode": "raw",
+        "raw": '{\n  // who\n  "id": {{id}},\n  "tags": ["a", "b",],\n}',
+        "options": {"raw": {"language": "json"}},
+    }
+    flow = imported("postman", postman(request(body=body, method="POST")))
+    node = flow["nodes"][0]
+    assert node["body"] == {"id": "{{ .vars.id }}", "tags": ["a", "b"]}
+    assert node["headers"] == {"Content-Type": "application/json"}
+
+
+def test_postman_body_marked_json_that_is_not_stays_text():
+    body = {"mode": "raw", "raw": "not json", "options": {"raw": {"language": "json"}}}
+    node = imported("postman", postman(request(body=body, method="POST")))["nodes"][0]
+    assert node["body"] == "not json"
+    assert "headers" not in node
+    assert "does not parse as JSON" in node["description"]
+
+
+def test_postman_raw_json_text_without_json_content_type_stays_a_string():
+    body = {"mode": "raw", "raw": '{"a": 1}', "options": {"raw": {"language": "text"}}}
+    node = imported("postman", postman(request(body=body, method="POST")))["nodes"][0]
+    assert node["body"] == '{"a": 1}'
+    assert node["headers"] == {"Content-Type": "text/plain"}
+
+
+def test_postman_auth_inherits_through_folders_and_bearer_wins_over_nothing():
+    folder = {
+        "name": "F",
+        "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "abc"}]},
+        "item": [
+            request("A"),
+            request("B", auth={"type": "inherit"}),
+            request("C", auth={"type": "noauth"}),
+            request("D", header=[{"key": "authorization", "value": "Mine"}]),
+        ],
+    }
+    nodes = imported("postman", postman(folder, request("E")))["nodes"]
+    assert [n.get("headers") for n in nodes] == [
+        {"Authorization": "Bearer abc"},
+        {"Authorization": "Bearer abc"},
+        None,
+        {"authorization": "Mine"},
+        None,
+    ]
+
+
+def test_postman_api_key_in_query_and_unsupported_auth():
+    key = {
+        "type": "apikey",
+        "apikey": [
+            {"key": "key", "value": "api_key"},
+            {"key": "value", "value": "{{k}}"},
+            {"key": "in", "value": "query"},
+        ],
+    }
+    items = [
+        request("A", url="https://a.example/x?y=1", auth=key),
+        request("B", auth={"type": "digest", "digest": []}),
+    ]
+    flow = imported("postman", postman(*items))
+    assert flow["nodes"][0]["url"] == "https://a.example/x?y=1&api_key={{ .vars.k }}"
+    assert "Auth type 'digest' is not supported" in flow["description"]
+
+
+def test_postman_collection_test_scripts_apply_to_every_request():
+    event = {"listen": "test", "script": {"exec": ["pm.response.to.be.ok;"]}}
+    flow = imported("postman", postman(request("A"), request("B"), event=[event]))
+    assert [n["validations"] for n in flow["nodes"]] == [[{"httpStatusCode": 200}]] * 2
+
+
+def test_postman_pre_request_scripts_are_named_as_ignored():
+    item = request()
+    item["event"] = [{"listen": "prerequest", "script": {"exec": ["pm.x();"]}}]
+    node = imported("postman", postman(item))["nodes"][0]
+    assert "Pre-request script ignored" in node["description"]
+
+
+def test_postman_skips_what_flowrun_cannot_send():
+    items = [request("A"), request("Link", method="LINK"), request("No URL", url="")]
+    flow = imported("postman", postman(*items))
+    assert [n["name"] for n in flow["nodes"]] == ["A"]
+    assert "Skipped 'Link': method LINK is not supported." in flow["description"]
+    assert "Skipped 'No URL'" in flow["description"]
+
+
+def test_postman_url_without_scheme_gets_http_and_unwraps_api_export():
+    doc = json.loads(postman(request(url="api.example.com/ping")))
+    flow = imported("postman", json.dumps({"collection": doc}))
+    assert flow["defaults"]["baseUrl"] == "http://api.example.com"
+
+
+def test_postman_no_base_url_when_one_request_differs():
+    items = [request("A", url="{{base}}/a"), request("B", url="{{other}}/b")]
+    flow = imported("postman", postman(*items))
+    assert "defaults" not in flow
+    assert flow["nodes"][0]["url"] == "{{ .vars.base }}/a"
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("{not json", ("not valid JSON", "line 1")),
+        ("[1, 2]", ("must be a JSON object",)),
+        ('{"info": {}, "requests": []}', ("v1 is not supported",)),
+        ('{"name": "x"}', ("not a Postman collection",)),
+        ('{"info": {}, "item": {}}', ("item must be an array",)),
+        ('{"info": {}, "item": [3]}', ("item[0] must be an object",)),
+        ('{"info": {}, "item": [{"name": "x"}]}', ("neither a folder",)),
+        ('{"info": {}, "item": []}', ("has no requests",)),
+        ('{"info": {}, "item": [{"item": [{"request": 5}]}]}', ("must be an object",)),
+        ("[" * 100_000, ("not valid JSON",)),
+    ],
+)
+def test_postman_bad_input(content, words):
+    refused("postman", content, *words)
+
+
+def test_postman_deeply_nested_folders_are_refused_cleanly():
+    inner = '{"name": "r", "request": {"url": "https://a.example/"}}'
+    nested = '{"name": "f", "item": [' * 900 + inner + "]}" * 900
+    refused("postman", '{"info": {}, "item": [' + nested + "]}")
+
+
+def test_postman_body_that_breaks_the_flow_is_reported():
+    body = {"mode": "raw", "raw": "{oops"}
+    item = request(
+        body=body,
+        method="POST",
+        header=[{"key": "Content-Type", "value": "application/json"}],
+    )
+    exc = refused("postman", postman(item), "not a valid flow")
+    assert exc.errors[0]["path"] == "nodes[0].body"
+
+
+# -- curl -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def commands():
+    return imported("curl", fixture("commands.curl.sh"))
+
+
+def test_curl_one_node_per_command_with_common_base(commands):
+    assert commands["defaults"] == {"baseUrl": "https://shop.example.com"}
+    assert [(n["id"], n["method"], n["url"]) for n in commands["nodes"]] == [
+        ("post-api-login", "POST", "/api/login"),
+        ("get-api-items", "GET", "/api/items?limit=10"),
+        ("get-api-me", "GET", "/api/me"),
+        ("get-api-search", "GET", "/api/search?q=lamp&max=5&label=red%20lamp"),
+        ("post-api-form", "POST", "/api/form"),
+        ("post-api-orders", "POST", "/api/orders"),
+        ("head-api-health", "HEAD", "/api/health"),
+        ("delete-api-orders-1", "DELETE", "/api/orders/1"),
+    ]
+    assert commands["nodes"][0]["name"] == "POST /api/login"
+
+
+def test_curl_headers_and_json_body(commands):
+    login = commands["nodes"][0]
+    assert login["headers"] == {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    assert login["body"] == {"username": "ada", "password": "s3cret"}
+    assert commands["nodes"][1]["headers"] == {"Authorization": "Bearer abc"}
+
+
+def test_curl_user_cookie_agent_referer(commands):
+    assert commands["nodes"][2]["headers"] == {
+        "Authorization": basic("ada:s3cret"),
+        "User-Agent": "flowrun-test",
+        "Referer": "https://shop.example.com/",
+        "Cookie": "session=1; theme=dark",
+    }
+
+
+def test_curl_form_data_is_joined_and_timeout_kept(commands):
+    form = commands["nodes"][4]
+    assert form["body"] == "a=1&b=2"
+    assert form["headers"] == {"Content-Type": "application/x-www-form-urlencoded"}
+    assert form["timeout"] == 5
+
+
+def test_curl_json_option_spanning_lines(commands):
+    orders = commands["nodes"][5]
+    assert orders["body"] == {"itemId": 42, "quantity": 2}
+    assert orders["headers"] == {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+
+
+@pytest.mark.parametrize(
+    ("command", "method", "url", "extra"),
+    [
+        ("curl https://a.example/x", "GET", "/x", {}),
+        ("curl -XPUT https://a.example/x", "PUT", "/x", {}),
+        ("curl --request patch https://a.example/x", "PATCH", "/x", {}),
+        ("curl -X OPTIONS https://a.example/x", "OPTIONS", "/x", {}),
+        ("curl --head https://a.example/x", "HEAD", "/x", {}),
+        ("curl -sSLk https://a.example/x -o out.txt", "GET", "/x", {}),
+        ("curl -vsXPOST https://a.example/x", "POST", "/x", {}),
+        (
+            "curl -G --data-urlencode 'q=a&b' https://a.example/x?y=1",
+            "GET",
+            "/x?y=1&q=a%26b",
+            {},
+        ),
+        (
+            "curl -X PUT -d x=1 https://a.example/x",
+            "PUT",
+            "/x",
+            {
+                "body": "x=1",
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+        ),
+        (
+            "curl --data-binary 'raw body' -H 'Content-Type: text/plain' a.example/x",
+            "POST",
+            "/x",
+            {"body": "raw body", "headers": {"Content-Type": "text/plain"}},
+        ),
+        (
+            "curl --data-urlencode 'msg=hello world' --data-urlencode =x/y "
+            "https://a.example/x",
+            "POST",
+            "/x",
+            {
+                "body": "msg=hello%20world&x%2Fy",
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+        ),
+        (
+            "curl --data-raw '@literal' https://a.example/x",
+            "POST",
+            "/x",
+            {
+                "body": "@literal",
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+        ),
+        (
+            "curl -H 'X-Empty;' -H 'Accept:' -u ada https://a.example/x",
+            "GET",
+            "/x",
+            {"headers": {"X-Empty": "", "Authorization": basic("ada:")}},
+        ),
+        (
+            "curl --oauth2-bearer t0k https://a.example/x",
+            "GET",
+            "/x",
+            {"headers": {"Authorization": "Bearer t0k"}},
+        ),
+        (
+            "curl -F name=Rex -F photo=@rex.png https://a.example/x",
+            "POST",
+            "/x",
+            {
+                "body": {"name": "Rex"},
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+        ),
+    ],
+)
+def test_curl_options(command, method, url, extra):
+    [node] = imported("curl", command)["nodes"]
+    assert node["method"] == method
+    assert node["url"] == url
+    for key, value in extra.items():
+        assert node[key] == value
+    assert set(node) - {"id", "name", "method", "url", "description"} == set(extra)
+
+
+def test_curl_repeated_data_is_joined_even_where_that_breaks_json():
+    command = "curl -H 'content-type: application/json' -d '[1,' -d '2]' a.example/x"
+    exc = refused("curl", command, "not a valid flow", "not valid JSON")
+    assert exc.errors[0]["path"] == "nodes[0].body"
+
+
+def test_curl_json_data_without_content_type_is_sent_as_json():
+    [node] = imported("curl", """curl https://a.example/x -d '{"a": 1}'""")["nodes"]
+    assert node["body"] == {"a": 1}
+    assert node["headers"] == {"Content-Type": "application/json"}
+    assert "form Content-Type" in node["description"]
+
+
+def test_curl_splitting_continuations_quotes_comments_and_prompts():
+    text = (
+        "# a comment line\n"
+        "$ curl https://a.example/one \\\n"
+        "    -H 'X-A: 1'   # trailing comment\n"
+        "\n"
+        "curl https://a.example/two -d 'line one\n"
+        "line two # not a comment'\r\n"
+        "curl https://a.example/three#frag\n"
+    )
+    nodes = imported("curl", text)["nodes"]
+    assert [n["url"] for n in nodes] == ["/one", "/two", "/three#frag"]
+    assert nodes[0]["headers"] == {"X-A": "1"}
+    assert nodes[1]["body"] == "line one\nline two # not a comment"
+
+
+def test_curl_without_scheme_and_hosts_that_differ():
+    flow = imported("curl", "curl a.example/x\ncurl https://b.example/y")
+    assert "defaults" not in flow
+    assert [n["url"] for n in flow["nodes"]] == [
+        "http://a.example/x",
+        "https://b.example/y",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("wget https://a.example/", ("line 1", "expected a curl command", "wget")),
+        ("curl -X POST", ("line 1", "has no URL")),
+        ("curl 'https://a.example/", ("line 1", "No closing quotation")),
+        (
+            "curl https://a.example/\ncurl --frobnicate https://a/",
+            ("line 2", "--frobnicate"),
+        ),
+        ("curl -Z https://a.example/", ("unsupported curl option -Z",)),
+        ("curl https://a.example/ -H", ("-H needs a value",)),
+        ("curl https://a.example/ --header", ("--header needs a value",)),
+        ("curl -d @body.json https://a.example/", ("reading data from a file",)),
+        ("curl --data-urlencode n@f.txt https://a.example/", ("from a file",)),
+        ("curl -b cookies.txt https://a.example/", ("cookies from a file",)),
+        ("curl -T up.bin https://a.example/", ("needs a file",)),
+        ("curl -X BREW https://a.example/", ("method BREW is not supported",)),
+        ("curl -H NoColon https://a.example/", ("has no ':'",)),
+        ("curl -F novalue https://a.example/", ("has no '='",)),
+        ("curl -m soon https://a.example/", ("is not a number",)),
+        ("curl https://a.example/ https://b.example/", ("more than one URL",)),
+        ("# only a comment\n", ("no curl command",)),
+    ],
+)
+def test_curl_bad_input(content, words):
+    refused("curl", content, *words)
+
+
+def test_curl_end_to_end_against_the_target(target):
+    command = (
+        f"curl -X POST {target.url}/demo/echo?from=curl \\\n"
+        "  -H 'Content-Type: application/json' -H 'X-Trace: t1' \\\n"
+        "  -d '{\"a\": 1}'\n"
+        f"curl -u ada:secret {target.url}/demo/echo"
+    )
+    flow = imported("curl", command)
+    events = [(e.name, e.to_dict()) for e in Run(flow).events()]
+    steps = [data for name, data in events if name == "step"]
+    assert [s["status"] for s in steps] == ["completed", "completed"], steps
+    echo = steps[0]["response"]["body"]
+    assert echo["method"] == "POST"
+    assert echo["json"] == {"a": 1}
+    assert echo["args"] == {"from": ["curl"]}
+    assert echo["headers"]["X-Trace"] == "t1"
+    assert steps[1]["response"]["body"]["headers"]["Authorization"] == basic(
+        "ada:secret"
+    )
+    assert events[-1][0] == "end" and events[-1][1]["success"] is True
+
+
+def test_postman_end_to_end_against_the_target(target):
+    items = [
+        {
+            "name": "Log in",
+            "request": {
+                "method": "POST",
+                "header": [{"key": "Content-Type", "value": "application/json"}],
+                "body": {
+                    "mode": "raw",
+                    "raw": '{"username": "{{user}}", "password": "secret"}',
+                },
+                "url": "{{baseUrl}}/login",
+            },
+            "event": [
+                {
+                    "listen": "test",
+                    "script": {"exec": ["pm.response.to.have.status(200);"]},
+                }
+            ],
+        },
+        {
+            "name": "Form",
+            "request": {
+                "method": "POST",
+                "body": {
+                    "mode": "urlencoded",
+                    "urlencoded": [{"key": "n", "value": "1"}],
+                },
+                "url": "{{baseUrl}}/echo",
+            },
+        },
+    ]
+    variable = [
+        {"key": "baseUrl", "value": target.url + "/demo"},
+        {"key": "user", "value": "ada"},
+    ]
+    flow = imported("postman", postman(*items, variable=variable))
+    events = [(e.name, e.to_dict()) for e in Run(flow).events()]
+    steps = [data for name, data in events if name == "step"]
+    assert [s["status"] for s in steps] == ["completed", "completed"], steps
+    assert steps[0]["response"]["body"]["user"]["username"] == "ada"
+    assert steps[1]["response"]["body"]["form"] == {"n": ["1"]}
+
+
+# -- OpenAPI --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def petstore():
+    return imported("openapi", fixture("petstore.openapi.yaml"))
+
+
+def test_openapi3_base_url_name_and_variables(petstore):
+    assert petstore["name"] == "Petstore"
+    assert petstore["description"].startswith("A small pet shop.")
+    assert "Imported from OpenAPI 3.0.3." in petstore["description"]
+    # servers[0].url with its variables' defaults.
+    assert petstore["defaults"] == {"baseUrl": "https://eu.petstore.example.com/v1"}
+    assert petstore["variables"] == {
+        "limit": 20,
+        "X-Request-Id": "req-1",
+        "token": "",
+        "petId": 7,
+    }
+
+
+def test_openapi3_operations_in_document_order(petstore):
+    assert [(n["id"], n["name"], n["method"], n["url"]) for n in petstore["nodes"]] == [
+        ("listPets", "List pets", "GET", "/pets?limit={{ .vars.limit }}"),
+        ("createPet", "Create a pet", "POST", "/pets"),
+        ("get-pets-petid", "Show a pet", "GET", "/pets/{{ .vars.petId }}"),
+        ("updatePet", "Update a pet", "PUT", "/pets/{{ .vars.petId }}"),
+        ("deletePet", "deletePet", "DELETE", "/pets/{{ .vars.petId }}"),
+        ("uploadPhoto", "uploadPhoto", "POST", "/pets/{{ .vars.petId }}/photo"),
+    ]
+
+
+def test_openapi3_headers_from_parameters_and_security(petstore):
+    nodes = by_id(petstore)
+    assert nodes["listPets"]["headers"] == {
+        "X-Request-Id": "{{ .vars.X-Request-Id }}",
+        "Authorization": "Bearer {{ .vars.token }}",
+    }
+    # security: [] on the operation turns the document's requirement off.
+    assert "headers" not in nodes["deletePet"]
+
+
+def test_openapi3_bodies_from_example_and_schema(petstore):
+    nodes = by_id(petstore)
+    # From the schema: $ref resolved, readOnly dropped, format/enum/minimum
+    # used, the allOf merged and the cycle back to NewPet cut.
+    assert nodes["createPet"]["body"] == {
+        "name": "Rex",
+        "born": "2024-01-01",
+        "vaccinated": True,
+        "tags": ["string"],
+        "owner": {"email": "user@example.com", "pets": []},
+        "kind": "dog",
+        "weight": 0.5,
+    }
+    assert nodes["updatePet"]["body"] == {"name": "Rex", "tag": "dog"}
+    assert "body" not in nodes["uploadPhoto"]
+    assert "image/png not imported" in nodes["uploadPhoto"]["description"]
+
+
+def test_openapi3_first_2xx_response_is_checked(petstore):
+    assert [n.get("validations") for n in petstore["nodes"]] == [
+        [{"httpStatusCode": 200}],
+        [{"httpStatusCode": 201}],
+        [{"httpStatusCode": 200}],  # an unquoted YAML key
+        [{"httpStatusCode": 204}],
+        None,  # no 2xx response: flowrun's default applies
+        [{"httpStatusCode": 200}],  # 2XX
+    ]
+
+
+def test_swagger2(target):
+    flow = imported("openapi", fixture("petstore.swagger.json"))
+    assert flow["defaults"] == {"baseUrl": "https://petstore.example.com/v2"}
+    assert flow["variables"] == {"api_key": "", "status": "available", "petId": 1}
+    add, find, form = flow["nodes"]
+    assert add["id"] == "addPet"
+    assert add["headers"] == {"api_key": "{{ .vars.api_key }}"}
+    assert add["body"] == {
+        "id": 0,
+        "category": {"id": 0, "name": "string"},
+        "name": "doggie",
+        "status": "available",
+    }
+    assert add["validations"] == [{"httpStatusCode": 200}]
+    assert find["url"] == "/pet/findByStatus?status={{ .vars.status }}"
+    assert form["url"] == "/pet/{{ .vars.petId }}"
+    assert form["body"] == {"name": "doggie"}
+    assert form["headers"] == {"Content-Type": "application/x-www-form-urlencoded"}
+    assert form["validations"] == [{"httpStatusCode": 201}]
+    assert "File field 'photo' dropped" in form["description"]
+
+
+def openapi(paths, **top) -> str:
+    return json.dumps(
+        {"openapi": "3.1.0", "info": {"title": "t"}, "paths": paths, **top}
+    )
+
+
+def test_openapi_relative_or_missing_server_becomes_a_variable():
+    paths = {"/a": {"get": {"responses": {"200": {}}}}}
+    flow = imported("openapi", openapi(paths, servers=[{"url": "/api/v3"}]))
+    assert flow["defaults"]["baseUrl"] == "{{ .vars.baseUrl }}"
+    assert flow["variables"] == {"baseUrl": "/api/v3"}
+    assert "'baseUrl' variable" in flow["description"]
+    flow = imported("openapi", openapi(paths))
+    assert flow["variables"] == {"baseUrl": ""}
+
+
+def test_openapi_swagger_without_host():
+    doc = {
+        "swagger": "2.0",
+        "info": {},
+        "basePath": "/v1",
+        "paths": {"/a": {"get": {}}},
+    }
+    flow = imported("openapi", json.dumps(doc))
+    assert flow["defaults"]["baseUrl"] == "{{ .vars.baseUrl }}"
+    assert flow["variables"] == {"baseUrl": "/v1"}
+    assert flow["nodes"][0]["id"] == "get-a"
+
+
+def test_openapi_operation_server_and_31_types():
+    paths = {
+        "/up": {
+            "servers": [{"url": "https://upload.example.com/"}],
+            "post": {
+                "operationId": "up load!",
+                "requestBody": {
+                    "content": {
+                        "application/vnd.api+json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "n": {"type": ["integer", "null"]},
+                                    "c": {"const": "x"},
+                                    "e": {"examples": ["first"]},
+                                    "o": {
+                                        "oneOf": [
+                                            {"type": "string"},
+                                            {"type": "integer"},
+                                        ]
+                                    },
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {"default": {}, "202": {}},
+            },
+        }
+    }
+    flow = imported(
+        "openapi", openapi(paths, servers=[{"url": "https://api.example.com"}])
+    )
+    [node] = flow["nodes"]
+    assert node["id"] == "up-load"
+    assert node["url"] == "https://upload.example.com/up"
+    assert node["headers"] == {"Content-Type": "application/vnd.api+json"}
+    assert node["body"] == {"n": 0, "c": "x", "e": "first", "o": "string"}
+    assert node["validations"] == [{"httpStatusCode": 202}]
+
+
+def test_openapi_form_body_and_scalar_json_body():
+    form = {
+        "post": {
+            "requestBody": {
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {"properties": {"user": {"type": "string"}}}
+                    }
+                }
+            }
+        },
+        "put": {
+            "requestBody": {
+                "content": {"application/json": {"schema": {"type": "integer"}}}
+            }
+        },
+    }
+    nodes = imported("openapi", openapi({"/f": form}))["nodes"]
+    assert nodes[0]["body"] == {"user": "string"}
+    assert nodes[0]["headers"] == {"Content-Type": "application/x-www-form-urlencoded"}
+    assert nodes[1]["body"] == "0"
+
+
+def test_openapi_yaml_dates_and_integer_keys_become_json():
+    text = """
+openapi: 3.0.0
+info: {title: Dates}
+paths:
+  /d/{day}:
+    get:
+      parameters:
+        - {name: day, in: path, required: true, example: 2024-05-01}
+      responses:
+        201: {description: made}
+"""
+    flow = imported("openapi", text)
+    assert flow["variables"]["day"] == "2024-05-01"
+    assert flow["nodes"][0]["validations"] == [{"httpStatusCode": 201}]
+    json.dumps(flow)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("openapi: [unclosed", ("not valid JSON or YAML", "line 1")),
+        ("- just\n- a list\n", ("must be a JSON or YAML object",)),
+        ("title: x\n", ("not an OpenAPI document",)),
+        ('{"openapi": "4.0.0", "paths": {}}', ("OpenAPI 4.0.0 is not supported",)),
+        ('{"swagger": "1.2", "paths": {}}', ("Swagger 1.2 is not supported",)),
+        ('{"openapi": "3.0.0"}', ("'paths' must be an object",)),
+        ('{"openapi": "3.0.0", "paths": {"/a": {"x-y": {}}}}', ("no operations",)),
+        (
+            '{"openapi": "3.0.0", "paths": {"/a": {"get": {"parameters": '
+            '[{"$ref": "#/components/parameters/Nope"}]}}}}',
+            ("$ref #/components/parameters/Nope points to nothing",),
+        ),
+    ],
+)
+def test_openapi_bad_input(content, words):
+    refused("openapi", content, *words)
+
+
+def test_openapi_yaml_alias_bomb_is_refused():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 12):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    lines.append("openapi: 3.0.0")
+    refused("openapi", "\n".join(lines), "too large")
+
+
+def test_openapi_self_referencing_yaml_is_refused():
+    refused("openapi", "openapi: 3.0.0\npaths: &p {a: *p}\n", "nested too deeply")
+
+
+def test_openapi_cyclic_refs_do_not_loop():
+    doc = {
+        "openapi": "3.0.0",
+        "info": {},
+        "paths": {
+            "/a": {
+                "post": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/A"}
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        "components": {
+            "schemas": {
+                "A": {"$ref": "#/components/schemas/B"},
+                "B": {
+                    "type": "object",
+                    "properties": {"a": {"$ref": "#/components/schemas/A"}},
+                },
+            }
+        },
+    }
+    [node] = imported("openapi", json.dumps(doc))["nodes"]
+    assert node["body"] == {"a": None}
