@@ -184,18 +184,24 @@ def provide_input():
     if errors:
         raise ApiError(400, "Invalid request", errors)
     state = _state()
+    channel = state.channel
+    answered = ApiError(409, f"Prompt of step {step_index} was already answered")
     local = state.registry.get(execution_id)
-    if local is not None:
-        outcome = local.controls.answer(step_index, values)
-        if outcome == "ok":
-            return {"success": True}
-        if outcome == "answered":
-            raise ApiError(409, f"Prompt of step {step_index} was already answered")
+    if local is not None and local.controls.waiting_input == step_index:
+        # Claim the prompt in the shared channel first: the same prompt may be
+        # answered through another worker at the same moment.
+        if not channel.send_input(execution_id, step_index, values):
+            raise answered
+        if local.controls.answer(step_index, values) == "answered":
+            raise answered
+        return {"success": True}
     remote = _execution_state(execution_id)
     if remote["status"] == "running" and remote["promptStep"] == step_index:
-        if state.channel.send_input(execution_id, step_index, values):
+        if channel.send_input(execution_id, step_index, values):
             return {"success": True}
-        raise ApiError(409, f"Prompt of step {step_index} was already answered")
+        raise answered
+    if channel.input_claimed(execution_id, step_index):
+        raise answered
     raise ApiError(404, f"No pending prompt for step {step_index} of {execution_id}")
 
 

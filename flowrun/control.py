@@ -88,6 +88,9 @@ class SQLiteChannel(_Poller):
         """Queue an answer; False if this prompt was already answered."""
         return self.store.add_control(execution_id, "input", step_index, values)
 
+    def input_claimed(self, execution_id: str, step_index: int) -> bool:
+        return self.store.has_control(execution_id, "input", step_index)
+
     def send_continue(self, execution_id: str, step_index: int) -> bool:
         return self.store.add_control(execution_id, "continue", step_index)
 
@@ -178,6 +181,9 @@ class RedisChannel(_Poller):
             return False
         self._send(execution_id, "input", step_index, values)
         return True
+
+    def input_claimed(self, execution_id: str, step_index: int) -> bool:
+        return bool(self.r.exists(self._k("claim", execution_id, "input", step_index)))
 
     def send_continue(self, execution_id: str, step_index: int) -> bool:
         if not self.r.set(

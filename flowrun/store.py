@@ -219,12 +219,14 @@ class Store:
             )
         return cur.rowcount == 1
 
-    def has_control(self, execution_id: str, kind: str) -> bool:
+    def has_control(self, execution_id: str, kind: str, step_index=None) -> bool:
+        sql = "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ?"
+        args = [execution_id, kind]
+        if step_index is not None:
+            sql += " AND step_index = ?"
+            args.append(step_index)
         with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ? LIMIT 1",
-                (execution_id, kind),
-            ).fetchone()
+            row = self._db.execute(sql + " LIMIT 1", args).fetchone()
         return row is not None
 
     def controls_after(self, last_id: int) -> list[tuple]:
@@ -274,15 +276,33 @@ class Masker:
         self.variables = variables
         self.inputs = inputs
 
-    def _secret_values(self) -> list[str]:
-        values = []
+    def _secret_values(self, record: dict | None = None) -> list[str]:
+        values = set()
         for pool in (self.variables, self.inputs):
             for name in self.names:
                 if name in pool and pool[name] not in (None, ""):
                     value = pool[name]
-                    values.append(value if isinstance(value, str) else _dumps(value))
-        # Longest first, so a secret containing another is replaced whole.
-        return sorted(set(values), key=len, reverse=True)
+                    values.add(value if isinstance(value, str) else _dumps(value))
+        # A secret header's value is also a secret wherever else it shows up (an
+        # echoed request, a token in a URL): the whole value, the credential after
+        # "Bearer ", each cookie's value.
+        for part in ("request", "response"):
+            headers = ((record or {}).get(part) or {}).get("headers") or {}
+            for k, v in headers.items():
+                if k.lower() not in SECRET_HEADERS or not isinstance(v, str):
+                    continue
+                values.add(v)
+                scheme, _, credential = v.partition(" ")
+                if credential and k.lower().endswith("authorization"):
+                    values.add(credential.strip())
+                if "cookie" in k.lower():
+                    for pair in v.split(";"):
+                        _, eq, cookie = pair.partition("=")
+                        if eq and cookie.strip() and "cookie" in k.lower():
+                            values.add(cookie.strip())
+        # Longest first, so a secret containing another is replaced whole; very
+        # short values (flags like "1") would mask unrelated text, so skip them.
+        return sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
 
     def needed(self, record: dict) -> bool:
         for part in ("request", "response"):
@@ -293,8 +313,7 @@ class Masker:
         return bool(self.names) and bool(self._secret_values())
 
     def mask(self, record: dict) -> dict:
-        record = dict(record)
-        values = self._secret_values() if self.names else []
+        values = self._secret_values(record)
 
         def scrub(value):
             if isinstance(value, str):
@@ -306,36 +325,23 @@ class Masker:
                 return {k: scrub(v) for k, v in value.items()}
             if isinstance(value, list):
                 return [scrub(v) for v in value]
-            if values and _dumps(value) in values:
+            if values and not isinstance(value, bool) and _dumps(value) in values:
                 return MASK
             return value
 
+        record = scrub(record)
         for part in ("request", "response"):
             section = record.get(part)
-            if not section:
-                continue
-            section = dict(section)
-            headers = section.get("headers")
-            if headers:
+            if section and section.get("headers"):
                 section["headers"] = {
-                    k: MASK if k.lower() in SECRET_HEADERS else scrub(v)
-                    for k, v in headers.items()
+                    k: MASK if k.lower() in SECRET_HEADERS else v
+                    for k, v in section["headers"].items()
                 }
-            if part == "request" and values:
-                section["body"] = scrub(section.get("body"))
-            record[part] = section
-        if values:
-            record["url"] = scrub(record.get("url"))
-            subs = []
-            for sub in record.get("substitutions") or []:
-                sub = dict(sub)
-                name = _placeholder_name(sub.get("placeholder", ""))
-                if sub.get("type") in ("variable", "input") and name in self.names:
-                    sub["value"] = MASK
-                else:
-                    sub["value"] = scrub(sub.get("value"))
-                subs.append(sub)
-            record["substitutions"] = subs
+        subs = record.get("substitutions") or []
+        for sub in subs:
+            name = _placeholder_name(sub.get("placeholder", ""))
+            if sub.get("type") in ("variable", "input") and name in self.names:
+                sub["value"] = MASK
         return record
 
 

@@ -26,3 +26,29 @@ def hits(target):
 @pytest.fixture
 def runner():
     return CliRunner()
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The flowrun app on a temporary data and workspace directory."""
+    from flowrun import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "FLOWRUN_DATA_DIR": str(tmp_path / "data"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "flows"),
+            "FLOWRUN_HEARTBEAT_S": 0.5,
+            "FLOWRUN_TOKEN": None,
+            "FLOWRUN_REDIS_URL": None,
+            "FLOWRUN_ALLOWED_HOSTS": "",
+            "FLOWRUN_BLOCKED_NETWORKS": "169.254.0.0/16,fd00:ec2::254/128",
+        }
+    )
+    yield app
+    app.extensions["flowrun"].store.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,257 @@
+"""The JSON endpoints: errors, history, execute, execute-node, validate, flows."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowrun import __version__
+
+from .streams import assert_error
+from .test_stream import make_flow, node, run_events
+
+
+def test_health_and_worker_header(client):
+    resp = client.get("/api/health")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "ok", "version": __version__}
+    assert resp.headers["X-Flowrun-Worker"].isdigit()
+
+
+def test_schema_is_served(client):
+    resp = client.get("/api/schema")
+    assert resp.status_code == 200
+    assert resp.get_json()["type"] == "object"
+
+
+def test_studio_and_demo_are_registered(client):
+    assert client.get("/").status_code == 200
+    assert client.get("/demo/items").get_json()["count"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b"", "JSON object"),
+        (b'{"options": {}}', "config"),
+    ],
+)
+def test_execute_stream_bad_requests(client, body, message):
+    for path in ("/api/execute-stream", "/api/execute"):
+        resp = client.post(path, data=body, content_type="application/json")
+        assert_error(resp, 400, message)
+        assert resp.mimetype == "application/json"
+
+
+def test_invalid_flow_is_400_with_located_errors(client):
+    resp = client.post("/api/execute-stream", json={"config": {"nodes": []}})
+    body = assert_error(resp, 400)
+    assert body["errors"] and body["errors"][0]["path"].startswith("nodes")
+    assert set(body["errors"][0]) >= {"path", "nodeId", "message", "hint"}
+
+
+def test_bad_options_are_400_naming_the_option(client, hits):
+    flow = make_flow(hits, node("a", "/items"))
+    resp = client.post(
+        "/api/execute-stream", json={"config": flow, "options": {"mode": "fast"}}
+    )
+    body = assert_error(resp, 400)
+    assert body["errors"][0]["path"] == "options.mode"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"executionId": "exec-1-x", "stepIndex": 0, "userInput": {}}, 404),
+        ({"executionId": "exec-1-x", "stepIndex": "0", "userInput": {}}, 400),
+        ({"stepIndex": 0, "userInput": {}}, 400),
+        ({"executionId": "exec-1-x", "stepIndex": 0, "userInput": []}, 400),
+    ],
+)
+def test_provide_input_errors(client, body, status):
+    assert_error(client.post("/api/provide-input", json=body), status)
+
+
+@pytest.mark.parametrize("action", ["stop", "continue"])
+def test_unknown_execution_is_404(client, action):
+    assert_error(client.post(f"/api/executions/exec-0-nothing/{action}"), 404)
+    assert_error(client.get("/api/executions/exec-0-nothing"), 404)
+
+
+def test_busy_worker_answers_503(app, client, hits):
+    app.extensions["flowrun"].registry.limit = 0
+    flow = make_flow(hits, node("a", "/items"))
+    resp = client.post("/api/execute-stream", json={"config": flow})
+    assert_error(resp, 503, "FLOWRUN_MAX_EXECUTIONS")
+
+
+def test_execute_runs_to_the_end_and_is_recorded(client, hits):
+    flow = make_flow(
+        hits,
+        node("a", "/items"),
+        node(
+            "b",
+            "/login",
+            "POST",
+            userPrompts={"password": "?"},
+            body={"username": "ada", "password": "{{ .input.password }}"},
+        ),
+        name="execute me",
+    )
+    resp = client.post(
+        "/api/execute",
+        json={"config": flow, "options": {"inputs": {"password": "secret"}}},
+    )
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["success"] is True
+    assert (body["stepsExecuted"], body["stepsSkipped"], body["stepsFailed"]) == (
+        2,
+        0,
+        0,
+    )
+    assert [r["id"] for r in body["executionLog"]] == ["a", "b"]
+    listed = client.get("/api/executions?flow=execute+me").get_json()["executions"]
+    assert listed[0]["executionId"] == body["executionId"]
+    assert listed[0]["status"] == "completed"
+
+
+def test_execute_fails_a_prompt_without_inputs(client, hits):
+    flow = make_flow(hits, node("b", "/items", userPrompts={"password": "?"}))
+    body = client.post("/api/execute", json={"config": flow}).get_json()
+    assert body["success"] is False and body["stepsFailed"] == 1
+    assert "options.inputs" in body["executionLog"][0]["error"]
+    assert hits.paths() == []
+
+
+def test_history_lists_newest_first_with_limit(client, hits):
+    flow = make_flow(hits, node("a", "/items"))
+    ids = [
+        client.post("/api/execute", json={"config": flow}).get_json()["executionId"]
+        for _ in range(3)
+    ]
+    listed = client.get("/api/executions?limit=2").get_json()["executions"]
+    assert [e["executionId"] for e in listed] == ids[::-1][:2]
+    assert_error(client.get("/api/executions?limit=lots"), 400)
+    detail = client.get(f"/api/executions/{ids[0]}").get_json()
+    assert detail["status"] == "completed" and detail["flowName"] == "test flow"
+    assert detail["startedAt"] and detail["endedAt"]
+    assert detail["steps"][0]["id"] == "a" and detail["steps"][0]["response"]
+
+
+def test_execute_node_with_mock_responses(client, hits):
+    flow = make_flow(
+        hits,
+        node("login", "/login", "POST", body={"username": "ada", "password": "x"}),
+        node(
+            "me",
+            "/me",
+            headers={"Authorization": "Bearer {{ .responses.login.token }}"},
+            userPrompts={"note": "?"},
+        ),
+    )
+    resp = client.post(
+        "/api/execute-node",
+        json={
+            "config": flow,
+            "nodeId": "me",
+            "mockResponses": {"login": {"token": "tok-mocked"}},
+            "inputs": {"note": "hi"},
+        },
+    )
+    assert resp.status_code == 200
+    record = resp.get_json()
+    assert record["id"] == "me" and record["status"] == "completed"
+    assert record["request"]["headers"]["Authorization"] == "Bearer tok-mocked"
+    assert hits.paths() == ["/demo/me"]  # only the one node ran
+
+    missing = client.post(
+        "/api/execute-node",
+        json={"config": flow, "nodeId": "me", "inputs": {"note": "hi"}},
+    ).get_json()
+    assert missing["status"] == "failed" and "login" in missing["error"]
+    assert_error(
+        client.post("/api/execute-node", json={"config": flow, "nodeId": "nope"}), 400
+    )
+    assert_error(
+        client.post(
+            "/api/execute-node",
+            json={"config": flow, "nodeId": "me", "mockResponses": {"ghost": {}}},
+        ),
+        400,
+    )
+
+
+def test_validate_always_200_for_parseable_json(client, hits):
+    good = make_flow(hits, node("a", "/items"))
+    resp = client.post("/api/validate", json={"config": good})
+    assert resp.status_code == 200
+    assert resp.get_json()["valid"] is True
+    body = client.post("/api/validate", json={"nodes": []}).get_json()
+    assert body["valid"] is False and body["errors"] and "warnings" in body
+    assert_error(
+        client.post("/api/validate", data="{", content_type="application/json"), 400
+    )
+
+
+def test_flows_crud(client, hits):
+    doc = make_flow(hits, node("a", "/items"), name="Saved")
+    resp = client.put("/api/flows/mine", json=doc)
+    assert resp.status_code == 201 and resp.get_json()["name"] == "mine.json"
+    assert client.put("/api/flows/mine.json", json=doc).status_code == 200
+    assert client.get("/api/flows/mine").get_json() == doc
+    listed = client.get("/api/flows").get_json()["flows"]
+    entry = next(f for f in listed if f["name"] == "mine.json")
+    assert entry["flowName"] == "Saved" and entry["nodes"] == 1
+    assert client.delete("/api/flows/mine.json").status_code == 200
+    assert_error(client.get("/api/flows/mine.json"), 404)
+    assert_error(client.delete("/api/flows/mine.json"), 404)
+
+
+@pytest.mark.parametrize(
+    "name", ["..%2F..%2Fetc%2Fpasswd", "../secret", "a%20b", ".hidden", "x%5Cy"]
+)
+def test_flow_names_cannot_traverse(client, name):
+    assert_error(client.get(f"/api/flows/{name}"), 400, "flow name")
+    assert_error(client.put(f"/api/flows/{name}", json={"nodes": []}), 400)
+    assert_error(client.delete(f"/api/flows/{name}"), 400)
+
+
+def test_flows_are_seeded_from_examples(tmp_path):
+    from flowrun import create_app
+    from flowrun.web import ROOT
+
+    examples = sorted(p.name for p in (ROOT / "examples").glob("*.json"))
+    app = create_app(
+        {
+            "FLOWRUN_DATA_DIR": str(tmp_path / "d"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "f"),
+        }
+    )
+    names = [f["name"] for f in app.test_client().get("/api/flows").get_json()["flows"]]
+    assert names == examples
+    app.extensions["flowrun"].store.close()
+
+
+def test_import_request_errors(client):
+    assert_error(
+        client.post("/api/import", json={"format": "word", "content": ""}), 400
+    )
+    assert_error(client.post("/api/import", json={"format": "curl"}), 400)
+    resp = client.post(
+        "/api/import", json={"format": "curl", "content": "curl http://127.0.0.1/x"}
+    )
+    assert resp.status_code in (200, 400, 501)
+
+
+def test_stream_in_history_while_running(client, app, hits):
+    flow = make_flow(hits, node("a", "/items"))
+    seen = {}
+
+    def on_event(name, data, resp):
+        if name == "start":
+            seen["running"] = client.get(f"/api/executions/{data['executionId']}")
+
+    run_events(client, flow, on_event=on_event)
+    assert seen["running"].get_json()["status"] in ("running", "completed")

@@ -1,0 +1,136 @@
+"""Security hooks and limits: token, Origin, Content-Type, sizes, blocked targets."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from flowrun import create_app
+
+from .streams import assert_error
+from .test_stream import make_flow, node, run_events
+
+
+@pytest.fixture
+def secured(tmp_path):
+    app = create_app(
+        {
+            "FLOWRUN_DATA_DIR": str(tmp_path / "data"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "flows"),
+            "FLOWRUN_TOKEN": "s3cret-token",
+            "FLOWRUN_ALLOWED_ORIGINS": "https://studio.example.com",
+            "FLOWRUN_MAX_CONFIG_BYTES": 2000,
+        }
+    )
+    yield app
+    app.extensions["flowrun"].store.close()
+
+
+BEARER = {"Authorization": "Bearer s3cret-token"}
+
+
+def test_token_required_except_health(secured):
+    client = secured.test_client()
+    assert client.get("/api/health").status_code == 200
+    resp = client.get("/api/executions")
+    assert_error(resp, 401, "token")
+    assert resp.headers["WWW-Authenticate"] == "Bearer"
+    assert_error(
+        client.get("/api/executions", headers={"Authorization": "Bearer nope"}), 401
+    )
+    assert_error(client.post("/api/validate", json={"nodes": []}), 401)
+    assert client.get("/api/executions", headers=BEARER).status_code == 200
+    assert client.get("/").status_code == 200  # the page itself; its calls need auth
+
+
+def test_studio_token_link_sets_an_httponly_cookie(secured):
+    client = secured.test_client()
+    assert_error(client.get("/?token=wrong"), 401)
+    resp = client.get("/?token=s3cret-token")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "s3cret-token" not in cookie
+    assert client.get("/api/executions").status_code == 200  # the cookie authorizes
+
+
+def test_foreign_origin_is_403(secured):
+    client = secured.test_client()
+    headers = dict(BEARER, Origin="https://evil.example")
+    assert_error(client.post("/api/validate", json={"nodes": []}, headers=headers), 403)
+    for origin in ("http://localhost", "https://studio.example.com"):
+        resp = client.post(
+            "/api/validate", json={"nodes": []}, headers=dict(BEARER, Origin=origin)
+        )
+        assert resp.status_code == 200, origin
+    assert_error(
+        client.put("/api/flows/x", json={}, headers=dict(BEARER, Origin="null")), 403
+    )
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "text/json"]
+)
+def test_posts_need_json_content_type(client, content_type):
+    resp = client.post("/api/validate", data="{}", content_type=content_type)
+    assert_error(resp, 415, "application/json")
+
+
+def test_oversized_body_is_413(secured):
+    client = secured.test_client()
+    big = {"config": {"nodes": [], "pad": "x" * 5000}}
+    assert_error(client.post("/api/execute-stream", json=big, headers=BEARER), 413)
+
+
+def test_too_many_steps_is_400(app, client, hits):
+    app.extensions["flowrun"].max_steps = 2
+    flow = make_flow(hits, *[node(f"n{i}", "/items") for i in range(3)])
+    body = assert_error(client.post("/api/execute-stream", json={"config": flow}), 400)
+    assert body["errors"]
+
+
+def test_metadata_address_is_refused(client, hits):
+    flow = {
+        "nodes": [
+            {
+                "id": "meta",
+                "name": "Metadata",
+                "method": "GET",
+                "url": "http://169.254.169.254/latest/meta-data/",
+                "timeout": 30,
+            }
+        ]
+    }
+    _, events = run_events(client, flow)
+    step = next(d for n, d in events if n == "step")
+    assert step["status"] == "failed" and "Blocked" in step["error"]
+    assert step["duration"] < 1  # refused before connecting, no timeout
+
+
+def test_allowed_hosts(tmp_path, hits):
+    app = create_app(
+        {
+            "FLOWRUN_DATA_DIR": str(tmp_path / "d"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "f"),
+            "FLOWRUN_ALLOWED_HOSTS": "api.example.com",
+        }
+    )
+    _, events = run_events(app.test_client(), make_flow(hits, node("a", "/items")))
+    step = next(d for n, d in events if n == "step")
+    assert "FLOWRUN_ALLOWED_HOSTS" in step["error"] and hits.paths() == []
+    app.extensions["flowrun"].store.close()
+
+
+def test_exposed_bind_without_token_warns(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="flowrun"):
+        app = create_app(
+            {
+                "FLOWRUN_DATA_DIR": str(tmp_path / "d"),
+                "FLOWRUN_FLOWS_DIR": str(tmp_path / "f"),
+                "FLOWRUN_BIND": "0.0.0.0",
+                "FLOWRUN_TOKEN": None,
+            }
+        )
+    assert "FLOWRUN_TOKEN" in caplog.text
+    app.extensions["flowrun"].store.close()

@@ -1,0 +1,106 @@
+"""History in SQLite: statuses, not_run entries, masking, retention, WAL."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from flowrun.store import MASK, Store
+
+from .test_stream import make_flow, node, run_events
+
+
+def test_wal_mode_and_tables(app):
+    store = app.extensions["flowrun"].store
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert {"executions", "steps", "controls"} <= tables
+    db.close()
+
+
+def test_failed_run_records_failed_step_and_not_run(client, app, hits):
+    flow = make_flow(hits, node("a", "/status/500"), node("b", "/items"))
+    _, events = run_events(client, flow)
+    detail = client.get(f"/api/executions/{events[0][1]['executionId']}").get_json()
+    assert detail["status"] == "failed"
+    steps = detail["steps"]
+    assert [(s["id"], s["status"]) for s in steps] == [
+        ("a", "failed"),
+        ("b", "not_run"),
+    ]
+    assert steps[1]["name"] == "B" and steps[1]["stepIndex"] == 1
+    assert detail["summary"]["stepsFailed"] == 1
+    assert "executionLog" not in detail["summary"]
+
+
+def test_secrets_are_masked_in_history_not_in_the_stream(app, hits):
+    app.extensions["flowrun"].secret_vars = frozenset({"apiKey", "password"})
+    flow = make_flow(
+        hits,
+        node(
+            "echo",
+            "/echo?key={{ .vars.apiKey }}",
+            "POST",
+            headers={
+                "Authorization": "Bearer abc123",
+                "cookie": "session=zzz",
+                "X-Key": "{{ .vars.apiKey }}",
+            },
+            userPrompts={"password": "?"},
+            body={"key": "{{ .vars.apiKey }}", "pw": "{{ .input.password }}"},
+        ),
+        node("cookie", "/cookie/set"),
+    )
+    flow["variables"] = {"apiKey": "K-999-SECRET"}
+    _, events = run_events(app.test_client(), flow, {"inputs": {"password": "hunter2"}})
+    live = events[2][1]
+    assert live["request"]["headers"]["Authorization"] == "Bearer abc123"
+    assert "K-999-SECRET" in live["url"]
+    eid = events[0][1]["executionId"]
+    stored = app.extensions["flowrun"].store.get(eid)
+    text = str(stored)
+    for secret in ("abc123", "zzz", "K-999-SECRET", "hunter2", "s3cr3t"):
+        assert secret not in text, secret
+    echo = stored["steps"][0]
+    assert echo["request"]["headers"]["Authorization"] == MASK
+    assert echo["request"]["headers"]["X-Key"] == MASK
+    assert echo["request"]["body"] == {"key": MASK, "pw": MASK}
+    assert MASK in echo["url"]
+    assert all(s["value"] == MASK for s in echo["substitutions"])
+    set_cookie = stored["steps"][1]["response"]["headers"]
+    assert set_cookie["Set-Cookie"] == MASK
+
+
+def test_retention_prunes_oldest(tmp_path):
+    store = Store(tmp_path, history_limit=3)
+    for i in range(30):
+        seq = store.create(f"exec-{i}", "f", 1)
+        store.step(seq, 0, "completed", '{"stepIndex":0}')
+        store.finish(seq, "completed", {}, [])
+    running = store.create("exec-running", "f", 1)
+    assert running
+    kept = [e["executionId"] for e in store.list(100)]
+    assert len(kept) <= 3 + 20  # pruned every 20 creations
+    assert "exec-0" not in kept and kept[0] == "exec-running"
+    assert store.get("exec-0") is None
+    orphans = store._db.execute(
+        "SELECT COUNT(*) FROM steps WHERE exec_seq NOT IN (SELECT seq FROM executions)"
+    ).fetchone()[0]
+    assert orphans == 0
+    store.close()
+
+
+def test_waiting_state_is_visible_to_other_workers(tmp_path):
+    store = Store(tmp_path)
+    seq = store.create("exec-w", "f", 2)
+    assert store.state("exec-w") == {
+        "status": "running",
+        "promptStep": None,
+        "pausedStep": None,
+    }
+    store.waiting(seq, 1, None)
+    assert store.state("exec-w")["promptStep"] == 1
+    assert store.add_control("exec-w", "input", 1, {"a": 1}) is True
+    assert store.add_control("exec-w", "input", 1, {"a": 2}) is False
+    assert store.state("exec-x") is None
+    store.close()

@@ -1,0 +1,297 @@
+"""The SSE protocol through Flask's test client: order, fields, prompts, stop, close."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from .streams import frames
+
+
+def make_flow(target, *nodes, name="test flow"):
+    return {
+        "name": name,
+        "defaults": {"baseUrl": target.url + "/demo"},
+        "nodes": list(nodes),
+    }
+
+
+def node(node_id, url, method="GET", **extra):
+    return {
+        "id": node_id,
+        "name": node_id.title(),
+        "method": method,
+        "url": url,
+        **extra,
+    }
+
+
+def run_events(client, flow, options=None, on_event=None):
+    """Run a flow; return (response headers, [(name, data)]); ``on_event`` may act."""
+    body = {"config": flow}
+    if options is not None:
+        body["options"] = options
+    resp = client.post("/api/execute-stream", json=body, buffered=False)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    got = []
+    try:
+        for name, data in frames(resp.response):
+            got.append((name, data))
+            if on_event is not None:
+                on_event(name, data, resp)
+            if name == "end":
+                break
+    finally:
+        resp.close()
+    return resp.headers, got
+
+
+def names(events):
+    return [n for n, _ in events if n != ":"]
+
+
+def test_success_order_fields_and_headers(client, hits):
+    flow = make_flow(
+        hits,
+        node("login", "/login", "POST", body={"username": "ada", "password": "secret"}),
+        node(
+            "me",
+            "/me",
+            headers={"Authorization": "Bearer {{ .responses.login.token }}"},
+        ),
+    )
+    headers, events = run_events(client, flow)
+    assert headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert headers["Cache-Control"] == "no-cache"
+    assert headers["X-Accel-Buffering"] == "no"
+    eid = headers["X-Execution-Id"]
+    assert eid.startswith("exec-") and len(eid) == 5 + 13 + 1 + 9
+    assert names(events) == ["start", "step_start", "step", "step_start", "step", "end"]
+    assert all(d["executionId"] == eid for n, d in events if n != ":")
+    seqs = [d["_seq"] for n, d in events if n != ":"]
+    assert seqs == list(range(1, len(seqs) + 1))
+    start = events[0][1]
+    assert start["totalSteps"] == 2 and start["flowName"] == "test flow"
+    step_start = events[1][1]
+    assert step_start["step"] == 1 and step_start["stepIndex"] == 0
+    assert step_start["url"] == hits.url + "/demo/login"
+    assert step_start["method"] == "POST" and step_start["name"] == "Login"
+    me = events[4][1]
+    assert me["status"] == "completed" and me["response"]["status"] == 200
+    assert me["request"]["headers"]["Authorization"].startswith("Bearer tok-")
+    assert me["substitutions"][0]["type"] == "response"
+    end = events[-1][1]
+    assert end["success"] is True and end["interrupted"] is False
+    assert (end["stepsExecuted"], end["stepsSkipped"], end["stepsFailed"]) == (2, 0, 0)
+    assert end["notRun"] == [] and len(end["executionLog"]) == 2
+    assert hits.paths() == ["/demo/login", "/demo/me"]
+
+
+def test_failure_ends_with_error_and_not_run(client, hits):
+    flow = make_flow(hits, node("gone", "/status/404"), node("never", "/items"))
+    _, events = run_events(client, flow)
+    assert names(events) == ["start", "step_start", "step", "error", "end"]
+    step = events[2][1]
+    assert step["status"] == "failed" and "Validation failed" in step["error"]
+    assert events[3][1]["step"] == 1 and events[3][1]["message"] == step["error"]
+    end = events[-1][1]
+    assert end["success"] is False and end["interrupted"] is False
+    assert end["stepsFailed"] == 1 and end["notRun"] == ["never"]
+    assert hits.paths() == ["/demo/status/404"]
+
+
+def test_skip_by_condition(client, hits):
+    flow = make_flow(
+        hits,
+        node("a", "/items"),
+        node(
+            "b",
+            "/items/1",
+            conditions=[{"source": "node", "node": "a", "httpStatusCode": 500}],
+        ),
+    )
+    _, events = run_events(client, flow)
+    assert names(events) == ["start", "step_start", "step", "step", "end"]
+    skipped = events[3][1]
+    assert skipped["status"] == "skipped" and skipped["skipReason"]
+    assert events[-1][1]["stepsSkipped"] == 1 and events[-1][1]["success"] is True
+
+
+def test_prompt_answered_through_provide_input(client, hits):
+    flow = make_flow(
+        hits,
+        node(
+            "login",
+            "/login",
+            "POST",
+            userPrompts={"password": "Password?"},
+            body={"username": "ada", "password": "{{ .input.password }}"},
+        ),
+    )
+    answers = []
+
+    def on_event(name, data, resp):
+        if name == "input_required":
+            assert data["prompts"] == {"password": "Password?"}
+            assert data["stepIndex"] == 0 and data["step"] == 1
+            body = {
+                "executionId": data["executionId"],
+                "stepIndex": 0,
+                "userInput": {"password": "secret"},
+            }
+            thread = threading.Thread(
+                target=lambda: answers.append(
+                    client.post("/api/provide-input", json=body)
+                )
+            )
+            thread.start()
+            thread.join(5)
+
+    _, events = run_events(client, flow, on_event=on_event)
+    assert answers[0].status_code == 200 and answers[0].get_json() == {"success": True}
+    assert names(events) == ["start", "input_required", "step_start", "step", "end"]
+    assert events[-1][1]["success"] is True
+    again = client.post(
+        "/api/provide-input",
+        json={
+            "executionId": events[0][1]["executionId"],
+            "stepIndex": 0,
+            "userInput": {"password": "x"},
+        },
+    )
+    assert again.status_code in (404, 409)
+
+
+def test_inputs_in_advance_send_no_prompt(client, hits):
+    flow = make_flow(
+        hits,
+        node(
+            "login",
+            "/login",
+            "POST",
+            userPrompts={"password": "Password?"},
+            body={"username": "ada", "password": "{{ .input.password }}"},
+        ),
+    )
+    _, events = run_events(client, flow, {"inputs": {"password": "secret"}})
+    assert names(events) == ["start", "step_start", "step", "end"]
+
+
+def test_stop_completes_the_step_in_flight(client, hits):
+    flow = make_flow(
+        hits,
+        node("first", "/slow?ms=300"),
+        node("second", "/items"),
+        node("third", "/items"),
+    )
+    stops = []
+
+    def on_event(name, data, resp):
+        if name == "step_start" and data["stepIndex"] == 0:
+            stops.append(client.post(f"/api/executions/{data['executionId']}/stop"))
+
+    _, events = run_events(client, flow, on_event=on_event)
+    assert stops[0].status_code == 202 and stops[0].get_json() == {"stopping": True}
+    assert names(events) == ["start", "step_start", "step", "end"]
+    assert events[2][1]["status"] == "completed"  # the step in flight completed
+    end = events[-1][1]
+    assert end["interrupted"] is True and end["success"] is False
+    assert end["notRun"] == ["second", "third"]
+    assert hits.paths() == ["/demo/slow"]
+    detail = client.get(f"/api/executions/{end['executionId']}").get_json()
+    assert detail["status"] == "interrupted"
+    assert [s["status"] for s in detail["steps"]] == ["completed", "not_run", "not_run"]
+    again = client.post(f"/api/executions/{end['executionId']}/stop")
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("wait", ["prompt", "delay", "step-mode"])
+def test_stop_while_waiting_starts_nothing(client, hits, wait):
+    waiting = node("wait", "/items")
+    options = {}
+    if wait == "prompt":
+        waiting["userPrompts"] = {"x": "X?"}
+    elif wait == "delay":
+        waiting["delayMs"] = 10_000
+    else:
+        options = {"mode": "step"}
+    flow = make_flow(hits, waiting, node("after", "/items"))
+    seen = []
+
+    def on_event(name, data, resp):
+        seen.append(name)
+        if name in ("input_required", "paused") or (
+            wait == "delay" and name == "start"
+        ):
+            if wait == "delay":
+                time.sleep(0.1)
+            r = client.post(f"/api/executions/{data['executionId']}/stop")
+            assert r.status_code == 202
+
+    started = time.monotonic()
+    _, events = run_events(client, flow, options, on_event=on_event)
+    assert time.monotonic() - started < 5
+    assert "step_start" not in names(events)
+    assert events[-1][1]["interrupted"] is True
+    assert events[-1][1]["notRun"] == ["wait", "after"]
+    assert hits.paths() == []
+
+
+def test_step_and_auto_modes_pause_and_continue(client, hits):
+    flow = make_flow(hits, node("a", "/items"), node("b", "/items"))
+    replies = []
+
+    def on_event(name, data, resp):
+        if name == "paused":
+            eid = data["executionId"]
+            replies.append(client.post(f"/api/executions/{eid}/continue").status_code)
+
+    _, events = run_events(client, flow, {"mode": "step"}, on_event=on_event)
+    assert names(events).count("paused") == 2 and replies == [200, 200]
+    assert events[-1][1]["success"] is True
+
+    replies.clear()
+    _, events = run_events(
+        client, flow, {"mode": "auto", "autoStepDelayMs": 60_000}, on_event=on_event
+    )
+    paused = [d for n, d in events if n == "paused"]
+    assert len(paused) == 1 and paused[0]["resumeAt"] > time.time() * 1000
+    assert replies == [200] and events[-1][1]["success"] is True
+    eid = events[-1][1]["executionId"]
+    assert client.post(f"/api/executions/{eid}/continue").status_code == 409
+
+
+def test_heartbeat_while_a_step_is_slow(client, hits):
+    flow = make_flow(hits, node("slow", "/slow?ms=1300"))
+    _, events = run_events(client, flow)
+    assert ":" in [n for n, _ in events]  # heartbeat is 0.5 s in the app fixture
+    assert events[-1][1]["success"] is True
+
+
+def test_closing_the_stream_interrupts_after_the_step_in_flight(client, app, hits):
+    flow = make_flow(hits, node("slow", "/slow?ms=400"), node("next", "/items"))
+    resp = client.post("/api/execute-stream", json={"config": flow}, buffered=False)
+    eid = resp.headers["X-Execution-Id"]
+    for name, _data in frames(resp.response):
+        if name == "step_start":
+            break
+    resp.close()  # the client goes away while the slow step is in flight
+    store = app.extensions["flowrun"].store
+    deadline = time.monotonic() + 5
+    while store.get(eid)["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    detail = store.get(eid)
+    assert detail["status"] == "interrupted"
+    assert [s["status"] for s in detail["steps"]] == ["completed", "not_run"]
+    time.sleep(0.1)
+    assert hits.paths() == ["/demo/slow"]
+
+
+def test_prompt_times_out(app, hits):
+    app.extensions["flowrun"].config["FLOWRUN_INPUT_TIMEOUT_S"] = 0.2
+    flow = make_flow(hits, node("ask", "/items", userPrompts={"x": "X?"}))
+    _, events = run_events(app.test_client(), flow)
+    assert names(events) == ["start", "input_required", "step", "error", "end"]
+    assert "FLOWRUN_INPUT_TIMEOUT_S" in events[2][1]["error"]
