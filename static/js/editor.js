@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { attachAutocomplete } from "./autocomplete.js";
-import { $, $$, clear, debounce, h } from "./dom.js";
+import { $, $$, clear, debounce, h, icon } from "./dom.js";
 import { emit, on, state, touched } from "./state.js";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -62,10 +62,23 @@ function setOrDelete(obj, key, value) {
   else obj[key] = value;
 }
 
+// Arrays of small objects read best one element per line.
+function compactJson(value) {
+  if (Array.isArray(value) && value.every((v) => JSON.stringify(v).length <= 100)) {
+    return value.length ? `[\n${value.map((v) => `  ${JSON.stringify(v)}`).join(",\n")}\n]` : "[]";
+  }
+  return JSON.stringify(value, null, 2);
+}
+
 // A JSON textarea: the parsed value reaches the document only when it parses.
 function jsonArea(value, onValue, { rows = 4, ph = true, placeholder, allowEmpty = true } = {}) {
   const ta = h("textarea", { rows, spellcheck: "false", class: `code-input${ph ? " ph-input" : ""}`, placeholder });
-  ta.value = value === undefined ? "" : JSON.stringify(value, null, 2);
+  ta.value = value === undefined ? "" : compactJson(value);
+  const fit = () => {
+    ta.rows = Math.min(14, Math.max(rows, ta.value.split("\n").length));
+  };
+  fit();
+  ta.addEventListener("input", fit);
   const err = h("p", { class: "field-error local", hidden: true });
   ta.addEventListener("input", () => {
     const text = ta.value.trim();
@@ -136,24 +149,39 @@ function changed() {
   touched("form");
 }
 
+let settingsOpen = false;
+
 function flowSection(doc) {
   doc.defaults = doc.defaults || {};
   const d = doc.defaults;
-  const box = h("section", { class: "panel flow-settings", "aria-labelledby": "flow-settings-title" });
-  box.append(
-    h("h2", { class: "panel-title", id: "flow-settings-title" }, "Flow"),
-    h(
-      "div",
-      { class: "grid" },
-      field("Flow name", "name", textInput(doc.name, (v) => { setOrDelete(doc, "name", v); changed(); })),
-      field("Base URL", "defaults.baseUrl", textInput(d.baseUrl, (v) => { setOrDelete(d, "baseUrl", v); changed(); }, { ph: true, placeholder: "https://api.example.com" })),
-      field("Description", "description", textInput(doc.description, (v) => { setOrDelete(doc, "description", v); changed(); }), { wide: true }),
-      field("Default timeout (s)", "defaults.timeout", numberInput(d.timeout, (v) => { setOrDelete(d, "timeout", v); changed(); }, { placeholder: "30" })),
-      kvEditor("Variables", "variables", doc.variables, (v) => { setOrDelete(doc, "variables", v || {}); changed(); }, { addLabel: "Variable", ph: false }),
-      kvEditor("Default headers", "defaults.headers", d.headers, (v) => { setOrDelete(d, "headers", v); changed(); }, { addLabel: "Header" }),
-      jsonField("Default validations", "defaults.validations", d.validations, (v) => { setOrDelete(d, "validations", v); changed(); }, { rows: 2, placeholder: '[{"httpStatusCode": 200}]', wide: true }),
-    ),
+  const box = h("section", { class: `panel flow-settings${settingsOpen ? " open" : ""}`, dataset: { path: "" }, "aria-label": "Flow settings" });
+  const vars = Object.keys(doc.variables || {}).length;
+  const summary = h("span", { class: "flow-summary muted" }, [d.baseUrl || "no base URL", `${vars} variable${vars === 1 ? "" : "s"}`].join(" · "));
+  const toggle = h(
+    "button",
+    { type: "button", class: "node-toggle", "aria-expanded": String(settingsOpen), "aria-controls": "flow-settings-body" },
+    h("span", { class: "chev", "aria-hidden": "true" }, "▸"),
+    h("span", { class: "node-name" }, "Flow settings"),
+    summary,
   );
+  const body = h(
+    "div",
+    { class: "node-body grid grid-3", id: "flow-settings-body", hidden: !settingsOpen },
+    field("Flow name", "name", textInput(doc.name, (v) => { setOrDelete(doc, "name", v); changed(); })),
+    field("Base URL", "defaults.baseUrl", textInput(d.baseUrl, (v) => { setOrDelete(d, "baseUrl", v); changed(); }, { ph: true, placeholder: "https://api.example.com" })),
+    field("Default timeout (s)", "defaults.timeout", numberInput(d.timeout, (v) => { setOrDelete(d, "timeout", v); changed(); }, { placeholder: "30" })),
+    field("Description", "description", textInput(doc.description, (v) => { setOrDelete(doc, "description", v); changed(); }), { wide: true }),
+    kvEditor("Variables", "variables", doc.variables, (v) => { setOrDelete(doc, "variables", v || {}); changed(); }, { addLabel: "Variable", ph: false }),
+    kvEditor("Default headers", "defaults.headers", d.headers, (v) => { setOrDelete(d, "headers", v); changed(); }, { addLabel: "Header" }),
+    jsonField("Default validations", "defaults.validations", d.validations, (v) => { setOrDelete(d, "validations", v); changed(); }, { rows: 2, placeholder: '[{"httpStatusCode": 200}]', wide: true }),
+  );
+  toggle.addEventListener("click", () => {
+    settingsOpen = !settingsOpen;
+    box.classList.toggle("open", settingsOpen);
+    toggle.setAttribute("aria-expanded", String(settingsOpen));
+    body.hidden = !settingsOpen;
+  });
+  box.append(h("div", { class: "node-head" }, toggle, h("span", { class: "node-errors", "aria-live": "polite" })), body);
   return box;
 }
 
@@ -214,10 +242,10 @@ function nodeCard(node, i, count) {
       "div",
       { class: "node-tools" },
       h("button", { type: "button", class: "btn small ghost", onclick: () => tryItOut(i) }, "Try it out"),
-      h("button", { type: "button", class: "btn icon ghost small", "aria-label": `Move step ${i + 1} up`, disabled: i === 0, onclick: () => moveNode(i, i - 1) }, "↑"),
-      h("button", { type: "button", class: "btn icon ghost small", "aria-label": `Move step ${i + 1} down`, disabled: i === count - 1, onclick: () => moveNode(i, i + 1) }, "↓"),
-      h("button", { type: "button", class: "btn icon ghost small", "aria-label": `Duplicate step ${i + 1}`, onclick: () => duplicate(i) }, "⧉"),
-      h("button", { type: "button", class: "btn icon ghost small danger", "aria-label": `Delete step ${i + 1}`, onclick: () => removeNode(i) }, "🗑"),
+      h("button", { type: "button", class: "btn icon ghost small", "aria-label": `Move step ${i + 1} up`, title: "Move up", disabled: i === 0, onclick: () => moveNode(i, i - 1) }, "↑"),
+      h("button", { type: "button", class: "btn icon ghost small", "aria-label": `Move step ${i + 1} down`, title: "Move down", disabled: i === count - 1, onclick: () => moveNode(i, i + 1) }, "↓"),
+      h("button", { type: "button", class: "btn icon ghost small", "aria-label": `Duplicate step ${i + 1}`, title: "Duplicate", onclick: () => duplicate(i) }, icon("copy")),
+      h("button", { type: "button", class: "btn icon ghost small danger", "aria-label": `Delete step ${i + 1}`, title: "Delete", onclick: () => removeNode(i) }, icon("trash")),
     ),
   );
   card.append(head);
@@ -249,9 +277,9 @@ function nodeCard(node, i, count) {
       h("div", { class: "request-row" }, h("span", { class: "method-wrap", dataset: { path: `${p}.method` } }, methodSel), textInput(node.url, (v) => { node.url = v; changed(); }, { ph: true, placeholder: "/path or https://…", label: "URL" })),
     ),
     kvEditor("Headers", `${p}.headers`, node.headers, (v) => { setOrDelete(node, "headers", v); changed(); }, { addLabel: "Header" }),
-    jsonField("Body (JSON)", `${p}.body`, node.body, (v) => { setOrDelete(node, "body", v); changed(); }, { rows: 4, placeholder: '{"key": "{{ .vars.name }}"}', wide: true }),
+    jsonField("Body (JSON)", `${p}.body`, node.body, (v) => { setOrDelete(node, "body", v); changed(); }, { rows: 2, placeholder: '{"key": "{{ .vars.name }}"}', wide: true }),
     kvEditor("Prompts", `${p}.userPrompts`, node.userPrompts, (v) => { setOrDelete(node, "userPrompts", v); changed(); }, { keyLabel: "Key", valueLabel: "Question", addLabel: "Prompt" }),
-    jsonField("Validations", `${p}.validations`, node.validations, (v) => { setOrDelete(node, "validations", v); changed(); }, { rows: 3, placeholder: '[{"httpStatusCode": 200}, {"jsonpath": ".id", "exists": true}]', wide: true }),
+    jsonField("Validations", `${p}.validations`, node.validations, (v) => { setOrDelete(node, "validations", v); changed(); }, { rows: 2, placeholder: '[{"httpStatusCode": 200}, {"jsonpath": ".id", "exists": true}]', wide: true }),
     jsonField("Conditions", `${p}.conditions`, node.conditions, (v) => { setOrDelete(node, "conditions", v); changed(); }, { rows: 2, placeholder: '[{"source": "node", "node": "login", "httpStatusCode": 200}]', wide: true }),
     h(
       "div",
@@ -452,12 +480,12 @@ export function renderErrors() {
     const path = err.path || "";
     let target = path ? targetFor(path) : null;
     // A node-level error: attach to the node's header area.
-    if (target && target.classList.contains("node")) target = target.querySelector(".node-head");
+    if (target && (target.classList.contains("node") || target.classList.contains("flow-settings"))) target = target.querySelector(".node-head");
     if (!target || target === formView) {
       general.push(err);
       continue;
     }
-    const nodeEl = target.closest(".node");
+    const nodeEl = target.closest(".node, .flow-settings");
     if (nodeEl && err.level === "error") perNode.set(nodeEl, (perNode.get(nodeEl) || 0) + 1);
     const msg = h(
       "p",

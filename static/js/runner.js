@@ -270,7 +270,13 @@ function openPrompt(run, ev) {
   clear(promptFields);
   promptError.hidden = true;
   promptSub.textContent = `Step #${ev.step}: ${ev.name || ""}`;
-  for (const [key, text] of Object.entries(ev.prompts || {})) {
+  // Ask in the order the flow lists its prompts.
+  const node = nodeAt(run, ev.stepIndex);
+  const order = Object.keys((node && node.userPrompts) || {});
+  const entries = Object.entries(ev.prompts || {}).sort(
+    ([a], [b]) => (order.indexOf(a) + 1 || 1e9) - (order.indexOf(b) + 1 || 1e9),
+  );
+  for (const [key, text] of entries) {
     const id = `prompt-${key.replace(/[^A-Za-z0-9_-]/g, "_")}`;
     promptFields.append(
       h(
