@@ -99,6 +99,12 @@ class Controls:
         with self._lock:
             self.waiting_input = step_index
 
+    def input_done(self, step_index: int) -> None:
+        """Stop accepting answers for ``step_index`` (however ``ask()`` ended)."""
+        with self._lock:
+            if self.waiting_input == step_index:
+                self.waiting_input = None
+
     def expect_continue(self) -> None:
         """Accept ``resume()`` from now on (before ``paused`` is sent)."""
         with self._lock:
@@ -350,6 +356,9 @@ class Run:
                 answers = controls.ask(index, shown, self.settings.input_timeout_s)
             except InputMissing as exc:
                 return self._fail_early(index, node, str(exc))
+            finally:
+                # an overriding ask() (terminal, no-prompt runs) may not clear it
+                controls.input_done(index)
             if answers is None:
                 return "stopped"
             absent = [k for k in missing if k not in answers]

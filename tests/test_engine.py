@@ -625,3 +625,17 @@ def test_events_are_json_and_partial_inputs_prompt_only_the_rest(hits):
     assert a["status"] == "completed" and a["url"].endswith("?u=ada")
     assert b["status"] == "skipped" and b["skipReason"] == "node 'c' has not run"
     assert c["status"] == "completed"
+
+
+def test_prompt_refused_by_an_overriding_ask_stops_accepting_answers(hits):
+    from flowrun.errors import InputMissing
+
+    class NoPrompts(Controls):
+        def ask(self, step_index, prompts, timeout):
+            raise InputMissing("no prompts here")
+
+    controls = NoPrompts()
+    events = run_events(prompted(hits), controls=controls)
+    assert steps_of(events)[0]["error"] == "no prompts here"
+    assert controls.waiting_input is None
+    assert controls.answer(0, {"password": "secret"}) == "not_waiting"
