@@ -102,7 +102,6 @@ def test_postman_flow_name_description_and_variables(shop):
         "user": "",
         "password": "",
         "page": "",
-        "authToken": "",
         "id": "7",
         "apiKey": "",
         "orderId": "",
@@ -140,9 +139,11 @@ def test_postman_headers_and_auth(shop):
     nodes = by_id(shop)
     # noauth on the request overrides the collection's bearer; disabled header gone.
     assert nodes["log-in"]["headers"] == {"Content-Type": "application/json"}
+    # The collection's bearer token is set by the login's test script, so it
+    # becomes a reference to the login response.
     assert nodes["list-items"]["headers"] == {
         "Accept": "application/json",
-        "Authorization": "Bearer {{ .vars.authToken }}",
+        "Authorization": "Bearer {{ .responses.log-in.token }}",
     }
     # An API key on the request replaces the inherited bearer.
     assert nodes["order-graph"]["headers"]["X-Api-Key"] == "{{ .vars.apiKey }}"
@@ -187,7 +188,10 @@ def test_postman_status_tests_become_validations(shop):
     assert nodes["delete-order"]["validations"] == [{"httpStatusCode": [200, 204]}]
     assert "validations" not in nodes["get-item"]
     # What the scripts did besides status checks is named, not silently lost.
-    assert "1 line(s) not translated" in nodes["log-in"]["description"]
+    assert nodes["log-in"]["description"] == (
+        "The test script sets 'authToken'; later requests use "
+        "{{ .responses.log-in.token }} instead."
+    )
     assert "1 line(s) not translated" in nodes["list-items"]["description"]
     assert "description" not in nodes["create-order"]
 
@@ -328,6 +332,52 @@ def test_postman_collection_test_scripts_apply_to_every_request():
     event = {"listen": "test", "script": {"exec": ["pm.response.to.be.ok;"]}}
     flow = imported("postman", postman(request("A"), request("B"), event=[event]))
     assert [n["validations"] for n in flow["nodes"]] == [[{"httpStatusCode": 200}]] * 2
+
+
+@pytest.mark.parametrize(
+    ("script", "reference"),
+    [
+        (['pm.environment.set("t", pm.response.json().data.token);'], ".data.token"),
+        (
+            ["pm.collectionVariables.set('t', pm.response.json()['a-b'][0]);"],
+            '["a-b"][0]',
+        ),
+        (["var body = pm.response.json();", "pm.globals.set('t', body.id)"], ".id"),
+        (
+            [
+                "const d = JSON.parse(responseBody);",
+                'postman.setEnvironmentVariable("t", d.x);',
+            ],
+            ".x",
+        ),
+        (["pm.variables.set('t', pm.response.json())"], ""),
+    ],
+)
+def test_postman_values_saved_by_scripts_become_response_references(script, reference):
+    first = request("Login")
+    first["event"] = [{"listen": "test", "script": {"exec": script}}]
+    second = request("Me", url="https://api.example.com/me?t={{t}}")
+    flow = imported("postman", postman(first, second))
+    login, me = flow["nodes"]
+    assert me["url"] == "/me?t={{ .responses.login" + reference + " }}"
+    assert "t" not in flow["variables"]
+    assert "not translated" not in login["description"]
+
+
+def test_postman_scripts_saving_headers_and_status():
+    first = request("Login")
+    exec_ = [
+        "pm.environment.set('sid', pm.response.headers.get('X-Session'));",
+        "pm.environment.set('code', pm.response.code);",
+        "pm.environment.set('other', someFunction());",
+    ]
+    first["event"] = [{"listen": "test", "script": {"exec": exec_}}]
+    second = request("Me", header=[{"key": "X", "value": "{{sid}} {{code}} {{other}}"}])
+    flow = imported("postman", postman(first, second))
+    assert flow["nodes"][1]["headers"]["X"] == (
+        "{{ .headers.login.X-Session }} {{ .status.login }} {{ .vars.other }}"
+    )
+    assert "1 line(s) not translated" in flow["nodes"][0]["description"]
 
 
 def test_postman_pre_request_scripts_are_named_as_ignored():
@@ -639,9 +689,25 @@ def test_postman_end_to_end_against_the_target(target):
             "event": [
                 {
                     "listen": "test",
-                    "script": {"exec": ["pm.response.to.have.status(200);"]},
+                    "script": {
+                        "exec": [
+                            "pm.response.to.have.status(200);",
+                            "pm.environment.set('token', pm.response.json().token);",
+                        ]
+                    },
                 }
             ],
+        },
+        {
+            "name": "Me",
+            "request": {
+                "method": "GET",
+                "auth": {
+                    "type": "bearer",
+                    "bearer": [{"key": "token", "value": "{{token}}"}],
+                },
+                "url": "{{baseUrl}}/me",
+            },
         },
         {
             "name": "Form",
@@ -662,9 +728,12 @@ def test_postman_end_to_end_against_the_target(target):
     flow = imported("postman", postman(*items, variable=variable))
     events = [(e.name, e.to_dict()) for e in Run(flow).events()]
     steps = [data for name, data in events if name == "step"]
-    assert [s["status"] for s in steps] == ["completed", "completed"], steps
+    assert [s["status"] for s in steps] == ["completed"] * 3, steps
     assert steps[0]["response"]["body"]["user"]["username"] == "ada"
-    assert steps[1]["response"]["body"]["form"] == {"n": ["1"]}
+    # The token the login's script saved reached /me through the response.
+    assert steps[1]["request"]["headers"]["Authorization"].startswith("Bearer tok-")
+    assert steps[1]["response"]["status"] == 200
+    assert steps[2]["response"]["body"]["form"] == {"n": ["1"]}
 
 
 # -- OpenAPI --------------------------------------------------------------------

@@ -51,6 +51,21 @@ _ONE_OF = re.compile(
     r"pm\.expect\(\s*pm\.response\.code\s*\)\s*\.to\.be\.oneOf\(\s*\[([\d\s,]+)\]"
 )
 _OK = re.compile(r"pm\.response\.to\.be\.ok\b")
+# Saving a value from the response for later requests, e.g.
+# ``pm.environment.set("token", pm.response.json().data.token)``.
+_JS_PATH = r"((?:\s*\.\s*[A-Za-z_$][\w$]*|\s*\[\s*(?:\d+|\"[^\"]*\"|'[^']*')\s*\])*)"
+_SET = re.compile(
+    r"(?:pm\.(?:environment|collectionVariables|globals|variables)\.set|"
+    r"postman\.set(?:Environment|Global)Variable)\(\s*([\"'])([^\"']+)\1\s*,"
+    r"\s*(.+?)\s*\)\s*;?\s*$"
+)
+_BODY = re.compile(r"^(?:pm\.response\.json\(\s*\)|JSON\.parse\(\s*responseBody\s*\))")
+_ALIAS = re.compile(
+    r"^\s*(?:var|let|const)\s+([A-Za-z_$][\w$]*)\s*=\s*"
+    r"(?:pm\.response\.json\(\s*\)|JSON\.parse\(\s*responseBody\s*\))\s*;?\s*$"
+)
+_HEADER_GET = re.compile(r"^pm\.response\.headers\.get\(\s*([\"'])([^\"']+)\1\s*\)$")
+_CODE = re.compile(r"^pm\.response\.code$")
 # Script lines that carry no check of their own: blank, comments, test wrappers.
 _STRUCTURAL = re.compile(
     r"^\s*(?://.*|pm\.test\(.*(?:function\s*\(\s*\)|=>)\s*\{\s*|\}\s*\)\s*;?\s*|)$"
@@ -172,6 +187,8 @@ class _Converter:
         self.ids = Ids()
         self.nodes: list[dict] = []
         self.notes: list[str] = []
+        # Variables a test script sets from a response: name -> placeholder body.
+        self.chained: dict[str, str] = {}
         for entry in _enabled(doc.get("variable")):
             self.variables[var_name(entry["key"])] = entry.get("value", "")
 
@@ -218,6 +235,8 @@ class _Converter:
             name = m.group(1)
             if name in _DYNAMIC:
                 return "{{ " + _DYNAMIC[name] + " }}"
+            if var_name(name) in self.chained:
+                return "{{ " + self.chained[var_name(name)] + " }}"
             if name.startswith("$"):
                 note = (
                     f"Postman dynamic variable {{{{{name}}}}} has no flowrun "
@@ -301,7 +320,7 @@ class _Converter:
             node["headers"] = headers
         if body is not None:
             node["body"] = body
-        validations = self.validations(scripts, notes)
+        validations = self.validations(scripts, notes, node["id"])
         if validations:
             node["validations"] = validations
         text = describe(_text(req.get("description") or item.get("description")))
@@ -454,9 +473,10 @@ class _Converter:
             notes.append(f"Body mode '{mode}' is not supported: the body was dropped.")
         return None
 
-    def validations(self, scripts: list, notes: list) -> list[dict]:
+    def validations(self, scripts: list, notes: list, node_id: str) -> list[dict]:
         codes: list = []
         untranslated = 0
+        aliases: set[str] = set()
         for event in scripts:
             script = event.get("script") or {}
             lines = script.get("exec") if isinstance(script, dict) else None
@@ -477,7 +497,11 @@ class _Converter:
                 for code in found:
                     if code not in codes:
                         codes.append(code)
-                if not found and not _STRUCTURAL.match(line):
+                if found or _STRUCTURAL.match(line):
+                    continue
+                if m := _ALIAS.match(line):
+                    aliases.add(m.group(1))
+                elif not self.chain(line, aliases, node_id, notes):
                     untranslated += 1
         if untranslated:
             notes.append(
@@ -485,3 +509,36 @@ class _Converter:
                 "run; only status-code checks were kept)."
             )
         return [{"httpStatusCode": code} for code in codes]
+
+    def chain(self, line: str, aliases: set, node_id: str, notes: list) -> bool:
+        """Read a script line that saves a response value into a variable.
+
+        Later requests then refer to the response directly (the variable would
+        only ever hold that value), e.g. ``{{ .responses.login.token }}``.
+        """
+        m = _SET.search(line)
+        if not m:
+            return False
+        name, expr = var_name(m.group(2)), m.group(3).strip()
+        ref = None
+        if h := _HEADER_GET.match(expr):
+            ref = f".headers.{node_id}.{h.group(2)}"
+        elif _CODE.match(expr):
+            ref = f".status.{node_id}"
+        else:
+            root = _BODY.match(expr)
+            if root is None:
+                word = re.match(r"^[A-Za-z_$][\w$]*", expr)
+                root = word if word and word.group(0) in aliases else None
+            rest = expr[root.end() :] if root else None
+            if rest is not None and re.fullmatch(_JS_PATH, rest):
+                path = re.sub(r"\s+", "", rest).replace("'", '"')
+                ref = f".responses.{node_id}{path}"
+        if ref is None:
+            return False
+        self.chained[name] = ref
+        notes.append(
+            f"The test script sets '{m.group(2)}'; later requests use "
+            f"{{{{ {ref} }}}} instead."
+        )
+        return True
