@@ -56,8 +56,12 @@ def _number(value):
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, str):
+        text = value.strip()
+        # Python's float() also reads "1_000", "nan" and "inf"; JSON numbers don't
+        if "_" in text or not text[-1:].isdigit() and not text.endswith("."):
+            return None
         try:
-            return float(value.strip())
+            return float(text)
         except ValueError:
             return None
     return None
