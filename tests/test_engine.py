@@ -6,6 +6,7 @@ import queue
 import re
 import threading
 import time
+import uuid
 
 from flowrun.engine import Controls, EngineSettings, Run, new_execution_id
 from flowrun.flow import RunOptions, normalize
@@ -434,7 +435,7 @@ def test_stop_during_retry_wait(hits):
         hits,
         get(
             "a",
-            "/flaky?key=stop-retry&fail=9&n=a",
+            f"/flaky?key={uuid.uuid4().hex}&fail=9&n=a",
             retry={"count": 5, "intervalMs": 5000},
         ),
         get("b", "/items?n=b"),
