@@ -388,11 +388,17 @@ def test_postman_pre_request_scripts_are_named_as_ignored():
 
 
 def test_postman_skips_what_flowrun_cannot_send():
-    items = [request("A"), request("Link", method="LINK"), request("No URL", url="")]
+    items = [
+        request("A"),
+        request("Link", method="LINK"),
+        request("No URL", url=""),
+        request("No host", url={"path": ["x"]}),
+    ]
     flow = imported("postman", postman(*items))
     assert [n["name"] for n in flow["nodes"]] == ["A"]
     assert "Skipped 'Link': method LINK is not supported." in flow["description"]
-    assert "Skipped 'No URL'" in flow["description"]
+    assert "Skipped 'No URL': it has no URL with a host." in flow["description"]
+    assert "Skipped 'No host'" in flow["description"]
 
 
 def test_postman_url_without_scheme_gets_http_and_unwraps_api_export():
@@ -645,6 +651,8 @@ def test_curl_without_scheme_and_hosts_that_differ():
         ("curl -m soon https://a.example/", ("is not a number",)),
         ("curl https://a.example/ https://b.example/", ("more than one URL",)),
         ("# only a comment\n", ("no curl command",)),
+        ("curl /path/only", ("has no host",)),
+        ("curl 'http://[oops/'", ("is not a valid URL",)),
     ],
 )
 def test_curl_bad_input(content, words):
@@ -944,7 +952,7 @@ paths:
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        ("openapi: [unclosed", ("not valid JSON or YAML", "line 1")),
+        ("openapi: [unclosed", ("not valid JSON or YAML", "(line ")),
         ("- just\n- a list\n", ("must be a JSON or YAML object",)),
         ("title: x\n", ("not an OpenAPI document",)),
         ('{"openapi": "4.0.0", "paths": {}}', ("OpenAPI 4.0.0 is not supported",)),

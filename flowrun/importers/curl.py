@@ -364,6 +364,12 @@ def _node(line: int, text: str, ids: Ids) -> dict:
     if cookies:
         _set(headers, "Cookie", "; ".join(cookies), replace=False)
     url = absolute(url.strip())
+    try:
+        path = urlsplit(url).path or "/"
+    except ValueError as exc:
+        raise invalid(LABEL, f"{where}: {url!r} is not a valid URL ({exc})") from None
+    if url.startswith(("/", "?")):
+        raise invalid(LABEL, f"{where}: the URL {url!r} has no host", hint=_HINT)
     body = None
     if get and data:
         url += ("&" if "?" in url else "?") + "&".join(data)
@@ -407,7 +413,6 @@ def _node(line: int, text: str, ids: Ids) -> dict:
             f"{where}: method {method} is not supported",
             hint=f"flowrun sends {', '.join(METHODS)}.",
         )
-    path = urlsplit(url).path or "/"
     node = {"id": ids(f"{method} {path}"), "name": f"{method} {path}"}
     node.update(method=method, url=url)
     if headers:

@@ -306,8 +306,8 @@ class _Converter:
             return
         notes: list[str] = []
         url = self.url(req.get("url"))
-        if not url:
-            self.notes.append(f"Skipped '{name}': it has no URL.")
+        if not url or url.startswith(("/", "?")):
+            self.notes.append(f"Skipped '{name}': it has no URL with a host.")
             return
         headers = self.headers(req.get("header"))
         own_auth = req.get("auth")
