@@ -11,6 +11,7 @@ per process (``select.select`` fails for descriptors >= 1024).
 
 from __future__ import annotations
 
+import _socket
 import logging
 import os
 import queue
@@ -111,7 +112,9 @@ def _gevent_active() -> bool:
 def _closed(raw) -> bool | None:
     """True at end of file, False if the client sent data, None if unknown yet."""
     try:
-        data = socket.socket.recv(raw, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        # The C-level method: gevent replaces socket.socket, and this may run in
+        # gevent's hub, where nothing may wait.
+        data = _socket.socket.recv(raw, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except (BlockingIOError, InterruptedError):
         return None
     except OSError:

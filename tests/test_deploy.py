@@ -1,0 +1,473 @@
+"""What only the deployment shows: real ``gunicorn -c gunicorn.conf.py`` with gevent.
+
+Disconnects, graceful stops at random moments, prompts and stops delivered through
+the other worker (``-w 2``), many concurrent streams on one worker, token, Origin,
+blocked targets and body limits, over real sockets.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "deploy-token"
+HEARTBEAT_S = 1.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """A gunicorn process serving app:app on 127.0.0.1:<free port>."""
+
+    def __init__(self, tmp: Path, workers: int, **env):
+        self.port = free_port()
+        self.log_path = tmp / f"gunicorn-{self.port}.log"
+        environ = dict(
+            os.environ,
+            PORT=str(self.port),
+            FLOWRUN_BIND="127.0.0.1",
+            WEB_CONCURRENCY=str(workers),
+            FLOWRUN_DATA_DIR=str(tmp / f"data-{self.port}"),
+            FLOWRUN_FLOWS_DIR=str(tmp / f"flows-{self.port}"),
+            FLOWRUN_HEARTBEAT_S=str(HEARTBEAT_S),
+            FLOWRUN_TOKEN=TOKEN,
+            FLOWRUN_MAX_CONFIG_BYTES="100000",
+            **env,
+        )
+        environ.pop("FLOWRUN_REDIS_URL", None)
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"],
+            cwd=ROOT,
+            env=environ,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        pids = set()
+        while time.monotonic() < deadline and len(pids) < workers:
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.tail())
+            try:
+                status, _, worker = self.call("GET", "/api/health")
+                if status == 200:
+                    pids.add(worker)
+            except OSError:
+                time.sleep(0.1)
+        if not pids:
+            self.close()
+            raise RuntimeError("gunicorn did not answer:\n" + self.tail())
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def call(self, method, path, body=None, headers=None, conn=None):
+        """One request (on a new connection unless ``conn``): status, JSON, worker."""
+        own = conn is None
+        conn = conn or self.connect()
+        try:
+            hdrs = {"Authorization": f"Bearer {TOKEN}"}
+            if body is not None:
+                hdrs["Content-Type"] = "application/json"
+                body = json.dumps(body) if not isinstance(body, bytes) else body
+            hdrs.update(headers or {})
+            conn.request(method, path, body, hdrs)
+            resp = conn.getresponse()
+            raw = resp.read()
+            data = json.loads(raw) if raw else None
+            return resp.status, data, resp.getheader("X-Flowrun-Worker")
+        finally:
+            if own:
+                conn.close()
+
+    def connection_to(self, want_other_than: str | None, same_as: str | None = None):
+        """A keep-alive connection served by a worker other than (or the same as)."""
+        for _ in range(200):
+            conn = self.connect()
+            _, _, worker = self.call("GET", "/api/health", conn=conn)
+            if (want_other_than and worker != want_other_than) or (
+                same_as and worker == same_as
+            ):
+                return conn
+            conn.close()
+        raise AssertionError("no connection reached the wanted worker")
+
+    def wait_status(self, execution_id, statuses=("interrupted",), timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            _, detail, _ = self.call("GET", f"/api/executions/{execution_id}")
+            if detail["status"] in statuses or time.monotonic() > deadline:
+                return detail
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+class Stream:
+    """An SSE stream read over a raw HTTP connection."""
+
+    def __init__(self, server: Gunicorn, flow: dict, options=None, headers=None):
+        self.conn = server.connect()
+        body = json.dumps({"config": flow, "options": options or {}})
+        hdrs = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+        hdrs.update(headers or {})
+        self.conn.request("POST", "/api/execute-stream", body, hdrs)
+        self.sock = self.conn.sock
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.id = self.resp.getheader("X-Execution-Id")
+        self.worker = self.resp.getheader("X-Flowrun-Worker")
+        self.headers = dict(self.resp.getheaders())
+        self.events: list[tuple[str, dict, float]] = []
+        self.comments = 0
+
+    def next(self):
+        """The next event as ``(name, data, arrival time)``; None at end of stream."""
+        name, data = None, None
+        while True:
+            line = self.resp.readline()
+            if not line:
+                return None
+            line = line.decode().rstrip("\n")
+            if line.startswith(":"):
+                self.comments += 1
+            elif line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "" and name is not None:
+                event = (name, data, time.time())
+                self.events.append(event)
+                return event
+
+    def until(self, wanted: str):
+        while True:
+            event = self.next()
+            if event is None or event[0] == wanted:
+                return event
+
+    def names(self):
+        return [e[0] for e in self.events]
+
+    def close(self) -> None:
+        """Vanish like a browser tab: close the socket."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.resp.close()
+        self.conn.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    gunicorn = Gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=2)
+    yield gunicorn
+    gunicorn.close()
+
+
+def flow_of(target, run, *nodes):
+    return {
+        "name": f"deploy {run}",
+        "defaults": {"baseUrl": target.url + "/demo"},
+        "nodes": [
+            {"id": nid, "name": nid, "method": "GET", "url": url, **extra}
+            for nid, url, extra in nodes
+        ],
+    }
+
+
+def run_hits(target, run):
+    with target.lock:
+        return [h for h in target.hits if f"run={run}&" in h["query"] + "&"]
+
+
+def test_stream_headers_and_heartbeats(server, hits):
+    flow = flow_of(hits, "hb", ("slow", "/slow?ms=2300&run=hb", {}))
+    stream = Stream(server, flow)
+    try:
+        assert stream.status == 200
+        assert stream.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+        assert stream.headers["X-Accel-Buffering"] == "no"
+        assert stream.headers["Cache-Control"] == "no-cache"
+        assert stream.until("end")[1]["success"] is True
+        assert stream.comments >= 1  # keep-alive while the step was slow
+    finally:
+        stream.close()
+
+
+def test_disconnect_mid_step(server, hits):
+    flow = flow_of(
+        hits,
+        "dc",
+        ("slow", "/slow?ms=800&run=dc", {}),
+        ("next", "/items?run=dc", {}),
+        ("last", "/items?run=dc", {}),
+    )
+    stream = Stream(server, flow)
+    assert stream.until("step_start")[1]["id"] == "slow"
+    stream.close()
+    detail = server.wait_status(stream.id)
+    assert detail["status"] == "interrupted"
+    assert [s["status"] for s in detail["steps"]] == ["completed", "not_run", "not_run"]
+    assert detail["steps"][0]["response"]["status"] == 200  # full result kept
+    time.sleep(0.3)
+    assert [h["path"] for h in run_hits(hits, "dc")] == ["/demo/slow"]
+
+
+def test_disconnect_while_a_prompt_waits(server, hits):
+    flow = flow_of(hits, "dp", ("ask", "/items?run=dp", {"userPrompts": {"x": "X?"}}))
+    stream = Stream(server, flow)
+    assert stream.until("input_required") is not None
+    closed = time.monotonic()
+    stream.close()
+    detail = server.wait_status(stream.id, timeout=2 * HEARTBEAT_S + 5)
+    noticed = time.monotonic() - closed
+    assert detail["status"] == "interrupted"
+    assert noticed < 2 * HEARTBEAT_S + 3  # heartbeats bound it; the EOF watch is ms
+    assert [s["status"] for s in detail["steps"]] == ["not_run"]
+    assert run_hits(hits, "dp") == []
+
+
+def _stop_trial(server, target, trial: int, rng: random.Random) -> dict:
+    run = f"st{trial}"
+    steps = [
+        (f"s{i}", f"/slow?ms={rng.randint(20, 90)}&run={run}&n={i}", {})
+        for i in range(8)
+    ]
+    stream = Stream(server, flow_of(target, run, *steps))
+    try:
+        stream.until("start")
+        time.sleep(rng.uniform(0, 0.5))
+        sent = time.time()
+        status, body, worker = server.call("POST", f"/api/executions/{stream.id}/stop")
+        answered = time.time()
+        end = stream.until("end")
+    finally:
+        stream.close()
+    return {
+        "stream": stream,
+        "status": status,
+        "sent": sent,
+        "answered": answered,
+        "end": end[1],
+        "hits": run_hits(target, run),
+        "cross": worker != stream.worker,
+    }
+
+
+def test_stop_at_random_moments_starts_no_later_step(server, hits):
+    rng = random.Random(1234)
+    seeds = [random.Random(rng.random()) for _ in range(30)]
+    with ThreadPoolExecutor(30) as pool:
+        trials = list(
+            pool.map(lambda i: _stop_trial(server, hits, i, seeds[i]), range(30))
+        )
+    stopped = 0
+    for t in trials:
+        end = t["end"]
+        started = [d["id"] for n, d, _ in t["stream"].events if n == "step_start"]
+        reported = [d["id"] for n, d, _ in t["stream"].events if n == "step"]
+        assert started == reported  # every started step completed and was reported
+        assert len(t["hits"]) == len(started)
+        if t["status"] == 409:  # the flow had already finished
+            assert end["success"] is True
+            continue
+        assert t["status"] == 202
+        stopped += 1
+        assert end["interrupted"] is True and end["success"] is False
+        assert end["notRun"] == [f"s{i}" for i in range(len(started), 8)]
+        late = [h for h in t["hits"] if h["at"] > t["answered"] + 0.05]
+        assert late == [], (late, t["answered"])
+    assert stopped >= 20
+
+
+def test_input_and_stop_through_the_other_worker(server, hits):
+    ask = ("ask", "/items?run=xi", {"userPrompts": {"word": "Word?"}})
+    echo = ("echo", "/echo?run=xi&w={{ .input.word }}", {})
+    stream = Stream(server, flow_of(hits, "xi", ask, echo))
+    try:
+        stream.until("input_required")
+        other = server.connection_to(want_other_than=stream.worker)
+        body = {"executionId": stream.id, "stepIndex": 0, "userInput": {"word": "hi"}}
+        sent = time.time()
+        status, reply, worker = server.call(
+            "POST", "/api/provide-input", body, conn=other
+        )
+        assert (status, reply) == (200, {"success": True})
+        assert worker != stream.worker
+        step_start = stream.until("step_start")
+        assert step_start[2] - sent < 1.0  # poller delivers within ~50 ms
+        again = server.call("POST", "/api/provide-input", body, conn=other)
+        assert again[0] == 409
+        same = server.connection_to(None, same_as=stream.worker)
+        assert server.call("POST", "/api/provide-input", body, conn=same)[0] == 409
+        end = stream.until("end")[1]
+        assert end["success"] is True
+        echoed = end["executionLog"][1]["response"]["body"]["args"]["w"]
+        assert echoed == ["hi"]
+        other.close()
+        same.close()
+    finally:
+        stream.close()
+
+    steps = [(f"s{i}", f"/slow?ms=300&run=xs&n={i}", {}) for i in range(5)]
+    stream = Stream(server, flow_of(hits, "xs", *steps))
+    try:
+        stream.until("step_start")
+        other = server.connection_to(want_other_than=stream.worker)
+        status, reply, worker = server.call(
+            "POST", f"/api/executions/{stream.id}/stop", conn=other
+        )
+        answered = time.time()
+        assert (status, reply) == (202, {"stopping": True}) and worker != stream.worker
+        end = stream.until("end")[1]
+        assert end["interrupted"] is True and end["notRun"] == ["s1", "s2", "s3", "s4"]
+        assert [s["id"] for s in end["executionLog"]] == ["s0"]
+        assert all(h["at"] <= answered + 0.05 for h in run_hits(hits, "xs"))
+        assert (
+            server.call("POST", f"/api/executions/{stream.id}/stop", conn=other)[0]
+            == 409
+        )
+        other.close()
+    finally:
+        stream.close()
+    assert server.wait_status(stream.id)["status"] == "interrupted"
+
+
+def test_stop_and_continue_through_the_other_worker_while_waiting(server, hits):
+    steps = [(f"p{i}", f"/items?run=xc&n={i}", {}) for i in range(3)]
+    stream = Stream(server, flow_of(hits, "xc", *steps), {"mode": "step"})
+    try:
+        stream.until("paused")
+        other = server.connection_to(want_other_than=stream.worker)
+        status, _, worker = server.call(
+            "POST", f"/api/executions/{stream.id}/continue", conn=other
+        )
+        assert status == 200 and worker != stream.worker
+        assert stream.until("step")[1]["id"] == "p0"
+        stream.until("paused")
+        status, _, _ = server.call(
+            "POST", f"/api/executions/{stream.id}/stop", conn=other
+        )
+        assert status == 202
+        end = stream.until("end")[1]
+        assert end["interrupted"] is True and end["notRun"] == ["p1", "p2"]
+        other.close()
+    finally:
+        stream.close()
+    assert len(run_hits(hits, "xc")) == 1
+
+
+def test_token_origin_and_body_limit(server):
+    assert server.call("GET", "/api/health", headers={"Authorization": ""})[0] == 200
+    status, body, _ = server.call(
+        "GET", "/api/executions", headers={"Authorization": ""}
+    )
+    assert status == 401 and body["error"] and body["errors"] == []
+    status, body, _ = server.call(
+        "POST", "/api/validate", {"nodes": []}, headers={"Origin": "https://evil.test"}
+    )
+    assert status == 403 and body["error"]
+    same = f"http://127.0.0.1:{server.port}"
+    assert (
+        server.call("POST", "/api/validate", {"nodes": []}, {"Origin": same})[0] == 200
+    )
+    big = json.dumps({"config": {"nodes": [], "pad": "x" * 150_000}}).encode()
+    status, body, _ = server.call("POST", "/api/execute-stream", big)
+    assert status == 413 and "FLOWRUN_MAX_CONFIG_BYTES" in body["error"]
+    status, _, _ = server.call(
+        "POST", "/api/validate", b"{}", headers={"Content-Type": "text/plain"}
+    )
+    assert status == 415
+
+
+def test_blocked_metadata_address(server):
+    flow = {
+        "nodes": [
+            {
+                "id": "meta",
+                "name": "meta",
+                "method": "GET",
+                "url": "http://169.254.169.254/latest/meta-data/",
+                "timeout": 20,
+            }
+        ]
+    }
+    stream = Stream(server, flow)
+    try:
+        step = stream.until("step")[1]
+    finally:
+        stream.close()
+    assert step["status"] == "failed" and "169.254.169.254" in step["error"]
+    assert "Blocked" in step["error"] and step["duration"] < 0.5
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory):
+    gunicorn = Gunicorn(tmp_path_factory.mktemp("gunicorn1"), workers=1)
+    yield gunicorn
+    gunicorn.close()
+
+
+def test_300_concurrent_flows_on_one_worker(one_worker):
+    base = one_worker.url + "/demo"
+    flow = {
+        "name": "concurrent",
+        "defaults": {"baseUrl": base},
+        "nodes": [
+            {"id": f"n{i}", "name": f"n{i}", "method": "GET", "url": "/slow?ms=200"}
+            for i in range(5)
+        ],
+    }
+    barrier = threading.Barrier(300, timeout=60)
+
+    def one(_):
+        barrier.wait()
+        started = time.monotonic()
+        stream = Stream(one_worker, flow)
+        try:
+            stream.next()
+            ttfe = time.monotonic() - started
+            end = stream.until("end")
+        finally:
+            stream.close()
+        return stream.worker, ttfe, end[1] if end else None
+
+    with ThreadPoolExecutor(300) as pool:
+        results = list(pool.map(one, range(300)))
+    assert len({w for w, _, _ in results}) == 1
+    assert all(end is not None and end["success"] for _, _, end in results)
+    ttfes = sorted(t for _, t, _ in results)
+    p50, p99 = ttfes[150] * 1000, ttfes[296] * 1000
+    print(f"300 flows: TTFE p50 {p50:.0f} ms, p99 {p99:.0f} ms")
