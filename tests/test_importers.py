@@ -1012,3 +1012,22 @@ def test_openapi_cyclic_refs_do_not_loop():
     }
     [node] = imported("openapi", json.dumps(doc))["nodes"]
     assert node["body"] == {"a": None}
+
+
+def test_openapi_wide_deep_schemas_are_sketched_within_a_budget():
+    schemas = {
+        f"S{i}": {
+            "type": "object",
+            "properties": {
+                f"p{j}": {"$ref": f"#/components/schemas/S{i + 1}"} for j in range(8)
+            },
+        }
+        for i in range(12)
+    }
+    schemas["S12"] = {"type": "string"}
+    media = {"schema": {"$ref": "#/components/schemas/S0"}}
+    paths = {"/a": {"post": {"requestBody": {"content": {"application/json": media}}}}}
+    flow = imported("openapi", openapi(paths, components={"schemas": schemas}))
+    [node] = flow["nodes"]
+    assert set(node["body"]) == {f"p{j}" for j in range(8)}
+    assert "cut short" in node["description"]

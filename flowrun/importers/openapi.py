@@ -24,11 +24,13 @@ _OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch", "trac
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 # Parameters OpenAPI says to ignore: they are set from other fields.
 _RESERVED_HEADERS = {"accept", "content-type", "authorization"}
-_MAX_NODES_WALKED = 1_000_000
+_MAX_NODES = 1_000_000
 _MAX_DEPTH = 200
 # libyaml's loader when PyYAML was built with it: the same result, much faster.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SAMPLE_DEPTH = 12
+# Schemas sketched for one body at most: wide, deep $ref trees multiply fast.
+_SAMPLE_BUDGET = 5000
 _STRING_SAMPLES = {
     "date-time": "2024-01-01T00:00:00Z",
     "date": "2024-01-01",
@@ -94,22 +96,46 @@ def _load(text: str):
         ) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise invalid(LABEL, f"not valid JSON or YAML: {exc}", hint=_HINT) from None
-    return _plain(data, [0], 0)
+    _check_size(data)
+    return _plain(data)
 
 
-def _plain(value, count: list, depth: int):
-    """Copy YAML data as JSON data, bounding size and depth.
+def _check_size(data) -> None:
+    """Refuse YAML data too large to copy, too deep, or referring to itself.
 
-    YAML aliases can make a small text expand enormously (or refer to itself), so
-    the copy counts what it visits and refuses past a limit.
+    Aliases let a small text stand for an enormous tree (or a cycle). Sizes are
+    summed once per distinct object, so this costs what the text costs.
     """
-    count[0] += 1
-    if count[0] > _MAX_NODES_WALKED or depth > _MAX_DEPTH:
-        raise invalid(LABEL, "the document is too large or nested too deeply")
+    sizes: dict[int, int | None] = {}
+    too_big = invalid(LABEL, "the document is too large or nested too deeply")
+
+    def size(value, depth: int) -> int:
+        if not isinstance(value, (dict, list)):
+            return 1
+        if depth > _MAX_DEPTH:
+            raise too_big
+        key = id(value)
+        if key in sizes:
+            if sizes[key] is None:  # still being summed: the value contains itself
+                raise too_big
+            return sizes[key]
+        sizes[key] = None
+        children = value.values() if isinstance(value, dict) else value
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        if total > _MAX_NODES:
+            raise too_big
+        sizes[key] = total
+        return total
+
+    size(data, 0)
+
+
+def _plain(value):
+    """Copy YAML data as JSON data: string keys, dates as ISO text."""
     if isinstance(value, dict):
-        return {str(k): _plain(v, count, depth + 1) for k, v in value.items()}
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v, count, depth + 1) for v in value]
+        return [_plain(v) for v in value]
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -124,6 +150,7 @@ class _Converter:
         self.variables: dict = {}
         self.ids = Ids()
         self.notes: list[str] = []
+        self.budget = _SAMPLE_BUDGET
 
     def flow(self) -> dict:
         info = self.doc.get("info") if isinstance(self.doc.get("info"), dict) else {}
@@ -247,7 +274,7 @@ class _Converter:
                     var = self.variable(name, self.param_value(param))
                     headers[name] = var_ref(var)
             elif where == "body":
-                body = self.sample(param.get("schema"))
+                body = self.sketch(param.get("schema"), notes)
             elif where == "formData":
                 if param.get("type") == "file":
                     notes.append(f"File field '{name}' dropped: uploads not supported.")
@@ -381,14 +408,23 @@ class _Converter:
                         body = example["value"]
                         break
             if body is None:
-                body = self.sample(media.get("schema"))
+                body = self.sketch(media.get("schema"), notes)
         if chosen == form_type and not isinstance(body, dict):
             body = None
         return body, chosen
 
+    def sketch(self, schema, notes: list):
+        """A body built from a schema, within a budget (noted when cut short)."""
+        self.budget = _SAMPLE_BUDGET
+        value = self.sample(schema)
+        if self.budget < 0:
+            notes.append("The body sketched from the schema was cut short: too large.")
+        return value
+
     def sample(self, schema, seen: frozenset = frozenset(), depth: int = 0):
         """An example value for a schema: its example, default, or a typed sketch."""
-        if depth > _SAMPLE_DEPTH:
+        self.budget -= 1
+        if depth > _SAMPLE_DEPTH or self.budget < 0:
             return None
         if isinstance(schema, dict) and "$ref" in schema:
             ref = schema["$ref"]
