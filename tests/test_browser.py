@@ -1,0 +1,453 @@
+"""Studio in a real browser: Playwright (sync API) driving Debian's Chromium.
+
+The app runs as deployed (``gunicorn -c gunicorn.conf.py app:app`` on a free port,
+one gevent worker) with its workspace and store in a temporary directory; flows call
+the app's own ``/demo`` API, or the ``target`` fixture where a test must see which
+requests arrived. Set ``FLOWRUN_SCREENSHOTS=docs/screenshots`` to keep the
+screenshots of the main states (by default they go to a temporary directory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+if not os.path.exists(CHROMIUM):
+    if IN_CI:
+        pytest.fail(
+            f"{CHROMIUM} is missing: .ci/run must `apt-get install -y chromium`",
+            pytrace=False,
+        )
+    pytest.skip(
+        f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install "
+        "chromium); set CI=true to make its absence a failure",
+        allow_module_level=True,
+    )
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    if IN_CI:
+        pytest.fail("the playwright package is missing", pytrace=False)
+    pytest.skip("browser tests need the playwright package", allow_module_level=True)
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not become healthy")
+
+
+def _flows(server_url: str, target_url: str) -> dict[str, dict]:
+    """The workspace: two examples pointed at this server, and test flows."""
+    flows = {}
+    for name in ("simple-chain", "user-input"):
+        text = (ROOT / "examples" / f"{name}.json").read_text("utf-8")
+        flows[name] = json.loads(text.replace("http://127.0.0.1:8000", server_url))
+    flows["slow-five"] = {
+        "name": "Five slow steps",
+        "defaults": {"baseUrl": f"{target_url}/demo", "timeout": 10},
+        "nodes": [
+            {
+                "id": f"slow-{i}",
+                "name": f"Slow step {i}",
+                "method": "GET",
+                "url": f"/slow?ms=1500&step={i}",
+            }
+            for i in range(1, 6)
+        ],
+    }
+    flows["xss"] = {
+        "name": f"Echo {XSS}",
+        "defaults": {"baseUrl": f"{target_url}/demo"},
+        "nodes": [
+            {
+                "id": "echo",
+                "name": f"Echo {XSS}",
+                "method": "POST",
+                "url": "/echo",
+                "headers": {"Content-Type": "text/plain"},
+                "body": XSS,
+                "bodyFormat": "text",
+            }
+        ],
+    }
+    return flows
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory, target):
+    """Real gunicorn serving Studio on a free port; yields its base URL."""
+    base = tmp_path_factory.mktemp("studio")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    flows_dir = base / "flows"
+    flows_dir.mkdir()
+    for name, doc in _flows(url, target.url).items():
+        (flows_dir / f"{name}.json").write_text(json.dumps(doc, indent=2), "utf-8")
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        FLOWRUN_BIND="127.0.0.1",
+        WEB_CONCURRENCY="1",
+        FLOWRUN_FLOWS_DIR=str(flows_dir),
+        FLOWRUN_DATA_DIR=str(base / "data"),
+        FLOWRUN_HEARTBEAT_S="1",
+    )
+    env.pop("FLOWRUN_TOKEN", None)
+    log = open(base / "gunicorn.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Where screenshots go: FLOWRUN_SCREENSHOTS if set, else a temporary dir."""
+    wanted = os.environ.get("FLOWRUN_SCREENSHOTS")
+    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def page(browser, studio):
+    """A fresh page on Studio; fails the test on any console error or alert."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, color_scheme="light"
+    )
+    pg = context.new_page()
+    problems: list[str] = []
+    pg.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error"
+            else None
+        ),
+    )
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+    def on_dialog(dialog):
+        problems.append(f"dialog {dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    pg.on("dialog", on_dialog)
+    pg.problems = problems
+    pg.goto(studio + "/")
+    expect(pg.get_by_role("list", name="Workspace flows")).to_be_visible()
+    yield pg
+    context.close()
+    assert problems == []
+
+
+def open_flow(page, title: str) -> None:
+    page.get_by_role("button", name=title).click()
+    expect(page.locator("#doc-file")).not_to_have_text("unsaved flow")
+    expect(page.get_by_role("region", name="Flow settings")).to_be_visible()
+
+
+def run_panel(page):
+    return page.get_by_role("dialog", name="Run")
+
+
+def card(page, status: str):
+    """Step cards are list items labelled 'Step n name: status'."""
+    return page.get_by_role("listitem").filter(has_text=status)
+
+
+def test_open_sample_flow_and_run_to_success(page, shots):
+    open_flow(page, "Simple chain")
+    expect(page.get_by_text("Valid", exact=True)).to_be_visible()
+    page.screenshot(path=shots / "editor.png")
+    # Record any "Running…" placeholder: fast steps must never show one.
+    page.evaluate(
+        """() => {
+          window.sawPlaceholder = false;
+          new MutationObserver((records) => {
+            for (const r of records) for (const n of r.addedNodes) {
+              if (n.classList && n.classList.contains("running")) {
+                window.sawPlaceholder = true;
+              }
+            }
+          }).observe(document.getElementById("cards"), {childList: true});
+        }"""
+    )
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = page.locator("#run-panel")
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    assert page.evaluate("window.sawPlaceholder") is False
+    expect(panel.locator("#progress-text")).to_have_text("2 / 2 steps")
+    cards = panel.locator(".card")
+    expect(cards).to_have_count(2)
+    # Newest first: step 2 sits above step 1.
+    expect(cards.nth(0)).to_contain_text("#2")
+    expect(cards.nth(1)).to_contain_text("#1")
+    expect(cards.nth(0)).to_contain_text("Success")
+    expect(cards.nth(0)).to_contain_text("200")
+    # Substituted values are highlighted by kind.
+    expect(cards.nth(0).locator("mark.sub-response")).to_have_count(1)
+    cards.nth(0).get_by_text("Response", exact=True).click()
+    expect(cards.nth(0).locator("pre.code")).to_contain_text('"name"')
+    page.screenshot(path=shots / "run-finished.png")
+    first_id = panel.locator("#run-meta").inner_text()
+
+    # Flow once again: a new execution of the same flow.
+    page.get_by_role("button", name="Flow once again").click()
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    expect(panel.locator("#run-meta")).not_to_have_text(first_id)
+    expect(panel.locator(".card")).to_have_count(2)
+
+
+def test_prompt_modal_answered(page, shots):
+    open_flow(page, "User input")
+    page.get_by_role("button", name="Go with the Flow").click()
+    prompt = page.get_by_role("dialog", name="Input needed")
+    expect(prompt).to_be_visible()
+    expect(prompt.get_by_label("Password for", exact=False)).to_have_attribute(
+        "type", "password"
+    )
+    expect(prompt.get_by_label("Username", exact=False)).to_have_attribute(
+        "type", "text"
+    )
+    prompt.get_by_label("Username", exact=False).fill("grace")
+    prompt.get_by_label("Password for", exact=False).fill("secret")
+    page.screenshot(path=shots / "prompt.png")
+    page.keyboard.press("Enter")  # Enter submits
+    panel = page.locator("#run-panel")
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    expect(panel.locator(".card.success")).to_have_count(2)
+    expect(
+        panel.locator(".sub-chip.sub-input").filter(has_text="grace")
+    ).to_be_visible()
+
+
+def test_prompt_cancel_keeps_a_card_that_reopens_it(page):
+    open_flow(page, "User input")
+    page.get_by_role("button", name="Go with the Flow").click()
+    prompt = page.get_by_role("dialog", name="Input needed")
+    expect(prompt).to_be_visible()
+    prompt.get_by_role("button", name="Cancel").click()
+    expect(prompt).to_be_hidden()
+    page.get_by_role("button", name="Answer prompt").click()
+    expect(prompt).to_be_visible()
+    # Interrupt works while the prompt is open.
+    page.get_by_role("button", name="Interrupt the Flow").click()
+    panel = page.locator("#run-panel")
+    expect(panel.get_by_text("Flow interrupted")).to_be_visible()
+    expect(prompt).to_be_hidden()
+    expect(panel.locator(".card.notrun")).to_contain_text("Not Run")
+
+
+def test_interrupt_five_slow_steps(page, hits, shots):
+    open_flow(page, "Five slow steps")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = page.locator("#run-panel")
+    # Wait until step 2's request is in flight at the target.
+    deadline = time.monotonic() + 10
+    while len(hits.paths()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(hits.paths()) == 2
+    page.get_by_role("button", name="Interrupt the Flow").click()
+    interrupting = page.get_by_role("button", name="Interrupting the Flow...")
+    expect(interrupting).to_be_visible()
+    expect(interrupting).to_be_disabled()
+    # The 800 ms rule: step 2's placeholder appears while its request is slow.
+    expect(panel.get_by_text("Running…")).to_be_visible()
+    page.screenshot(path=shots / "run-in-progress.png")
+    expect(panel.get_by_text("Flow interrupted")).to_be_visible(timeout=8000)
+    # The in-flight step completed; the next one shows as Not Run.
+    step2 = panel.locator('.card[data-step-index="1"]')
+    expect(step2).to_contain_text("Success")
+    not_run = panel.locator(".card.notrun")
+    expect(not_run).to_have_count(1)
+    expect(not_run).to_contain_text("Not Run")
+    expect(not_run).to_contain_text("Slow step 3")
+    expect(panel.locator(".card")).to_have_count(3)
+    expect(panel.locator("#summary")).to_contain_text("slow-3, slow-4, slow-5")
+    page.screenshot(path=shots / "interrupted.png")
+    time.sleep(0.5)
+    queries = [h["query"] for h in hits.hits if h["path"] == "/demo/slow"]
+    assert queries == ["ms=1500&step=1", "ms=1500&step=2"]
+
+    # History lists the interrupted run and reopens it read-only.
+    page.get_by_role("button", name="Close run panel").click()
+    page.get_by_role("button", name="History").click()
+    history = page.get_by_role("dialog", name="History")
+    item = history.get_by_role("button").filter(has_text="interrupted").first
+    expect(item).to_contain_text("Five slow steps")
+    item.click()
+    expect(
+        panel.get_by_role("heading", name="History: Five slow steps")
+    ).to_be_visible()
+    expect(panel.locator(".card.notrun")).to_have_count(3)
+    expect(panel.locator(".card.success")).to_have_count(2)
+    expect(page.get_by_role("button", name="Interrupt the Flow")).to_be_hidden()
+
+
+def test_edit_node_json_view_and_validation(page):
+    open_flow(page, "Simple chain")
+    page.get_by_role("tab", name="Split").click()
+    json_view = page.get_by_label("Flow JSON")
+    step2 = page.get_by_role("region", name="Step 2", exact=False)
+    url = step2.get_by_label("URL")
+    url.fill("/items/{{ .responses.list.items[0].id }}?view=full")
+    expect(json_view).to_have_value(re.compile(r"\?view=full"))
+    expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
+
+    # A duplicate id: the error shows next to the ID field, then clears.
+    ident = step2.get_by_label("ID", exact=True)
+    ident.fill("list")
+    error = step2.get_by_role("alert").filter(has_text="duplicate id")
+    expect(error).to_be_visible()
+    expect(ident).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#validity")).to_contain_text("problem")
+    ident.fill("first")
+    expect(error).to_have_count(0)
+    expect(page.locator("#validity")).to_have_text("Valid")
+
+    # And the other way round: the JSON view updates the form.
+    doc = json.loads(json_view.input_value())
+    doc["nodes"][0]["name"] = "Renamed in JSON"
+    json_view.fill(json.dumps(doc, indent=2))
+    expect(
+        page.get_by_role("region", name="Step 1", exact=False).locator(".node-name")
+    ).to_have_text("Renamed in JSON")
+
+
+def test_import_flow_file(page, tmp_path):
+    doc = {
+        "name": "Imported flow",
+        "defaults": {"baseUrl": "http://127.0.0.1:9/demo"},
+        "nodes": [{"id": "ping", "name": "Ping", "method": "GET", "url": "/items"}],
+    }
+    path = tmp_path / "imported.json"
+    path.write_text(json.dumps(doc), "utf-8")
+    page.get_by_label("Import flow file").set_input_files(str(path))
+    expect(page.get_by_role("region", name="Step 1: Ping")).to_be_visible()
+    expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Save").click()
+    dialog = page.get_by_role("dialog", name="Save flow")
+    expect(dialog.get_by_label("File name in the workspace")).to_have_value(
+        "imported-flow"
+    )
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Unsaved", exact=True)).to_be_hidden()
+    expect(
+        page.get_by_role("list", name="Workspace flows").get_by_role(
+            "button", name="Imported flow"
+        )
+    ).to_be_visible()
+
+
+def test_response_values_render_as_text(page):
+    open_flow(page, f"Echo {XSS}")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = page.locator("#run-panel")
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    step = panel.locator(".card").first
+    expect(step.locator(".card-name")).to_have_text(f"Echo {XSS}")
+    response = step.locator("details").filter(
+        has=page.get_by_text("Response", exact=True)
+    )
+    response.get_by_text("Response", exact=True).click()
+    expect(response.locator("pre.code")).to_contain_text(XSS)
+    step.get_by_text("Request", exact=True).click()
+    expect(step.locator("pre.code").first).to_have_text(XSS)
+    assert page.locator("img[src='x']").count() == 0
+    assert page.problems == []
+
+
+def test_dark_theme_toggle_persists(page, studio, shots):
+    open_flow(page, "Five slow steps")
+    page.get_by_role("button", name="Toggle dark theme").click()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    page.reload()
+    expect(page.get_by_role("list", name="Workspace flows")).to_be_visible()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    # The last opened flow reopens on reload.
+    expect(page.locator("#doc-file")).to_have_text("slow-five.json")
+    page.screenshot(path=shots / "dark.png")
+    page.get_by_role("button", name="Toggle dark theme").click()
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"
+
+
+def test_large_screen_and_keyboard(browser, studio):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    pg = context.new_page()
+    errors = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    started = time.monotonic()
+    pg.goto(studio + "/")
+    expect(pg.get_by_role("list", name="Workspace flows")).to_be_visible()
+    assert time.monotonic() - started < 3
+    # Keyboard: Tab reaches the run button, which shows a visible focus ring.
+    pg.keyboard.press("Tab")
+    for _ in range(12):
+        if pg.evaluate("document.activeElement.id") == "btn-run":
+            break
+        pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.id") == "btn-run"
+    outline = pg.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    context.close()
+    assert errors == []
