@@ -28,6 +28,15 @@ def write(tmp_path: Path, doc, name: str = "flow.json") -> str:
     return str(path)
 
 
+def reap(proc: subprocess.Popen) -> None:
+    """Kill a child if it is still running and close its pipes (no ResourceWarning)."""
+    proc.kill()
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 def base(target) -> str:
     return f"baseUrl={target.url}/demo"
 
@@ -242,7 +251,7 @@ def test_prompts_are_asked_on_a_terminal(target):
             os.write(controller, answer)
         out, _ = proc.communicate(timeout=10)
     finally:
-        proc.kill()
+        reap(proc)
         os.close(controller)
 
     assert proc.returncode == 0, out
@@ -272,7 +281,7 @@ def test_ctrl_c_finishes_the_step_in_flight_then_stops(target, tmp_path):
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     finally:
-        proc.kill()
+        reap(proc)
 
     assert proc.returncode == 130
     out_lines = out.splitlines()
@@ -634,10 +643,13 @@ def test_ctrl_c_at_a_prompt_interrupts_the_run(hits):
         deadline = time.monotonic() + 10
         while b"works):" not in seen and time.monotonic() < deadline:
             seen += os.read(controller, 1024)
+        # The prompt text is written just before input() blocks in read(); a signal
+        # landing between the two waits for the read to return, so let it block.
+        time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=10)
     finally:
-        proc.kill()
+        reap(proc)
         os.close(controller)
 
     assert proc.returncode == 130
