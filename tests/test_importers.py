@@ -559,7 +559,7 @@ def test_curl_json_option_spanning_lines(commands):
             },
         ),
         (
-            "curl -H 'X-Empty;' -H 'Accept:' -u ada https://a.example/x",
+            "curl -H 'X-Empty;' -H 'Accept: a' -H 'accept:' -u ada https://a.example/x",
             "GET",
             "/x",
             {"headers": {"X-Empty": "", "Authorization": basic("ada:")}},

@@ -307,9 +307,14 @@ def _node(line: int, text: str, ids: Ids) -> dict:
         elif opt == "--header":
             name, sep, rest = value.partition(":")
             if sep:
-                # "Name:" with nothing after it removes a header in curl.
                 if rest.strip():
                     _set(headers, name.strip(), rest.strip())
+                else:
+                    # "Name:" with nothing after it removes the header in curl.
+                    for key in [
+                        k for k in headers if k.lower() == name.strip().lower()
+                    ]:
+                        del headers[key]
             elif value.rstrip().endswith(";"):
                 _set(headers, value.rstrip()[:-1].strip(), "")
             else:
