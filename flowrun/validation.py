@@ -129,6 +129,26 @@ def _suggest(word, choices) -> str:
     return f"did you mean {close[0]}? " if close else ""
 
 
+def _normalizable(doc: dict) -> dict:
+    """Drop what ``normalize()`` cannot walk; the schema reports it anyway."""
+    nodes = doc.get("nodes", doc.get("steps"))
+    if not isinstance(nodes, list):
+        return {k: v for k, v in doc.items() if k not in ("nodes", "steps")}
+    if all(
+        not isinstance(n, dict) or isinstance(n.get("conditions", []), list)
+        for n in nodes
+    ):
+        return doc
+    doc = dict(doc)
+    doc["nodes" if "nodes" in doc else "steps"] = [
+        {k: v for k, v in n.items() if k != "conditions"}
+        if isinstance(n, dict) and not isinstance(n.get("conditions", []), list)
+        else n
+        for n in nodes
+    ]
+    return doc
+
+
 class _Scope:
     """Where a placeholder sits: which node (None: defaults) and what it may use."""
 
@@ -141,7 +161,7 @@ class _Checker:
     def __init__(self, doc: dict, max_steps: int):
         self.doc = doc
         self.max_steps = max_steps
-        self.flow = normalize(doc)
+        self.flow = normalize(_normalizable(doc))
         self.errors: list[dict] = []
         self.warnings: list[dict] = []
         raw_nodes = doc.get("nodes")
@@ -653,15 +673,20 @@ class _Checker:
                         "check it with the jq command line, e.g. .items | length",
                     )
             if isinstance(spec.get("schema"), dict):
-                schema = spec["schema"]
-                try:
-                    jsonschema.validators.validator_for(schema).check_schema(schema)
-                except jsonschema.SchemaError as exc:
-                    self.error(
-                        (*at, "schema", *exc.path),
-                        f"not a valid JSON Schema: {exc.message}",
-                        "see https://json-schema.org/understanding-json-schema",
-                    )
+                self._json_schema((*at, "schema"), spec["schema"])
+
+    def _json_schema(self, where, schema: dict):
+        hint = "see https://json-schema.org/understanding-json-schema"
+        if not isinstance(schema.get("$schema", ""), str):
+            self.error((*where, "$schema"), "$schema must be a URL string", hint)
+            return
+        cls = jsonschema.validators.validator_for(schema, default=Draft202012Validator)
+        try:
+            cls.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            self.error(
+                (*where, *exc.path), f"not a valid JSON Schema: {exc.message}", hint
+            )
 
     def _conditions(self, where, conditions: list, scope: _Scope):
         for j, cond in enumerate(conditions):
@@ -686,9 +711,9 @@ class _Checker:
                 if "variable" in cond
                 else "input"
             )
-            name = cond.get(
-                {"node": "node", "variable": "variable"}.get(source, "input")
-            )
+            if source not in ("node", "variable", "input"):
+                continue  # the schema reports it
+            name = cond.get(source)
             if not isinstance(name, str):
                 continue
             if source == "node":
