@@ -724,12 +724,18 @@ class _Checker:
                 self._unknown_input((*at, "input"), name, scope, f"input '{name}'")
 
     def _unknown_operator(self, where, key, structural):
+        close = difflib.get_close_matches(key, (*OPERATORS, *structural), n=1)
+        if close and close[0] in structural:
+            self.error(
+                where,
+                f"unknown key '{key}'",
+                f"did you mean {close[0]}? keys: " + ", ".join(structural),
+            )
+            return
         self.error(
             where,
             f"unknown operator '{key}'",
-            _suggest(key, (*OPERATORS, *structural))
-            + "valid operators: "
-            + ", ".join(OPERATORS),
+            _suggest(key, OPERATORS) + "valid operators: " + ", ".join(OPERATORS),
         )
 
     def _operator(self, where, op, value, scope):

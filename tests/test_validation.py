@@ -234,6 +234,12 @@ BAD = [
         "unknown operator 'above'",
     ),
     (
+        "misspelt validation kind",
+        flow(node(validations=[{"jsonPath": ".id", "exists": True}])),
+        "nodes[0].validations[0].jsonPath",
+        "unknown key 'jsonPath'",
+    ),
+    (
         "operator on a status validation",
         flow(node(validations=[{"httpStatusCode": 200, "equals": 1}])),
         "nodes[0].validations[0].equals",
