@@ -407,6 +407,19 @@ def test_postman_url_without_scheme_gets_http_and_unwraps_api_export():
     assert flow["defaults"]["baseUrl"] == "http://api.example.com"
 
 
+def test_postman_base_url_with_a_placeholder_host():
+    items = [
+        request("A", url="https://{{host}}:8443/a"),
+        request("B", url="https://{{host}}:8443"),
+    ]
+    flow = imported(
+        "postman", postman(*items, variable=[{"key": "host", "value": None}])
+    )
+    assert flow["defaults"] == {"baseUrl": "https://{{ .vars.host }}:8443"}
+    assert [n["url"] for n in flow["nodes"]] == ["/a", "/"]
+    assert flow["variables"] == {"host": ""}
+
+
 def test_postman_no_base_url_when_one_request_differs():
     items = [request("A", url="{{base}}/a"), request("B", url="{{other}}/b")]
     flow = imported("postman", postman(*items))
@@ -617,6 +630,20 @@ def test_curl_splitting_continuations_quotes_comments_and_prompts():
     assert [n["url"] for n in nodes] == ["/one", "/two", "/three#frag"]
     assert nodes[0]["headers"] == {"X-A": "1"}
     assert nodes[1]["body"] == "line one\nline two # not a comment"
+
+
+def test_curl_ansi_c_quoted_data_from_browsers():
+    # As Chrome's "Copy as cURL (bash)" writes a body with a quote, an escaped
+    # newline and non-ASCII text.
+    text = r"""curl 'https://a.example/x' \
+  -H 'content-type: application/json' \
+  --data-raw $'{"note":"it\'s\\nfine \u00e9\x41"}'
+curl https://a.example/y
+"""
+    nodes = imported("curl", text)["nodes"]
+    assert nodes[0]["body"] == {"note": "it's\nfine éA"}
+    assert nodes[1]["url"] == "/y"
+    refused("curl", "curl https://a.example/ -d $'open", "not closed")
 
 
 def test_curl_without_scheme_and_hosts_that_differ():

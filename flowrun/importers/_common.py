@@ -12,7 +12,9 @@ _ID_BAD = re.compile(r"[^A-Za-z0-9_-]+")
 _DASHES = re.compile(r"-{2,}")
 # A URL's origin: a leading placeholder (Postman's ``{{baseUrl}}`` once translated)
 # or scheme://host[:port].
-_ORIGIN = re.compile(r"^(?:\{\{[^{}]*\}\}|https?://[^/?#\s]+)", re.I)
+_ORIGIN = re.compile(
+    r"^(?:\{\{[^{}]*\}\}|https?://(?:\{\{[^{}]*\}\}|[^/?#\s{}])+)", re.I
+)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 

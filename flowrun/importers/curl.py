@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 from urllib.parse import quote, urlsplit
 
@@ -198,6 +199,13 @@ def _split(text: str) -> list[tuple[int, str]]:
                 buf.append(text[i : i + 2])
                 i += 2
                 continue
+            if c == "$" and text[i + 1 : i + 2] == "'":
+                # Bash's $'…' strings (browsers' "Copy as cURL" writes them).
+                value, end = _ansi_c(text, i + 2)
+                line += text.count("\n", i, end)
+                buf.append(shlex.quote(value))
+                i = end
+                continue
             if c == "\n":
                 flush()
                 start = line
@@ -224,6 +232,43 @@ def _split(text: str) -> list[tuple[int, str]]:
         i += 1
     flush()
     return commands
+
+
+_ANSI_ESCAPE = re.compile(
+    r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{1,3}|c.|.)", re.S
+)
+_ANSI_SIMPLE = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "v": "\v",
+}
+
+
+def _ansi_c(text: str, i: int) -> tuple[str, int]:
+    """Decode a ``$'…'`` string whose body starts at ``i``; return it and its end."""
+    j = i
+    while j < len(text) and text[j] != "'":
+        j += 2 if text[j] == "\\" else 1
+    if j >= len(text):
+        raise invalid(LABEL, "a $'…' string is not closed", hint=_HINT)
+
+    def decode(m):
+        code = m.group(1)
+        if code[0] in "xuU" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        if code[0] in "01234567":
+            return chr(int(code, 8))
+        if code[0] == "c" and len(code) == 2:
+            return chr(ord(code[1].upper()) ^ 0x40)
+        return _ANSI_SIMPLE.get(code, code)
+
+    return _ANSI_ESCAPE.sub(decode, text[i:j]), j + 1
 
 
 def _options(argv: list[str], where: str):

@@ -190,7 +190,8 @@ class _Converter:
         # Variables a test script sets from a response: name -> placeholder body.
         self.chained: dict[str, str] = {}
         for entry in _enabled(doc.get("variable")):
-            self.variables[var_name(entry["key"])] = entry.get("value", "")
+            value = entry.get("value")
+            self.variables[var_name(entry["key"])] = "" if value is None else value
 
     def flow(self) -> dict:
         info = self.doc["info"]
