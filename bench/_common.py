@@ -126,6 +126,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def box_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores, from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
 def rss_bytes(pid: int) -> int:
     try:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
@@ -221,12 +228,20 @@ def server_env(port: int, workdir: Path, workers: int, extra=None) -> dict:
     return env
 
 
-def start_server(port: int, workdir: Path, workers: int, extra_env=None, log=None):
-    """Start ``gunicorn -c gunicorn.conf.py app:app`` in the repo; wait for health."""
+def start_server(
+    port: int, workdir: Path, workers: int, extra_env=None, log=None, repo=None
+):
+    """Start ``gunicorn -c gunicorn.conf.py app:app`` in the repo; wait for health.
+
+    ``repo``: another checkout to serve (e.g. a patched copy), default this one.
+    """
     env = server_env(port, workdir, workers, extra_env)
+    repo = Path(repo) if repo else ROOT
+    if repo != ROOT:
+        env["PYTHONPATH"] = str(repo)  # its flowrun, not the installed one
     gunicorn = str(Path(PYTHON).parent / "gunicorn")
     cmd = [gunicorn, "-c", "gunicorn.conf.py", "--workers", str(workers), "app:app"]
-    proc = start(cmd, env=env, cwd=str(ROOT), stdout=log, stderr=log)
+    proc = start(cmd, env=env, cwd=str(repo), stdout=log, stderr=log)
     try:
         wait_http(f"http://127.0.0.1:{port}/api/health", timeout=60, proc=proc)
         # all workers up (the first health answer can come while others boot)
@@ -266,3 +281,59 @@ def step_flow(target: str, steps: int, step_ms: int, prompt: bool = False) -> di
 
 def dump(obj) -> str:
     return json.dumps(obj, indent=2, sort_keys=True)
+
+
+# --- py-spy raw (collapsed) stacks ---------------------------------------------
+
+
+def pyspy_top(path: str, limit: int = 25, contains: str = "") -> str:
+    """Summarise a ``py-spy record -f raw`` file: self and inclusive % per function."""
+    selfc: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_short(f) for f in stack.split(";") if f]
+        if not frames:
+            continue
+        selfc[frames[-1]] = selfc.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + n
+    if not total:
+        return f"{path}: no samples"
+    out = [f"{path}: {total} samples"]
+    out.append("  inclusive %:")
+    rows = sorted(incl.items(), key=lambda kv: -kv[1])
+    for f, n in [r for r in rows if contains in r[0]][:limit]:
+        out.append(f"    {100 * n / total:5.1f}  {f}")
+    out.append("  self %:")
+    for f, n in sorted(selfc.items(), key=lambda kv: -kv[1])[:limit]:
+        out.append(f"    {100 * n / total:5.1f}  {f}")
+    return "\n".join(out)
+
+
+def _short(frame: str) -> str:
+    """``func (/long/path/site-packages/pkg/mod.py:12)`` → ``func (pkg/mod.py)``."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    file = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "python3.11/", "/work/main/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            break
+    return f"{name} ({file})"
+
+
+if __name__ == "__main__":
+    # python bench/_common.py PROFILE.txt [LIMIT] [SUBSTRING]: summarise a py-spy file
+    print(
+        pyspy_top(
+            sys.argv[1],
+            int(sys.argv[2]) if len(sys.argv) > 2 else 25,
+            sys.argv[3] if len(sys.argv) > 3 else "",
+        )
+    )

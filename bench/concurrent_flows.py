@@ -72,7 +72,7 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
-def start_profilers(probe: c.ServerProbe, out_dir: Path, tag: str) -> list:
+def start_profilers(probe: c.ServerProbe, out_dir: Path, tag: str, idle=False) -> list:
     """py-spy (if installed in the venv) on each worker, raw collapsed stacks."""
     pyspy = Path(c.PYTHON).parent / "py-spy"
     if not pyspy.exists():
@@ -84,6 +84,8 @@ def start_profilers(probe: c.ServerProbe, out_dir: Path, tag: str) -> list:
         out = out_dir / f"{tag}-w{pid}.txt"
         cmd = [str(pyspy), "record", "-p", str(pid), "-r", "200", "-f", "raw"]
         cmd += ["-o", str(out), "-d", "600", "--nonblocking"]
+        if idle:
+            cmd.append("--idle")  # also where the worker waits (blocking calls)
         procs.append((c.start(cmd, stdout=subprocess.DEVNULL), out))
     time.sleep(0.5)  # attached
     return procs
@@ -118,16 +120,20 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
         if not ready.get("ready"):
             raise RuntimeError("load generator did not start")
         if profile_tag:
-            profilers = start_profilers(probe, Path(args.profile), profile_tag)
+            profilers = start_profilers(
+                probe, Path(args.profile), profile_tag, args.profile_idle
+            )
         sampler = RssSampler(probe)
         rss0 = probe.rss()
         cpu0 = probe.cpu()
         per0 = probe.per_worker()
+        box0 = c.box_busy_seconds()
         sampler.start()
         lg.stdin.write(b"go\n")
         lg.stdin.flush()
         line = lg.stdout.readline()
         cpu_end = probe.cpu()
+        box1 = c.box_busy_seconds()
         time.sleep(args.settle)
         cpu1 = probe.cpu()
         per1 = probe.per_worker()
@@ -160,6 +166,10 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
     ends = [r["end"] for r in ok]
     firsts = [r["first"] for r in recs if r["first"] is not None]
     cpu_s = cpu1 - cpu0
+    target_cpu = t_stats1["cpu_s"] - t_stats0["cpu_s"]
+    lg_cpu = result.get("cpu_s", lg_cpu)
+    # what the rest of the machine (other users of this box) took meanwhile
+    others = (box1 - box0) - (cpu_end - cpu0) - target_cpu - lg_cpu
     out = {
         "n": n,
         "workers": len(probe.workers()),
@@ -193,7 +203,9 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
             else None
         ),
         "target_peak_concurrency": t_stats1["peak_active"],
-        "loadgen_cpu_s": result.get("cpu_s", lg_cpu),
+        "loadgen_cpu_s": lg_cpu,
+        "box_busy_cores": (box1 - box0) / result["wall"],
+        "other_processes_cores": max(0.0, others) / result["wall"],
         "profiles": [str(o) for o in outs],
     }
     return out
@@ -217,6 +229,10 @@ def print_row(r: dict) -> None:
         f"{r['target_cpu_ms_per_step'] or 0:.3f} ms/step, peak "
         f"{r['target_peak_concurrency']} in flight; loadgen CPU "
         f"{r['loadgen_cpu_s']:.2f} s"
+    )
+    print(
+        f"           box busy {r['box_busy_cores']:.2f} of 2 cores, of which other "
+        f"processes (not server/target/loadgen) {r['other_processes_cores']:.2f}"
     )
     for err, count in list(r["errors"].items())[:5]:
         print(f"           {count} × {err}")
@@ -264,6 +280,14 @@ def main(argv=None) -> int:
     p.add_argument("--heartbeat", type=float, default=None, help="FLOWRUN_HEARTBEAT_S")
     p.add_argument("--env", action="append", default=[], help="extra server KEY=VAL")
     p.add_argument("--profile", metavar="DIR", help="py-spy each worker per batch")
+    p.add_argument(
+        "--profile-idle",
+        action="store_true",
+        help="with --profile: sample idle/blocked time too (py-spy --idle)",
+    )
+    p.add_argument(
+        "--repo", metavar="DIR", help="serve another checkout (default: this one)"
+    )
     p.add_argument("--keep-logs", metavar="DIR", help="write server/target logs here")
     p.add_argument("--json", metavar="FILE", help="write every figure as JSON")
     p.add_argument(
@@ -320,7 +344,9 @@ def main(argv=None) -> int:
                     server = c.start_target(sport, log=server_log)
                     probe = c.ServerProbe(server.pid, self_only=True)
                 else:
-                    server = c.start_server(sport, work, w, extra, log=server_log)
+                    server = c.start_server(
+                        sport, work, w, extra, log=server_log, repo=args.repo
+                    )
                     probe = c.ServerProbe(server.pid)
                 procs.append(server)
                 base_url = f"http://127.0.0.1:{sport}"

@@ -114,6 +114,9 @@ def main(argv=None) -> int:
     p.add_argument("--settle", type=float, default=2.0)
     p.add_argument("--deadline", type=float, default=300.0)
     p.add_argument("--env", action="append", default=[], help="extra server KEY=VAL")
+    p.add_argument(
+        "--repo", metavar="DIR", help="serve another checkout (default: this one)"
+    )
     p.add_argument("--keep-logs", metavar="DIR")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--mock", action="store_true", help="self-test stand-in server")
@@ -147,7 +150,7 @@ def main(argv=None) -> int:
                 server = c.start_target(port, log=log)
                 probe = c.ServerProbe(server.pid, self_only=True)
             else:
-                server = c.start_server(port, tmp, 1, extra, log=log)
+                server = c.start_server(port, tmp, 1, extra, log=log, repo=args.repo)
                 probe = c.ServerProbe(server.pid)
             base_url = f"http://127.0.0.1:{port}"
             # the flow never reaches its target: the first node waits for input
