@@ -306,10 +306,10 @@ class _Converter:
         node_id = (
             self.ids(str(op_id), lower=False) if op_id else self.ids(f"{method} {path}")
         )
-        summary = op.get("summary")
+        summary = str(op.get("summary") or "").strip()
         node = {
             "id": node_id,
-            "name": str(summary or op_id or f"{method} {path}").strip(),
+            "name": summary or str(op_id or "").strip() or f"{method} {path}",
             "method": method,
             "url": url,
         }
