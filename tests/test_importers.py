@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from flowrun.cli import cli
 from flowrun.engine import Run
 from flowrun.errors import FlowInvalid
 from flowrun.importers import convert
 from flowrun.validation import check
+
+from .streams import assert_error
 
 DATA = Path(__file__).parent / "data" / "import"
 
@@ -769,6 +772,41 @@ def test_postman_end_to_end_against_the_target(target):
     assert steps[1]["request"]["headers"]["Authorization"].startswith("Bearer tok-")
     assert steps[1]["response"]["status"] == 200
     assert steps[2]["response"]["body"]["form"] == {"n": ["1"]}
+
+
+# -- over HTTP and the CLI -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ("postman", "shop.postman_collection.json"),
+        ("curl", "commands.curl.sh"),
+        ("openapi", "petstore.openapi.yaml"),
+        ("openapi", "petstore.swagger.json"),
+    ],
+)
+def test_api_import_returns_the_flow(client, fmt, name):
+    resp = client.post("/api/import", json={"format": fmt, "content": fixture(name)})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.get_json() == convert(fmt, fixture(name))
+
+
+def test_api_import_of_bad_content_is_a_located_400(client):
+    resp = client.post("/api/import", json={"format": "curl", "content": "wget x"})
+    body = assert_error(resp, 400, "Cannot import curl commands")
+    assert body["errors"][0]["path"] == "content"
+    assert "expected a curl command" in body["errors"][0]["message"]
+
+
+def test_cli_import_openapi_yaml(runner, tmp_path):
+    out = tmp_path / "petstore.json"
+    source = str(DATA / "petstore.openapi.yaml")
+    result = runner.invoke(cli, ["import", "openapi", source, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text()) == convert(
+        "openapi", fixture("petstore.openapi.yaml")
+    )
 
 
 # -- OpenAPI --------------------------------------------------------------------
