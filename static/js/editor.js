@@ -62,10 +62,18 @@ function setOrDelete(obj, key, value) {
   else obj[key] = value;
 }
 
+function inline(v) {
+  if (Array.isArray(v)) return `[${v.map(inline).join(", ")}]`;
+  if (v && typeof v === "object") {
+    return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${inline(x)}`).join(", ")}}`;
+  }
+  return JSON.stringify(v);
+}
+
 // Arrays of small objects read best one element per line.
 function compactJson(value) {
   if (Array.isArray(value) && value.every((v) => JSON.stringify(v).length <= 100)) {
-    return value.length ? `[\n${value.map((v) => `  ${JSON.stringify(v)}`).join(",\n")}\n]` : "[]";
+    return value.length ? `[\n${value.map((v) => `  ${inline(v)}`).join(",\n")}\n]` : "[]";
   }
   return JSON.stringify(value, null, 2);
 }

@@ -65,7 +65,7 @@ function resetPanel(title) {
   titleEl.textContent = title;
   metaEl.textContent = "";
   progressBar.style.width = "0";
-  progressBar.parentElement.classList.remove("ended");
+  progressBar.parentElement.className = "progress";
 }
 
 function nodeAt(run, index) {
@@ -425,7 +425,6 @@ function finish(run, outcome) {
   btnAgain.hidden = false;
   btnLog.hidden = !end;
   btnClose.hidden = false;
-  progressBar.parentElement.classList.add("ended");
   if (run.cancel) run.cancel();
   btnAgain.focus();
 }
@@ -458,6 +457,7 @@ function renderSummary(run, outcome) {
   }
   setPill(kind === "success" ? "Completed" : kind === "interrupted" ? "Interrupted" : "Failed", kind);
   summaryEl.className = `summary ${kind}`;
+  progressBar.parentElement.className = `progress ended ${kind}`;
   summaryEl.append(h("h3", null, title));
   if (end) {
     summaryEl.append(
@@ -534,11 +534,11 @@ export function showExecution(record) {
   const done = steps.filter((s) => s.status !== "not_run").length;
   progressText.textContent = `${done} / ${total} steps · read-only`;
   progressBar.style.width = total ? `${(100 * done) / total}%` : "0";
-  progressBar.parentElement.classList.add("ended");
   for (const rec of steps) prepend(stepCard(rec, { readOnly: true }));
   const status = record.status || "completed";
   const kind = { completed: "success", failed: "failure", interrupted: "interrupted", running: "running" }[status] || "";
   setPill(status[0].toUpperCase() + status.slice(1), kind);
+  progressBar.parentElement.className = `progress ended ${kind}`;
   clear(summaryEl);
   summaryEl.hidden = false;
   summaryEl.className = `summary ${kind}`;

@@ -24,11 +24,16 @@ function refs(value, out = []) {
 function skeleton(paths) {
   const root = {};
   for (const path of paths) {
-    const keys = path.replace(/\|.*$/, "").split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== "");
+    const keys = path.replace(/\|.*$/, "").trim().split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== "");
     let cur = root;
     keys.forEach((k, i) => {
-      if (i === keys.length - 1) cur[k] = cur[k] ?? "";
-      else cur = cur[k] = cur[k] && typeof cur[k] === "object" ? cur[k] : {};
+      const last = i === keys.length - 1;
+      const nextIsIndex = !last && /^\d+$/.test(keys[i + 1]);
+      if (last) cur[k] = cur[k] ?? "";
+      else {
+        if (!cur[k] || typeof cur[k] !== "object") cur[k] = nextIsIndex ? [] : {};
+        cur = cur[k];
+      }
     });
   }
   return root;
@@ -90,7 +95,8 @@ form.addEventListener("submit", async (e) => {
   result.append(h("p", { class: "muted" }, "Sending…"));
   try {
     const res = await api.executeNode({ config: state.doc, nodeId: node.id, mockResponses, inputs });
-    const rec = res.step || res.record || res;
+    // The answer is the step record itself (tolerate a {"step"/"record": …} wrapper).
+    const rec = ["step", "record"].map((k) => res && res[k]).find((v) => v && typeof v === "object") || res;
     clear(result);
     result.append(stepCard(rec));
     if (rec.response && rec.response.body && typeof rec.response.body === "object") state.lastResponses[node.id] = rec.response.body;
