@@ -1096,3 +1096,51 @@ def test_openapi_wide_deep_schemas_are_sketched_within_a_budget():
     [node] = flow["nodes"]
     assert set(node["body"]) == {f"p{j}" for j in range(8)}
     assert "cut short" in node["description"]
+
+
+def test_openapi_end_to_end_against_the_target(target):
+    doc = f"""
+openapi: 3.0.3
+info: {{title: Demo}}
+servers: [{{url: "{target.url}/demo"}}]
+paths:
+  /items:
+    post:
+      operationId: createItem
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                name: {{type: string, example: lamp}}
+                price: {{type: number, example: 9.5}}
+      responses:
+        "201": {{description: created}}
+        "400": {{description: bad}}
+  /items/{{itemId}}:
+    get:
+      operationId: getItem
+      parameters:
+        - name: itemId
+          in: path
+          required: true
+          schema: {{type: integer, example: 2}}
+      responses:
+        "200": {{description: the item}}
+  /echo:
+    get:
+      operationId: echo
+      parameters:
+        - {{name: q, in: query, required: true, example: "a b"}}
+      responses:
+        "200": {{description: echoed}}
+"""
+    flow = imported("openapi", doc)
+    events = [(e.name, e.to_dict()) for e in Run(flow).events()]
+    steps = [data for name, data in events if name == "step"]
+    assert [s["status"] for s in steps] == ["completed"] * 3, steps
+    assert steps[0]["response"]["status"] == 201
+    assert steps[0]["response"]["body"]["name"] == "lamp"
+    assert steps[1]["response"]["body"]["id"] == 2
+    assert steps[2]["response"]["body"]["args"] == {"q": ["a b"]}
