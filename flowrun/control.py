@@ -35,7 +35,11 @@ class _Poller:
     def __init__(self, registry):
         self.registry = registry
         self._pid = None
-        self._lock = None
+        self.closed = False
+
+    def close(self) -> None:
+        """Let the poller thread end (tests; a worker simply exits)."""
+        self.closed = True
 
     def ensure_started(self) -> None:
         pid = os.getpid()
@@ -104,6 +108,8 @@ class SQLiteChannel(_Poller):
     def _loop(self) -> None:
         while True:
             time.sleep(self.interval)
+            if self.closed:
+                return
             if not len(self.registry):
                 continue
             try:
@@ -148,10 +154,14 @@ class RedisChannel(_Poller):
     def r(self):
         # One client (and connection pool) per process, created after fork.
         if self._client_pid != os.getpid():
+            self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
             self._client = self._redis_mod.Redis.from_url(self.url)
             self._client_pid = os.getpid()
-            self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         return self._client
+
+    def ensure_started(self) -> None:
+        self.r  # noqa: B018 - connect (and name this process) before the poller runs
+        super().ensure_started()
 
     def _k(self, *parts) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
@@ -221,13 +231,13 @@ class RedisChannel(_Poller):
         self.r.delete(self._k("stop", execution_id))
 
     def _loop(self) -> None:
-        inbox = None
-        while True:
+        while not self.closed:
             try:
                 client = self.r
-                inbox = self._k("inbox", self.owner)
-                item = client.blpop([inbox], timeout=5)
+                item = client.blpop([self._k("inbox", self.owner)], timeout=1)
             except Exception:
+                if self.closed:
+                    return
                 log.exception("redis control poll failed")
                 time.sleep(1)
                 continue

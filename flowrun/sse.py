@@ -171,6 +171,7 @@ class _PollThread:
         with self.lock:
             self.watched[fd] = (raw, on_close, token)
             self.poller.register(fd, self.MASK)
+        self._wake()
 
         def cancel():
             with self.lock:
@@ -181,12 +182,16 @@ class _PollThread:
                         self.poller.unregister(fd)
                     except (KeyError, ValueError, OSError):
                         pass
-            try:
-                os.write(self.wake_w, b"x")
-            except BlockingIOError:
-                pass
+            self._wake()
 
         return cancel
+
+    def _wake(self) -> None:
+        # A poll() in progress does not see a change of its set: interrupt it.
+        try:
+            os.write(self.wake_w, b"x")
+        except BlockingIOError:
+            pass
 
     def _loop(self):
         while True:

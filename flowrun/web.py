@@ -76,6 +76,10 @@ class State:
         self.lock = threading.Lock()
         self.eof_poller = None
 
+    def close(self) -> None:
+        self.channel.close()
+        self.store.close()
+
     def engine_settings(self) -> EngineSettings:
         c = self.config
         return EngineSettings(

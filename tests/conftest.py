@@ -46,7 +46,7 @@ def app(tmp_path):
         }
     )
     yield app
-    app.extensions["flowrun"].store.close()
+    app.extensions["flowrun"].close()
 
 
 @pytest.fixture

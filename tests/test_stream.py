@@ -295,3 +295,53 @@ def test_prompt_times_out(app, hits):
     _, events = run_events(app.test_client(), flow)
     assert names(events) == ["start", "input_required", "step", "error", "end"]
     assert "FLOWRUN_INPUT_TIMEOUT_S" in events[2][1]["error"]
+
+
+def test_dev_server_notices_a_closed_socket_without_heartbeats(tmp_path, hits):
+    """Under ``python app.py`` (werkzeug), the EOF watch sees a close at once."""
+    import http.client
+    import json
+    import socket
+
+    from werkzeug.serving import make_server
+
+    from flowrun import create_app
+
+    app = create_app(
+        {
+            "FLOWRUN_DATA_DIR": str(tmp_path / "d"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "f"),
+            "FLOWRUN_HEARTBEAT_S": 60,  # heartbeats alone would take minutes
+            "FLOWRUN_TOKEN": None,
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        flow = make_flow(hits, node("ask", "/items", userPrompts={"x": "X?"}))
+        conn.request(
+            "POST",
+            "/api/execute-stream",
+            json.dumps({"config": flow}),
+            {"Content-Type": "application/json"},
+        )
+        sock = conn.sock
+        resp = conn.getresponse()
+        eid = resp.getheader("X-Execution-Id")
+        while b"input_required" not in resp.readline():
+            pass
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        resp.close()
+        store = app.extensions["flowrun"].store
+        deadline = time.monotonic() + 10
+        while store.state(eid)["status"] == "running":
+            assert time.monotonic() < deadline, "the closed socket went unnoticed"
+            time.sleep(0.02)
+        assert store.state(eid)["status"] == "interrupted"
+        assert hits.paths() == []
+    finally:
+        server.shutdown()
+        app.extensions["flowrun"].close()

@@ -1,0 +1,185 @@
+"""The cross-worker control channel: two apps stand for two workers (or hosts).
+
+The SQLite channel is shared through one data directory; the Redis channel through
+a real ``redis-server`` (skipped when it is not installed), with separate data
+directories, as on two hosts.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from flowrun import create_app
+
+from .streams import assert_error, frames
+from .test_stream import make_flow, node
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+def two_workers(tmp_path, redis_url=None):
+    apps = []
+    for name in ("a", "b"):
+        data = tmp_path / (name if redis_url else "shared")
+        apps.append(
+            create_app(
+                {
+                    "FLOWRUN_DATA_DIR": str(data),
+                    "FLOWRUN_FLOWS_DIR": str(tmp_path / "flows"),
+                    "FLOWRUN_REDIS_URL": redis_url,
+                    "FLOWRUN_TOKEN": None,
+                    "FLOWRUN_HEARTBEAT_S": 0.5,
+                }
+            )
+        )
+    return apps
+
+
+class Reader(threading.Thread):
+    """Read a stream of worker A in the background."""
+
+    def __init__(self, resp):
+        super().__init__(daemon=True)
+        self.resp = resp
+        self.events = []
+        self.seen = threading.Condition()
+
+    def run(self):
+        try:
+            for name, data in frames(self.resp.response):
+                with self.seen:
+                    self.events.append((name, data, time.monotonic()))
+                    self.seen.notify_all()
+                if name == "end":
+                    break
+        finally:
+            self.resp.close()
+
+    def wait_for(self, name, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        with self.seen:
+            while True:
+                for event in self.events:
+                    if event[0] == name:
+                        return event
+                left = deadline - time.monotonic()
+                assert left > 0, f"no {name} event; got {[e[0] for e in self.events]}"
+                self.seen.wait(left)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def workers(request, tmp_path):
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    apps = two_workers(tmp_path, url)
+    yield apps
+    for app in apps:
+        app.extensions["flowrun"].close()
+
+
+def start(app, flow, options=None):
+    body = {"config": flow, "options": options or {}}
+    resp = app.test_client().post("/api/execute-stream", json=body, buffered=False)
+    assert resp.status_code == 200
+    reader = Reader(resp)
+    reader.start()
+    return resp.headers["X-Execution-Id"], reader
+
+
+def test_input_through_the_other_worker(workers, hits):
+    a, b = workers
+    flow = make_flow(
+        hits,
+        node("ask", "/echo?w={{ .input.word }}", userPrompts={"word": "Word?"}),
+    )
+    eid, reader = start(a, flow)
+    reader.wait_for("input_required")
+    body = {"executionId": eid, "stepIndex": 0, "userInput": {"word": "hey"}}
+    sent = time.monotonic()
+    resp = b.test_client().post("/api/provide-input", json=body)
+    assert resp.status_code == 200 and resp.get_json() == {"success": True}
+    started = reader.wait_for("step_start")
+    assert started[2] - sent < 1.0  # poll interval 50 ms; BLPOP ~ms
+    assert_error(b.test_client().post("/api/provide-input", json=body), 409)
+    end = reader.wait_for("end")[1]
+    assert end["success"] is True
+    reader.join(5)
+    assert end["executionLog"][0]["response"]["body"]["args"]["w"] == ["hey"]
+    # Finished: a stop through the other worker is a conflict, unknown ids are 404.
+    assert_error(b.test_client().post(f"/api/executions/{eid}/stop"), 409)
+    assert_error(b.test_client().post("/api/executions/exec-0-none/stop"), 404)
+
+
+def test_stop_through_the_other_worker(workers, hits):
+    a, b = workers
+    flow = make_flow(hits, node("slow", "/slow?ms=300"), node("next", "/items"))
+    eid, reader = start(a, flow)
+    reader.wait_for("step_start")
+    resp = b.test_client().post(f"/api/executions/{eid}/stop")
+    assert resp.status_code == 202 and resp.get_json() == {"stopping": True}
+    end = reader.wait_for("end")[1]
+    reader.join(5)
+    assert end["interrupted"] is True and end["notRun"] == ["next"]
+    assert hits.paths() == ["/demo/slow"]
+
+
+def test_stop_and_continue_while_waiting(workers, hits):
+    a, b = workers
+    flow = make_flow(hits, node("p", "/items"), node("q", "/items"))
+    eid, reader = start(a, flow, {"mode": "step"})
+    reader.wait_for("paused")
+    assert b.test_client().post(f"/api/executions/{eid}/continue").status_code == 200
+    reader.wait_for("step")
+    deadline = time.monotonic() + 5
+    while sum(1 for e in reader.events if e[0] == "paused") < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    sent = time.monotonic()
+    assert b.test_client().post(f"/api/executions/{eid}/stop").status_code == 202
+    end = reader.wait_for("end")
+    assert end[2] - sent < 1.0  # the waiting run is woken, not left to time out
+    assert end[1]["interrupted"] is True and end[1]["notRun"] == ["q"]
+    reader.join(5)
+    assert hits.paths() == ["/demo/items"]
