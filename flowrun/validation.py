@@ -380,8 +380,18 @@ class _Checker:
                 all_prompts.update(node["userPrompts"])
         flow_scope = _Scope(None, frozenset(all_prompts))
         defaults = self.defaults
-        if isinstance(defaults.get("baseUrl"), str):
-            self._text(("defaults", "baseUrl"), defaults["baseUrl"], flow_scope)
+        base = defaults.get("baseUrl")
+        if isinstance(base, str):
+            self._text(("defaults", "baseUrl"), base, flow_scope)
+            text = base.strip()
+            if text and not text.startswith("{{") and "://" not in text[:12]:
+                self.error(
+                    ("defaults", "baseUrl"),
+                    f"baseUrl '{base}' is not an absolute URL",
+                    f"write it with its scheme, e.g. http://{text.lstrip('/')}",
+                )
+            elif text and not text.startswith("{{"):
+                self._scheme(("defaults", "baseUrl"), text)
         if isinstance(defaults.get("headers"), dict):
             self._text(("defaults", "headers"), defaults["headers"], flow_scope)
         if isinstance(defaults.get("validations"), list):
@@ -439,18 +449,21 @@ class _Checker:
         if text.startswith("{{"):
             return  # the whole URL comes from a placeholder: known only at run time
         if "://" in text[:12]:
-            scheme = text.split("://", 1)[0].lower()
-            if scheme not in ("http", "https"):
-                self.error(
-                    (*at, "url"),
-                    f"unsupported URL scheme '{scheme}'",
-                    "use an http:// or https:// URL",
-                )
+            self._scheme((*at, "url"), text)
         elif not self.defaults.get("baseUrl"):
             self.error(
                 (*at, "url"),
                 f"relative URL '{url}' but defaults.baseUrl is not set",
                 "write an absolute http(s):// URL, or set defaults.baseUrl",
+            )
+
+    def _scheme(self, where, url: str):
+        scheme = url.split("://", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            self.error(
+                where,
+                f"unsupported URL scheme '{scheme}'",
+                "use an http:// or https:// URL",
             )
 
     def _body(self, at, node, scope):

@@ -89,6 +89,18 @@ BAD = [
         "nodes[0].url",
         "unsupported URL scheme 'ftp'",
     ),
+    (
+        "baseUrl without a scheme",
+        flow(node(), defaults={"baseUrl": "localhost:8000/api"}),
+        "defaults.baseUrl",
+        "is not an absolute URL",
+    ),
+    (
+        "baseUrl with another scheme",
+        flow(node(), defaults={"baseUrl": "file:///etc"}),
+        "defaults.baseUrl",
+        "unsupported URL scheme 'file'",
+    ),
     ("timeout zero", flow(node(timeout=0)), "nodes[0].timeout", "must be > 0"),
     (
         "retry count too big",
