@@ -80,10 +80,9 @@ def load(doc, max_steps: int = 1000) -> dict:
 
 def _check(doc, max_steps):
     if not isinstance(doc, dict):
-        error = _entry((), None, "flow must be a JSON object", "", "error")
-        error["message"] = f"flow must be a JSON object, not {_type_name(doc)}"
-        error["hint"] = 'write {"name": …, "nodes": [ … ]}'
-        return [error], [], None
+        message = f"flow must be a JSON object, not {_type_name(doc)}"
+        hint = 'write {"name": …, "nodes": [ … ]}'
+        return [_entry((), None, message, hint, "error")], [], None
     checker = _Checker(doc, max_steps)
     checker.structure()
     checker.values()
@@ -158,6 +157,12 @@ class _Scope:
 
 
 class _Checker:
+    """One pass over one document: schema errors first, then the value checks.
+
+    Value checks walk the normalised flow; ``_raw`` maps their paths back to the
+    spelling the document uses, so every entry points at what the person wrote.
+    """
+
     def __init__(self, doc: dict, max_steps: int):
         self.doc = doc
         self.max_steps = max_steps
