@@ -218,7 +218,10 @@ def card(page, status: str):
 def test_open_sample_flow_and_run_to_success(page, shots):
     open_flow(page, "Simple chain")
     expect(page.get_by_text("Valid", exact=True)).to_be_visible()
+    page.get_by_role("tab", name="Split").click()
+    expect(page.get_by_label("Flow JSON")).to_be_visible()
     page.screenshot(path=shots / "editor.png")
+    page.get_by_role("tab", name="Form").click()
     # Record any "Running…" placeholder: fast steps must never show one.
     page.evaluate(
         """() => {

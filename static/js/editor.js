@@ -288,16 +288,19 @@ function nodeCard(node, i, count) {
     jsonField("Body (JSON)", `${p}.body`, node.body, (v) => { setOrDelete(node, "body", v); changed(); }, { rows: 2, placeholder: '{"key": "{{ .vars.name }}"}', wide: true }),
     kvEditor("Prompts", `${p}.userPrompts`, node.userPrompts, (v) => { setOrDelete(node, "userPrompts", v); changed(); }, { keyLabel: "Key", valueLabel: "Question", addLabel: "Prompt" }),
     jsonField("Validations", `${p}.validations`, node.validations, (v) => { setOrDelete(node, "validations", v); changed(); }, { rows: 2, placeholder: '[{"httpStatusCode": 200}, {"jsonpath": ".id", "exists": true}]', wide: true }),
-    jsonField("Conditions", `${p}.conditions`, node.conditions, (v) => { setOrDelete(node, "conditions", v); changed(); }, { rows: 2, placeholder: '[{"source": "node", "node": "login", "httpStatusCode": 200}]', wide: true }),
-    h(
-      "div",
-      { class: "field wide inline-fields" },
-      field("Retry count", `${p}.retry.count`, numberInput(retry.count, (v) => setRetry("count", v), { placeholder: "0" })),
-      field("Retry interval (ms)", `${p}.retry.intervalMs`, numberInput(retry.intervalMs, (v) => setRetry("intervalMs", v), { placeholder: "500" })),
-      field("Delay (ms)", `${p}.delayMs`, numberInput(node.delayMs, (v) => { setOrDelete(node, "delayMs", v); changed(); }, { placeholder: "0" })),
-      field("Timeout (s)", `${p}.timeout`, numberInput(node.timeout, (v) => { setOrDelete(node, "timeout", v); changed(); }, { placeholder: "30" })),
+    advanced(
+      node,
+      jsonField("Conditions", `${p}.conditions`, node.conditions, (v) => { setOrDelete(node, "conditions", v); changed(); }, { rows: 2, placeholder: '[{"source": "node", "node": "login", "httpStatusCode": 200}]', wide: true }),
+      h(
+        "div",
+        { class: "field wide inline-fields" },
+        field("Retry count", `${p}.retry.count`, numberInput(retry.count, (v) => setRetry("count", v), { placeholder: "0" })),
+        field("Retry interval (ms)", `${p}.retry.intervalMs`, numberInput(retry.intervalMs, (v) => setRetry("intervalMs", v), { placeholder: "500" })),
+        field("Delay (ms)", `${p}.delayMs`, numberInput(node.delayMs, (v) => { setOrDelete(node, "delayMs", v); changed(); }, { placeholder: "0" })),
+        field("Timeout (s)", `${p}.timeout`, numberInput(node.timeout, (v) => { setOrDelete(node, "timeout", v); changed(); }, { placeholder: "30" })),
+      ),
+      field("Open in browser (response path)", `${p}.launchBrowser`, textInput(node.launchBrowser, (v) => { setOrDelete(node, "launchBrowser", v); changed(); }, { placeholder: ".authorizeUrl" })),
     ),
-    field("Open in browser (response path)", `${p}.launchBrowser`, textInput(node.launchBrowser, (v) => { setOrDelete(node, "launchBrowser", v); changed(); }, { placeholder: ".authorizeUrl" })),
   );
   const urlInput = body.querySelector(".request-row input");
   urlInput.id = `url-${i}`;
@@ -324,6 +327,17 @@ function nodeCard(node, i, count) {
     if (!Number.isNaN(from)) moveNode(from, i);
   });
   return card;
+}
+
+// Less common node fields sit in a disclosure, open when any of them is set.
+function advanced(node, ...fields) {
+  const used = ["conditions", "retry", "delayMs", "timeout", "launchBrowser"].filter((k) => node[k] !== undefined);
+  return h(
+    "details",
+    { class: "field wide advanced", open: used.length > 0 },
+    h("summary", null, "More options", h("span", { class: "muted small" }, used.length ? ` · ${used.join(", ")}` : " · conditions, retry, delay, timeout, open in browser")),
+    h("div", { class: "grid" }, ...fields),
+  );
 }
 
 function newId(nodes) {
@@ -493,6 +507,8 @@ export function renderErrors() {
       general.push(err);
       continue;
     }
+    const folded = target.closest("details.advanced");
+    if (folded && err.level === "error") folded.open = true;
     const nodeEl = target.closest(".node, .flow-settings");
     if (nodeEl && err.level === "error") perNode.set(nodeEl, (perNode.get(nodeEl) || 0) + 1);
     const msg = h(
