@@ -24,14 +24,16 @@ def normalize(flow: dict) -> dict:
     flow = copy.deepcopy(flow)
     if "nodes" not in flow and isinstance(flow.get("steps"), list):
         flow["nodes"] = flow.pop("steps")
-    for node in flow.get("nodes") or []:
+    nodes = flow.get("nodes")
+    for node in nodes if isinstance(nodes, list) else ():
         if not isinstance(node, dict):
             continue
         if "userPrompts" not in node and isinstance(node.get("prompts"), dict):
             node["userPrompts"] = node.pop("prompts")
         if "conditions" not in node and isinstance(node.get("condition"), dict):
             node["conditions"] = [node.pop("condition")]
-        for cond in node.get("conditions") or []:
+        conditions = node.get("conditions")
+        for cond in conditions if isinstance(conditions, list) else ():
             if isinstance(cond, dict) and "statusCode" in cond:
                 cond.setdefault("httpStatusCode", cond.pop("statusCode"))
         if isinstance(node.get("method"), str):

@@ -8,6 +8,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from flowrun.engine import Controls, EngineSettings, Run, new_execution_id
 from flowrun.flow import RunOptions, normalize
 
@@ -642,3 +644,12 @@ def test_prompt_refused_by_an_overriding_ask_stops_accepting_answers(hits):
     assert steps_of(events)[0]["error"] == "no prompts here"
     assert controls.waiting_input is None
     assert controls.answer(0, {"password": "secret"}) == "not_waiting"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [{"nodes": 5}, {"nodes": [{"conditions": 3}]}, {"steps": "x"}, {"nodes": [7]}],
+)
+def test_normalize_leaves_malformed_shapes_for_validation(doc):
+    # normalize() runs before validation reports anything, so it must not crash.
+    assert normalize(doc) == doc
