@@ -186,7 +186,10 @@ def test_postman_urlencoded_formdata_and_graphql_bodies(shop):
 def test_postman_status_tests_become_validations(shop):
     nodes = by_id(shop)
     assert nodes["log-in"]["validations"] == [{"httpStatusCode": 200}]
-    assert nodes["list-items"]["validations"] == [{"httpStatusCode": 200}]
+    assert nodes["list-items"]["validations"] == [
+        {"httpStatusCode": 200},
+        {"jsonpath": ". | length", "greaterThan": 0},
+    ]
     assert nodes["create-order"]["validations"] == [{"httpStatusCode": 201}]
     assert nodes["delete-order"]["validations"] == [{"httpStatusCode": [200, 204]}]
     assert "validations" not in nodes["get-item"]
@@ -195,8 +198,108 @@ def test_postman_status_tests_become_validations(shop):
         "The test script sets 'authToken'; later requests use "
         "{{ .responses.log-in.token }} instead."
     )
-    assert "1 line(s) not translated" in nodes["list-items"]["description"]
+    assert "description" not in nodes["list-items"]
     assert "description" not in nodes["create-order"]
+
+
+@pytest.mark.parametrize(
+    ("line", "validations"),
+    [
+        ("pm.expect(pm.response).to.have.status(202);", [{"httpStatusCode": 202}]),
+        (
+            'pm.expect(pm.response.json().user.name).to.eql("ada");',
+            [{"jsonpath": ".user.name", "equals": "ada"}],
+        ),
+        (
+            "pm.test('id', () => pm.expect(pm.response.json().id).to.equal(7));",
+            [{"jsonpath": ".id", "equals": 7}],
+        ),
+        (
+            "pm.expect(pm.response.json()['a-b'][0]).to.not.eql('x')",
+            [{"jsonpath": '["a-b"][0]', "notEquals": "x"}],
+        ),
+        (
+            "pm.expect(pm.response.json().items).to.have.lengthOf(3);",
+            [{"jsonpath": ".items | length", "equals": 3}],
+        ),
+        (
+            "pm.expect(pm.response.json().items.length).to.be.at.least(1);",
+            [{"jsonpath": ".items | length", "greaterThanOrEqual": 1}],
+        ),
+        (
+            "pm.expect(pm.response.json().n).to.be.below(10)",
+            [{"jsonpath": ".n", "lessThan": 10}],
+        ),
+        (
+            "pm.expect(pm.response.json().token).to.exist;",
+            [{"jsonpath": ".token", "exists": True}],
+        ),
+        (
+            "pm.expect(pm.response.json().error).to.be.undefined;",
+            [{"jsonpath": ".error", "exists": False}],
+        ),
+        (
+            "pm.expect(pm.response.json().ok).to.be.true;",
+            [{"jsonpath": ".ok", "equals": "true"}],
+        ),
+        (
+            'pm.expect(pm.response.json().msg).to.include("done");',
+            [{"jsonpath": ".msg", "contains": "done"}],
+        ),
+        (
+            "pm.expect(pm.response.json().email).to.match(/@example\\.com$/i);",
+            [{"jsonpath": ".email", "matches": "(?i)@example\\.com$"}],
+        ),
+        (
+            "pm.expect(pm.response.headers.get('Content-Type')).to.include('json');",
+            [{"header": "Content-Type", "contains": "json"}],
+        ),
+        (
+            "pm.response.to.have.header('X-Id');",
+            [{"header": "X-Id", "exists": True}],
+        ),
+        (
+            'pm.response.to.have.header("X-Kind", "a");',
+            [{"header": "X-Kind", "equals": "a"}],
+        ),
+        (
+            "pm.expect(pm.response.responseTime).to.be.below(500);",
+            [{"maxDurationMs": 500}],
+        ),
+        (
+            'pm.response.to.have.jsonBody("data.id");',
+            [{"jsonpath": ".data.id", "exists": True}],
+        ),
+    ],
+)
+def test_postman_script_assertions_become_validations(line, validations):
+    item = request()
+    item["event"] = [{"listen": "test", "script": {"exec": [line]}}]
+    node = imported("postman", postman(item))["nodes"][0]
+    assert node["validations"] == validations
+    assert "description" not in node
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "pm.expect(pm.response.json().a).to.eql(pm.environment.get('x'));",
+        "pm.expect(pm.response.json().a).to.deep.include({b: 1});",
+        "pm.expect(pm.response.json().a).to.be.above('x');",
+        "pm.expect(pm.response.json().a).to.be.an('array');",
+        "pm.expect(pm.response.json().a).to.eql(1).and.be.ok;",
+        "pm.expect(someOther.a).to.eql(1);",
+        "pm.expect(pm.response.responseTime).to.be.above(5);",
+        "pm.expect(pm.response.json().a.length).to.not.be.above(5);",
+        "console.log(pm.response.text());",
+    ],
+)
+def test_postman_script_lines_flowrun_cannot_say_are_counted(line):
+    item = request()
+    item["event"] = [{"listen": "test", "script": {"exec": [line]}}]
+    node = imported("postman", postman(item))["nodes"][0]
+    assert "validations" not in node
+    assert "1 line(s) not translated" in node["description"]
 
 
 def test_postman_v2_0_collection():

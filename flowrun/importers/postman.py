@@ -24,6 +24,7 @@ from ._common import (
     var_name,
     var_ref,
 )
+from ._scripts import Reader
 
 LABEL = "Postman collection"
 _HINT = "Export the collection from Postman as Collection v2.1 (JSON)."
@@ -39,37 +40,6 @@ _DYNAMIC = {
 }
 # ``/:id`` path variables (after a '/', so ``host:8080`` is left alone).
 _PATH_VAR = re.compile(r"(?<=/):([A-Za-z_][A-Za-z0-9_.-]*)")
-_STATUS = [
-    re.compile(r"pm\.response\.to\.(?:have\.)?status\(\s*(\d{3})\s*\)"),
-    re.compile(
-        r"pm\.expect\(\s*pm\.response\.(?:code|status)\s*\)\s*\.to\.(?:be\.)?"
-        r"(?:eql|equal|equals|eq)\(\s*(\d{3})\s*\)"
-    ),
-    re.compile(r"responseCode\.code\s*===?\s*(\d{3})"),
-]
-_ONE_OF = re.compile(
-    r"pm\.expect\(\s*pm\.response\.code\s*\)\s*\.to\.be\.oneOf\(\s*\[([\d\s,]+)\]"
-)
-_OK = re.compile(r"pm\.response\.to\.be\.ok\b")
-# Saving a value from the response for later requests, e.g.
-# ``pm.environment.set("token", pm.response.json().data.token)``.
-_JS_PATH = r"((?:\s*\.\s*[A-Za-z_$][\w$]*|\s*\[\s*(?:\d+|\"[^\"]*\"|'[^']*')\s*\])*)"
-_SET = re.compile(
-    r"(?:pm\.(?:environment|collectionVariables|globals|variables)\.set|"
-    r"postman\.set(?:Environment|Global)Variable)\(\s*([\"'])([^\"']+)\1\s*,"
-    r"\s*(.+?)\s*\)\s*;?\s*$"
-)
-_BODY = re.compile(r"^(?:pm\.response\.json\(\s*\)|JSON\.parse\(\s*responseBody\s*\))")
-_ALIAS = re.compile(
-    r"^\s*(?:var|let|const)\s+([A-Za-z_$][\w$]*)\s*=\s*"
-    r"(?:pm\.response\.json\(\s*\)|JSON\.parse\(\s*responseBody\s*\))\s*;?\s*$"
-)
-_HEADER_GET = re.compile(r"^pm\.response\.headers\.get\(\s*([\"'])([^\"']+)\1\s*\)$")
-_CODE = re.compile(r"^pm\.response\.code$")
-# Script lines that carry no check of their own: blank, comments, test wrappers.
-_STRUCTURAL = re.compile(
-    r"^\s*(?://.*|pm\.test\(.*(?:function\s*\(\s*\)|=>)\s*\{\s*|\}\s*\)\s*;?\s*|)$"
-)
 _IMPLIED_TYPES = {
     "json": "application/json",
     "text": "text/plain",
@@ -475,9 +445,8 @@ class _Converter:
         return None
 
     def validations(self, scripts: list, notes: list, node_id: str) -> list[dict]:
-        codes: list = []
-        untranslated = 0
-        aliases: set[str] = set()
+        """Translate what the request's test scripts check and save."""
+        reader = Reader(node_id)
         for event in scripts:
             script = event.get("script") or {}
             lines = script.get("exec") if isinstance(script, dict) else None
@@ -490,56 +459,18 @@ class _Converter:
                     notes.append(note)
                 continue
             for line in lines:
-                found = [int(c) for p in _STATUS for c in p.findall(line)]
-                for m in _ONE_OF.findall(line):
-                    found.append(sorted({int(c) for c in re.findall(r"\d{3}", m)}))
-                if _OK.search(line):
-                    found.append(200)
-                for code in found:
-                    if code not in codes:
-                        codes.append(code)
-                if found or _STRUCTURAL.match(line):
-                    continue
-                if m := _ALIAS.match(line):
-                    aliases.add(m.group(1))
-                elif not self.chain(line, aliases, node_id, notes):
-                    untranslated += 1
-        if untranslated:
+                reader.read(line)
+        for name, ref in reader.saved.items():
+            # Later requests refer to the response directly: the variable would
+            # only ever hold that value.
+            self.chained[var_name(name)] = ref
             notes.append(
-                f"Test script: {untranslated} line(s) not translated (scripts cannot "
-                "run; only status-code checks were kept)."
+                f"The test script sets '{name}'; later requests use "
+                f"{{{{ {ref} }}}} instead."
             )
-        return [{"httpStatusCode": code} for code in codes]
-
-    def chain(self, line: str, aliases: set, node_id: str, notes: list) -> bool:
-        """Read a script line that saves a response value into a variable.
-
-        Later requests then refer to the response directly (the variable would
-        only ever hold that value), e.g. ``{{ .responses.login.token }}``.
-        """
-        m = _SET.search(line)
-        if not m:
-            return False
-        name, expr = var_name(m.group(2)), m.group(3).strip()
-        ref = None
-        if h := _HEADER_GET.match(expr):
-            ref = f".headers.{node_id}.{h.group(2)}"
-        elif _CODE.match(expr):
-            ref = f".status.{node_id}"
-        else:
-            root = _BODY.match(expr)
-            if root is None:
-                word = re.match(r"^[A-Za-z_$][\w$]*", expr)
-                root = word if word and word.group(0) in aliases else None
-            rest = expr[root.end() :] if root else None
-            if rest is not None and re.fullmatch(_JS_PATH, rest):
-                path = re.sub(r"\s+", "", rest).replace("'", '"')
-                ref = f".responses.{node_id}{path}"
-        if ref is None:
-            return False
-        self.chained[name] = ref
-        notes.append(
-            f"The test script sets '{m.group(2)}'; later requests use "
-            f"{{{{ {ref} }}}} instead."
-        )
-        return True
+        if reader.untranslated:
+            notes.append(
+                f"Test script: {reader.untranslated} line(s) not translated (scripts "
+                "cannot run; write what they check as validations)."
+            )
+        return reader.validations()
