@@ -454,3 +454,42 @@ def test_large_screen_and_keyboard(browser, studio):
     assert outline != "none"
     context.close()
     assert errors == []
+
+
+def test_step_by_step_mode(page):
+    open_flow(page, "Simple chain")
+    page.get_by_label("Run mode").select_option("step")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = page.locator("#run-panel")
+    for step in (1, 2):
+        expect(panel.get_by_text(f"Paused before step #{step}")).to_be_visible()
+        expect(panel.locator(".card")).to_have_count(step - 1)
+        panel.get_by_role("button", name="Continue", exact=True).click()
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    expect(panel.locator(".card.success")).to_have_count(2)
+
+
+def test_try_it_out_and_autocomplete(page):
+    open_flow(page, "Simple chain")
+    step2 = page.get_by_role("region", name="Step 2", exact=False)
+    # Autocomplete offers earlier node ids after "{{".
+    url = step2.get_by_label("URL")
+    url.fill("/items/")
+    url.press("End")
+    url.type("{{ .responses.li")
+    suggestions = page.get_by_role("listbox", name="Placeholder suggestions")
+    expect(suggestions.get_by_role("option").first).to_contain_text(".responses.list")
+    url.press("Enter")
+    expect(url).to_have_value("/items/{{ .responses.list }}")
+    url.fill("/items/{{ .responses.list.items[0].id }}")
+
+    step2.get_by_role("button", name="Try it out").click()
+    dialog = page.get_by_role("dialog", name="Try it out: Fetch the first item")
+    body = dialog.get_by_label("Response body of list")
+    # Prefilled with the fields the step uses.
+    expect(body).to_have_value(re.compile(r'"name"'))
+    body.fill('{"items": [{"id": 2, "name": "banana"}]}')
+    dialog.get_by_role("button", name="Send request").click()
+    result = dialog.locator(".card")
+    expect(result).to_contain_text("Success")
+    expect(result.locator(".card-url")).to_contain_text("/items/2")

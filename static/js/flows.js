@@ -4,7 +4,7 @@
 import { api, listOf } from "./api.js";
 import { ask } from "./dialogs.js";
 import { $, $$, clear, downloadJson, h, toast } from "./dom.js";
-import { on, setDirty, setDoc, slug, state } from "./state.js";
+import { canonical, on, setDirty, setDoc, slug, state } from "./state.js";
 import { template } from "./templates.js";
 
 const LAST = "flowrun.lastFlow";
@@ -85,7 +85,7 @@ export async function openFlow(name, { quiet = false } = {}) {
   }
   // Accept either the document itself or {"name", "flow"/"config"} wrappers.
   if (doc && !Array.isArray(doc.nodes) && (doc.flow || doc.config)) doc = doc.flow || doc.config;
-  setDoc(doc, { file: name, dirty: false, source: "load" });
+  setDoc(canonical(doc), { file: name, dirty: false, source: "load" });
   remember(name);
   renderList();
   return true;
@@ -197,7 +197,7 @@ async function importFile(file) {
     return;
   }
   if (!(await confirmDiscard())) return;
-  setDoc(doc, { file: null, dirty: true, source: "load" });
+  setDoc(canonical(doc), { file: null, dirty: true, source: "load" });
   remember(null);
   renderList();
   toast(`Imported ${file.name}: save it to keep it in the workspace`, "success");
@@ -210,7 +210,7 @@ async function importCurl() {
     const res = await api.importFlow("curl", content);
     const doc = res.flow || res.config || res;
     if (!(await confirmDiscard())) return;
-    setDoc(doc, { file: null, dirty: true, source: "load" });
+    setDoc(canonical(doc), { file: null, dirty: true, source: "load" });
     remember(null);
     renderList();
   } catch (err) {

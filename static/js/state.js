@@ -47,3 +47,26 @@ export function slug(name) {
     .slice(0, 60);
   return s || "flow";
 }
+
+const FLOW_KEYS = ["$schema", "name", "description", "variables", "defaults", "nodes"];
+const NODE_KEYS = [
+  "id", "name", "method", "url", "headers", "body", "bodyFormat", "userPrompts",
+  "conditions", "validations", "retry", "delayMs", "timeout", "launchBrowser",
+];
+
+function ordered(obj, keys) {
+  const out = {};
+  for (const k of keys) if (k in obj) out[k] = obj[k];
+  for (const k of Object.keys(obj)) if (!(k in out)) out[k] = obj[k];
+  return out;
+}
+
+// Put a flow's keys in reading order (the server may hand them back sorted).
+export function canonical(doc) {
+  if (!doc || typeof doc !== "object" || Array.isArray(doc)) return doc;
+  const out = ordered(doc, FLOW_KEYS);
+  if (Array.isArray(out.nodes)) {
+    out.nodes = out.nodes.map((n) => (n && typeof n === "object" && !Array.isArray(n) ? ordered(n, NODE_KEYS) : n));
+  }
+  return out;
+}

@@ -47,7 +47,8 @@ export function openTryIt(index) {
   nodeIndex = index;
   clear(fields);
   clear(result);
-  const used = refs([node.url, node.headers, node.body, (doc.defaults || {}).baseUrl, (doc.defaults || {}).headers]);
+  const d = doc.defaults || {};
+  const used = refs([node.url, node.headers, node.body, node.validations || d.validations, node.conditions, d.baseUrl, d.headers]);
   const responses = new Map();
   const inputs = new Set(Object.keys(node.userPrompts || {}));
   for (const r of used) {
