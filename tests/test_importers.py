@@ -1247,3 +1247,18 @@ paths:
     assert steps[0]["response"]["body"]["name"] == "lamp"
     assert steps[1]["response"]["body"]["id"] == 2
     assert steps[2]["response"]["body"]["args"] == {"q": ["a b"]}
+
+
+@pytest.mark.parametrize(
+    ("schemes", "base"),
+    [
+        (["http"], "http://h.example/v1"),
+        (["http", "https"], "https://h.example/v1"),
+        (["wss"], "https://h.example/v1"),
+        (None, "https://h.example/v1"),
+    ],
+)
+def test_swagger_scheme(schemes, base):
+    doc = {"swagger": "2.0", "host": "h.example", "basePath": "/v1/"}
+    doc.update(paths={"/a": {"get": {}}}, schemes=schemes)
+    assert imported("openapi", json.dumps(doc))["defaults"] == {"baseUrl": base}

@@ -220,8 +220,11 @@ class _Converter:
             base_path = str(self.doc.get("basePath") or "").rstrip("/")
             host = self.doc.get("host")
             if host:
-                schemes = self.doc.get("schemes") or []
-                scheme = "https" if "https" in schemes or not schemes else schemes[0]
+                schemes = self.doc.get("schemes")
+                schemes = schemes if isinstance(schemes, list) else []
+                scheme = (
+                    "http" if "http" in schemes and "https" not in schemes else "https"
+                )
                 return f"{scheme}://{host}{base_path}"
             return self._base_variable(base_path, "the document has no 'host'")
         servers = self.doc.get("servers")

@@ -2,8 +2,9 @@
 
 Requests become nodes in folder order; collection variables become flow variables;
 ``{{var}}`` becomes ``{{ .vars.var }}``; bearer/basic/API-key auth becomes headers;
-status-code assertions in test scripts become ``httpStatusCode`` validations. What
-cannot be carried over is listed in the node's or the flow's description.
+test scripts' common assertions become validations and the values they save from a
+response become response references (see ``_scripts``). What cannot be carried over
+is listed in the node's or the flow's description.
 """
 
 from __future__ import annotations
