@@ -984,7 +984,7 @@ def test_openapi3_first_2xx_response_is_checked(petstore):
     ]
 
 
-def test_swagger2(target):
+def test_swagger2():
     flow = imported("openapi", fixture("petstore.swagger.json"))
     assert flow["defaults"] == {"baseUrl": "https://petstore.example.com/v2"}
     assert flow["variables"] == {"api_key": "", "status": "available", "petId": 1}
