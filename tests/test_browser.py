@@ -95,7 +95,7 @@ def _flows(server_url: str, target_url: str) -> dict[str, dict]:
         ],
     }
     flows["xss"] = {
-        "name": f"Echo {XSS}",
+        "name": "Echo",
         "defaults": {"baseUrl": f"{target_url}/demo"},
         "nodes": [
             {
@@ -200,6 +200,11 @@ def page(browser, studio):
     assert problems == []
 
 
+def snap(page, shots: Path, name: str) -> None:
+    """Screenshot with animations finished, so cards are fully drawn."""
+    page.screenshot(path=shots / f"{name}.png", animations="disabled")
+
+
 def open_flow(page, title: str) -> None:
     page.get_by_role("button", name=title).click()
     expect(page.locator("#doc-file")).not_to_have_text("unsaved flow")
@@ -220,7 +225,7 @@ def test_open_sample_flow_and_run_to_success(page, shots):
     expect(page.get_by_text("Valid", exact=True)).to_be_visible()
     page.get_by_role("tab", name="Split").click()
     expect(page.get_by_label("Flow JSON")).to_be_visible()
-    page.screenshot(path=shots / "editor.png")
+    snap(page, shots, "editor")
     page.get_by_role("tab", name="Form").click()
     # Record any "Running…" placeholder: fast steps must never show one.
     page.evaluate(
@@ -249,9 +254,11 @@ def test_open_sample_flow_and_run_to_success(page, shots):
     expect(cards.nth(0)).to_contain_text("200")
     # Substituted values are highlighted by kind.
     expect(cards.nth(0).locator("mark.sub-response")).to_have_count(1)
+    cards.nth(0).get_by_text("Request", exact=True).click()
+    expect(cards.nth(0).locator("table.kv").first).to_contain_text("Accept")
     cards.nth(0).get_by_text("Response", exact=True).click()
     expect(cards.nth(0).locator("pre.code")).to_contain_text('"name"')
-    page.screenshot(path=shots / "run-finished.png")
+    snap(page, shots, "run-finished")
     first_id = panel.locator("#run-meta").inner_text()
 
     # Flow once again: a new execution of the same flow.
@@ -274,7 +281,7 @@ def test_prompt_modal_answered(page, shots):
     )
     prompt.get_by_label("Username", exact=False).fill("grace")
     prompt.get_by_label("Password for", exact=False).fill("secret")
-    page.screenshot(path=shots / "prompt.png")
+    snap(page, shots, "prompt")
     page.keyboard.press("Enter")  # Enter submits
     panel = page.locator("#run-panel")
     expect(panel.get_by_text("Flow completed")).to_be_visible()
@@ -316,7 +323,7 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     expect(interrupting).to_be_disabled()
     # The 800 ms rule: step 2's placeholder appears while its request is slow.
     expect(panel.get_by_text("Running…")).to_be_visible()
-    page.screenshot(path=shots / "run-in-progress.png")
+    snap(page, shots, "run-in-progress")
     expect(panel.get_by_text("Flow interrupted")).to_be_visible(timeout=8000)
     # The in-flight step completed; the next one shows as Not Run.
     step2 = panel.locator('.card[data-step-index="1"]')
@@ -327,7 +334,7 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     expect(not_run).to_contain_text("Slow step 3")
     expect(panel.locator(".card")).to_have_count(3)
     expect(panel.locator("#summary")).to_contain_text("slow-3, slow-4, slow-5")
-    page.screenshot(path=shots / "interrupted.png")
+    snap(page, shots, "interrupted")
     time.sleep(0.5)
     queries = [h["query"] for h in hits.hits if h["path"] == "/demo/slow"]
     assert queries == ["ms=1500&step=1", "ms=1500&step=2"]
@@ -403,7 +410,7 @@ def test_import_flow_file(page, tmp_path):
 
 
 def test_response_values_render_as_text(page):
-    open_flow(page, f"Echo {XSS}")
+    open_flow(page, "Echo")
     page.get_by_role("button", name="Go with the Flow").click()
     panel = page.locator("#run-panel")
     expect(panel.get_by_text("Flow completed")).to_be_visible()
@@ -421,15 +428,21 @@ def test_response_values_render_as_text(page):
 
 
 def test_dark_theme_toggle_persists(page, studio, shots):
-    open_flow(page, "Five slow steps")
+    open_flow(page, "Simple chain")
     page.get_by_role("button", name="Toggle dark theme").click()
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     page.reload()
     expect(page.get_by_role("list", name="Workspace flows")).to_be_visible()
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     # The last opened flow reopens on reload.
-    expect(page.locator("#doc-file")).to_have_text("slow-five.json")
-    page.screenshot(path=shots / "dark.png")
+    expect(page.locator("#doc-file")).to_have_text("simple-chain.json")
+    snap(page, shots, "dark")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = page.locator("#run-panel")
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    panel.locator(".card").first.get_by_text("Request", exact=True).click()
+    snap(page, shots, "dark-run")
+    page.get_by_role("button", name="Close run panel").click()
     page.get_by_role("button", name="Toggle dark theme").click()
     assert page.evaluate("document.documentElement.dataset.theme") == "light"
 

@@ -14,6 +14,14 @@ export class ApiError extends Error {
   }
 }
 
+// With FLOWRUN_TOKEN set, Studio needs its cookie: opening /?token=… sets it.
+let tokenNoticeShown = false;
+export function needsToken() {
+  if (tokenNoticeShown) return;
+  tokenNoticeShown = true;
+  document.dispatchEvent(new CustomEvent("flowrun:unauthorized"));
+}
+
 async function request(method, path, body) {
   const init = {
     method,
@@ -32,7 +40,10 @@ async function request(method, path, body) {
   } catch {
     payload = { error: text.slice(0, 300) };
   }
-  if (!res.ok) throw new ApiError(res.status, payload);
+  if (!res.ok) {
+    if (res.status === 401) needsToken();
+    throw new ApiError(res.status, payload);
+  }
   return payload;
 }
 

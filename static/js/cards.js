@@ -118,6 +118,7 @@ function headersTable(headers, subs, prefix) {
     { class: "kv" },
     h(
       "tbody",
+      null,
       rows.map(([k, v]) =>
         h(
           "tr",
@@ -253,7 +254,7 @@ export function stepCard(rec, { readOnly = false } = {}) {
           "button",
           {
             type: "button",
-            class: "btn small ghost",
+            class: "btn small",
             onclick: async () => toast((await copyText(curlFor(rec))) ? "curl command copied" : "Copy failed", "info"),
           },
           "Copy as curl",

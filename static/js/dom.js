@@ -3,6 +3,9 @@
 
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
+  if (attrs && (Array.isArray(attrs) || attrs instanceof Node || typeof attrs !== "object")) {
+    throw new TypeError(`h(${tag}): attributes must be a plain object or null`);
+  }
   if (attrs) {
     for (const [key, value] of Object.entries(attrs)) {
       if (value === undefined || value === null || value === false) continue;

@@ -35,9 +35,18 @@ function runOptions() {
   return options;
 }
 
+document.addEventListener("flowrun:unauthorized", () => {
+  const bar = $("#auth-banner");
+  if (bar) bar.hidden = false;
+});
+
 $("#btn-run").addEventListener("click", () => {
   if (isRunning()) return openPanel();
   if (!state.doc) return;
+  if (!$("#json-error").hidden) {
+    toast("The JSON view has a syntax error: fix it first.", "error");
+    return;
+  }
   if (!Array.isArray(state.doc.nodes) || !state.doc.nodes.length) {
     toast("Add a step first.", "warn");
     return;

@@ -299,8 +299,13 @@ function openPrompt(run, ev) {
 }
 
 function closePrompt() {
+  const wasOpen = !promptOverlay.hidden;
   promptOverlay.hidden = true;
   if (current) current.prompt = null;
+  // Give focus back to the panel rather than losing it with the hidden form.
+  if (wasOpen && promptOverlay.contains(document.activeElement)) {
+    (btnInterrupt.hidden || btnInterrupt.disabled ? btnClose : btnInterrupt).focus();
+  }
 }
 
 function removeInputCard(run, idx) {

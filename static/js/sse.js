@@ -1,7 +1,7 @@
 // POST + streaming: fetch with a ReadableStream reader and a small SSE parser
 // (EventSource cannot POST).
 
-import { API, ApiError } from "./api.js";
+import { API, ApiError, needsToken } from "./api.js";
 
 // Parse SSE text incrementally; call onEvent({event, data, id}) per frame.
 export class SSEParser {
@@ -60,6 +60,7 @@ export async function executeStream(body, onEvent, { signal } = {}) {
     signal,
   });
   if (!res.ok) {
+    if (res.status === 401) needsToken();
     let payload = null;
     try {
       payload = await res.json();
