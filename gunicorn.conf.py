@@ -59,11 +59,10 @@ def when_ready(server):
     if os.environ.get("FLOWRUN_TOKEN"):
         return
     for listener in server.LISTENERS:
-        host = str(listener).rsplit(":", 1)[0].strip("[]")
-        try:
-            exposed = not ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            exposed = host not in ("localhost", "unix")
+        address = listener.sock.getsockname()
+        if not isinstance(address, tuple):  # a unix socket
+            continue
+        exposed = not ipaddress.ip_address(address[0].split("%")[0]).is_loopback
         if exposed:
             server.log.warning(
                 "!!! flowrun listens on %s without FLOWRUN_TOKEN: anyone who can "

@@ -34,7 +34,7 @@ def _state():
 
 def _body() -> dict:
     """The request's JSON object (400 if it does not parse or is not an object)."""
-    raw = request.get_data(cache=True)
+    raw = request.get_data(cache=False)
     if not raw.strip():
         raise ApiError(400, "Request body must be a JSON object")
     try:

@@ -9,10 +9,12 @@ stop / input / continue) and enforces ``FLOWRUN_MAX_EXECUTIONS``.
 
 from __future__ import annotations
 
+import _thread
 import json
 import logging
 import queue
 import threading
+import time
 
 from . import events
 from .engine import Controls, Run
@@ -23,6 +25,45 @@ log = logging.getLogger("flowrun")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 DONE = None  # queue sentinel: the run is over
 GONE = "gone"  # queue sentinel: the client went away; end the stream now
+
+
+class Mailbox:
+    """A small many-producer, one-consumer queue of events for the SSE generator.
+
+    ``queue.SimpleQueue`` under gevent costs about 2.8 KB; this (a list and an
+    Event) about 0.2 KB, which matters with 10,000 open streams per worker.
+    ``get`` raises ``queue.Empty`` like a queue.
+    """
+
+    __slots__ = ("_items", "_ready")
+
+    def __init__(self):
+        self._items: list = []
+        self._ready = threading.Event()
+
+    def put(self, item) -> None:
+        self._items.append(item)
+        self._ready.set()
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        items, ready = self._items, self._ready
+        if items:
+            return items.pop(0)
+        if not block:
+            raise queue.Empty
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            ready.clear()
+            # Re-check after clearing: a put between the check and the clear
+            # would otherwise be slept through.
+            if items:
+                return items.pop(0)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise queue.Empty
+            ready.wait(remaining)
+            if items:
+                return items.pop(0)
 
 
 class Busy(Exception):
@@ -145,13 +186,14 @@ class Execution:
         self.id = run.execution_id
         self.run = run
         self.controls = controls
-        # Looked up at call time: under gevent this is the patched, cooperative queue.
-        self.queue = queue.SimpleQueue()
+        self.queue = Mailbox()
         self.finished = False
         self.recorder = Recorder(state.store, run, state.secret_vars, state.channel)
 
     def start(self) -> None:
-        threading.Thread(target=self._work, name=self.id, daemon=True).start()
+        # A bare thread (a greenlet under gevent's patching, looked up at call
+        # time): threading.Thread adds about 1 KB of bookkeeping per execution.
+        _thread.start_new_thread(self._work, ())
 
     def _work(self) -> None:
         put, record = self.queue.put, self.recorder.record

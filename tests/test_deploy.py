@@ -262,14 +262,13 @@ def test_disconnect_while_a_prompt_waits(server, hits):
 def _stop_trial(server, target, trial: int, rng: random.Random) -> dict:
     run = f"st{trial}"
     steps = [
-        (f"s{i}", f"/slow?ms={rng.randint(20, 90)}&run={run}&n={i}", {})
-        for i in range(8)
+        (f"s{i}", f"/slow?ms={rng.randint(200, 400)}&run={run}&n={i}", {})
+        for i in range(STOP_STEPS)
     ]
     stream = Stream(server, flow_of(target, run, *steps))
     try:
         stream.until("start")
-        time.sleep(rng.uniform(0, 0.5))
-        sent = time.time()
+        time.sleep(rng.uniform(0, 1.8))
         status, body, worker = server.call("POST", f"/api/executions/{stream.id}/stop")
         answered = time.time()
         end = stream.until("end")
@@ -278,21 +277,26 @@ def _stop_trial(server, target, trial: int, rng: random.Random) -> dict:
     return {
         "stream": stream,
         "status": status,
-        "sent": sent,
         "answered": answered,
         "end": end[1],
         "hits": run_hits(target, run),
-        "cross": worker != stream.worker,
     }
+
+
+STOP_STEPS = 6
+# A step that wrongly started after the stop would start when the step in flight
+# ends: 0-400 ms after the answer, uniformly. Allow for the test process's own
+# scheduling delay in recording hits, far below that.
+LATE_S = 0.15
 
 
 def test_stop_at_random_moments_starts_no_later_step(server, hits):
     rng = random.Random(1234)
     seeds = [random.Random(rng.random()) for _ in range(30)]
-    with ThreadPoolExecutor(30) as pool:
-        trials = list(
-            pool.map(lambda i: _stop_trial(server, hits, i, seeds[i]), range(30))
-        )
+    trials = []
+    for batch in (range(0, 15), range(15, 30)):
+        with ThreadPoolExecutor(15) as pool:
+            trials += pool.map(lambda i: _stop_trial(server, hits, i, seeds[i]), batch)
     stopped = 0
     for t in trials:
         end = t["end"]
@@ -304,10 +308,12 @@ def test_stop_at_random_moments_starts_no_later_step(server, hits):
             assert end["success"] is True
             continue
         assert t["status"] == 202
+        if len(started) == STOP_STEPS:  # stopped during the last step: none left
+            continue
         stopped += 1
         assert end["interrupted"] is True and end["success"] is False
-        assert end["notRun"] == [f"s{i}" for i in range(len(started), 8)]
-        late = [h for h in t["hits"] if h["at"] > t["answered"] + 0.05]
+        assert end["notRun"] == [f"s{i}" for i in range(len(started), STOP_STEPS)]
+        late = [h for h in t["hits"] if h["at"] > t["answered"] + LATE_S]
         assert late == [], (late, t["answered"])
     assert stopped >= 20
 
@@ -354,7 +360,7 @@ def test_input_and_stop_through_the_other_worker(server, hits):
         end = stream.until("end")[1]
         assert end["interrupted"] is True and end["notRun"] == ["s1", "s2", "s3", "s4"]
         assert [s["id"] for s in end["executionLog"]] == ["s0"]
-        assert all(h["at"] <= answered + 0.05 for h in run_hits(hits, "xs"))
+        assert all(h["at"] <= answered + LATE_S for h in run_hits(hits, "xs"))
         assert (
             server.call("POST", f"/api/executions/{stream.id}/stop", conn=other)[0]
             == 409
