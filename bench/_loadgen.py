@@ -61,6 +61,7 @@ class Stream:
         "sock",
         "idle_event",
         "closed_by_server",
+        "worker",
     )
 
     def __init__(self, host, port, body: bytes, headers: dict, idle_event=None):
@@ -77,6 +78,7 @@ class Stream:
         self.sock = None
         self.idle_event = idle_event  # the event name after which the stream idles
         self.closed_by_server = False
+        self.worker = None
 
     def run(self, timeout: float, on_idle=None):
         self.t0 = now()
@@ -125,6 +127,7 @@ class Stream:
             k, _, v = line.partition(":")
             hdrs[k.strip().lower()] = v.strip()
         self.execution_id = hdrs.get("x-execution-id")
+        self.worker = hdrs.get("x-flowrun-worker")
         chunked = "chunked" in hdrs.get("transfer-encoding", "").lower()
         if self.status != 200:
             self.error = f"HTTP {self.status}: {buf[:300]!r}"
@@ -218,6 +221,7 @@ class Stream:
             "stepsExecuted": end.get("stepsExecuted"),
             "error": self.error,
             "executionId": self.execution_id,
+            "worker": self.worker,
         }
 
 

@@ -165,6 +165,11 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
         target_steps = steps_done
     ends = [r["end"] for r in ok]
     firsts = [r["first"] for r in recs if r["first"] is not None]
+    connects = [r["connected"] - r["t0"] for r in recs if r["connected"] is not None]
+    heads = [r["headers"] for r in recs if r["headers"] is not None]
+    by_worker: dict[str, int] = {}
+    for r in recs:
+        by_worker[str(r.get("worker"))] = by_worker.get(str(r.get("worker")), 0) + 1
     cpu_s = cpu1 - cpu0
     target_cpu = t_stats1["cpu_s"] - t_stats0["cpu_s"]
     lg_cpu = result.get("cpu_s", lg_cpu)
@@ -185,6 +190,11 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
         "ttfe_p50_s": c.pct(firsts, 50),
         "ttfe_p99_s": c.pct(firsts, 99),
         "ttfe_max_s": max(firsts) if firsts else None,
+        "connect_p50_s": c.pct(connects, 50),
+        "connect_p99_s": c.pct(connects, 99),
+        "headers_p50_s": c.pct(heads, 50),
+        "headers_p99_s": c.pct(heads, 99),
+        "streams_per_worker": by_worker,
         "step_events": steps_done,
         "target_steps_served": target_steps,
         "server_cpu_s": cpu_s,
@@ -229,6 +239,12 @@ def print_row(r: dict) -> None:
         f"{r['target_cpu_ms_per_step'] or 0:.3f} ms/step, peak "
         f"{r['target_peak_concurrency']} in flight; loadgen CPU "
         f"{r['loadgen_cpu_s']:.2f} s"
+    )
+    print(
+        f"           TTFE parts: TCP connect p50 {c.fmt_ms(r['connect_p50_s'])} p99 "
+        f"{c.fmt_ms(r['connect_p99_s'])}; response headers p50 "
+        f"{c.fmt_ms(r['headers_p50_s'])} p99 {c.fmt_ms(r['headers_p99_s'])}; "
+        f"streams per worker {r['streams_per_worker']}"
     )
     print(
         f"           box busy {r['box_busy_cores']:.2f} of 2 cores, of which other "

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,26 @@ def executions(base_url: str, limit: int) -> list[dict]:
                 return data[key]
         return []
     return data
+
+
+def db_counts(data_dir: Path, ids: set[str]) -> dict[str, int]:
+    """Status of the streamed executions, read from the store itself (read-only).
+
+    The API lists at most 1,000 executions; this counts all of them.
+    """
+    path = data_dir / "flowrun.sqlite3"
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = db.execute("SELECT id, status FROM executions").fetchall()
+    finally:
+        db.close()
+    counts: dict[str, int] = {}
+    for ident, st in rows:
+        if ident in ids:
+            counts[st] = counts.get(st, 0) + 1
+    return counts
 
 
 def status_counts(rows: list[dict], ids: set[str]) -> dict[str, int]:
@@ -202,6 +223,7 @@ def main(argv=None) -> int:
                 args, base_url, flow_file, args.levels, on_level
             )
             out["levels"] = seen
+            t_closed = time.monotonic()
             ids = set(summary.pop("execution_ids"))
             print(
                 f"closed {summary['closed']} streams from the client side in "
@@ -214,18 +236,25 @@ def main(argv=None) -> int:
             while time.monotonic() < deadline:
                 fds = c.open_fds(worker)
                 if not args.mock:
-                    counts = status_counts(executions(base_url, 2 * top + 1000), ids)
-                    if counts.get("running", 0) == 0 and fds <= base_fds + 20:
+                    counts = db_counts(tmp / "data", ids)
+                    done = sum(counts.values()) - counts.get("running", 0)
+                    if done >= len(ids) and fds <= base_fds + 20:
                         break
                 elif fds <= base_fds + 20:
                     break
                 time.sleep(1.0)
             cleanup_s = time.monotonic() - t_close
+            after_close_s = time.monotonic() - t_closed
             rss_end = c.rss_bytes(worker)
+            api = {}
+            if not args.mock:  # the API's view of the newest (at most 1,000)
+                api = status_counts(executions(base_url, 1000), ids)
             print(
                 f"after close: {fds} fds (baseline {base_fds}), RSS {c.mib(rss_end)}; "
                 f"history of the {len(ids)} streamed executions: {counts or '-'} "
-                f"(checked until {cleanup_s:.0f} s after the first open)"
+                f"(store; settled {after_close_s:.1f} s after the load generator "
+                f"exited, {cleanup_s:.0f} s after the first open); "
+                f"GET /api/executions?limit=1000 shows {api or '-'}"
             )
             out.update(
                 baseline_rss=base_rss,
@@ -233,6 +262,8 @@ def main(argv=None) -> int:
                 after_close_fds=fds,
                 after_close_rss=rss_end,
                 history=counts,
+                history_api_newest_1000=api,
+                settled_after_close_s=after_close_s,
                 close=summary,
             )
         finally:
