@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import select
 import socket
 import ssl
+import sys
 import time
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
@@ -81,6 +83,50 @@ class _GuardedAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+class _OSPollCheck:
+    """Check a pooled connection before reuse with the OS's poll, not gevent's.
+
+    urllib3 probes every pooled connection with a zero-timeout poll before reusing
+    it. gevent's patched poll does that by starting a watcher and going round the hub
+    once: about 40 µs of CPU per request (a tenth of a step). The OS's poll answers
+    the same question without waiting.
+    """
+
+    os_poll = select.poll  # replaced by the unpatched poll when gevent patched it
+
+    @property
+    def is_connected(self) -> bool:
+        if self.sock is None:
+            return False
+        poller = self.os_poll()
+        poller.register(self.sock, select.POLLIN)
+        return not poller.poll(0)
+
+
+class _HTTPConnection(_OSPollCheck, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_OSPollCheck, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+def _unpatched_poll():
+    """The OS's ``select.poll`` when gevent has patched ``select``; else None."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("select"):
+        return None
+    return monkey.get_original("select", "poll")
+
+
 @dataclass
 class Reply:
     """A received response, decoded and bounded."""
@@ -140,6 +186,14 @@ class Client:
             adapter = _GuardedAdapter(guard)
             self.session.mount("http://", adapter)
             self.session.mount("https://", adapter)
+        os_poll = _unpatched_poll()
+        if os_poll is not None:
+            _OSPollCheck.os_poll = staticmethod(os_poll)
+            for adapter in self.session.adapters.values():
+                adapter.poolmanager.pool_classes_by_scheme = {
+                    "http": _HTTPPool,
+                    "https": _HTTPSPool,
+                }
 
     def close(self) -> None:
         self.session.close()
