@@ -601,3 +601,32 @@ def test_token_sign_in_through_the_page(browser, token_studio):
     expect(pg.locator("#run-panel").get_by_text("Flow completed")).to_be_visible()
     context.close()
     assert errors == []
+
+
+def test_failed_step_ends_the_flow(page, studio):
+    page.get_by_role("button", name="+ New").click()
+    page.get_by_role("menuitem", name="Empty flow").click()
+    page.get_by_role("tab", name="JSON").click()
+    doc = {
+        "name": "Fails",
+        "defaults": {"baseUrl": f"{studio}/demo"},
+        "nodes": [
+            {
+                "id": "boom",
+                "name": "Server error",
+                "method": "GET",
+                "url": "/status/500",
+            },
+            {"id": "after", "name": "Never sent", "method": "GET", "url": "/items"},
+        ],
+    }
+    page.get_by_label("Flow JSON").fill(json.dumps(doc, indent=2))
+    page.get_by_role("tab", name="Form").click()
+    expect(page.get_by_role("region", name="Step 2: Never sent")).to_be_visible()
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = page.locator("#run-panel")
+    expect(panel.get_by_role("heading", name="Flow failed")).to_be_visible()
+    failed = panel.locator(".card.failure")
+    expect(failed).to_contain_text("500")
+    expect(failed.get_by_role("listitem").filter(has_text="failed:")).to_have_count(1)
+    expect(panel.locator(".card.notrun")).to_contain_text("Never sent")

@@ -222,6 +222,7 @@ function nodeCard(node, i, count) {
   const methodBadge = h("span", { class: `method m-${(node.method || "GET").toUpperCase()}` }, (node.method || "GET").toUpperCase());
   const titleName = h("span", { class: "node-name" }, node.name || "(unnamed)");
   const titleId = h("span", { class: "node-id" }, node.id || "");
+  const titleUrl = h("span", { class: "node-url" }, node.url || "");
   const toggle = h(
     "button",
     { type: "button", class: "node-toggle", "aria-expanded": String(open), "aria-controls": bodyId },
@@ -230,6 +231,7 @@ function nodeCard(node, i, count) {
     methodBadge,
     titleName,
     titleId,
+    titleUrl,
   );
   toggle.addEventListener("click", () => {
     if (expanded.has(i)) expanded.delete(i);
@@ -282,7 +284,7 @@ function nodeCard(node, i, count) {
       "div",
       { class: "field wide request-line", dataset: { path: `${p}.url` } },
       h("label", { for: `url-${i}` }, "Request"),
-      h("div", { class: "request-row" }, h("span", { class: "method-wrap", dataset: { path: `${p}.method` } }, methodSel), textInput(node.url, (v) => { node.url = v; changed(); }, { ph: true, placeholder: "/path or https://…", label: "URL" })),
+      h("div", { class: "request-row" }, h("span", { class: "method-wrap", dataset: { path: `${p}.method` } }, methodSel), textInput(node.url, (v) => { node.url = v; titleUrl.textContent = v; changed(); }, { ph: true, placeholder: "/path or https://…", label: "URL" })),
     ),
     kvEditor("Headers", `${p}.headers`, node.headers, (v) => { setOrDelete(node, "headers", v); changed(); }, { addLabel: "Header" }),
     jsonField("Body (JSON)", `${p}.body`, node.body, (v) => { setOrDelete(node, "body", v); changed(); }, { rows: 2, placeholder: '{"key": "{{ .vars.name }}"}', wide: true }),
@@ -406,26 +408,35 @@ function syncJson() {
   jsonError.hidden = true;
 }
 
-jsonText.addEventListener(
-  "input",
-  debounce(() => {
-    let parsed;
-    try {
-      parsed = JSON.parse(jsonText.value);
-    } catch (e) {
-      jsonError.textContent = `Not valid JSON: ${e.message}`;
-      jsonError.hidden = false;
-      jsonText.setAttribute("aria-invalid", "true");
-      return;
-    }
-    jsonError.hidden = true;
-    jsonText.removeAttribute("aria-invalid");
+// Apply the JSON text to the document if it parses; true when it did.
+function applyJson() {
+  let parsed;
+  try {
+    parsed = JSON.parse(jsonText.value);
+  } catch (e) {
+    jsonError.textContent = `Not valid JSON: ${e.message}`;
+    jsonError.hidden = false;
+    jsonText.setAttribute("aria-invalid", "true");
+    return false;
+  }
+  jsonError.hidden = true;
+  jsonText.removeAttribute("aria-invalid");
+  if (JSON.stringify(parsed) !== JSON.stringify(state.doc)) {
     state.doc = parsed;
     touched("json");
-  }, 250),
-);
+  }
+  return true;
+}
+
+let jsonTimer = null;
+jsonText.addEventListener("input", () => {
+  clearTimeout(jsonTimer);
+  jsonTimer = setTimeout(applyJson, 250);
+});
 jsonText.addEventListener("blur", () => {
-  if (jsonError.hidden) syncJson();
+  // Leaving the view applies what was typed at once (no edit lost to the debounce).
+  clearTimeout(jsonTimer);
+  if (applyJson()) syncJson();
 });
 
 export function setView(view) {
