@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 COOKIE = "flowrun_token"
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _BODY_METHODS = ("POST", "PUT", "PATCH")
-_UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 
 class ApiError(Exception):
@@ -222,10 +221,11 @@ def _guard():
             "Missing or wrong token: send Authorization: Bearer <FLOWRUN_TOKEN>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if request.method in _UNSAFE:
-        origin = request.headers.get("Origin")
-        if origin is not None and not _origin_allowed(origin, config):
-            raise ApiError(403, f"Origin {origin} is not allowed")
+    # Browsers send Origin on cross-site requests (and on same-origin POSTs): a
+    # page elsewhere cannot drive this server, whatever the method.
+    origin = request.headers.get("Origin")
+    if origin is not None and not _origin_allowed(origin, config):
+        raise ApiError(403, f"Origin {origin} is not allowed")
     if request.method in _BODY_METHODS and request.mimetype != "application/json":
         # A POST without any body and Content-Type (curl -X POST …/stop) is not a
         # form a foreign page could send unnoticed: browsers add Origin to it.

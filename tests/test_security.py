@@ -67,6 +67,10 @@ def test_foreign_origin_is_403(secured):
     assert_error(
         client.put("/api/flows/x", json={}, headers=dict(BEARER, Origin="null")), 403
     )
+    assert_error(
+        client.get("/api/executions", headers=dict(BEARER, Origin="https://x.test")),
+        403,
+    )
 
 
 @pytest.mark.parametrize(
