@@ -174,7 +174,7 @@ class Recorder:
         message = f"Internal error: {type(exc).__name__}: {exc}"
         return [
             events.Error(eid, message, None),
-            events.End(eid, False, False, 0, 0, 0, [], 0.0, self.run.log),
+            events.End(eid, False, False, 0, 0, 0, [], 0.0, list(self.run.log)),
         ]
 
 
@@ -196,27 +196,36 @@ class Execution:
         _thread.start_new_thread(self._work, ())
 
     def _work(self) -> None:
-        put, record = self.queue.put, self.recorder.record
+        put = self.queue.put
+        ended = False
         try:
-            try:
-                for ev in self.run.events():
-                    data = ev.to_dict()
-                    text = _dumps(data)
-                    record(ev, data, text)
-                    put((ev.name, text))
-            except Exception as exc:  # an engine bug must still end the stream
-                log.exception("execution %s crashed", self.id)
+            for ev in self.run.events():
+                data = ev.to_dict()
+                text = _dumps(data)
+                self._record(ev, data, text)
+                put((ev.name, text))
+                ended = ev.name == "end"
+        except Exception as exc:  # an engine bug must still end the stream
+            log.exception("execution %s crashed", self.id)
+            if not ended:
                 for ev in self.recorder.crashed(exc):
                     data = ev.to_dict()
-                    if ev.name == "end":
-                        data["notRun"] = []
-                        self.recorder.end(data)
+                    self._record(ev, data, "")
                     put((ev.name, _dumps(data)))
         finally:
             self.finished = True
             put(DONE)
             self.state.registry.remove(self.id)
-            self.state.channel.forget(self.id)
+            try:
+                self.state.channel.forget(self.id)
+            except Exception:
+                log.exception("forgetting %s failed", self.id)
+
+    def _record(self, ev, data: dict, text: str) -> None:
+        try:
+            self.recorder.record(ev, data, text)
+        except Exception:  # a history failure must not take the live run down
+            log.exception("recording %s of %s failed", ev.name, self.id)
 
     def client_gone(self) -> None:
         """The stream's client went away: stop after the step in flight."""

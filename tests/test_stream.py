@@ -345,3 +345,30 @@ def test_dev_server_notices_a_closed_socket_without_heartbeats(tmp_path, hits):
     finally:
         server.shutdown()
         app.extensions["flowrun"].close()
+
+
+def test_an_engine_bug_still_ends_the_stream(client, app, hits, monkeypatch):
+    from flowrun.engine import Run
+
+    def broken(self, index, node):
+        raise RuntimeError("boom")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(Run, "_execute", broken)
+    _, events = run_events(client, make_flow(hits, node("a", "/items")))
+    assert names(events)[-2:] == ["error", "end"]
+    assert "boom" in events[-2][1]["message"]
+    eid = events[0][1]["executionId"]
+    assert app.extensions["flowrun"].store.get(eid)["status"] == "failed"
+
+
+def test_a_history_failure_does_not_stop_the_run(client, app, hits, monkeypatch):
+    import sqlite3
+
+    def fail(*args):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(app.extensions["flowrun"].store, "step", fail)
+    _, events = run_events(client, make_flow(hits, node("a", "/items")))
+    assert names(events) == ["start", "step_start", "step", "end"]
+    assert events[-1][1]["success"] is True
