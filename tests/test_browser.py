@@ -375,6 +375,16 @@ def test_edit_node_json_view_and_validation(page):
     expect(error).to_have_count(0)
     expect(page.locator("#validity")).to_have_text("Valid")
 
+    # Reorder: drag step 2 onto step 1 (the ↑/↓ buttons do the same).
+    page.locator('.node[data-index="0"] .node-toggle').click()  # fold step 1
+    page.locator('.node[data-index="1"] .drag-handle').drag_to(
+        page.locator('.node[data-index="0"] .node-head')
+    )
+    expect(page.locator('.node[data-index="0"] .node-id')).to_have_text("first")
+    expect(json_view).to_have_value(re.compile(r'"id": "first"[\s\S]*"id": "list"'))
+    page.get_by_role("button", name="Move step 2 up").click()
+    expect(page.locator('.node[data-index="0"] .node-id')).to_have_text("list")
+
     # And the other way round: the JSON view updates the form.
     doc = json.loads(json_view.input_value())
     doc["nodes"][0]["name"] = "Renamed in JSON"
@@ -407,6 +417,21 @@ def test_import_flow_file(page, tmp_path):
             "button", name="Imported flow"
         )
     ).to_be_visible()
+
+    # Rename the file, then delete it.
+    page.get_by_role("button", name="Rename").click()
+    dialog = page.get_by_role("dialog", name="Rename flow file")
+    dialog.get_by_label("New file name").fill("renamed-flow")
+    dialog.get_by_role("button", name="Rename").click()
+    expect(page.locator("#doc-file")).to_have_text("renamed-flow.json")
+    flows = page.get_by_role("list", name="Workspace flows")
+    expect(flows.get_by_text("renamed-flow.json", exact=False)).to_be_visible()
+    expect(flows.get_by_text("imported-flow.json", exact=False)).to_have_count(0)
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("dialog", name="Delete renamed-flow.json?").get_by_role(
+        "button", name="Delete"
+    ).click()
+    expect(flows.get_by_text("renamed-flow.json", exact=False)).to_have_count(0)
 
 
 def test_response_values_render_as_text(page):

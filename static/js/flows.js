@@ -266,12 +266,14 @@ export function initFlows() {
       save();
     }
   });
+  const title = () => {
+    $("#doc-file").textContent = state.file ? `${state.file}.json` : "unsaved flow";
+  };
   on("dirty", (dirty) => {
     $("#dirty").hidden = !dirty;
+    title();
   });
-  on("doc", () => {
-    $("#doc-file").textContent = state.file ? `${state.file}.json` : "unsaved flow";
-  });
+  on("doc", title);
 }
 
 // Reopen the last flow; else the first workspace flow; else a template.
