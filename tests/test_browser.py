@@ -655,3 +655,25 @@ def test_failed_step_ends_the_flow(page, studio):
     expect(failed).to_contain_text("500")
     expect(failed.get_by_role("listitem").filter(has_text="failed:")).to_have_count(1)
     expect(panel.locator(".card.notrun")).to_contain_text("Never sent")
+
+
+def test_import_postman_collection(page, studio, tmp_path):
+    collection = {
+        "info": {
+            "name": "Demo collection",
+            "schema": "https://schema.getpostman.com/json/collection/v2.1.0/"
+            "collection.json",
+        },
+        "item": [
+            {
+                "name": "List items",
+                "request": {"method": "GET", "url": f"{studio}/demo/items"},
+            }
+        ],
+    }
+    path = tmp_path / "demo.postman_collection.json"
+    path.write_text(json.dumps(collection), "utf-8")
+    page.get_by_label("Import flow file").set_input_files(str(path))
+    expect(page.get_by_role("region", name="Step 1: List items")).to_be_visible()
+    page.get_by_role("button", name="Go with the Flow").click()
+    expect(page.locator("#run-panel").get_by_text("Flow completed")).to_be_visible()

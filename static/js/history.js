@@ -1,7 +1,7 @@
 // History: past executions from the store, each re-openable read-only.
 
 import { api, listOf } from "./api.js";
-import { $, clear, h, toast } from "./dom.js";
+import { $, clear, formatDuration, h, toast } from "./dom.js";
 import { showExecution } from "./runner.js";
 
 const dialog = $("#history");
@@ -42,11 +42,22 @@ async function refresh() {
           h("span", { class: `pill ${pillKind(status)}` }, status),
           h("span", { class: "history-name" }, ex.flowName || ex.flow_name || ex.flow || "flow"),
           h("span", { class: "history-when muted small" }, when(ex.startedAt || ex.started_at)),
+          h("span", { class: "history-stats muted small" }, stats(ex.summary)),
           h("code", { class: "history-id" }, id),
         ),
       ),
     );
   }
+}
+
+function stats(summary) {
+  if (!summary || typeof summary !== "object") return "";
+  const parts = [`${summary.stepsExecuted ?? 0} executed`];
+  if (summary.stepsSkipped) parts.push(`${summary.stepsSkipped} skipped`);
+  if (summary.stepsFailed) parts.push(`${summary.stepsFailed} failed`);
+  if ((summary.notRun || []).length) parts.push(`${summary.notRun.length} not run`);
+  if (typeof summary.duration === "number") parts.push(formatDuration(summary.duration));
+  return parts.join(" · ");
 }
 
 function pillKind(status) {
