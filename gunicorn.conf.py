@@ -7,6 +7,7 @@ FLOWRUN_MAX_EXECUTIONS (10000). A command-line ``-b`` overrides the bind.
 import ipaddress
 import os
 import resource
+import signal
 
 # gevent: every open SSE stream and every running execution is a greenlet, not a
 # thread. The worker monkey-patches the standard library before importing the app,
@@ -53,6 +54,23 @@ def on_starting(server):
             soft,
             worker_connections,
         )
+
+
+def post_worker_init(worker):
+    # SIGTERM (a restart or a deploy): stop this worker's runs the graceful way,
+    # so each completes its step in flight, sends `end` and is recorded as
+    # interrupted, and the worker exits then instead of after graceful_timeout.
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop_runs(signum, frame):
+        state = getattr(worker.wsgi, "extensions", {}).get("flowrun")
+        if state is not None:
+            state.stop_all()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop_runs)
+    signal.siginterrupt(signal.SIGTERM, False)
 
 
 def when_ready(server):

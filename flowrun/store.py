@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS executions (
     total_steps INTEGER,
     prompt_step INTEGER,
     paused_step INTEGER,
-    summary TEXT
+    summary TEXT,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_flow ON executions (flow_name);
 CREATE TABLE IF NOT EXISTS steps (
@@ -87,6 +89,10 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(executions)")}
+        if "owner" not in columns:  # a store written by an earlier version
+            self._db.execute("ALTER TABLE executions ADD COLUMN owner TEXT")
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._created = 0
 
     def close(self) -> None:
@@ -99,8 +105,8 @@ class Store:
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO executions (id, flow_name, status, started_at, "
-                "total_steps) VALUES (?, ?, 'running', ?, ?)",
-                (execution_id, flow_name, now_iso(), total_steps),
+                "total_steps, owner) VALUES (?, ?, 'running', ?, ?, ?)",
+                (execution_id, flow_name, now_iso(), total_steps, self.owner),
             )
             seq = cur.lastrowid
             self._created += 1
@@ -157,6 +163,34 @@ class Store:
                 (status, now_iso(), _dumps(summary), seq),
             )
             self._db.execute("COMMIT")
+
+    def abandon(self, execution_ids, reason: str) -> int:
+        """Mark still-running executions ``interrupted`` (their process is going)."""
+        summary = _dumps({"success": False, "interrupted": True, "reason": reason})
+        with self._lock:
+            cur = self._db.executemany(
+                "UPDATE executions SET status = 'interrupted', ended_at = ?, "
+                "prompt_step = NULL, paused_step = NULL, summary = ? "
+                "WHERE id = ? AND status = 'running'",
+                [(now_iso(), summary, i) for i in execution_ids],
+            )
+        return cur.rowcount
+
+    def reap(self) -> int:
+        """Mark ``interrupted`` the runs left ``running`` by dead processes (this host).
+
+        A worker killed outright (or a crashed host process) cannot record the end
+        of its runs; the next process to open the store on that host does.
+        """
+        host = socket.gethostname()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, owner FROM executions WHERE status = 'running' "
+                "AND owner LIKE ?",
+                (host + ":%",),
+            ).fetchall()
+        dead = [i for i, owner in rows if not _alive(owner.rsplit(":", 1)[1])]
+        return self.abandon(dead, "its worker process exited") if dead else 0
 
     # -- reads
     def state(self, execution_id: str) -> dict | None:
@@ -248,6 +282,16 @@ class Store:
             self._db.execute(
                 "DELETE FROM controls WHERE execution_id = ?", (execution_id,)
             )
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 def _execution(row) -> dict:

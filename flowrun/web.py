@@ -6,6 +6,7 @@ Every error leaves as ``{"error": "message", "errors": [located errors]}``.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import ipaddress
@@ -14,6 +15,7 @@ import logging
 import os
 import shutil
 import threading
+import weakref
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -74,10 +76,19 @@ class State:
             self.channel = SQLiteChannel(self.store, self.registry)
         self.lock = threading.Lock()
         self.eof_poller = None
+        self.store.reap()
+        # A worker that exits (gunicorn restart, deploy) cannot finish its runs;
+        # say so in history rather than leave them "running" for ever.
+        atexit.register(_abandon_live, weakref.ref(self))
 
     def close(self) -> None:
         self.channel.close()
         self.store.close()
+
+    def stop_all(self) -> None:
+        """Stop every live execution of this process after its step in flight."""
+        for execution in list(self.registry.live.values()):
+            execution.controls.stop()
 
     def engine_settings(self) -> EngineSettings:
         c = self.config
@@ -112,6 +123,16 @@ class State:
             if ev.name == "end":
                 end = data
         return end
+
+
+def _abandon_live(state_ref) -> None:
+    state = state_ref()
+    if state is None or not state.registry.live:
+        return
+    try:
+        state.store.abandon(list(state.registry.live), "the server process exited")
+    except Exception:  # the store may already be closed
+        pass
 
 
 def create_app(test_config: dict | None = None) -> Flask:

@@ -477,3 +477,27 @@ def test_300_concurrent_flows_on_one_worker(one_worker):
     ttfes = sorted(t for _, t, _ in results)
     p50, p99 = ttfes[150] * 1000, ttfes[296] * 1000
     print(f"300 flows: TTFE p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+
+
+def test_sigterm_ends_runs_gracefully(tmp_path, hits):
+    """A restart stops runs after their step in flight, with `end`, not a cut."""
+    from flowrun.store import Store
+
+    gunicorn = Gunicorn(tmp_path, workers=1)
+    try:
+        steps = [(f"t{i}", f"/slow?ms=600&run=term&n={i}", {}) for i in range(3)]
+        stream = Stream(gunicorn, flow_of(hits, "term", *steps))
+        stream.until("step_start")
+        gunicorn.proc.send_signal(signal.SIGTERM)
+        end = stream.until("end")
+        stream.close()
+        assert end is not None, "the stream was cut without an end event"
+        assert end[1]["interrupted"] is True and end[1]["notRun"] == ["t1", "t2"]
+        assert [s["status"] for s in end[1]["executionLog"]] == ["completed"]
+        gunicorn.proc.wait(20)
+    finally:
+        gunicorn.close()
+    store = Store(tmp_path / f"data-{gunicorn.port}")
+    assert store.state(stream.id)["status"] == "interrupted"
+    store.close()
+    assert len(run_hits(hits, "term")) == 1

@@ -104,3 +104,20 @@ def test_waiting_state_is_visible_to_other_workers(tmp_path):
     assert store.add_control("exec-w", "input", 1, {"a": 2}) is False
     assert store.state("exec-x") is None
     store.close()
+
+
+def test_runs_of_dead_processes_are_marked_interrupted(tmp_path):
+    store = Store(tmp_path)
+    store.create("exec-orphan", "f", 2)
+    store.create("exec-mine", "f", 2)
+    # exec-orphan belonged to a process that no longer exists.
+    store._db.execute(
+        "UPDATE executions SET owner = ? WHERE id = 'exec-orphan'",
+        (store.owner.rsplit(":", 1)[0] + ":999999999",),
+    )
+    assert store.reap() == 1
+    assert store.state("exec-orphan")["status"] == "interrupted"
+    assert store.state("exec-mine")["status"] == "running"
+    assert store.abandon(["exec-mine"], "exiting") == 1
+    assert store.get("exec-mine")["summary"]["reason"] == "exiting"
+    store.close()
