@@ -1,0 +1,81 @@
+"""The client's fast paths behave exactly like the requests code they stand in for."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import requests
+
+from flowrun.client import Client
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "headers", "data"),
+    [
+        ("get", "http://127.0.0.1:5/a?x=1&y=%20z", {"Accept": "x", "X-N": None}, None),
+        ("POST", "http://u:p@127.0.0.1:5/in", {"content-type": "a/json"}, b'{"a":1}'),
+        ("PUT", "http://127.0.0.1:5/p", {}, b""),
+        ("DELETE", "http://[::1]:5/\u00fc?q=\u00e4", {"user-agent": "me"}, None),
+        ("POST", "http://127.0.0.1:5/f", {"X-B": b"\xc3\xa9"}, b"a=1&b=%C3%A9"),
+    ],
+)
+def test_prepare_matches_session_prepare_request(method, url, headers, data):
+    client = Client()
+    client.session.cookies.set("sid", "abc", domain="127.0.0.1", path="/")
+    expected = client.session.prepare_request(
+        requests.Request(method.upper(), url, headers=headers, data=data or {})
+    )
+    got = client._prepare(method, url, headers, data)
+    assert (got.method, got.url, got.body) == (
+        expected.method,
+        expected.url,
+        expected.body,
+    )
+    assert list(got.headers.items()) == list(expected.headers.items())
+    assert got.hooks == expected.hooks
+    assert [c.name for c in got._cookies] == [c.name for c in expected._cookies]
+
+
+def test_ca_bundle_variable_is_read_once_without_trust_env(monkeypatch, tmp_path):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "NETRC"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/some/bundle.pem")
+    client = Client()
+    assert client.session.trust_env is False
+    assert client.verify == "/some/bundle.pem"
+    assert Client(verify=False).verify is False
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert Client().session.trust_env is True
+
+
+def test_pooled_connection_check_under_gevent(target):
+    """Under gevent the OS's poll checks pooled connections; reuse still works."""
+    script = textwrap.dedent(
+        f"""
+        from gevent import monkey
+        monkey.patch_all()
+        from flowrun.client import Client, _HTTPPool
+        client = Client()
+        pools = {{a.poolmanager.pool_classes_by_scheme["http"]
+                  for a in client.session.adapters.values()}}
+        assert pools == {{_HTTPPool}}, pools
+        for _ in range(3):
+            reply = client.send("GET", "{target.url}/demo/items", {{}}, None, 5)
+            assert reply.status == 200, reply.status
+        pools = client.session.adapters["http://"].poolmanager.pools
+        (key,) = pools.keys()
+        pool = pools[key]
+        assert pool.num_connections == 1, pool.num_connections
+        print("ok")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
