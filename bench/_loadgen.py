@@ -9,6 +9,9 @@ Modes (the orchestrating scripts start it; it speaks JSON lines on stdout):
 
   flows  start N streams at once (after "go" on stdin), read each until ``event: end``;
          print one JSON document with a record per stream.
+  bare   the floor: the same N flows' steps done directly by N greenlets, each with
+         its own requests.Session (trust_env off), GET + body read + JSON decode per
+         step, no server and no SSE; prints wall, CPU and per-flow completion times.
   idle   open streams in levels (e.g. 1000,5000,10000) up to ``event: input_required``,
          keep reading them (heartbeats); print a JSON line per level reached and wait
          for "next" on stdin; on "close" (or EOF) close them all and print a summary.
@@ -271,6 +274,63 @@ def mode_flows(args, host, port, body, headers, stdin):
     )
 
 
+def mode_bare(args, body):
+    """The floor of the flows mode: what the steps alone cost with requests."""
+    import requests
+
+    config = json.loads(body)["config"]
+    base = config["defaults"]["baseUrl"]
+    urls = [base + n["url"] for n in config["nodes"]]
+    if urlsplit(base).hostname != "127.0.0.1":
+        raise SystemExit("bare mode only talks to 127.0.0.1")
+    ends: list[float] = []
+    errors: list[str] = []
+    go = gevent.event.Event()
+
+    def one():
+        session = requests.Session()
+        session.trust_env = False
+        go.wait()
+        try:
+            for url in urls:
+                r = session.get(url, timeout=(10, args.timeout))
+                r.json()
+                if r.status_code != 200:
+                    raise RuntimeError(f"HTTP {r.status_code}")
+            ends.append(now() - base_t[0])
+        except Exception as exc:  # noqa: BLE001 - counted
+            errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            session.close()
+
+    base_t = [0.0]
+    group = gevent.pool.Group()
+    for _ in range(args.n):
+        group.spawn(one)
+    gevent.sleep(0.1)
+    # warm-up outside the measurement: imports, first connection
+    warm = requests.Session()
+    warm.trust_env = False
+    warm.get(urls[0].split("?")[0] + "?ms=0", timeout=10).json()
+    warm.close()
+    cpu0 = _cpu()
+    base_t[0] = now()
+    go.set()
+    group.join(timeout=args.deadline)
+    wall = now() - base_t[0]
+    group.kill(block=True, timeout=5)
+    emit(
+        {
+            "wall": wall,
+            "cpu_s": _cpu() - cpu0,
+            "steps": len(ends) * len(urls),
+            "ends": ends,
+            "errors": errors[:5],
+            "failed": args.n - len(ends),
+        }
+    )
+
+
 def mode_idle(args, host, port, body, headers, stdin):
     levels = [int(x) for x in args.levels.split(",") if x]
     streams: list[Stream] = []
@@ -353,7 +413,7 @@ def mode_idle(args, host, port, body, headers, stdin):
 
 def main(argv=None):
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=("flows", "idle"))
+    p.add_argument("mode", choices=("flows", "idle", "bare"))
     p.add_argument("--url", required=True, help="server base URL (127.0.0.1 only)")
     p.add_argument("--flow-file", required=True, help='JSON {"config":…,"options":…}')
     p.add_argument("--n", type=int, default=50)
@@ -372,7 +432,9 @@ def main(argv=None):
         body = f.read()
     headers = {"Origin": f"http://{parts.hostname}:{parts.port}"}
     stdin = FileObjectPosix(sys.stdin.fileno(), "r", close=False)
-    if args.mode == "flows":
+    if args.mode == "bare":
+        mode_bare(args, body)
+    elif args.mode == "flows":
         mode_flows(args, parts.hostname, parts.port, body, headers, stdin)
     else:
         mode_idle(args, parts.hostname, parts.port, body, headers, stdin)

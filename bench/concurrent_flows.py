@@ -221,6 +221,34 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
     return out
 
 
+def run_floor(args, target_url, flow_file, n) -> dict:
+    """The same steps without flowrun: bare requests.Session per flow (gevent)."""
+    get_json(f"{target_url}/reset")
+    t0 = get_json(f"{target_url}/stats")
+    cmd = [
+        c.PYTHON,
+        str(c.BENCH / "_loadgen.py"),
+        "bare",
+        "--url",
+        "http://127.0.0.1:1",
+    ]
+    cmd += ["--flow-file", str(flow_file), "--n", str(n)]
+    cmd += ["--deadline", str(args.deadline), "--timeout", str(args.deadline)]
+    out = subprocess.run(cmd, capture_output=True, timeout=args.deadline + 60)
+    res = json.loads(out.stdout.decode().splitlines()[-1])
+    t1 = get_json(f"{target_url}/stats")
+    steps = res["steps"] or 1
+    return {
+        "n": n,
+        "wall_s": res["wall"],
+        "completion_p50_s": c.pct(res["ends"], 50),
+        "completion_p99_s": c.pct(res["ends"], 99),
+        "failed": res["failed"],
+        "client_cpu_ms_per_step": 1000 * res["cpu_s"] / steps,
+        "target_cpu_ms_per_step": 1000 * (t1["cpu_s"] - t0["cpu_s"]) / steps,
+    }
+
+
 def print_row(r: dict) -> None:
     cpu = r["server_cpu_ms_per_step"]
     print(
@@ -252,6 +280,13 @@ def print_row(r: dict) -> None:
     )
     for err, count in list(r["errors"].items())[:5]:
         print(f"           {count} × {err}")
+    if r.get("floor") and r["server_cpu_ms_per_step"]:
+        f = r["floor"]
+        print(
+            f"           vs bare requests floor: CPU/step "
+            f"{r['server_cpu_ms_per_step'] / f['client_cpu_ms_per_step']:.2f}×, "
+            f"p50 {(r['completion_p50_s'] or 0) / f['completion_p50_s']:.2f}×"
+        )
 
 
 def compare(results: list[dict]) -> list[str]:
@@ -295,6 +330,11 @@ def main(argv=None) -> int:
     p.add_argument("--settle", type=float, default=0.5, help="wait before CPU read")
     p.add_argument("--heartbeat", type=float, default=None, help="FLOWRUN_HEARTBEAT_S")
     p.add_argument("--env", action="append", default=[], help="extra server KEY=VAL")
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run each N as bare requests.Session flows (no server, no SSE)",
+    )
     p.add_argument("--profile", metavar="DIR", help="py-spy each worker per batch")
     p.add_argument(
         "--profile-idle",
@@ -342,6 +382,18 @@ def main(argv=None) -> int:
                 f"flows of {args.steps} × {args.step_ms} ms steps; target {target_url};"
                 f" ulimit -n {limit}"
             )
+            floors = {}
+            if args.floor:
+                print("floor: the same steps by bare requests.Session greenlets")
+                for n in ns:
+                    f = run_floor(args, target_url, flow_file, n)
+                    floors[n] = f
+                    print(
+                        f"  floor N={n:>5}: done p50 {c.fmt_s(f['completion_p50_s'])}"
+                        f" p99 {c.fmt_s(f['completion_p99_s'])}, wall "
+                        f"{c.fmt_s(f['wall_s'])}, failed {f['failed']}; client CPU "
+                        f"{f['client_cpu_ms_per_step']:.3f} ms/step"
+                    )
             for w in ws:
                 extra = {
                     "FLOWRUN_MAX_EXECUTIONS": str(max(10_000, max(ns) * 2)),
@@ -377,6 +429,8 @@ def main(argv=None) -> int:
                                 args, base_url, target_url, probe, flow_file, n, tag
                             )
                             r["repeat"] = rep
+                            if n in floors:
+                                r["floor"] = floors[n]
                             results.append(r)
                             print_row(r)
                             for prof in r["profiles"]:
