@@ -206,8 +206,11 @@ def snap(page, shots: Path, name: str) -> None:
 
 
 def open_flow(page, title: str) -> None:
-    page.get_by_role("button", name=title).click()
-    expect(page.locator("#doc-file")).not_to_have_text("unsaved flow")
+    item = page.get_by_role("list", name="Workspace flows").get_by_role(
+        "button", name=title
+    )
+    item.click()
+    expect(item).to_have_attribute("aria-current", "true")
     expect(page.get_by_role("region", name="Flow settings")).to_be_visible()
 
 

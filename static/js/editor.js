@@ -122,11 +122,24 @@ function kvEditor(label, path, obj, onChange, { keyLabel = "Name", valueLabel = 
   const wrap = h("div", { class: "field wide kv-field", dataset: { path } });
   const title = h("span", { class: "field-label" }, label);
   const rowsEl = h("div", { class: "kv-rows" });
-  let rows = Object.entries(obj || {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]);
+  // Rows hold text; a value that was not a string (a number variable, say) keeps
+  // its JSON type when it is edited, as long as the text still parses.
+  let rows = Object.entries(obj || {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v), typeof v !== "string"]);
 
   const commit = () => {
     const out = {};
-    for (const [k, v] of rows) if (k) out[k] = v;
+    for (const [k, v, typed] of rows) {
+      if (!k) continue;
+      let value = v;
+      if (typed) {
+        try {
+          value = JSON.parse(v);
+        } catch {
+          value = v;
+        }
+      }
+      out[k] = value;
+    }
     onChange(Object.keys(out).length ? out : undefined);
   };
   const render = () => {
@@ -145,7 +158,7 @@ function kvEditor(label, path, obj, onChange, { keyLabel = "Name", valueLabel = 
   };
   render();
   wrap.append(
-    h("div", { class: "kv-head" }, title, h("button", { type: "button", class: "btn small ghost", onclick: () => { rows.push(["", ""]); render(); rowsEl.lastChild?.querySelector("input")?.focus(); } }, `+ ${addLabel}`)),
+    h("div", { class: "kv-head" }, title, h("button", { type: "button", class: "btn small ghost", onclick: () => { rows.push(["", "", false]); render(); rowsEl.lastChild?.querySelector("input")?.focus(); } }, `+ ${addLabel}`)),
     rowsEl,
   );
   return wrap;

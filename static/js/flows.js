@@ -74,8 +74,12 @@ async function confirmDiscard() {
   return Boolean(ok);
 }
 
+// Opens race (a click while the first flow loads): the latest request wins.
+let openGeneration = 0;
+
 export async function openFlow(name, { quiet = false } = {}) {
   if (!quiet && !(await confirmDiscard())) return false;
+  const generation = ++openGeneration;
   let doc;
   try {
     doc = await api.getFlow(name);
@@ -83,6 +87,7 @@ export async function openFlow(name, { quiet = false } = {}) {
     if (!quiet) toast(`Could not open ${name}: ${err.message}`, "error");
     return false;
   }
+  if (generation !== openGeneration) return false;
   // Accept either the document itself or {"name", "flow"/"config"} wrappers.
   if (doc && !Array.isArray(doc.nodes) && (doc.flow || doc.config)) doc = doc.flow || doc.config;
   setDoc(canonical(doc), { file: name, dirty: false, source: "load" });
@@ -278,7 +283,9 @@ export function initFlows() {
 
 // Reopen the last flow; else the first workspace flow; else a template.
 export async function openInitial() {
+  const before = openGeneration;
   await refreshList();
+  if (openGeneration !== before) return; // the person already opened one
   let last = null;
   try {
     last = localStorage.getItem(LAST);
@@ -287,6 +294,7 @@ export async function openInitial() {
   }
   const names = files.map(entryName);
   if (last && names.includes(last) && (await openFlow(last, { quiet: true }))) return;
+  if (openGeneration !== before + (last && names.includes(last) ? 1 : 0)) return;
   if (names.length && (await openFlow(names[0], { quiet: true }))) return;
-  setDoc(template("simple"), { file: null, dirty: true, source: "load" });
+  if (!state.doc) setDoc(template("simple"), { file: null, dirty: true, source: "load" });
 }
