@@ -26,6 +26,7 @@ SECRET_HEADERS = frozenset(
 )
 MASK = "********"
 _PRUNE_EVERY = 20
+BUSY_TIMEOUT_S = 10.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -94,87 +95,121 @@ class Store:
             self._db.execute("ALTER TABLE executions ADD COLUMN owner TEXT")
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._created = 0
+        # From now on a busy database is retried here, sleeping cooperatively:
+        # SQLite's own busy handler sleeps in C and would stall a whole gevent
+        # worker while another worker writes.
+        self._db.execute("PRAGMA busy_timeout=0")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
+    def _run(self, work, write: bool = False):
+        """Run ``work(db)`` under the process lock; a write in one transaction."""
+        delay, deadline = 0.0005, time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                with self._lock:
+                    if not write:
+                        return work(self._db)
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = work(self._db)
+                        self._db.execute("COMMIT")
+                    except BaseException:
+                        if self._db.in_transaction:
+                            self._db.execute("ROLLBACK")
+                        raise
+                    return result
+            except sqlite3.OperationalError as exc:
+                message = str(exc)
+                busy = "locked" in message or "busy" in message
+                if not busy or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)  # cooperative under gevent: other greenlets go on
+            delay = min(delay * 2, 0.05)
+
     # -- writes, by the execution thread
     def create(self, execution_id: str, flow_name: str, total_steps: int) -> int:
         """Insert a ``running`` execution; return its sequence number."""
-        with self._lock:
-            cur = self._db.execute(
+
+        def work(db):
+            return db.execute(
                 "INSERT INTO executions (id, flow_name, status, started_at, "
                 "total_steps, owner) VALUES (?, ?, 'running', ?, ?, ?)",
                 (execution_id, flow_name, now_iso(), total_steps, self.owner),
-            )
-            seq = cur.lastrowid
-            self._created += 1
-            if self._created % _PRUNE_EVERY == 1:
-                self._prune(seq)
+            ).lastrowid
+
+        seq = self._run(work, write=True)
+        self._created += 1
+        if self._created % _PRUNE_EVERY == 1:
+            self._run(self._prune, write=True)
         return seq
 
-    def _prune(self, newest: int) -> None:
-        row = self._db.execute(
+    def _prune(self, db) -> None:
+        row = db.execute(
             "SELECT seq FROM executions ORDER BY seq DESC LIMIT 1 OFFSET ?",
             (max(self.history_limit - 1, 0),),
         ).fetchone()
         if row is None:
             return
-        self._db.execute("BEGIN")
-        self._db.execute(
+        db.execute(
             "DELETE FROM executions WHERE seq < ? AND status != 'running'", (row[0],)
         )
-        self._db.execute(
+        db.execute(
             "DELETE FROM steps WHERE exec_seq < ? AND exec_seq NOT IN "
             "(SELECT seq FROM executions WHERE seq < ?)",
             (row[0], row[0]),
         )
-        self._db.execute(
-            "DELETE FROM controls WHERE created < ?", (time.time() - 86400,)
-        )
-        self._db.execute("COMMIT")
+        db.execute("DELETE FROM controls WHERE created < ?", (time.time() - 86400,))
 
     def step(self, seq: int, step_index: int, status: str, record_json: str) -> None:
-        with self._lock:
-            self._db.execute(
+        self._run(
+            lambda db: db.execute(
                 "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)",
                 (seq, step_index, status, record_json),
-            )
+            ),
+            write=True,
+        )
 
     def waiting(self, seq: int, prompt_step: int | None, paused_step: int | None):
         """Record the pending prompt / pause (what other workers may answer)."""
-        with self._lock:
-            self._db.execute(
+        self._run(
+            lambda db: db.execute(
                 "UPDATE executions SET prompt_step = ?, paused_step = ? WHERE seq = ?",
                 (prompt_step, paused_step, seq),
-            )
+            ),
+            write=True,
+        )
 
     def finish(self, seq: int, status: str, summary: dict, not_run: list[dict]):
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
+        def work(db):
+            db.executemany(
                 "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
                 [(seq, r["stepIndex"], _dumps(r)) for r in not_run],
             )
-            self._db.execute(
+            db.execute(
                 "UPDATE executions SET status = ?, ended_at = ?, prompt_step = NULL, "
                 "paused_step = NULL, summary = ? WHERE seq = ?",
                 (status, now_iso(), _dumps(summary), seq),
             )
-            self._db.execute("COMMIT")
+
+        self._run(work, write=True)
 
     def abandon(self, execution_ids, reason: str) -> int:
         """Mark still-running executions ``interrupted`` (their process is going)."""
         summary = _dumps({"success": False, "interrupted": True, "reason": reason})
-        with self._lock:
-            cur = self._db.executemany(
-                "UPDATE executions SET status = 'interrupted', ended_at = ?, "
-                "prompt_step = NULL, paused_step = NULL, summary = ? "
-                "WHERE id = ? AND status = 'running'",
-                [(now_iso(), summary, i) for i in execution_ids],
-            )
-        return cur.rowcount
+        return self._run(
+            lambda db: (
+                db.executemany(
+                    "UPDATE executions SET status = 'interrupted', ended_at = ?, "
+                    "prompt_step = NULL, paused_step = NULL, summary = ? "
+                    "WHERE id = ? AND status = 'running'",
+                    [(now_iso(), summary, i) for i in execution_ids],
+                ).rowcount
+            ),
+            write=True,
+        )
 
     def reap(self) -> int:
         """Mark ``interrupted`` the runs left ``running`` by dead processes (this host).
@@ -183,23 +218,25 @@ class Store:
         of its runs; the next process to open the store on that host does.
         """
         host = socket.gethostname()
-        with self._lock:
-            rows = self._db.execute(
+        rows = self._run(
+            lambda db: db.execute(
                 "SELECT id, owner FROM executions WHERE status = 'running' "
                 "AND owner LIKE ?",
                 (host + ":%",),
             ).fetchall()
+        )
         dead = [i for i, owner in rows if not _alive(owner.rsplit(":", 1)[1])]
         return self.abandon(dead, "its worker process exited") if dead else 0
 
     # -- reads
     def state(self, execution_id: str) -> dict | None:
         """``{status, promptStep, pausedStep}`` of one execution, or None."""
-        with self._lock:
-            row = self._db.execute(
+        row = self._run(
+            lambda db: db.execute(
                 "SELECT status, prompt_step, paused_step FROM executions WHERE id = ?",
                 (execution_id,),
             ).fetchone()
+        )
         if row is None:
             return None
         return {"status": row[0], "promptStep": row[1], "pausedStep": row[2]}
@@ -215,23 +252,28 @@ class Store:
             args.append(flow)
         sql += " ORDER BY seq DESC LIMIT ?"
         args.append(limit)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        rows = self._run(lambda db: db.execute(sql, args).fetchall())
         return [_execution(r) for r in rows]
 
     def get(self, execution_id: str) -> dict | None:
-        with self._lock:
-            row = self._db.execute(
+
+        def work(db):
+            row = db.execute(
                 "SELECT id, flow_name, status, started_at, ended_at, total_steps, "
                 "summary, seq FROM executions WHERE id = ?",
                 (execution_id,),
             ).fetchone()
             if row is None:
-                return None
-            steps = self._db.execute(
+                return None, None
+            steps = db.execute(
                 "SELECT record FROM steps WHERE exec_seq = ? ORDER BY step_index",
                 (row[7],),
             ).fetchall()
+            return row, steps
+
+        row, steps = self._run(work)
+        if row is None:
+            return None
         found = _execution(row[:7])
         found["steps"] = [json.loads(s[0]) for s in steps]
         return found
@@ -239,19 +281,24 @@ class Store:
     # -- the control channel's table (see control.py)
     def add_control(self, execution_id, kind, step_index=-1, payload=None) -> bool:
         """Insert a control row; False if the same (kind, step) is already there."""
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO controls (execution_id, kind, step_index, "
-                "payload, created) VALUES (?, ?, ?, ?, ?)",
-                (
-                    execution_id,
-                    kind,
-                    step_index,
-                    None if payload is None else _dumps(payload),
-                    time.time(),
-                ),
-            )
-        return cur.rowcount == 1
+        args = (
+            execution_id,
+            kind,
+            step_index,
+            None if payload is None else _dumps(payload),
+            time.time(),
+        )
+        inserted = self._run(
+            lambda db: (
+                db.execute(
+                    "INSERT OR IGNORE INTO controls (execution_id, kind, step_index, "
+                    "payload, created) VALUES (?, ?, ?, ?, ?)",
+                    args,
+                ).rowcount
+            ),
+            write=True,
+        )
+        return inserted == 1
 
     def has_control(self, execution_id: str, kind: str, step_index=None) -> bool:
         sql = "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ?"
@@ -259,29 +306,34 @@ class Store:
         if step_index is not None:
             sql += " AND step_index = ?"
             args.append(step_index)
-        with self._lock:
-            row = self._db.execute(sql + " LIMIT 1", args).fetchone()
-        return row is not None
+        return (
+            self._run(lambda db: db.execute(sql + " LIMIT 1", args).fetchone())
+            is not None
+        )
 
     def controls_after(self, last_id: int) -> list[tuple]:
         """Rows after ``last_id``: ``(id, execution_id, kind, step, payload)``."""
-        with self._lock:
-            return self._db.execute(
+        return self._run(
+            lambda db: db.execute(
                 "SELECT id, execution_id, kind, step_index, payload FROM controls "
                 "WHERE id > ? ORDER BY id",
                 (last_id,),
             ).fetchall()
+        )
 
     def last_control_id(self) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT MAX(id) FROM controls").fetchone()
+        row = self._run(
+            lambda db: db.execute("SELECT MAX(id) FROM controls").fetchone()
+        )
         return row[0] or 0
 
     def drop_controls(self, execution_id: str) -> None:
-        with self._lock:
-            self._db.execute(
+        self._run(
+            lambda db: db.execute(
                 "DELETE FROM controls WHERE execution_id = ?", (execution_id,)
-            )
+            ),
+            write=True,
+        )
 
 
 def _alive(pid: str) -> bool:

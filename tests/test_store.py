@@ -121,3 +121,22 @@ def test_runs_of_dead_processes_are_marked_interrupted(tmp_path):
     assert store.abandon(["exec-mine"], "exiting") == 1
     assert store.get("exec-mine")["summary"]["reason"] == "exiting"
     store.close()
+
+
+def test_a_busy_database_is_waited_for_not_failed(tmp_path):
+    import threading
+    import time
+
+    store = Store(tmp_path)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker holds the write lock
+    done = []
+    writer = threading.Thread(target=lambda: done.append(store.create("e", "f", 1)))
+    writer.start()
+    time.sleep(0.2)
+    assert done == []  # waiting, cooperatively
+    other.execute("COMMIT")
+    writer.join(5)
+    assert done and store.state("e")["status"] == "running"
+    other.close()
+    store.close()
