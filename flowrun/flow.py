@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 
@@ -19,26 +18,46 @@ def normalize(flow: dict) -> dict:
 
     ``steps`` → ``nodes``, ``prompts`` → ``userPrompts``, a single ``condition`` → a
     one-element ``conditions``, conditions' ``statusCode`` → ``httpStatusCode``, and
-    methods upper-cased. Unknown shapes are left for validation to report.
+    methods upper-cased. Unknown shapes are left for validation to report. Only the
+    containers it changes are copied (a deep copy cost more than the check itself);
+    the caller's document is never modified.
     """
-    flow = copy.deepcopy(flow)
+    if not isinstance(flow, dict):
+        return flow
+    flow = dict(flow)
     if "nodes" not in flow and isinstance(flow.get("steps"), list):
         flow["nodes"] = flow.pop("steps")
     nodes = flow.get("nodes")
-    for node in nodes if isinstance(nodes, list) else ():
-        if not isinstance(node, dict):
-            continue
-        if "userPrompts" not in node and isinstance(node.get("prompts"), dict):
-            node["userPrompts"] = node.pop("prompts")
-        if "conditions" not in node and isinstance(node.get("condition"), dict):
-            node["conditions"] = [node.pop("condition")]
-        conditions = node.get("conditions")
-        for cond in conditions if isinstance(conditions, list) else ():
-            if isinstance(cond, dict) and "statusCode" in cond:
-                cond.setdefault("httpStatusCode", cond.pop("statusCode"))
-        if isinstance(node.get("method"), str):
-            node["method"] = node["method"].upper()
+    if isinstance(nodes, list):
+        flow["nodes"] = [_normalize_node(n) for n in nodes]
     return flow
+
+
+def _normalize_node(node):
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    if "userPrompts" not in node and isinstance(node.get("prompts"), dict):
+        node["userPrompts"] = node.pop("prompts")
+    if "conditions" not in node and isinstance(node.get("condition"), dict):
+        node["conditions"] = [node.pop("condition")]
+    conditions = node.get("conditions")
+    if isinstance(conditions, list) and any(
+        isinstance(c, dict) and "statusCode" in c for c in conditions
+    ):
+        node["conditions"] = [
+            _rename_status(c) if isinstance(c, dict) else c for c in conditions
+        ]
+    if isinstance(node.get("method"), str):
+        node["method"] = node["method"].upper()
+    return node
+
+
+def _rename_status(cond: dict) -> dict:
+    cond = dict(cond)
+    if "statusCode" in cond:
+        cond.setdefault("httpStatusCode", cond.pop("statusCode"))
+    return cond
 
 
 def header(headers: dict, name: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import threading
@@ -653,3 +654,32 @@ def test_prompt_refused_by_an_overriding_ask_stops_accepting_answers(hits):
 def test_normalize_leaves_malformed_shapes_for_validation(doc):
     # normalize() runs before validation reports anything, so it must not crash.
     assert normalize(doc) == doc
+
+
+def test_normalize_never_modifies_the_callers_document():
+    doc = {
+        "steps": [
+            {
+                "id": "a",
+                "name": "A",
+                "method": "get",
+                "url": "http://x/",
+                "prompts": {"p": "?"},
+                "condition": {"node": "z", "statusCode": 200},
+            },
+            {
+                "id": "b",
+                "name": "B",
+                "method": "post",
+                "url": "http://x/",
+                "conditions": [{"node": "a", "statusCode": 201}],
+            },
+        ]
+    }
+    before = json.dumps(doc, sort_keys=True)
+    out = normalize(doc)
+    assert json.dumps(doc, sort_keys=True) == before
+    assert out["nodes"][0]["method"] == "GET"
+    assert out["nodes"][0]["userPrompts"] == {"p": "?"}
+    assert out["nodes"][0]["conditions"] == [{"node": "z", "httpStatusCode": 200}]
+    assert out["nodes"][1]["conditions"] == [{"node": "a", "httpStatusCode": 201}]
