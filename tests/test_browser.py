@@ -355,6 +355,7 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     expect(panel.locator(".card.notrun")).to_have_count(3)
     expect(panel.locator(".card.success")).to_have_count(2)
     expect(page.get_by_role("button", name="Interrupt the Flow")).to_be_hidden()
+    snap(page, shots, "history")
 
 
 def test_edit_node_json_view_and_validation(page):
@@ -497,7 +498,7 @@ def test_large_screen_and_keyboard(browser, studio):
     assert errors == []
 
 
-def test_step_by_step_mode(page):
+def test_step_by_step_mode(page, shots):
     open_flow(page, "Simple chain")
     page.get_by_label("Run mode").select_option("step")
     page.get_by_role("button", name="Go with the Flow").click()
@@ -505,12 +506,14 @@ def test_step_by_step_mode(page):
     for step in (1, 2):
         expect(panel.get_by_text(f"Paused before step #{step}")).to_be_visible()
         expect(panel.locator(".card")).to_have_count(step - 1)
+        if step == 2:
+            snap(page, shots, "step-mode")
         panel.get_by_role("button", name="Continue", exact=True).click()
     expect(panel.get_by_text("Flow completed")).to_be_visible()
     expect(panel.locator(".card.success")).to_have_count(2)
 
 
-def test_try_it_out_and_autocomplete(page):
+def test_try_it_out_and_autocomplete(page, shots):
     open_flow(page, "Simple chain")
     step2 = page.get_by_role("region", name="Step 2", exact=False)
     # Autocomplete offers earlier node ids after "{{".
@@ -534,6 +537,7 @@ def test_try_it_out_and_autocomplete(page):
     result = dialog.locator(".card")
     expect(result).to_contain_text("Success")
     expect(result.locator(".card-url")).to_contain_text("/items/2")
+    snap(page, shots, "try-it")
 
 
 def test_launch_browser_opens_a_tab(page, studio):
