@@ -611,6 +611,7 @@ def token_studio(tmp_path):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    server.server_close()
     app.extensions["flowrun"].store.close()
 
 
