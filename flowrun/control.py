@@ -103,7 +103,10 @@ class SQLiteChannel(_Poller):
         """Nothing to do: the store row written by the recorder is the state."""
 
     def forget(self, execution_id: str) -> None:
-        self.store.drop_controls(execution_id)
+        """Keep the rows: a late answer to a prompt that was answered is a 409.
+
+        The store prunes control rows older than a day.
+        """
 
     def _loop(self) -> None:
         while True:

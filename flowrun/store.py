@@ -327,14 +327,6 @@ class Store:
         )
         return row[0] or 0
 
-    def drop_controls(self, execution_id: str) -> None:
-        self._run(
-            lambda db: db.execute(
-                "DELETE FROM controls WHERE execution_id = ?", (execution_id,)
-            ),
-            write=True,
-        )
-
 
 def _alive(pid: str) -> bool:
     try:
