@@ -685,3 +685,16 @@ def test_import_postman_collection(page, studio, tmp_path):
     expect(page.get_by_role("region", name="Step 1: List items")).to_be_visible()
     page.get_by_role("button", name="Go with the Flow").click()
     expect(page.locator("#run-panel").get_by_text("Flow completed")).to_be_visible()
+
+
+def test_import_curl_command(page, studio):
+    page.get_by_role("button", name="curl", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Import from curl")
+    dialog.get_by_label("curl command").fill(
+        f"curl -H 'Accept: application/json' {studio}/demo/items"
+    )
+    dialog.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("region", name="Step 1", exact=False)).to_be_visible()
+    expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Go with the Flow").click()
+    expect(page.locator("#run-panel").get_by_text("Flow completed")).to_be_visible()
