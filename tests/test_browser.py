@@ -264,6 +264,19 @@ def test_open_sample_flow_and_run_to_success(page, shots):
     snap(page, shots, "run-finished")
     first_id = panel.locator("#run-meta").inner_text()
 
+    # Copy a step as curl; download the execution log.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    cards.nth(1).get_by_role("button", name="Copy as curl").click()
+    expect(page.get_by_text("curl command copied")).to_be_visible()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("curl -X GET ") and "/demo/items" in copied
+    with page.expect_download() as download:
+        panel.get_by_role("button", name="Download log").click()
+    log = json.loads(Path(download.value.path()).read_text("utf-8"))
+    assert log["executionId"] == first_id
+    assert [e["event"] for e in log["events"]][-1] == "end"
+    assert len(log["executionLog"]) == 2
+
     # Flow once again: a new execution of the same flow.
     page.get_by_role("button", name="Flow once again").click()
     expect(panel.get_by_text("Flow completed")).to_be_visible()
@@ -358,7 +371,7 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     snap(page, shots, "history")
 
 
-def test_edit_node_json_view_and_validation(page):
+def test_edit_node_json_view_and_validation(page, shots):
     open_flow(page, "Simple chain")
     page.get_by_role("tab", name="Split").click()
     json_view = page.get_by_label("Flow JSON")
@@ -375,6 +388,8 @@ def test_edit_node_json_view_and_validation(page):
     expect(error).to_be_visible()
     expect(ident).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#validity")).to_contain_text("problem")
+    ident.blur()
+    snap(page, shots, "validation")
     ident.fill("first")
     expect(error).to_have_count(0)
     expect(page.locator("#validity")).to_have_text("Valid")

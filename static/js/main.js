@@ -54,6 +54,14 @@ $("#btn-run").addEventListener("click", () => {
   startRun(state.doc, runOptions());
 });
 
+// Ctrl/⌘+Enter runs the flow from anywhere on the page.
+document.addEventListener("keydown", (e) => {
+  if ((e.ctrlKey || e.metaKey) && e.key === "Enter" && !$("#run-panel").open) {
+    e.preventDefault();
+    $("#btn-run").click();
+  }
+});
+
 $("#btn-validate").addEventListener("click", async () => {
   const result = await validateNow();
   if (result) toast(result.valid ? "The flow is valid" : `${(result.errors || []).length} problem(s) found`, result.valid ? "success" : "error");
