@@ -105,7 +105,11 @@ class Store:
             self._db.close()
 
     def _run(self, work, write: bool = False):
-        """Run ``work(db)`` under the process lock; a write in one transaction."""
+        """Run ``work(db)`` under the process lock, retrying while the file is busy.
+
+        ``write=True`` wraps several statements in one transaction; a single
+        statement is its own transaction already (autocommit).
+        """
         delay, deadline = 0.0005, time.monotonic() + BUSY_TIMEOUT_S
         while True:
             try:
@@ -140,7 +144,7 @@ class Store:
                 (execution_id, flow_name, now_iso(), total_steps, self.owner),
             ).lastrowid
 
-        seq = self._run(work, write=True)
+        seq = self._run(work)
         self._created += 1
         if self._created % _PRUNE_EVERY == 1:
             self._run(self._prune, write=True)
@@ -168,8 +172,7 @@ class Store:
             lambda db: db.execute(
                 "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)",
                 (seq, step_index, status, record_json),
-            ),
-            write=True,
+            )
         )
 
     def waiting(self, seq: int, prompt_step: int | None, paused_step: int | None):
@@ -178,8 +181,7 @@ class Store:
             lambda db: db.execute(
                 "UPDATE executions SET prompt_step = ?, paused_step = ? WHERE seq = ?",
                 (prompt_step, paused_step, seq),
-            ),
-            write=True,
+            )
         )
 
     def finish(self, seq: int, status: str, summary: dict, not_run: list[dict]):
@@ -207,8 +209,7 @@ class Store:
                     "WHERE id = ? AND status = 'running'",
                     [(now_iso(), summary, i) for i in execution_ids],
                 ).rowcount
-            ),
-            write=True,
+            )
         )
 
     def reap(self) -> int:
@@ -295,8 +296,7 @@ class Store:
                     "payload, created) VALUES (?, ?, ?, ?, ?)",
                     args,
                 ).rowcount
-            ),
-            write=True,
+            )
         )
         return inserted == 1
 
