@@ -188,6 +188,10 @@ class Execution:
         self.controls = controls
         self.queue = Mailbox()
         self.finished = False
+        # Bytes queued for a client that is not reading them (a stalled
+        # connection): past ``state.backlog_limit`` the run is stopped, so a
+        # client cannot make a worker hold a whole run's bodies in memory.
+        self.pending = 0
         self.recorder = Recorder(state.store, run, state.secret_vars, state.channel)
 
     def start(self) -> None:
@@ -205,6 +209,9 @@ class Execution:
                 self._record(ev, data, text)
                 put((ev.name, text))
                 ended = ev.name == "end"
+                self.pending += len(text)
+                if self.pending > self.state.backlog_limit and not ended:
+                    self._backlogged()
         except Exception as exc:  # an engine bug must still end the stream
             log.exception("execution %s crashed", self.id)
             if not ended:
@@ -220,6 +227,15 @@ class Execution:
                 self.state.channel.forget(self.id)
             except Exception:
                 log.exception("forgetting %s failed", self.id)
+
+    def _backlogged(self) -> None:
+        if not self.controls.cancelled.is_set():
+            log.warning(
+                "execution %s stopped: its client has not read %d bytes of events",
+                self.id,
+                self.pending,
+            )
+            self.controls.stop()
 
     def _record(self, ev, data: dict, text: str) -> None:
         try:

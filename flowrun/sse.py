@@ -64,17 +64,23 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
             # Events that are already queued go out in one write.
             seq += 1
             out = [frame(seq, *item)]
+            taken = len(item[1])
+            done = False
             for _ in range(_BATCH):
                 try:
                     item = get(block=False)
                 except queue.Empty:
                     break
                 if item is DONE or item is GONE:
-                    yield "".join(out).encode()
-                    return
+                    done = True
+                    break
                 seq += 1
                 out.append(frame(seq, *item))
+                taken += len(item[1])
             yield "".join(out).encode()
+            execution.pending -= taken  # written: the client is reading
+            if done:
+                return
     finally:
         if unwatch is not None:
             unwatch()

@@ -68,6 +68,8 @@ class State:
         self.allowed_hosts = settings_mod.split(config["FLOWRUN_ALLOWED_HOSTS"]) or None
         self.store = Store(config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"])
         self.registry = Registry(int(config["FLOWRUN_MAX_EXECUTIONS"]))
+        # Events a stream may have waiting for a client that does not read.
+        self.backlog_limit = max(32 * 2**20, 8 * int(config["FLOWRUN_MAX_BODY_BYTES"]))
         if config.get("FLOWRUN_REDIS_URL"):
             self.channel = RedisChannel(
                 config["FLOWRUN_REDIS_URL"], self.store, self.registry

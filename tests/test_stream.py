@@ -372,3 +372,24 @@ def test_a_history_failure_does_not_stop_the_run(client, app, hits, monkeypatch)
     _, events = run_events(client, make_flow(hits, node("a", "/items")))
     assert names(events) == ["start", "step_start", "step", "end"]
     assert events[-1][1]["success"] is True
+
+
+def test_a_client_that_does_not_read_cannot_pile_up_a_whole_run(app, hits):
+    """Events a stalled client leaves unread are capped: the run is stopped."""
+    app.extensions["flowrun"].backlog_limit = 250_000
+    flow = make_flow(hits, *[node(f"big{i}", "/big?bytes=100000") for i in range(8)])
+    resp = app.test_client().post(
+        "/api/execute-stream", json={"config": flow}, buffered=False
+    )
+    eid = resp.headers["X-Execution-Id"]
+    store = app.extensions["flowrun"].store
+    deadline = time.monotonic() + 10
+    while store.state(eid)["status"] == "running":  # nobody reads the stream
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    events = list(frames(resp.response))
+    resp.close()
+    end = events[-1][1]
+    assert events[-1][0] == "end" and end["interrupted"] is True
+    assert 0 < end["stepsExecuted"] < 8 and end["notRun"]
+    assert store.state(eid)["status"] == "interrupted"
