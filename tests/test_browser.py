@@ -538,7 +538,7 @@ def test_try_it_out_and_autocomplete(page, shots):
     url.type("{{ .responses.li")
     suggestions = page.get_by_role("listbox", name="Placeholder suggestions")
     expect(suggestions.get_by_role("option").first).to_contain_text(".responses.list")
-    url.press("Enter")
+    page.keyboard.press("Enter")
     expect(url).to_have_value("/items/{{ .responses.list }}")
     url.fill("/items/{{ .responses.list.items[0].id }}")
 

@@ -166,5 +166,8 @@ export function attachAutocomplete(root) {
     if (owner && document.activeElement !== owner) close();
   }, 0));
   window.addEventListener("resize", close);
-  root.addEventListener("scroll", close, true);
+  // Follow the field when the form scrolls, rather than closing under the cursor.
+  root.addEventListener("scroll", () => {
+    if (owner && box && !box.hidden) position(owner);
+  }, true);
 }

@@ -57,6 +57,14 @@ function numberInput(value, onValue, opts = {}) {
   return textInput(value ?? "", (v) => onValue(v === "" ? undefined : Number(v)), { ...opts, type: "number" });
 }
 
+// An input handler that sets (or, when empty, removes) obj[key].
+function setter(obj, key) {
+  return (value) => {
+    setOrDelete(obj, key, value);
+    changed();
+  };
+}
+
 function setOrDelete(obj, key, value) {
   if (value === undefined || value === "" || (typeof value === "number" && Number.isNaN(value))) delete obj[key];
   else obj[key] = value;
@@ -188,13 +196,13 @@ function flowSection(doc) {
   const body = h(
     "div",
     { class: "node-body grid grid-3", id: "flow-settings-body", hidden: !settingsOpen },
-    field("Flow name", "name", textInput(doc.name, (v) => { setOrDelete(doc, "name", v); changed(); })),
-    field("Base URL", "defaults.baseUrl", textInput(d.baseUrl, (v) => { setOrDelete(d, "baseUrl", v); changed(); }, { ph: true, placeholder: "https://api.example.com" })),
-    field("Default timeout (s)", "defaults.timeout", numberInput(d.timeout, (v) => { setOrDelete(d, "timeout", v); changed(); }, { placeholder: "30" })),
-    field("Description", "description", textInput(doc.description, (v) => { setOrDelete(doc, "description", v); changed(); }), { wide: true }),
-    kvEditor("Variables", "variables", doc.variables, (v) => { setOrDelete(doc, "variables", v || {}); changed(); }, { addLabel: "Variable", ph: false }),
-    kvEditor("Default headers", "defaults.headers", d.headers, (v) => { setOrDelete(d, "headers", v); changed(); }, { addLabel: "Header" }),
-    jsonField("Default validations", "defaults.validations", d.validations, (v) => { setOrDelete(d, "validations", v); changed(); }, { rows: 2, placeholder: '[{"httpStatusCode": 200}]', wide: true }),
+    field("Flow name", "name", textInput(doc.name, setter(doc, "name"))),
+    field("Base URL", "defaults.baseUrl", textInput(d.baseUrl, setter(d, "baseUrl"), { ph: true, placeholder: "https://api.example.com" })),
+    field("Default timeout (s)", "defaults.timeout", numberInput(d.timeout, setter(d, "timeout"), { placeholder: "30" })),
+    field("Description", "description", textInput(doc.description, setter(doc, "description")), { wide: true }),
+    kvEditor("Variables", "variables", doc.variables, (v) => setter(doc, "variables")(v || {}), { addLabel: "Variable", ph: false }),
+    kvEditor("Default headers", "defaults.headers", d.headers, setter(d, "headers"), { addLabel: "Header" }),
+    jsonField("Default validations", "defaults.validations", d.validations, setter(d, "validations"), { rows: 2, placeholder: '[{"httpStatusCode": 200}]', wide: true }),
   );
   toggle.addEventListener("click", () => {
     settingsOpen = !settingsOpen;
@@ -204,6 +212,14 @@ function flowSection(doc) {
   });
   box.append(h("div", { class: "node-head" }, toggle, h("span", { class: "node-errors", "aria-live": "polite" })), body);
   return box;
+}
+
+function tool(label, title, content, onclick, disabled = false, extra = "") {
+  return h(
+    "button",
+    { type: "button", class: `btn icon ghost small ${extra}`, "aria-label": label, title, disabled, onclick },
+    content,
+  );
 }
 
 function moveNode(from, to) {
@@ -265,10 +281,10 @@ function nodeCard(node, i, count) {
       "div",
       { class: "node-tools" },
       h("button", { type: "button", class: "btn small ghost", onclick: () => tryItOut(i) }, "Try it out"),
-      h("button", { type: "button", class: "btn icon ghost small", "aria-label": `Move step ${i + 1} up`, title: "Move up", disabled: i === 0, onclick: () => moveNode(i, i - 1) }, "↑"),
-      h("button", { type: "button", class: "btn icon ghost small", "aria-label": `Move step ${i + 1} down`, title: "Move down", disabled: i === count - 1, onclick: () => moveNode(i, i + 1) }, "↓"),
-      h("button", { type: "button", class: "btn icon ghost small", "aria-label": `Duplicate step ${i + 1}`, title: "Duplicate", onclick: () => duplicate(i) }, icon("copy")),
-      h("button", { type: "button", class: "btn icon ghost small danger", "aria-label": `Delete step ${i + 1}`, title: "Delete", onclick: () => removeNode(i) }, icon("trash")),
+      tool(`Move step ${i + 1} up`, "Move up", "↑", () => moveNode(i, i - 1), i === 0),
+      tool(`Move step ${i + 1} down`, "Move down", "↓", () => moveNode(i, i + 1), i === count - 1),
+      tool(`Duplicate step ${i + 1}`, "Duplicate", icon("copy"), () => duplicate(i)),
+      tool(`Delete step ${i + 1}`, "Delete", icon("trash"), () => removeNode(i), false, "danger"),
     ),
   );
   card.append(head);
@@ -299,22 +315,22 @@ function nodeCard(node, i, count) {
       h("label", { for: `url-${i}` }, "Request"),
       h("div", { class: "request-row" }, h("span", { class: "method-wrap", dataset: { path: `${p}.method` } }, methodSel), textInput(node.url, (v) => { node.url = v; titleUrl.textContent = v; changed(); }, { ph: true, placeholder: "/path or https://…", label: "URL" })),
     ),
-    kvEditor("Headers", `${p}.headers`, node.headers, (v) => { setOrDelete(node, "headers", v); changed(); }, { addLabel: "Header" }),
-    jsonField("Body (JSON)", `${p}.body`, node.body, (v) => { setOrDelete(node, "body", v); changed(); }, { rows: 2, placeholder: '{"key": "{{ .vars.name }}"}', wide: true }),
-    kvEditor("Prompts", `${p}.userPrompts`, node.userPrompts, (v) => { setOrDelete(node, "userPrompts", v); changed(); }, { keyLabel: "Key", valueLabel: "Question", addLabel: "Prompt" }),
-    jsonField("Validations", `${p}.validations`, node.validations, (v) => { setOrDelete(node, "validations", v); changed(); }, { rows: 2, placeholder: '[{"httpStatusCode": 200}, {"jsonpath": ".id", "exists": true}]', wide: true }),
+    kvEditor("Headers", `${p}.headers`, node.headers, setter(node, "headers"), { addLabel: "Header" }),
+    jsonField("Body (JSON)", `${p}.body`, node.body, setter(node, "body"), { rows: 2, placeholder: '{"key": "{{ .vars.name }}"}', wide: true }),
+    kvEditor("Prompts", `${p}.userPrompts`, node.userPrompts, setter(node, "userPrompts"), { keyLabel: "Key", valueLabel: "Question", addLabel: "Prompt" }),
+    jsonField("Validations", `${p}.validations`, node.validations, setter(node, "validations"), { rows: 2, placeholder: '[{"httpStatusCode": 200}, {"jsonpath": ".id", "exists": true}]', wide: true }),
     advanced(
       node,
-      jsonField("Conditions", `${p}.conditions`, node.conditions, (v) => { setOrDelete(node, "conditions", v); changed(); }, { rows: 2, placeholder: '[{"source": "node", "node": "login", "httpStatusCode": 200}]', wide: true }),
+      jsonField("Conditions", `${p}.conditions`, node.conditions, setter(node, "conditions"), { rows: 2, placeholder: '[{"source": "node", "node": "login", "httpStatusCode": 200}]', wide: true }),
       h(
         "div",
         { class: "field wide inline-fields" },
         field("Retry count", `${p}.retry.count`, numberInput(retry.count, (v) => setRetry("count", v), { placeholder: "0" })),
         field("Retry interval (ms)", `${p}.retry.intervalMs`, numberInput(retry.intervalMs, (v) => setRetry("intervalMs", v), { placeholder: "500" })),
-        field("Delay (ms)", `${p}.delayMs`, numberInput(node.delayMs, (v) => { setOrDelete(node, "delayMs", v); changed(); }, { placeholder: "0" })),
-        field("Timeout (s)", `${p}.timeout`, numberInput(node.timeout, (v) => { setOrDelete(node, "timeout", v); changed(); }, { placeholder: "30" })),
+        field("Delay (ms)", `${p}.delayMs`, numberInput(node.delayMs, setter(node, "delayMs"), { placeholder: "0" })),
+        field("Timeout (s)", `${p}.timeout`, numberInput(node.timeout, setter(node, "timeout"), { placeholder: "30" })),
       ),
-      field("Open in browser (response path)", `${p}.launchBrowser`, textInput(node.launchBrowser, (v) => { setOrDelete(node, "launchBrowser", v); changed(); }, { placeholder: ".authorizeUrl" })),
+      field("Open in browser (response path)", `${p}.launchBrowser`, textInput(node.launchBrowser, setter(node, "launchBrowser"), { placeholder: ".authorizeUrl" })),
     ),
   );
   const urlInput = body.querySelector(".request-row input");
