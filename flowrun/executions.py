@@ -195,23 +195,39 @@ class Execution:
         self.recorder = Recorder(state.store, run, state.secret_vars, state.channel)
 
     def start(self) -> None:
+        """Queue the ``start`` event here, then run the rest in the run's thread.
+
+        The engine yields ``start`` before any I/O; queuing it in the request
+        means the first frame goes out with the response headers, however many
+        greenlets wait to be scheduled (time to first event under load).
+        """
+        events = self.run.events()
+        try:
+            self._emit(next(events))
+        except Exception as exc:  # reported by _work, like any engine failure
+            events = _raising(exc)
         # A bare thread (a greenlet under gevent's patching, looked up at call
         # time): threading.Thread adds about 1 KB of bookkeeping per execution.
-        _thread.start_new_thread(self._work, ())
+        _thread.start_new_thread(self._work, (events,))
 
-    def _work(self) -> None:
+    def _emit(self, ev) -> bool:
+        """Record and queue one event; True if it was ``end``."""
+        data = ev.to_dict()
+        text = _dumps(data)
+        self._record(ev, data, text)
+        self.queue.put((ev.name, text))
+        self.pending += len(text)
+        ended = ev.name == "end"
+        if self.pending > self.state.backlog_limit and not ended:
+            self._backlogged()
+        return ended
+
+    def _work(self, events) -> None:
         put = self.queue.put
         ended = False
         try:
-            for ev in self.run.events():
-                data = ev.to_dict()
-                text = _dumps(data)
-                self._record(ev, data, text)
-                put((ev.name, text))
-                ended = ev.name == "end"
-                self.pending += len(text)
-                if self.pending > self.state.backlog_limit and not ended:
-                    self._backlogged()
+            for ev in events:
+                ended = self._emit(ev)
         except Exception as exc:  # an engine bug must still end the stream
             log.exception("execution %s crashed", self.id)
             if not ended:
@@ -248,6 +264,11 @@ class Execution:
         if not self.finished:
             self.controls.stop()
         self.queue.put(GONE)
+
+
+def _raising(exc: Exception):
+    raise exc
+    yield  # pragma: no cover - makes this a generator
 
 
 class Registry:
