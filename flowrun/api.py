@@ -146,7 +146,7 @@ def execute_node():
     run = Run(
         dict(flow, nodes=[node]),
         RunOptions(inputs=inputs, variables=variables),
-        NoPrompts(),
+        NoPrompts("", None),
         state.engine_settings(),
     )
     # The one node runs in the context of the whole flow, earlier nodes answered by

@@ -86,8 +86,11 @@ class WebControls(Controls):
         )
 
 
-class NoPrompts(Controls):
-    """Controls for runs nobody watches: a prompt not answered in advance fails."""
+class NoPrompts(WebControls):
+    """Controls for runs nobody watches: a prompt not answered in advance fails.
+
+    A stop request still works (through the channel), as for streamed runs.
+    """
 
     def ask(self, step_index, prompts, timeout):
         raise InputMissing(

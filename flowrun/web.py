@@ -115,7 +115,9 @@ class State:
 
     def run_to_end(self, flow: dict, options) -> dict:
         """Run here to the end (prompts only from options.inputs); return ``end``."""
-        run = Run(flow, options, NoPrompts(), self.engine_settings())
+        execution_id = new_execution_id()
+        controls = NoPrompts(execution_id, self.channel)
+        run = Run(flow, options, controls, self.engine_settings(), execution_id)
         recorder = Recorder(self.store, run, self.secret_vars, self.channel)
         end = None
         for ev in run.events():

@@ -255,3 +255,27 @@ def test_stream_in_history_while_running(client, app, hits):
 
     run_events(client, flow, on_event=on_event)
     assert seen["running"].get_json()["status"] in ("running", "completed")
+
+
+def test_execute_can_be_stopped_through_the_api(client, app, hits):
+    import threading
+    import time
+
+    flow = make_flow(hits, node("slow", "/slow?ms=400"), node("next", "/items"))
+    result = {}
+    thread = threading.Thread(
+        target=lambda: result.update(
+            client.post("/api/execute", json={"config": flow}).get_json()
+        )
+    )
+    thread.start()
+    store = app.extensions["flowrun"].store
+    deadline = time.monotonic() + 5
+    while not store.list(1) or store.list(1)[0]["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    eid = store.list(1)[0]["executionId"]
+    assert client.post(f"/api/executions/{eid}/stop").status_code == 202
+    thread.join(5)
+    assert result["interrupted"] is True and result["notRun"] == ["next"]
+    assert hits.paths() == ["/demo/slow"]
