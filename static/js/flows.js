@@ -61,7 +61,7 @@ function renderList() {
             onclick: () => openFlow(name),
           },
           h("span", { class: "flow-item-name" }, title && title !== name ? title : name),
-          h("span", { class: "flow-item-file" }, `${name}.json${typeof nodes === "number" ? ` · ${nodes} steps` : ""}`),
+          h("span", { class: "flow-item-file" }, `${name}.json${typeof nodes === "number" ? ` · ${nodes} step${nodes === 1 ? "" : "s"}` : ""}`),
         ),
       ),
     );
