@@ -109,6 +109,15 @@ export async function save() {
     });
     if (!name) return false;
     name = name.replace(/\.json$/, "");
+    if (files.map(entryName).includes(name)) {
+      const replace = await ask({
+        heading: `Replace ${name}.json?`,
+        message: "A flow with this file name is already in the workspace.",
+        okLabel: "Replace",
+        danger: true,
+      });
+      if (!replace) return false;
+    }
   }
   try {
     await api.saveFlow(name, state.doc);
@@ -135,6 +144,10 @@ async function rename() {
     validate: (v) => (NAME_RE.test(v) ? null : "Use letters, digits, '_', '-' and '.' only."),
   });
   if (!name || name === old) return false;
+  if (files.map(entryName).includes(name)) {
+    const replace = await ask({ heading: `Replace ${name}.json?`, message: "A flow with this file name is already in the workspace.", okLabel: "Replace", danger: true });
+    if (!replace) return false;
+  }
   try {
     await api.saveFlow(name, state.doc);
     await api.deleteFlow(old);
