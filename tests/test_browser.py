@@ -713,3 +713,66 @@ def test_import_curl_command(page, studio):
     expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
     page.get_by_role("button", name="Go with the Flow").click()
     expect(page.locator("#run-panel").get_by_text("Flow completed")).to_be_visible()
+
+
+def test_events_of_other_executions_are_ignored(page):
+    """A stream carrying a foreign execution's events shows only its own run."""
+    mine, other = "exec-1700000000000-aaaaaaaaa", "exec-1700000000000-bbbbbbbbb"
+
+    def record(eid, name, status="completed"):
+        return {
+            "executionId": eid,
+            "step": 1,
+            "stepIndex": 0,
+            "id": "list",
+            "name": name,
+            "status": status,
+            "method": "GET",
+            "url": "http://example.test/items",
+            "request": {"headers": {}, "body": None},
+            "response": {"status": 200, "statusText": "OK", "headers": {}, "body": {}},
+            "validations": [],
+            "substitutions": [],
+            "duration": 0.01,
+        }
+
+    events = [
+        ("start", {"executionId": mine, "totalSteps": 1, "flowName": "x"}),
+        ("step", record(other, "Foreign step", "failed")),
+        ("step_start", {"executionId": mine, "step": 1, "stepIndex": 0}),
+        ("step", record(mine, "My step")),
+        ("end", {"executionId": other, "success": False, "interrupted": True}),
+        (
+            "end",
+            {
+                "executionId": mine,
+                "success": True,
+                "interrupted": False,
+                "stepsExecuted": 1,
+                "stepsSkipped": 0,
+                "stepsFailed": 0,
+                "notRun": [],
+                "duration": 0.02,
+                "executionLog": [],
+            },
+        ),
+    ]
+    body = "".join(
+        f"id: {i}\nevent: {name}\ndata: {json.dumps(data)}\n\n"
+        for i, (name, data) in enumerate(events, 1)
+    )
+    page.route(
+        "**/api/execute-stream",
+        lambda route: route.fulfill(
+            status=200,
+            headers={"Content-Type": "text/event-stream", "X-Execution-Id": mine},
+            body=": keep-alive\n\n" + body,
+        ),
+    )
+    open_flow(page, "Simple chain")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = page.locator("#run-panel")
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    expect(panel.locator(".card")).to_have_count(1)
+    expect(panel.locator(".card")).to_contain_text("My step")
+    expect(panel.locator("#run-meta")).to_have_text(mine)
