@@ -53,7 +53,8 @@ class Gunicorn:
             FLOWRUN_MAX_CONFIG_BYTES="100000",
             **env,
         )
-        environ.pop("FLOWRUN_REDIS_URL", None)
+        if "FLOWRUN_REDIS_URL" not in env:
+            environ.pop("FLOWRUN_REDIS_URL", None)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"],
@@ -510,3 +511,47 @@ def test_sigterm_ends_runs_gracefully(tmp_path, hits):
     assert store.state(stream.id)["status"] == "interrupted"
     store.close()
     assert len(run_hits(hits, "term")) == 1
+
+
+@pytest.fixture(scope="module")
+def redis_workers(tmp_path_factory, redis_url):
+    gunicorn = Gunicorn(
+        tmp_path_factory.mktemp("gunicorn-redis"),
+        workers=2,
+        FLOWRUN_REDIS_URL=redis_url,
+    )
+    yield gunicorn
+    gunicorn.close()
+
+
+def test_redis_channel_under_gunicorn(redis_workers, hits):
+    """The Redis channel from gevent workers: input and stop via the other one."""
+    server = redis_workers
+    ask = ("ask", "/items?run=rd", {"userPrompts": {"word": "Word?"}})
+    slow = [(f"s{i}", f"/slow?ms=300&run=rd&n={i}&{STARTED}", {}) for i in range(3)]
+    stream = Stream(server, flow_of(hits, "rd", ask, *slow))
+    try:
+        stream.until("input_required")
+        other = server.connection_to(want_other_than=stream.worker)
+        body = {"executionId": stream.id, "stepIndex": 0, "userInput": {"word": "x"}}
+        status, _, worker = server.call("POST", "/api/provide-input", body, conn=other)
+        assert status == 200 and worker != stream.worker
+        assert server.call("POST", "/api/provide-input", body, conn=other)[0] == 409
+        stream.until("step")
+        assert stream.until("step_start")[1]["id"] == "s0"
+        status, _, _ = server.call(
+            "POST", f"/api/executions/{stream.id}/stop", conn=other
+        )
+        answered = time.time()
+        assert status == 202
+        end = stream.until("end")[1]
+        assert end["interrupted"] is True and end["notRun"] == ["s1", "s2"]
+        assert all(
+            started_at(h) <= answered + LATE_S
+            for h in run_hits(hits, "rd")
+            if "started" in h["query"]
+        )
+        other.close()
+    finally:
+        stream.close()
+    assert server.wait_status(stream.id)["status"] == "interrupted"
