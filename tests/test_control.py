@@ -7,7 +7,6 @@ directories, as on two hosts.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -17,12 +16,6 @@ from flowrun import create_app
 
 from .streams import assert_error, frames
 from .test_stream import make_flow, node
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def two_workers(tmp_path, redis_url=None):
