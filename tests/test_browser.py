@@ -776,3 +776,16 @@ def test_events_of_other_executions_are_ignored(page):
     expect(panel.locator(".card")).to_have_count(1)
     expect(panel.locator(".card")).to_contain_text("My step")
     expect(panel.locator("#run-meta")).to_have_text(mine)
+
+
+def test_auto_step_mode_continue_now(page):
+    open_flow(page, "Simple chain")
+    page.get_by_label("Run mode").select_option("auto")
+    page.get_by_label("Auto-step delay (ms)").fill("20000")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = page.locator("#run-panel")
+    countdown = panel.get_by_text(re.compile(r"Auto-step: step #2 .* in \d+\.\d s"))
+    expect(countdown).to_be_visible()
+    expect(panel.locator(".card")).to_have_count(1)
+    panel.get_by_role("button", name="Continue now").click()
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
