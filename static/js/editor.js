@@ -5,7 +5,7 @@
 import { api } from "./api.js";
 import { attachAutocomplete } from "./autocomplete.js";
 import { $, $$, clear, debounce, h, icon } from "./dom.js";
-import { emit, on, state, touched } from "./state.js";
+import { on, state, touched } from "./state.js";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 const formView = $("#form-view");
@@ -503,7 +503,6 @@ export async function validateNow() {
   state.errors = result.errors || [];
   state.warnings = result.warnings || [];
   renderErrors();
-  emit("validated", result);
   return result;
 }
 
