@@ -194,17 +194,21 @@ async function newFrom(kind) {
 // /api/import.
 async function importFile(file) {
   const textContent = await file.text();
-  let doc;
+  let doc = null;
   try {
     doc = JSON.parse(textContent);
   } catch (err) {
-    toast(`${file.name} is not JSON: ${err.message}`, "error");
-    return;
+    // Not JSON: an OpenAPI document in YAML is the one other thing we take.
+    if (!/^\s*(openapi|swagger)\s*:/m.test(textContent)) {
+      toast(`${file.name} is not JSON: ${err.message}`, "error");
+      return;
+    }
   }
   const isPostman = doc && doc.info && (String(doc.info.schema || "").includes("postman") || Array.isArray(doc.item));
-  if (isPostman) {
+  const isOpenApi = !doc || Boolean(doc.openapi || doc.swagger);
+  if (isPostman || isOpenApi) {
     try {
-      const res = await api.importFlow("postman", textContent);
+      const res = await api.importFlow(isPostman ? "postman" : "openapi", textContent);
       doc = res.flow || res.config || res;
     } catch (err) {
       toast(`Import failed: ${err.message}`, "error");
