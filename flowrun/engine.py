@@ -222,7 +222,10 @@ class Run:
         ran_to = len(self.nodes)
         try:
             for index, node in enumerate(self.nodes):
-                if self.controls.should_stop():
+                # The in-memory flag is enough here: every wait below consults
+                # should_stop(), and so does the last check before a step starts
+                # (the one that must see a stop recorded by another worker).
+                if self.controls.cancelled.is_set():
                     interrupted, ran_to = True, index
                     break
                 if index < self.options.start_step:
@@ -269,6 +272,10 @@ class Run:
                     if not self.options.continue_on_failure:
                         ran_to = index + 1
                         break
+            else:
+                # A stop that arrived while the last step was in flight: that step
+                # completed, but the person asked to stop, so the run says so.
+                interrupted = self.controls.should_stop()
         finally:
             if self._client is not None:
                 self._client.close()

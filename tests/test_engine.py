@@ -452,6 +452,22 @@ def test_stop_during_retry_wait(hits):
     assert_interrupted(events, ["b"], hits, ["a"])
 
 
+def test_stop_during_the_last_step_ends_interrupted(hits):
+    # Nothing is left to skip, but the person asked to stop: `end` says so.
+    doc = flow(hits, get("s1", "/slow?ms=10&n=1"), get("s2", "/slow?ms=300&n=2"))
+    live = Live(doc)
+    live.until("step_start", id="s2")
+    live.controls.stop()
+    assert live.until("step")["status"] == "completed"
+    events = live.finish()
+    assert_interrupted(events, [], hits, ["1", "2"])
+
+
+def test_a_run_nobody_stopped_is_not_interrupted(hits):
+    end = end_of(run_events(flow(hits, get("s1", "/slow?ms=10&n=1"))))
+    assert end["interrupted"] is False and end["success"] is True
+
+
 def test_stop_before_start_runs_nothing(hits):
     controls = Controls()
     controls.stop()
