@@ -359,8 +359,10 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     page.get_by_role("button", name="Close run panel").click()
     page.get_by_role("button", name="History").click()
     history = page.get_by_role("dialog", name="History")
+    history.get_by_label("This flow only").check()
     item = history.get_by_role("button").filter(has_text="interrupted").first
     expect(item).to_contain_text("Five slow steps")
+    expect(history.get_by_role("button").filter(has_text="completed")).to_have_count(0)
     item.click()
     expect(
         panel.get_by_role("heading", name="History: Five slow steps")
@@ -789,3 +791,23 @@ def test_auto_step_mode_continue_now(page):
     expect(panel.locator(".card")).to_have_count(1)
     panel.get_by_role("button", name="Continue now").click()
     expect(panel.get_by_text("Flow completed")).to_be_visible()
+
+
+def test_every_control_has_a_name(page):
+    """Inputs are labelled and buttons named, in the editor and the run panel."""
+    open_flow(page, "User input")
+    page.get_by_role("button", name="Flow settings").click()
+    page.get_by_role("button", name="Go with the Flow").click()
+    expect(page.get_by_role("dialog", name="Input needed")).to_be_visible()
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, textarea, button")]
+          .filter((el) => el.getClientRects().length)
+          .filter((el) => {
+            if (el.matches("button")) {
+              return !(el.textContent.trim() || el.getAttribute("aria-label"));
+            }
+            return !(el.labels && el.labels.length) && !el.getAttribute("aria-label");
+          })
+          .map((el) => el.outerHTML.slice(0, 120))"""
+    )
+    assert unnamed == []

@@ -63,7 +63,8 @@ export const api = {
     request("POST", "/provide-input", { executionId, stepIndex, userInput }),
   stop: (id) => request("POST", `/executions/${encodeURIComponent(id)}/stop`, {}),
   resume: (id) => request("POST", `/executions/${encodeURIComponent(id)}/continue`, {}),
-  executions: (limit = 50) => request("GET", `/executions?limit=${limit}`),
+  executions: (limit = 50, flow = "") =>
+    request("GET", `/executions?limit=${limit}${flow ? `&flow=${encodeURIComponent(flow)}` : ""}`),
   execution: (id) => request("GET", `/executions/${encodeURIComponent(id)}`),
   executeNode: (body) => request("POST", "/execute-node", body),
 };

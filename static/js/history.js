@@ -3,9 +3,11 @@
 import { api, listOf } from "./api.js";
 import { $, clear, formatDuration, h, toast } from "./dom.js";
 import { showExecution } from "./runner.js";
+import { state } from "./state.js";
 
 const dialog = $("#history");
 const list = $("#history-list");
+const onlyThis = $("#history-only");
 
 function when(value) {
   if (!value) return "";
@@ -13,13 +15,19 @@ function when(value) {
   return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString();
 }
 
+let seq = 0;
+
 async function refresh() {
+  const mine = ++seq;
   clear(list);
   list.append(h("li", { class: "muted" }, "Loading…"));
   let items = [];
   try {
-    items = listOf(await api.executions(50), "executions");
+    const flow = onlyThis.checked && state.doc ? state.doc.name || "" : "";
+    items = listOf(await api.executions(50, flow), "executions");
+    if (mine !== seq) return; // a newer refresh is under way
   } catch (err) {
+    if (mine !== seq) return;
     clear(list);
     list.append(h("li", { class: "card-error" }, `Could not load history: ${err.message}`));
     return;
@@ -82,6 +90,7 @@ export function initHistory() {
     refresh();
   });
   $("#history-refresh").addEventListener("click", refresh);
+  onlyThis.addEventListener("change", refresh);
   $("#history-close").addEventListener("click", () => dialog.close());
   dialog.addEventListener("click", (e) => {
     if (e.target === dialog) dialog.close();
