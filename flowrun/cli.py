@@ -18,7 +18,6 @@ import click
 
 from . import __version__, report, validation
 from . import settings as settings_mod
-from .client import NetworkGuard
 from .engine import Controls, EngineSettings, Run
 from .errors import FlowError, FlowInvalid, InputMissing
 from .events import End
@@ -103,19 +102,6 @@ def load_settings() -> dict:
         return settings_mod.load()
     except ValueError as exc:
         raise UserError(str(exc)) from None
-
-
-def engine_settings(values: dict) -> EngineSettings:
-    """Build the engine's settings from the settings table."""
-    blocked = settings_mod.split(values["FLOWRUN_BLOCKED_NETWORKS"])
-    allowed = settings_mod.split(values["FLOWRUN_ALLOWED_HOSTS"])
-    guard = NetworkGuard(blocked, allowed or None) if blocked or allowed else None
-    return EngineSettings(
-        max_body_bytes=values["FLOWRUN_MAX_BODY_BYTES"],
-        max_validate_bytes=values["FLOWRUN_MAX_VALIDATE_BYTES"],
-        input_timeout_s=values["FLOWRUN_INPUT_TIMEOUT_S"],
-        guard=guard,
-    )
 
 
 def read_json(path: str):
@@ -343,7 +329,7 @@ def run(
     )
     controls = TerminalControls(interactive=_is_tty(sys.stdin))
     printer = report.Printer(quiet=quiet, live=_is_tty(sys.stdout))
-    engine = Run(flow, options, controls, engine_settings(values))
+    engine = Run(flow, options, controls, EngineSettings.from_settings(values))
     end, started_at = None, ""
     try:
         with _ctrl_c_stops(controls):

@@ -22,6 +22,7 @@ from .client import Client, NetworkGuard, form_urlencode
 from .errors import InputMissing, StepError
 from .flow import DEFAULT_TIMEOUT, RunOptions, header, join_url, merge_headers
 from .placeholders import Context, NodeResult, substitute
+from .settings import split
 
 _ALPHABET = string.ascii_lowercase + string.digits
 DEFAULT_VALIDATIONS = ({"httpStatusCode": 200},)
@@ -40,6 +41,21 @@ class EngineSettings:
     input_timeout_s: float = 600
     guard: NetworkGuard | None = None
     verify_tls: bool = True
+
+    @classmethod
+    def from_settings(cls, values: dict) -> EngineSettings:
+        """Build from the settings table (``flowrun.settings.load()``); a fresh guard
+        each time, so each run resolves its targets' addresses anew."""
+        blocked = split(values["FLOWRUN_BLOCKED_NETWORKS"])
+        allowed = split(values["FLOWRUN_ALLOWED_HOSTS"])
+        return cls(
+            max_body_bytes=int(values["FLOWRUN_MAX_BODY_BYTES"]),
+            max_validate_bytes=int(values["FLOWRUN_MAX_VALIDATE_BYTES"]),
+            input_timeout_s=float(values["FLOWRUN_INPUT_TIMEOUT_S"]),
+            guard=NetworkGuard(blocked, allowed or None)
+            if blocked or allowed
+            else None,
+        )
 
 
 class Controls:

@@ -23,7 +23,6 @@ from flask import Flask, current_app, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from . import settings as settings_mod
-from .client import NetworkGuard
 from .control import RedisChannel, SQLiteChannel
 from .engine import EngineSettings, Run, new_execution_id
 from .errors import FlowInvalid
@@ -61,11 +60,6 @@ class State:
         self.max_steps = int(config["FLOWRUN_MAX_STEPS"])
         self.flows_dir = Path(config["FLOWRUN_FLOWS_DIR"])
         self.secret_vars = frozenset(settings_mod.split(config["FLOWRUN_SECRET_VARS"]))
-        self.blocked = [
-            ipaddress.ip_network(n, strict=False)
-            for n in settings_mod.split(config["FLOWRUN_BLOCKED_NETWORKS"])
-        ]
-        self.allowed_hosts = settings_mod.split(config["FLOWRUN_ALLOWED_HOSTS"]) or None
         self.store = Store(config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"])
         self.registry = Registry(int(config["FLOWRUN_MAX_EXECUTIONS"]))
         # Events a stream may have waiting for a client that does not read.
@@ -93,13 +87,7 @@ class State:
             execution.controls.stop()
 
     def engine_settings(self) -> EngineSettings:
-        c = self.config
-        return EngineSettings(
-            max_body_bytes=int(c["FLOWRUN_MAX_BODY_BYTES"]),
-            max_validate_bytes=int(c["FLOWRUN_MAX_VALIDATE_BYTES"]),
-            input_timeout_s=float(c["FLOWRUN_INPUT_TIMEOUT_S"]),
-            guard=NetworkGuard(self.blocked, self.allowed_hosts),
-        )
+        return EngineSettings.from_settings(self.config)
 
     def start(self, flow: dict, options) -> Execution:
         """Create, record and start a live execution (its own thread)."""

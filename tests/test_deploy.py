@@ -64,6 +64,13 @@ class Gunicorn:
             stderr=subprocess.STDOUT,
         )
         self.url = f"http://127.0.0.1:{self.port}"
+        try:
+            self._wait_ready(workers)
+        except BaseException:
+            self.close()  # never leave the process or its log file open
+            raise
+
+    def _wait_ready(self, workers: int) -> None:
         deadline = time.monotonic() + 30
         pids = set()
         while time.monotonic() < deadline and len(pids) < workers:
@@ -73,10 +80,9 @@ class Gunicorn:
                 status, _, worker = self.call("GET", "/api/health")
                 if status == 200:
                     pids.add(worker)
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.1)
         if not pids:
-            self.close()
             raise RuntimeError("gunicorn did not answer:\n" + self.tail())
 
     def tail(self) -> str:
@@ -125,14 +131,16 @@ class Gunicorn:
             time.sleep(0.05)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        finally:
+            self.log.close()
 
 
 class Stream:
