@@ -106,6 +106,14 @@ def stop_profilers(procs) -> list[Path]:
     return outs
 
 
+def _histogram(values, edges=(0.1, 0.25, 0.5, 1, 2, 4, 8)) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        key = next((f"<{e}" for e in edges if v < e), f">={edges[-1]}")
+        out[key] = out.get(key, 0) + 1
+    return {k: out[k] for k in sorted(out, key=lambda k: float(k.strip("<>=")))}
+
+
 def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None):
     """One batch of n concurrent flows; returns the measured figures."""
     get_json(f"{target_url}/reset")
@@ -168,8 +176,12 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
     connects = [r["connected"] - r["t0"] for r in recs if r["connected"] is not None]
     heads = [r["headers"] for r in recs if r["headers"] is not None]
     by_worker: dict[str, int] = {}
+    ttfe_by_worker: dict[str, list] = {}
     for r in recs:
-        by_worker[str(r.get("worker"))] = by_worker.get(str(r.get("worker")), 0) + 1
+        w = str(r.get("worker"))
+        by_worker[w] = by_worker.get(w, 0) + 1
+        if r["first"] is not None:
+            ttfe_by_worker.setdefault(w, []).append(r["first"])
     cpu_s = cpu1 - cpu0
     target_cpu = t_stats1["cpu_s"] - t_stats0["cpu_s"]
     lg_cpu = result.get("cpu_s", lg_cpu)
@@ -195,6 +207,10 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
         "headers_p50_s": c.pct(heads, 50),
         "headers_p99_s": c.pct(heads, 99),
         "streams_per_worker": by_worker,
+        "ttfe_p50_p99_by_worker": {
+            w: [c.pct(v, 50), c.pct(v, 99)] for w, v in ttfe_by_worker.items()
+        },
+        "ttfe_histogram_s": _histogram(firsts),
         "step_events": steps_done,
         "target_steps_served": target_steps,
         "server_cpu_s": cpu_s,
@@ -274,6 +290,13 @@ def print_row(r: dict) -> None:
         f"{c.fmt_ms(r['headers_p50_s'])} p99 {c.fmt_ms(r['headers_p99_s'])}; "
         f"streams per worker {r['streams_per_worker']}"
     )
+    if len(r["ttfe_p50_p99_by_worker"]) > 1:
+        parts = ", ".join(
+            f"{w}: {c.fmt_ms(a)}/{c.fmt_ms(b)}"
+            for w, (a, b) in r["ttfe_p50_p99_by_worker"].items()
+        )
+        print(f"           TTFE p50/p99 by worker: {parts}")
+    print(f"           TTFE histogram (s): {r['ttfe_histogram_s']}")
     print(
         f"           box busy {r['box_busy_cores']:.2f} of 2 cores, of which other "
         f"processes (not server/target/loadgen) {r['other_processes_cores']:.2f}"
