@@ -136,6 +136,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         static_url_path="/static",
     )
+    # Flows are documents people write: hand them back in their own key order.
+    app.json.sort_keys = False
     test_config = dict(test_config or {})
     config = settings_mod.load(test_config)
     app.config.update(config)

@@ -209,6 +209,15 @@ def test_flows_crud(client, hits):
     assert_error(client.delete("/api/flows/mine.json"), 404)
 
 
+def test_flows_come_back_in_their_own_key_order(client, hits):
+    doc = make_flow(hits, node("a", "/items"), name="Ordered")
+    doc["nodes"][0]["userPrompts"] = {"username": "User?", "password": "Password?"}
+    client.put("/api/flows/ordered", json=doc)
+    raw = client.get("/api/flows/ordered").get_data(as_text=True)
+    assert raw.index('"username"') < raw.index('"password"')
+    assert raw.index('"name"') < raw.index('"nodes"')
+
+
 @pytest.mark.parametrize(
     "name", ["..%2F..%2Fetc%2Fpasswd", "../secret", "a%20b", ".hidden", "x%5Cy"]
 )
