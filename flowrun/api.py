@@ -35,12 +35,22 @@ def _state():
 def _body() -> dict:
     """The request's JSON object (400 if it does not parse or is not an object)."""
     raw = request.get_data(cache=False)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit and len(raw) >= limit:
+        # A chunked body (no Content-Length): werkzeug stops reading at the limit
+        # without an error, so see whether anything is left.
+        if request.environ["wsgi.input"].read(1):
+            raise ApiError(
+                413, f"Request body over {limit} bytes (FLOWRUN_MAX_CONFIG_BYTES)"
+            )
     if not raw.strip():
         raise ApiError(400, "Request body must be a JSON object")
     try:
         body = json.loads(raw)
     except ValueError as exc:
         raise ApiError(400, f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "Request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "Request body must be a JSON object")
     return body
@@ -55,6 +65,19 @@ def _flow_and_options(body: dict):
         )
     flow = validation.load(body["config"], _state().max_steps)
     options = RunOptions.from_dict(body.get("options"))
+    count = len(flow["nodes"])
+    if options.start_step >= count:
+        # As the CLI's --start-step: a run that would skip every node is a mistake.
+        raise FlowInvalid(
+            [
+                located(
+                    "options.startStep",
+                    f"{options.start_step} is past the last node "
+                    f"(the flow has {count}: 0-{count - 1})",
+                )
+            ],
+            "Invalid options",
+        )
     return flow, options
 
 
@@ -121,6 +144,10 @@ def execute_node():
     flow = validation.load(body["config"], state.max_steps)
     node_id = body.get("nodeId")
     ids = [n["id"] for n in flow["nodes"]]
+    if not isinstance(node_id, str):
+        raise ApiError(
+            400, "Missing nodeId", [located("nodeId", "required: a node's id")]
+        )
     if node_id not in ids:
         raise ApiError(
             400, "Unknown nodeId", [located("nodeId", f"no node with id {node_id!r}")]

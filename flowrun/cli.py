@@ -119,6 +119,8 @@ def read_json(path: str):
         raise UserError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply") from None
 
 
 def _json_or_text(raw: str):

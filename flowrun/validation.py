@@ -105,6 +105,17 @@ def _check(doc, max_steps):
         message = f"flow must be a JSON object, not {_type_name(doc)}"
         hint = 'write {"name": …, "nodes": [ … ]}'
         return [_entry((), None, message, hint, "error")], [], None
+    too_deep = _too_deep(doc)
+    if too_deep is not None:
+        # Checked first and alone: substitution, the schema and the store all walk
+        # values recursively, and would fail mid-run with a RecursionError.
+        message = f"nested more than {MAX_DEPTH} levels deep"
+        hint = "flatten this value (bodies, variables and expected values)"
+        node_id = None
+        if len(too_deep) > 1 and too_deep[0] in ("nodes", "steps"):
+            node = doc[too_deep[0]][too_deep[1]]
+            node_id = node.get("id") if isinstance(node.get("id"), str) else None
+        return [_entry(too_deep, node_id, message, hint, "error")], [], None
     checker = _Checker(doc, max_steps)
     checker.structure()
     checker.values()
@@ -112,6 +123,23 @@ def _check(doc, max_steps):
     checker.errors.sort(key=checker.node_order)
     checker.warnings.sort(key=checker.node_order)
     return checker.errors, checker.warnings, checker.flow
+
+
+MAX_DEPTH = 100
+
+
+def _too_deep(doc) -> tuple | None:
+    """The path of the first value nested deeper than MAX_DEPTH, else None."""
+    stack = [(doc, ())]
+    while stack:
+        value, parts = stack.pop()
+        if len(parts) > MAX_DEPTH:
+            return parts[: MAX_DEPTH + 1]
+        if isinstance(value, dict):
+            stack.extend((v, (*parts, k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*parts, i)) for i, v in enumerate(value))
+    return None
 
 
 def render_path(parts) -> str:
@@ -365,7 +393,8 @@ class _Checker:
         if kind == "pattern" and name in ("id", "node"):
             fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", str(inst)) or "step1"
             return (
-                f"id {json.dumps(inst)} may only contain letters, digits, _ and -",
+                f"id {json.dumps(inst, ensure_ascii=False)} may only contain "
+                "letters, digits, _ and -",
                 f"e.g. {json.dumps(fixed)}",
             )
         if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
