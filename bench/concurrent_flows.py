@@ -23,7 +23,21 @@ every flow succeeds.
     .venv/bin/python bench/concurrent_flows.py                  # N=50,200,1000; W=1,2
     .venv/bin/python bench/concurrent_flows.py --quick          # N=50,200; W=1
     .venv/bin/python bench/concurrent_flows.py --n 1000 --workers 2 --repeat 3
+    .venv/bin/python bench/concurrent_flows.py --floor          # + bare requests floor
+    .venv/bin/python bench/concurrent_flows.py --mock           # harness floor
+    .venv/bin/python bench/concurrent_flows.py --n 500 --steps 1   # fixed cost per flow
     .venv/bin/python bench/concurrent_flows.py --n 1000 --workers 1 --profile /tmp/prof
+    .venv/bin/python bench/concurrent_flows.py --repo /tmp/patched-copy   # A/B a copy
+
+``--floor`` also runs each N as bare ``requests.Session`` greenlets (one process,
+no server, no SSE): the CPU per step of the requests alone. ``--mock`` replaces
+flowrun with target_server.py's stand-in SSE endpoint: the floor of the harness
+(load generator, loopback). ``--profile DIR`` records each worker with py-spy
+(``pip install py-spy``; summarise with ``python bench/_common.py FILE``); under
+gevent its samples charge hub time to the greenlet that last switched, so confirm a
+hot spot with an A/B (``--repo``) before trusting its share. Each run prints how
+many cores other processes took meanwhile: compare latencies only between runs
+where that is small.
 """
 
 from __future__ import annotations
