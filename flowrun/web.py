@@ -62,6 +62,9 @@ class State:
         self.secret_vars = frozenset(settings_mod.split(config["FLOWRUN_SECRET_VARS"]))
         self.store = Store(config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"])
         self.registry = Registry(int(config["FLOWRUN_MAX_EXECUTIONS"]))
+        # Runs of POST /api/execute: not in the registry (nothing streams or
+        # prompts), but they count against FLOWRUN_MAX_EXECUTIONS all the same.
+        self.running_to_end = 0
         # Events a stream may have waiting for a client that does not read.
         self.backlog_limit = max(32 * 2**20, 8 * int(config["FLOWRUN_MAX_BODY_BYTES"]))
         if config.get("FLOWRUN_REDIS_URL"):
@@ -89,8 +92,16 @@ class State:
     def engine_settings(self) -> EngineSettings:
         return EngineSettings.from_settings(self.config)
 
+    def _reserve(self) -> None:
+        if len(self.registry) + self.running_to_end >= self.registry.limit:
+            raise Busy(
+                f"This worker already runs {self.registry.limit} executions "
+                "(FLOWRUN_MAX_EXECUTIONS)"
+            )
+
     def start(self, flow: dict, options) -> Execution:
         """Create, record and start a live execution (its own thread)."""
+        self._reserve()
         self.registry.reserve()
         self.channel.ensure_started()
         execution_id = new_execution_id()
@@ -103,18 +114,25 @@ class State:
 
     def run_to_end(self, flow: dict, options) -> dict:
         """Run here to the end (prompts only from options.inputs); return ``end``."""
-        execution_id = new_execution_id()
-        controls = NoPrompts(execution_id, self.channel)
-        run = Run(flow, options, controls, self.engine_settings(), execution_id)
-        recorder = Recorder(self.store, run, self.secret_vars, self.channel)
-        end = None
-        for ev in run.events():
-            data = ev.to_dict()
-            text = _dumps(data) if ev.name == "step" else ""
-            recorder.record(ev, data, text)
-            if ev.name == "end":
-                end = data
-        return end
+        with self.lock:
+            self._reserve()
+            self.running_to_end += 1
+        try:
+            execution_id = new_execution_id()
+            controls = NoPrompts(execution_id, self.channel)
+            run = Run(flow, options, controls, self.engine_settings(), execution_id)
+            recorder = Recorder(self.store, run, self.secret_vars, self.channel)
+            end = None
+            for ev in run.events():
+                data = ev.to_dict()
+                text = _dumps(data) if ev.name == "step" else ""
+                recorder.record(ev, data, text)
+                if ev.name == "end":
+                    end = data
+            return end
+        finally:
+            with self.lock:
+                self.running_to_end -= 1
 
 
 def _abandon_live(state_ref) -> None:
