@@ -11,15 +11,17 @@ import ssl
 import sys
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from requests.cookies import RequestsCookieJar, merge_cookies
-from requests.hooks import default_hooks
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_cookies
+from requests.hooks import default_hooks, dispatch_hook
 from requests.sessions import merge_hooks
 from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 
 from .errors import BlockedTarget, StepTimeout, TargetUnreachable
 
@@ -71,16 +73,112 @@ class NetworkGuard:
         self._checked[(host, port)] = None
 
 
-class _GuardedAdapter(HTTPAdapter):
-    """Check every request, redirects included, before it leaves."""
+class _Adapter(HTTPAdapter):
+    """The client's adapter: checks every request (redirects too) against the guard
+    before it leaves, and skips work requests repeats per call for nothing.
 
-    def __init__(self, guard: NetworkGuard):
+    - pool-key attributes (a URL parse and, with a CA-bundle path, an ``isdir``) are
+      worked out once per origin, ``verify`` and ``cert``;
+    - without proxies, the proxy lookups (two more URL parses) are skipped: they
+      find nothing;
+    - a response without ``Set-Cookie``/``Set-Cookie2`` skips the cookie jar (whose
+      extraction parses the URL and takes the jar's lock to find no cookie).
+
+    Each shortcut gives what the code it stands in for returns (tests compare).
+    """
+
+    def __init__(self, guard: NetworkGuard | None = None):
         super().__init__()
         self.guard = guard
+        self._pool_keys: dict[tuple, tuple[dict, dict]] = {}
 
     def send(self, request, *args, **kwargs):
-        self.guard.check(request.url)
+        if self.guard is not None:
+            self.guard.check(request.url)
         return super().send(request, *args, **kwargs)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        key = _origin(request.url)
+        if key is None or not isinstance(cert, (str, tuple, type(None))):
+            return super().build_connection_pool_key_attributes(request, verify, cert)
+        key = (key, verify, cert)
+        found = self._pool_keys.get(key)
+        if found is None:
+            found = super().build_connection_pool_key_attributes(request, verify, cert)
+            if len(self._pool_keys) >= 64:
+                self._pool_keys.clear()
+            self._pool_keys[key] = found
+        host_params, pool_kwargs = found
+        return dict(host_params), dict(pool_kwargs)
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        if proxies:
+            return super().get_connection_with_tls_context(
+                request, verify, proxies, cert
+            )
+        # requests' own code without a proxy (select_proxy finds none in {}).
+        try:
+            host_params, pool_kwargs = self.build_connection_pool_key_attributes(
+                request, verify, cert
+            )
+        except ValueError as e:
+            raise requests.exceptions.InvalidURL(e, request=request) from None
+        return self.poolmanager.connection_from_host(
+            **host_params, pool_kwargs=pool_kwargs
+        )
+
+    def request_url(self, request, proxies):
+        if proxies:
+            return super().request_url(request, proxies)
+        return request.path_url  # what requests returns when no proxy applies
+
+    def build_response(self, req, resp):
+        if _sets_cookies(resp):
+            return super().build_response(req, resp)
+        # requests' build_response, less the cookie extraction that finds nothing
+        response = requests.Response()
+        response.status_code = getattr(resp, "status", None)
+        response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = response.raw.reason
+        if isinstance(req.url, bytes):
+            response.url = req.url.decode("utf-8")
+        else:
+            response.url = req.url
+        response.request = req
+        response.connection = self
+        return response
+
+
+def _origin(url) -> str | None:
+    """``scheme://netloc`` of a prepared URL (it always has a path), else None."""
+    if not isinstance(url, str):
+        return None
+    start = url.find("://")
+    if start <= 0:
+        return None
+    end = url.find("/", start + 3)
+    if end < 0:
+        return None
+    origin = url[:end]
+    if "?" in origin or "#" in origin:
+        return None
+    return origin
+
+
+def _sets_cookies(raw) -> bool:
+    """Whether a urllib3 response carries cookies for a jar to extract."""
+    headers = getattr(raw, "headers", None)
+    if headers is None:
+        return True  # let requests decide
+    return "set-cookie" in headers or "set-cookie2" in headers
+
+
+def _jar_empty(jar) -> bool:
+    for _cookie in jar:
+        return False
+    return True
 
 
 class _OSPollCheck:
@@ -182,10 +280,9 @@ class Client:
         self.session.trust_env = _environment_has_proxy_settings()
         if not self.session.trust_env and verify is True:
             self.verify = _ca_bundle_from_environment() or True
-        if guard is not None:
-            adapter = _GuardedAdapter(guard)
-            self.session.mount("http://", adapter)
-            self.session.mount("https://", adapter)
+        adapter = _Adapter(guard)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         os_poll = _unpatched_poll()
         if os_poll is not None:
             _OSPollCheck.os_poll = staticmethod(os_poll)
@@ -215,15 +312,7 @@ class Client:
                     verify=self.verify,
                 )
             else:
-                resp = self.session.send(
-                    self._prepare(method, url, headers, data),
-                    timeout=timeouts,
-                    allow_redirects=True,
-                    stream=True,
-                    verify=self.verify,
-                    proxies=dict(self.session.proxies),
-                    cert=self.session.cert,
-                )
+                resp = self._send(self._prepare(method, url, headers, data), timeouts)
         except requests.exceptions.RequestException as exc:
             raise _describe(exc, url, timeout) from None
         try:
@@ -269,24 +358,63 @@ class Client:
         With trust_env off and no session-level params, ``Session.request`` ends up
         with these exact arguments; its ``merge_setting`` calls (typing Protocol
         isinstance checks) and empty-params encoding cost more per request than the
-        engine's own work for a step.
+        engine's own work for a step. ``PreparedRequest.prepare``'s steps run in its
+        order; two are skipped when they cannot change anything: the cookie header
+        while the session's jar is empty, and auth from the URL when there is no
+        session auth and no ``@`` in the URL.
         """
-        merged = CaseInsensitiveDict(self.session.headers)
-        merged.update(headers or {})
-        for name in [k for k, v in merged.items() if v is None]:
-            del merged[name]
+        session = self.session
+        # CaseInsensitiveDict(session.headers).update(headers), as a plain dict:
+        # the last spelling of a name wins, in the position of its first.
+        store = {k.lower(): (k, v) for k, v in session.headers.items()}
+        for k, v in (headers or {}).items():
+            store[k.lower()] = (k, v)
         prepared = requests.PreparedRequest()
-        prepared.prepare(
-            method=method.upper(),
-            url=url,
-            headers=merged,
-            data=data or {},
-            params=None,
-            auth=self.session.auth,
-            cookies=merge_cookies(RequestsCookieJar(), self.session.cookies),
-            hooks=merge_hooks(default_hooks(), self.session.hooks),
-        )
+        prepared.prepare_method(method.upper())
+        prepared.prepare_url(url, None)
+        prepared.prepare_headers({k: v for k, v in store.values() if v is not None})
+        if _jar_empty(session.cookies):
+            prepared._cookies = RequestsCookieJar()
+        else:
+            prepared.prepare_cookies(
+                merge_cookies(RequestsCookieJar(), session.cookies)
+            )
+        prepared.prepare_body(data or {}, None, None)
+        if session.auth is not None or "@" in prepared.url:
+            prepared.prepare_auth(session.auth, url)
+        prepared.prepare_hooks(merge_hooks(default_hooks(), session.hooks))
         return prepared
+
+    def _send(self, request, timeouts) -> requests.Response:
+        """``Session.send`` for a prepared request (redirects followed, stream on).
+
+        Skips the cookie extraction for a response without cookies and the redirect
+        generator for a response that is not a redirect; both find nothing then.
+        """
+        session = self.session
+        kwargs = {
+            "stream": True,
+            "timeout": timeouts,
+            "verify": self.verify,
+            "cert": session.cert,
+            "proxies": dict(session.proxies),
+        }
+        adapter = session.get_adapter(url=request.url)
+        start = time.perf_counter()
+        resp = adapter.send(request, **kwargs)
+        resp.elapsed = timedelta(seconds=time.perf_counter() - start)
+        resp = dispatch_hook("response", request.hooks, resp, **kwargs)
+        for earlier in resp.history:  # only if a hook made history
+            extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)
+        if _sets_cookies(resp.raw):
+            extract_cookies_to_jar(session.cookies, request, resp.raw)
+        if resp.is_redirect:
+            history = list(session.resolve_redirects(resp, request, **kwargs))
+            if history:
+                history.insert(0, resp)
+                resp = history.pop()
+                resp.history = history
+        return resp
 
     def _read(self, resp) -> tuple[bytes, bool]:
         limit = self.max_validate_bytes

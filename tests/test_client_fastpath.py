@@ -79,3 +79,93 @@ def test_pooled_connection_check_under_gevent(target):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_prepare_without_cookies_matches_session_prepare_request():
+    client = Client()
+    for url in ("http://127.0.0.1:5/a", "http://u:p@127.0.0.1:5/b", "http://h/c@d"):
+        headers = {"accept": "x", "User-Agent": None, "X-A": "1"}
+        expected = client.session.prepare_request(
+            requests.Request("GET", url, headers=headers)
+        )
+        got = client._prepare("get", url, headers, None)
+        assert (got.method, got.url, got.body) == (
+            expected.method,
+            expected.url,
+            expected.body,
+        )
+        assert list(got.headers.items()) == list(expected.headers.items())
+        assert got.hooks == expected.hooks
+        assert list(got._cookies) == list(expected._cookies) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/demo/items",
+        "/demo/cookie/set?value=abc",
+        "/demo/redirect?to=/demo/cookie/set%3Fvalue%3Dxyz",
+        "/demo/redirect?to=/demo/redirect%3Fto%3D/demo/items",
+        "/demo/status/404",
+    ],
+)
+def test_send_matches_session_send(target, path):
+    """Client._send (Session.send less the work that finds nothing) answers alike:
+    status, final URL, history, headers, body and the session's cookies after."""
+    client = Client()
+    session = requests.Session()
+    session.trust_env = False
+    url = target.url + path
+    for _ in range(2):  # the second time with cookies in both jars
+        got = client._send(client._prepare("GET", url, {}, None), (5, 5))
+        expected = session.send(
+            session.prepare_request(requests.Request("GET", url)),
+            stream=True,
+            allow_redirects=True,
+            timeout=(5, 5),
+        )
+        assert got.status_code == expected.status_code
+        assert got.url == expected.url
+        assert [(r.status_code, r.url) for r in got.history] == [
+            (r.status_code, r.url) for r in expected.history
+        ]
+        assert got.encoding == expected.encoding
+        assert got.reason == expected.reason
+        assert sorted(k for k in got.headers if k.lower() != "date") == sorted(
+            k for k in expected.headers if k.lower() != "date"
+        )
+        assert got.content == expected.content
+        assert [(c.name, c.value, c.domain, c.path) for c in got.cookies] == [
+            (c.name, c.value, c.domain, c.path) for c in expected.cookies
+        ]
+        assert [(c.name, c.value) for c in client.session.cookies] == [
+            (c.name, c.value) for c in session.cookies
+        ]
+    client.close()
+    session.close()
+
+
+def test_pool_key_attributes_match_requests(tmp_path):
+    from requests.adapters import HTTPAdapter
+
+    from flowrun.client import _Adapter
+
+    ours, theirs = _Adapter(), HTTPAdapter()
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("")
+    urls = [
+        "http://127.0.0.1:5/a",
+        "http://127.0.0.1:5/b?c=d",
+        "https://Example.com/x",
+        "https://example.com:8443/y",
+        "http://u:p@127.0.0.1/z",
+        "http://[::1]:8080/",
+    ]
+    for verify in (True, False, str(bundle), str(tmp_path)):
+        for cert in (None, "c.pem", ("c.pem", "k.pem")):
+            for url in urls * 2:
+                request = requests.Request("GET", url).prepare()
+                assert ours.build_connection_pool_key_attributes(
+                    request, verify, cert
+                ) == theirs.build_connection_pool_key_attributes(request, verify, cert)
+                assert ours.request_url(request, {}) == theirs.request_url(request, {})
