@@ -64,13 +64,36 @@ class NetworkGuard:
                 return  # the request itself will report the DNS failure
             addresses = [ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos]
         for addr in addresses:
-            for net in self.blocked:
-                if addr.version == net.version and addr in net:
-                    raise BlockedTarget(
-                        f"Blocked: {host} resolves to {addr}, which is in a blocked "
-                        f"network ({net}, FLOWRUN_BLOCKED_NETWORKS)"
-                    )
+            for candidate in _embedded(addr):
+                for net in self.blocked:
+                    if candidate.version == net.version and candidate in net:
+                        raise BlockedTarget(
+                            f"Blocked: {host} resolves to {addr}, which is in a "
+                            f"blocked network ({net}, FLOWRUN_BLOCKED_NETWORKS)"
+                        )
         self._checked[(host, port)] = None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded(addr):
+    """The address and any IPv4 address an IPv6 form of it reaches.
+
+    ``::ffff:169.254.169.254`` (IPv4-mapped), ``::169.254.169.254`` (IPv4-
+    compatible), 6to4 and NAT64 addresses all lead to the IPv4 host inside them, so
+    a blocked IPv4 network must refuse them too.
+    """
+    yield addr
+    if addr.version != 6:
+        return
+    if addr.ipv4_mapped is not None:
+        yield addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        yield addr.sixtofour
+    if addr in _NAT64 or (addr in _V4_COMPATIBLE and int(addr) > 1):
+        yield ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
 
 
 class _Adapter(HTTPAdapter):
@@ -433,7 +456,7 @@ def decode(text: str):
     if stripped.startswith(_JSON_START):
         try:
             return json.loads(text, parse_constant=_not_json)
-        except ValueError:
+        except (ValueError, RecursionError):  # too deep to parse: keep it as text
             pass
     return text
 
@@ -473,7 +496,9 @@ def _describe(exc: Exception, url: str, timeout: float) -> Exception:
         ),
     ):
         return TargetUnreachable(f"Invalid URL '{url}': {_url_problem(exc, url)}")
-    parts = urlsplit(url)
+    # After a redirect the failing request is not the one the step started with.
+    failed = getattr(getattr(exc, "request", None), "url", None) or url
+    parts = urlsplit(failed)
     where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
     if isinstance(exc, requests.exceptions.SSLError) or any(
         isinstance(e, ssl.SSLError) for e in chain
