@@ -214,8 +214,8 @@ async function importFile(file) {
       toast(`Import failed: ${err.message}`, "error");
       return;
     }
-  } else if (!doc || typeof doc !== "object" || !Array.isArray(doc.nodes)) {
-    toast(`${file.name} is not a flow (no "nodes" list).`, "error");
+  } else if (!doc || typeof doc !== "object" || !Array.isArray(canonical(doc).nodes)) {
+    toast(`${file.name} is not a flow (no "nodes" or "steps" list).`, "error");
     return;
   }
   if (!(await confirmDiscard())) return;

@@ -61,12 +61,32 @@ function ordered(obj, keys) {
   return out;
 }
 
+// FlowSphere's older spellings, folded in as the server does (flowrun/flow.py):
+// `steps` → `nodes`, `prompts` → `userPrompts`, one `condition` → `conditions`.
+function legacyNode(node) {
+  const n = { ...node };
+  if (!("userPrompts" in n) && n.prompts && typeof n.prompts === "object" && !Array.isArray(n.prompts)) {
+    n.userPrompts = n.prompts;
+    delete n.prompts;
+  }
+  if (!("conditions" in n) && n.condition && typeof n.condition === "object" && !Array.isArray(n.condition)) {
+    n.conditions = [n.condition];
+    delete n.condition;
+  }
+  return n;
+}
+
 // Put a flow's keys in reading order (the server may hand them back sorted).
 export function canonical(doc) {
   if (!doc || typeof doc !== "object" || Array.isArray(doc)) return doc;
-  const out = ordered(doc, FLOW_KEYS);
+  const src = { ...doc };
+  if (!("nodes" in src) && Array.isArray(src.steps)) {
+    src.nodes = src.steps;
+    delete src.steps;
+  }
+  const out = ordered(src, FLOW_KEYS);
   if (Array.isArray(out.nodes)) {
-    out.nodes = out.nodes.map((n) => (n && typeof n === "object" && !Array.isArray(n) ? ordered(n, NODE_KEYS) : n));
+    out.nodes = out.nodes.map((n) => (n && typeof n === "object" && !Array.isArray(n) ? ordered(legacyNode(n), NODE_KEYS) : n));
   }
   return out;
 }
