@@ -70,7 +70,9 @@ function shellQuote(s) {
 }
 
 export function curlFor(rec) {
-  const parts = ["curl", "-X", rec.method || "GET", shellQuote(rec.url || "")];
+  const method = String(rec.method || "GET").toUpperCase();
+  // `-X HEAD` makes curl wait for a body that never comes; `-I` sends a HEAD.
+  const parts = ["curl", ...(method === "HEAD" ? ["-I"] : ["-X", method]), shellQuote(rec.url || "")];
   const headers = (rec.request && rec.request.headers) || {};
   for (const [k, v] of Object.entries(headers)) parts.push("-H", shellQuote(`${k}: ${v}`));
   const body = rec.request ? rec.request.body : undefined;
