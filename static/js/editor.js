@@ -2,7 +2,7 @@
 // sync with it. Live validation through /api/validate puts each error next to
 // its field.
 
-import { api } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { attachAutocomplete } from "./autocomplete.js";
 import { $, $$, clear, debounce, h, icon } from "./dom.js";
 import { on, state, touched } from "./state.js";
@@ -497,6 +497,12 @@ export async function validateNow() {
     result = await api.validate(state.doc);
   } catch (err) {
     if (seq !== validationSeq) return null;
+    if (!(err instanceof ApiError)) {
+      // The server could not be reached: say so rather than "Checking…" forever.
+      validity.textContent = "Not checked: server unreachable";
+      validity.className = "validity bad";
+      return { valid: null, unreachable: true, errors: [] };
+    }
     result = { valid: false, errors: err.errors.length ? err.errors : [{ path: "", message: err.message }] };
   }
   if (seq !== validationSeq) return null;
@@ -558,7 +564,7 @@ export function renderErrors() {
     );
     if (target.classList.contains("node-head")) target.after(msg);
     else target.append(msg);
-    const control = target.querySelector("input, select, textarea");
+    const control = target.querySelector(":scope > .request-row > input") || target.querySelector("input, select, textarea");
     if (control && err.level === "error") {
       control.setAttribute("aria-invalid", "true");
       control.classList.add("remote-invalid");

@@ -47,6 +47,16 @@ $("#btn-run").addEventListener("click", () => {
     toast("The JSON view has a syntax error: fix it first.", "error");
     return;
   }
+  // A form field holding broken JSON has not reached the flow: running now would
+  // silently send its last valid value.
+  const broken = document.querySelector("#form-view .field-error.local:not([hidden])");
+  if (broken) {
+    const field = broken.closest(".field");
+    const label = field?.querySelector("label")?.textContent || "A field";
+    toast(`${label} is not valid JSON: fix it first.`, "error");
+    field?.querySelector("textarea, input")?.focus();
+    return;
+  }
   if (!Array.isArray(state.doc.nodes) || !state.doc.nodes.length) {
     toast("Add a step first.", "warn");
     return;
@@ -64,7 +74,8 @@ document.addEventListener("keydown", (e) => {
 
 $("#btn-validate").addEventListener("click", async () => {
   const result = await validateNow();
-  if (result) toast(result.valid ? "The flow is valid" : `${(result.errors || []).length} problem(s) found`, result.valid ? "success" : "error");
+  if (result && result.unreachable) toast("Could not reach the flowrun server: is it running?", "error");
+  else if (result) toast(result.valid ? "The flow is valid" : `${(result.errors || []).length} problem(s) found`, result.valid ? "success" : "error");
 });
 
 openInitial();

@@ -97,7 +97,9 @@ form.addEventListener("submit", async (e) => {
   try {
     const res = await api.executeNode({ config: state.doc, nodeId: node.id, mockResponses, inputs });
     // The answer is the step record itself (tolerate a {"step"/"record": …} wrapper).
-    const rec = ["step", "record"].map((k) => res && res[k]).find((v) => v && typeof v === "object") || res;
+    const found = ["step", "record"].map((k) => res && res[k]).find((v) => v && typeof v === "object") || res;
+    // The node ran alone, so the server numbers it 1: show its place in the flow.
+    const rec = { ...found, step: nodeIndex + 1, stepIndex: nodeIndex };
     clear(result);
     result.append(stepCard(rec));
     if (rec.response && rec.response.body && typeof rec.response.body === "object") state.lastResponses[node.id] = rec.response.body;
