@@ -270,6 +270,11 @@ def test_open_sample_flow_and_run_to_success(page, shots):
     expect(page.get_by_text("curl command copied")).to_be_visible()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.startswith("curl -X GET ") and "/demo/items" in copied
+    head = page.evaluate(
+        """async () => (await import("/static/js/cards.js"))
+          .curlFor({method: "HEAD", url: "http://h.test/x"})"""
+    )
+    assert head == "curl -I 'http://h.test/x'"  # -X HEAD would wait for a body
     with page.expect_download() as download:
         panel.get_by_role("button", name="Download log").click()
     log = json.loads(Path(download.value.path()).read_text("utf-8"))
@@ -286,6 +291,14 @@ def test_open_sample_flow_and_run_to_success(page, shots):
 
 def test_prompt_modal_answered(page, shots):
     open_flow(page, "User input")
+
+    def slow_answer(route):
+        # The answer's response lands after the run has ended (as across workers).
+        response = route.fetch()
+        time.sleep(0.6)
+        route.fulfill(response=response)
+
+    page.route("**/api/provide-input", slow_answer)
     page.get_by_role("button", name="Go with the Flow").click()
     prompt = page.get_by_role("dialog", name="Input needed")
     expect(prompt).to_be_visible()
@@ -305,6 +318,8 @@ def test_prompt_modal_answered(page, shots):
     expect(
         panel.locator(".sub-chip.sub-input").filter(has_text="grace")
     ).to_be_visible()
+    time.sleep(0.7)  # the late answer must not turn "Completed" back into "Running"
+    expect(panel.locator("#run-state")).to_have_text("Completed")
 
 
 def test_prompt_cancel_keeps_a_card_that_reopens_it(page):
@@ -392,9 +407,27 @@ def test_edit_node_json_view_and_validation(page, shots):
     expect(page.locator("#validity")).to_contain_text("problem")
     ident.blur()
     snap(page, shots, "validation")
+    # Running it lists the errors (checked first: no 400 in the console).
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = run_panel(page)
+    expect(panel.get_by_role("heading", name="The flow is not valid")).to_be_visible()
+    expect(panel.locator(".error-list")).to_contain_text("duplicate id")
+    page.get_by_role("button", name="Close run panel").click()
     ident.fill("first")
     expect(error).to_have_count(0)
     expect(page.locator("#validity")).to_have_text("Valid")
+
+    # A body that is not JSON yet never reaches the flow: no run with a stale one.
+    body = page.get_by_role("region", name="Step 1", exact=False).get_by_label(
+        "Body (JSON)"
+    )
+    body.fill('{"half":')
+    page.get_by_role("button", name="Go with the Flow").click()
+    expect(
+        page.get_by_text("Body (JSON) is not valid JSON: fix it first.")
+    ).to_be_visible()
+    expect(run_panel(page)).to_be_hidden()
+    body.fill("")
 
     # Reorder: drag step 2 onto step 1 (the ↑/↓ buttons do the same).
     page.locator('.node[data-index="0"] .node-toggle').click()  # fold step 1
@@ -553,6 +586,7 @@ def test_try_it_out_and_autocomplete(page, shots):
     dialog.get_by_role("button", name="Send request").click()
     result = dialog.locator(".card")
     expect(result).to_contain_text("Success")
+    expect(result.locator(".step-no")).to_have_text("#2")
     expect(result.locator(".card-url")).to_contain_text("/items/2")
     snap(page, shots, "try-it")
 
@@ -811,3 +845,58 @@ def test_every_control_has_a_name(page):
           .map((el) => el.outerHTML.slice(0, 120))"""
     )
     assert unnamed == []
+
+
+def test_import_flowsphere_steps_and_prompts(page, tmp_path):
+    """FlowSphere's older spellings: `steps`, `prompts`, a single `condition`."""
+    doc = {
+        "name": "Legacy FlowSphere",
+        "defaults": {"baseUrl": "http://127.0.0.1:9/demo"},
+        "steps": [
+            {
+                "id": "login",
+                "name": "Log in",
+                "method": "post",
+                "url": "/login",
+                "prompts": {"password": "Password:"},
+                "body": {"password": "{{ .input.password }}"},
+            },
+            {
+                "id": "me",
+                "name": "Me",
+                "method": "GET",
+                "url": "/me",
+                "condition": {"source": "node", "node": "login", "statusCode": 200},
+            },
+        ],
+    }
+    path = tmp_path / "legacy.json"
+    path.write_text(json.dumps(doc), "utf-8")
+    page.get_by_label("Import flow file").set_input_files(str(path))
+    step1 = page.get_by_role("region", name="Step 1: Log in")
+    expect(step1).to_be_visible()
+    expect(step1.get_by_label("Prompts key 1")).to_have_value("password")
+    expect(page.get_by_role("region", name="Step 2: Me")).to_be_visible()
+    expect(page.locator("#validity")).to_have_text("Valid")
+    page.get_by_role("tab", name="JSON").click()
+    text = page.get_by_label("Flow JSON").input_value()
+    assert '"steps"' not in text and '"userPrompts"' in text and '"conditions"' in text
+
+
+def test_server_unreachable_is_said_plainly(page):
+    open_flow(page, "Simple chain")
+    page.route("**/api/**", lambda route: route.abort())
+    page.get_by_role("button", name="Validate").click()
+    expect(page.locator("#validity")).to_have_text("Not checked: server unreachable")
+    expect(
+        page.get_by_text("Could not reach the flowrun server: is it running?")
+    ).to_be_visible()
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = run_panel(page)
+    expect(
+        panel.get_by_role("heading", name="The run could not finish")
+    ).to_be_visible()
+    expect(panel).to_contain_text("Could not reach the flowrun server")
+    # Only the aborted requests were logged, nothing thrown.
+    assert all("net::ERR_FAILED" in p for p in page.problems), page.problems
+    page.problems.clear()

@@ -113,6 +113,18 @@ export async function startRun(config, options = {}) {
   progress(run);
   openPanel();
   btnInterrupt.focus();
+  // Check first: an invalid flow is listed without a failed request (the 400 of
+  // execute-stream would be logged as a console error).
+  try {
+    const check = await api.validate(config);
+    if (run !== current) return;
+    if (check && check.valid === false) {
+      finish(run, { kind: "invalid", message: "Invalid flow", errors: check.errors || [] });
+      return;
+    }
+  } catch {
+    if (run !== current) return; // the stream's own answer says what is wrong
+  }
   try {
     const stream = await executeStream({ config, options }, (name, data) => handle(run, name, data));
     run.id = run.id || stream.executionId;
@@ -124,6 +136,12 @@ export async function startRun(config, options = {}) {
     if (run !== current) return;
     if (err instanceof ApiError && err.errors.length) {
       finish(run, { kind: "invalid", message: err.message, errors: err.errors });
+    } else if (err instanceof TypeError) {
+      // fetch's network failure ("Failed to fetch"): say what it means.
+      const message = run.id
+        ? "The connection to the flowrun server was lost before the run finished."
+        : "Could not reach the flowrun server: is it running?";
+      finish(run, { kind: "broken", message });
     } else {
       finish(run, { kind: "broken", message: err.message || String(err) });
     }
@@ -318,19 +336,25 @@ promptForm.addEventListener("submit", async (e) => {
   e.preventDefault();
   const run = current;
   const ev = run && run.prompt;
-  if (!ev || run.ended) return;
+  if (!ev || run.ended || ev.sending) return;
   const values = {};
   for (const input of promptFields.querySelectorAll("input")) values[input.name] = input.value;
+  ev.sending = true; // a second Enter must not post the answer twice
   try {
     await api.provideInput(run.id, ev.stepIndex, values);
   } catch (err) {
+    ev.sending = false;
+    if (run.prompt !== ev) return;
     promptError.textContent = `Could not send the answer: ${err.message}`;
     promptError.hidden = false;
     return;
   }
-  closePrompt();
+  // The stream may have moved on while the answer was in flight (the run ended,
+  // or the next step's prompt opened): only close this prompt, never a newer one.
+  if (run !== current || run.ended) return;
+  if (run.prompt === ev) closePrompt();
   removeInputCard(run, ev.stepIndex);
-  if (!run.stopping) setPill("Running", "running");
+  if (!run.stopping && !run.prompt) setPill("Running", "running");
 });
 
 function cancelPrompt() {
