@@ -294,7 +294,22 @@ def validate():
 
 
 # -- workspace flow files
+MAX_FLOW_NAME = 200  # file systems refuse names over 255 bytes (with ".json" added)
+
+
 def _flow_path(name: str) -> Path:
+    if len(name) > MAX_FLOW_NAME:
+        raise ApiError(
+            400,
+            "Invalid flow name",
+            [
+                located(
+                    "name",
+                    f"the name is {len(name)} characters long",
+                    f"use at most {MAX_FLOW_NAME}",
+                )
+            ],
+        )
     if not FLOW_NAME.match(name) or name.startswith("."):
         raise ApiError(
             400,
