@@ -900,3 +900,14 @@ def test_server_unreachable_is_said_plainly(page):
     # Only the aborted requests were logged, nothing thrown.
     assert all("net::ERR_FAILED" in p for p in page.problems), page.problems
     page.problems.clear()
+
+
+def test_leaving_with_unsaved_edits_asks_first(page):
+    open_flow(page, "Simple chain")
+    page.get_by_role("button", name="Flow settings").click()
+    page.get_by_label("Flow name").fill("Edited, not saved")
+    expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
+    with page.expect_event("dialog") as dialog:
+        page.close(run_before_unload=True)
+    assert dialog.value.type == "beforeunload"
+    page.problems.clear()  # the fixture's handler recorded (and dismissed) it too

@@ -288,6 +288,13 @@ export function initFlows() {
       save();
     }
   });
+  // Leaving with unsaved edits asks first (a run in progress needs no guard: the
+  // server stops it when the page goes away).
+  window.addEventListener("beforeunload", (e) => {
+    if (!state.dirty) return;
+    e.preventDefault();
+    e.returnValue = "";
+  });
   const title = () => {
     $("#doc-file").textContent = state.file ? `${state.file}.json` : "unsaved flow";
   };
