@@ -629,13 +629,20 @@ class _Checker:
         try:
             ref = parse_ref(expr)
         except ValueError as exc:
-            self.error(
-                where,
-                str(exc),
+            hint = (
                 "placeholders are $guid, $timestamp, $isoTimestamp, $randomInt, "
                 ".vars.NAME, .input.NAME, .responses.ID.PATH, .headers.ID.Name, "
-                ".status.ID",
+                ".status.ID"
             )
+            kind = re.match(r"\.(vars|input|responses|headers|status)\.", expr.strip())
+            if kind:
+                # e.g. {{ .vars.ключ }} or {{ .vars.my var }}: the name is the problem.
+                what = "NAME" if kind.group(1) in ("vars", "input") else "ID"
+                hint = (
+                    f"the {what} after .{kind.group(1)}. may only contain ASCII "
+                    "letters, digits, _ and -; " + hint
+                )
+            self.error(where, str(exc), hint)
             return
         if ref.source in NODE_SOURCES:
             self._node_ref(where, ref.name, scope, shown + ": ")

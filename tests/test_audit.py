@@ -269,3 +269,12 @@ def test_flow_name_too_long_for_the_file_system_is_400(client, method):
     assert body["errors"][0]["path"] == "name"
     ok = getattr(client, method)("/api/flows/" + "a" * 200, **kwargs)
     assert ok.status_code in (201, 404)
+
+
+def test_placeholder_with_a_non_ascii_name_says_what_names_may_hold(client, hits):
+    flow = make_flow(hits, node("a", "/echo?q={{ .vars.ключ }}"))
+    flow["variables"] = {"ключ": "значение"}
+    body = client.post("/api/validate", json={"config": flow}).get_json()
+    [error] = body["errors"]
+    assert error["path"] == "nodes[0].url"
+    assert error["hint"].startswith("the NAME after .vars. may only contain ASCII")
