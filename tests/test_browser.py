@@ -911,3 +911,22 @@ def test_leaving_with_unsaved_edits_asks_first(page):
         page.close(run_before_unload=True)
     assert dialog.value.type == "beforeunload"
     page.problems.clear()  # the fixture's handler recorded (and dismissed) it too
+
+
+def test_a_broken_workspace_file_is_marked_not_opened(page):
+    def listing(route):
+        flows = route.fetch().json()["flows"]
+        bad = {"name": "aaa-broken.json", "flowName": None, "nodes": 0, "invalid": True}
+        route.fulfill(json={"flows": [bad, *flows]})
+
+    page.route("**/api/flows", listing)
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    flows = page.get_by_role("list", name="Workspace flows")
+    broken = flows.get_by_role("button").filter(has_text="aaa-broken.json")
+    expect(broken).to_contain_text("not a valid flow")
+    # On a first visit the first *usable* flow opens, not an unsaved template.
+    expect(flows.locator('[aria-current="true"]')).to_have_count(1)
+    expect(page.get_by_text("Unsaved", exact=True)).to_be_hidden()
+    broken.click()
+    expect(page.get_by_text("aaa-broken.json is not valid JSON")).to_be_visible()

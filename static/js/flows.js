@@ -58,10 +58,22 @@ function renderList() {
             type: "button",
             class: `flow-item${currentFile ? " current" : ""}`,
             "aria-current": currentFile ? "true" : null,
-            onclick: () => openFlow(name),
+            onclick: () =>
+              entry && entry.invalid
+                ? toast(`${name}.json is not valid JSON: fix it in a text editor (Studio cannot open it).`, "error")
+                : openFlow(name),
           },
           h("span", { class: "flow-item-name" }, title && title !== name ? title : name),
-          h("span", { class: "flow-item-file" }, `${name}.json${typeof nodes === "number" ? ` · ${nodes} step${nodes === 1 ? "" : "s"}` : ""}`),
+          h(
+            "span",
+            { class: "flow-item-file" },
+            `${name}.json`,
+            entry && entry.invalid
+              ? h("span", { class: "flow-item-bad" }, " · not a valid flow")
+              : typeof nodes === "number" && nodes > 0
+                ? ` · ${nodes} step${nodes === 1 ? "" : "s"}`
+                : "",
+          ),
         ),
       ),
     );
@@ -317,8 +329,15 @@ export async function openInitial() {
     last = null;
   }
   const names = files.map(entryName);
-  if (last && names.includes(last) && (await openFlow(last, { quiet: true }))) return;
-  if (openGeneration !== before + (last && names.includes(last) ? 1 : 0)) return;
-  if (names.length && (await openFlow(names[0], { quiet: true }))) return;
+  // Files the server already knows are broken are not tried first.
+  const usable = names.filter((n, i) => !(files[i] && files[i].invalid));
+  const tries = [...new Set([...(last && names.includes(last) ? [last] : []), ...usable])].slice(0, 5);
+  let expected = before;
+  for (const name of tries) {
+    if (openGeneration !== expected) return; // the person already opened one
+    if (await openFlow(name, { quiet: true })) return;
+    expected += 1;
+  }
+  if (openGeneration !== expected) return;
   if (!state.doc) setDoc(template("simple"), { file: null, dirty: true, source: "load" });
 }
