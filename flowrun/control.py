@@ -48,6 +48,10 @@ class _Poller:
         self._pid = pid
         threading.Thread(target=self._loop, name="flowrun-control", daemon=True).start()
 
+    def stop_generation(self) -> int | None:
+        """See ``Store.stop_generation``; None: ask ``stop_requested`` every time."""
+        return None
+
     def deliver(self, execution_id: str, kind: str, step_index, payload) -> None:
         execution = self.registry.get(execution_id)
         if execution is None:
@@ -87,6 +91,9 @@ class SQLiteChannel(_Poller):
 
     def stop_requested(self, execution_id: str) -> bool:
         return self.store.has_control(execution_id, "stop")
+
+    def stop_generation(self) -> int | None:
+        return self.store.stop_generation()
 
     def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
         """Queue an answer; False if this prompt was already answered."""

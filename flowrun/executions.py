@@ -25,6 +25,7 @@ log = logging.getLogger("flowrun")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 DONE = None  # queue sentinel: the run is over
 GONE = "gone"  # queue sentinel: the client went away; end the stream now
+_LOGGED_LIMIT = 1 << 20  # bytes of step JSON kept per execution for `end`
 
 
 class Mailbox:
@@ -77,13 +78,24 @@ class WebControls(Controls):
         super().__init__()
         self.execution_id = execution_id
         self.channel = channel
+        self._no_stop_at = None  # stop generation of the last lookup that found none
 
     def external_stop(self) -> bool:
         # Consulted synchronously before every step: a stop answered by another
-        # worker is on record before its 202 went out.
-        return self.channel is not None and self.channel.stop_requested(
-            self.execution_id
-        )
+        # worker is on record before its 202 went out. The channel's stop
+        # generation changes after every stop row is committed (and before it is
+        # answered): while it has not changed since a lookup found no stop, no
+        # stop has come since, and the table need not be read again.
+        channel = self.channel
+        if channel is None:
+            return False
+        generation = channel.stop_generation()
+        if generation is not None and generation == self._no_stop_at:
+            return False
+        if channel.stop_requested(self.execution_id):
+            return True
+        self._no_stop_at = generation
+        return False
 
 
 class NoPrompts(WebControls):
@@ -196,6 +208,11 @@ class Execution:
         # client cannot make a worker hold a whole run's bodies in memory.
         self.pending = 0
         self.recorder = Recorder(state.store, run, state.secret_vars, state.channel)
+        # Step records as encoded for their `step` events, so that `end`'s
+        # executionLog (the same records) is joined, not encoded again.
+        self._logged: list | None = []
+        self._logged_bytes = 0
+        self._prefix = '{"executionId":' + _dumps(self.id) + ","
 
     def start(self) -> None:
         """Queue the ``start`` event here, then run the rest in the run's thread.
@@ -216,7 +233,7 @@ class Execution:
     def _emit(self, ev) -> bool:
         """Record and queue one event; True if it was ``end``."""
         data = ev.to_dict()
-        text = _dumps(data)
+        text = self._encode(ev, data)
         self._record(ev, data, text)
         self.queue.put((ev.name, text))
         self.pending += len(text)
@@ -224,6 +241,37 @@ class Execution:
         if self.pending > self.state.backlog_limit and not ended:
             self._backlogged()
         return ended
+
+    def _encode(self, ev, data: dict) -> str:
+        """``_dumps(data)``, reusing each step record's JSON for ``end``."""
+        name = ev.name
+        if name == "step":
+            record = ev.record
+            if type(record) is dict and record and "executionId" not in record:
+                inner = _dumps(record)
+                logged = self._logged
+                if logged is not None:
+                    self._logged_bytes += len(inner)
+                    if self._logged_bytes <= _LOGGED_LIMIT:
+                        logged.append((record, inner))
+                    else:  # a big run: `end` is encoded whole, as it was
+                        self._logged = None
+                # {"executionId": …, **record}, the order of StepEvent.to_dict
+                return self._prefix + inner[1:]
+        elif name == "end":
+            log_ = data.get("executionLog")
+            logged = self._logged
+            if (
+                logged is not None
+                and type(log_) is list
+                and len(log_) == len(logged)
+                and next(reversed(data)) == "executionLog"
+                and all(r is e[0] for r, e in zip(log_, logged, strict=True))
+            ):
+                head = _dumps({k: v for k, v in data.items() if k != "executionLog"})
+                joined = ",".join(e[1] for e in logged)
+                return f'{head[:-1]},"executionLog":[{joined}]}}'
+        return _dumps(data)
 
     def _work(self, events) -> None:
         put = self.queue.put
