@@ -318,6 +318,12 @@ def test_prompt_modal_answered(page, shots):
     expect(
         panel.locator(".sub-chip.sub-input").filter(has_text="grace")
     ).to_be_visible()
+    # In the request body too, substituted values are marked by kind.
+    step1 = panel.locator('.card[data-step-index="0"]')
+    step1.get_by_text("Request", exact=True).click()
+    expect(
+        step1.locator("pre mark.sub-input").filter(has_text='"grace"')
+    ).to_be_visible()
     time.sleep(0.7)  # the late answer must not turn "Completed" back into "Running"
     expect(panel.locator("#run-state")).to_have_text("Completed")
 

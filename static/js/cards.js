@@ -65,6 +65,30 @@ export function marked(text, subs) {
   return frag;
 }
 
+// In a pretty-printed JSON body, mark the tokens that are substituted values
+// (a string, number or boolean that a whole placeholder produced).
+function markBody(pre, subs) {
+  for (const sub of subs) {
+    const v = sub.value;
+    if (v === null || typeof v === "object") continue;
+    const needle = typeof v === "string" ? JSON.stringify(v) : String(v);
+    const token = [...pre.querySelectorAll("span.t-str, span.t-num, span.t-bool")].find(
+      (el) => el.textContent === needle,
+    );
+    if (!token) continue;
+    const kind = KIND_LABEL[sub.type] ? sub.type : "dynamic";
+    token.replaceWith(h("mark", { class: `sub sub-${kind}`, title: `${sub.placeholder} (${kind})` }, needle));
+  }
+  return pre;
+}
+
+function requestBody(body, subs) {
+  if (body === undefined || body === null) return null;
+  const bodySubs = subs.filter((s) => s.path && (s.path === "body" || s.path.startsWith("body.") || s.path.startsWith("body[")));
+  if (typeof body === "string") return h("pre", { class: "code" }, marked(body, bodySubs));
+  return markBody(codeBlock(body), bodySubs);
+}
+
 function shellQuote(s) {
   return `'${String(s).replace(/'/g, `'\\''`)}'`;
 }
@@ -227,7 +251,7 @@ export function stepCard(rec, { readOnly = false } = {}) {
         "Request",
         null,
         headersTable(rec.request.headers, subs, "headers"),
-        rec.request.body !== undefined && rec.request.body !== null ? codeBlock(rec.request.body) : null,
+        requestBody(rec.request.body, subs),
       ),
     );
   }
