@@ -88,6 +88,33 @@ def _same(a, b) -> bool:
     return paths.js_str(a) == paths.js_str(b)
 
 
+# A response body may be up to FLOWRUN_MAX_VALIDATE_BYTES: what a result quotes of it
+# is cut, so step events and history stay bounded (the body itself is cut apart).
+MAX_QUOTED = 200  # characters of a value quoted in a message
+MAX_ACTUAL = 4096  # characters of a result's ``actual``
+
+
+def _q(text: str) -> str:
+    """``repr`` of a value's text for a message, cut after MAX_QUOTED characters."""
+    if len(text) <= MAX_QUOTED:
+        return repr(text)
+    return f"{text[:MAX_QUOTED] + '…'!r} ({len(text)} characters)"
+
+
+def _bounded(value):
+    """A result's ``actual``: a value longer than MAX_ACTUAL as text becomes that
+    text, cut, with its full length."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (dict, list)) and value:
+        text = paths.text(value)
+    else:
+        return value
+    if len(text) <= MAX_ACTUAL:
+        return value
+    return f"{text[:MAX_ACTUAL]}… ({len(text)} characters)"
+
+
 def _shown(value) -> str:
     return paths.text(value) if isinstance(value, dict) else paths.js_str(value)
 
@@ -101,7 +128,7 @@ def compare(op: str, actual, expected) -> tuple[bool, str]:
         if exists == want:
             return True, "exists" if want else "does not exist"
         return False, "expected to exist, but it does not" if want else (
-            f"expected not to exist, but got {paths.text(actual)!r}"
+            f"expected not to exist, but got {_q(paths.text(actual))}"
         )
     if not present:
         return False, "not found"
@@ -110,18 +137,18 @@ def compare(op: str, actual, expected) -> tuple[bool, str]:
         want, got = _shown(expected), _shown(actual)
         if op == "equals":
             if same:
-                return True, f"equals {want!r}"
-            return False, f"expected {want!r}, got {got!r}"
+                return True, f"equals {_q(want)}"
+            return False, f"expected {_q(want)}, got {_q(got)}"
         if not same:
-            return True, f"not equal to {want!r}"
-        return False, f"should not equal {want!r}, but it does"
+            return True, f"not equal to {_q(want)}"
+        return False, f"should not equal {_q(want)}, but it does"
     if op in NUMERIC:
         symbol, fn = NUMERIC[op]
         a, b = _number(actual), _number(expected)
         if a is None:
-            return False, f"expected a number, got {paths.text(actual)!r}"
+            return False, f"expected a number, got {_q(paths.text(actual))}"
         if b is None:
-            return False, f"expected value {paths.text(expected)!r} is not a number"
+            return False, f"expected value {_q(paths.text(expected))} is not a number"
         if fn(a, b):
             return True, f"{paths.js_str(a)} {symbol} {paths.js_str(b)}"
         return False, f"expected {symbol} {paths.js_str(b)}, got {paths.js_str(a)}"
@@ -133,8 +160,8 @@ def compare(op: str, actual, expected) -> tuple[bool, str]:
         else:
             ok = paths.js_str(expected) in paths.text(actual)
         if ok:
-            return True, f"contains {paths.text(expected)!r}"
-        return False, f"expected to contain {paths.text(expected)!r}"
+            return True, f"contains {_q(paths.text(expected))}"
+        return False, f"expected to contain {_q(paths.text(expected))}"
     if op == "matches":
         try:
             rx = compile_regex(str(expected))
@@ -142,7 +169,7 @@ def compare(op: str, actual, expected) -> tuple[bool, str]:
             return False, f"bad regex {expected!r}: {exc}"
         if rx.search(paths.text(actual)):
             return True, f"matches /{expected}/"
-        return False, f"expected to match /{expected}/, got {paths.text(actual)!r}"
+        return False, f"expected to match /{expected}/, got {_q(paths.text(actual))}"
     return False, f"unknown operator '{op}'"
 
 
@@ -167,8 +194,8 @@ def _operator_results(kind, path, actual, spec, ctx) -> list[dict]:
                 "type": kind,
                 "path": path,
                 "operator": op,
-                "expected": expected,
-                "actual": None if actual is _ABSENT else actual,
+                "expected": _bounded(expected),
+                "actual": None if actual is _ABSENT else _bounded(actual),
                 "passed": passed,
                 "message": f"{path}: {message}",
             }
@@ -262,7 +289,10 @@ def _validate_one(spec, status, headers, body, duration_ms, ctx):
             message = "body matches the schema"
         else:
             where = paths.render(list(error.absolute_path))
-            message = f"schema: {error.message} at {where}"
+            detail = error.message  # quotes the failing value, which may be huge
+            if len(detail) > 2 * MAX_QUOTED:
+                detail = f"{detail[: 2 * MAX_QUOTED]}… ({len(detail)} characters)"
+            message = f"schema: {detail} at {where}"
         return [
             {
                 "type": kind,

@@ -278,3 +278,46 @@ def test_placeholder_with_a_non_ascii_name_says_what_names_may_hold(client, hits
     [error] = body["errors"]
     assert error["path"] == "nodes[0].url"
     assert error["hint"].startswith("the NAME after .vars. may only contain ASCII")
+
+
+def test_validation_results_quote_a_huge_body_only_in_part(client, hits):
+    size = 300_000
+    flow = make_flow(
+        hits,
+        node(
+            "big",
+            f"/big?bytes={size}",
+            validations=[
+                {"jsonpath": ".", "exists": True},
+                {"jsonpath": ".", "equals": "x"},
+                {"jsonpath": ".", "matches": "^y"},
+                {"jsonpath": ".", "lessThan": 3},
+                {"jsonpath": ".", "notEquals": "{{ .vars.same }}"},
+                {"schema": {"type": "object"}},
+            ],
+        ),
+    )
+    flow["variables"] = {"same": "x" * size}
+    _, events = run_events(client, flow)
+    step = next(data for name, data in events if name == "step")
+    assert step["status"] == "failed"
+    assert step["response"]["size"] == size
+    for result in step["validations"]:
+        assert len(result["message"]) < 1000, result["message"][:300]
+        assert len(json.dumps(result.get("actual"))) < 5000
+        assert len(json.dumps(result.get("expected"))) < 5000
+    assert f"({size} characters)" in step["validations"][1]["message"]
+    assert step["validations"][0]["actual"].endswith(f"… ({size} characters)")
+    assert len(step["error"]) < 5000
+    assert len(json.dumps(step)) < 1_048_576 + 20_000  # the cut body, and little else
+
+
+def test_short_values_are_quoted_whole(client, hits):
+    flow = make_flow(
+        hits,
+        node("one", "/items/1", validations=[{"jsonpath": ".name", "equals": "pear"}]),
+    )
+    _, events = run_events(client, flow)
+    step = next(data for name, data in events if name == "step")
+    assert step["validations"][0]["message"] == ".name: expected 'pear', got 'apple'"
+    assert step["validations"][0]["actual"] == "apple"
