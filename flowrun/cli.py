@@ -123,6 +123,23 @@ def read_json(path: str):
         raise UserError(f"{path}: JSON nested too deeply") from None
 
 
+def _prepare_report_path(path: str, hint: str) -> None:
+    """Create the report's directory (CI jobs write to reports/…); refuse early a
+    path that cannot be written."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot create the directory {parent}: {exc.strerror or exc}",
+            param_hint=hint,
+        ) from None
+    if not os.access(parent, os.W_OK) or (
+        os.path.exists(path) and not os.access(path, os.W_OK)
+    ):
+        raise click.BadParameter(f"{path} is not writable", param_hint=hint)
+
+
 def _json_or_text(raw: str):
     try:
         return json.loads(raw)
@@ -322,6 +339,12 @@ def run(
             f"{start_step} is past the last node (the flow has {count}: 0-{count - 1})",
             param_hint="'--start-step'",
         )
+
+    # Before running anything: a report that cannot be written would otherwise be
+    # found out only after the whole run (and its side effects) has happened.
+    for path, hint in ((junit_file, "'--junit'"), (json_file, "'--json'")):
+        if path:
+            _prepare_report_path(path, hint)
 
     options = RunOptions(
         start_step=start_step,

@@ -321,3 +321,35 @@ def test_short_values_are_quoted_whole(client, hits):
     step = next(data for name, data in events if name == "step")
     assert step["validations"][0]["message"] == ".name: expected 'pear', got 'apple'"
     assert step["validations"][0]["actual"] == "apple"
+
+
+def _cli_flow(tmp_path, hits) -> str:
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(make_flow(hits, node("list", "/items"))))
+    return str(path)
+
+
+def test_cli_creates_the_report_directories(runner, tmp_path, hits):
+    junit = tmp_path / "reports" / "ci" / "flow.xml"
+    log = tmp_path / "reports" / "flow.json"
+    result = runner.invoke(
+        main,
+        ["run", _cli_flow(tmp_path, hits), "--junit", str(junit), "--json", str(log)],
+    )
+    assert result.exit_code == 0, result.output
+    assert junit.read_text().startswith("<?xml")
+    assert json.loads(log.read_text())["success"] is True
+
+
+@pytest.mark.parametrize("option", ["--junit", "--json"])
+def test_cli_refuses_an_unwritable_report_before_running(
+    runner, tmp_path, hits, option
+):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = runner.invoke(
+        main, ["run", _cli_flow(tmp_path, hits), option, str(blocker / "out")]
+    )
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "cannot create the directory" in result.output
+    assert hits.paths() == []  # nothing was run

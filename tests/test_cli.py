@@ -367,13 +367,14 @@ def test_json_report(runner, target, tmp_path):
 
 def test_unwritable_report_is_a_clean_error(runner, target, tmp_path):
     path = EXAMPLES / "simple-chain.json"
-    bad = tmp_path / "missing-dir" / "out.xml"
+    (tmp_path / "a-file").write_text("")
+    bad = tmp_path / "a-file" / "out.xml"  # its directory cannot be created
     result = runner.invoke(
         cli, ["run", str(path), "--var", base(target), "--junit", str(bad)]
     )
 
     assert result.exit_code == 2
-    assert "cannot write report" in result.stderr
+    assert "cannot create the directory" in result.stderr
     assert "Traceback" not in result.output
 
 
