@@ -81,19 +81,11 @@ def _flows(server_url: str, target_url: str) -> dict[str, dict]:
     for name in ("simple-chain", "user-input"):
         text = (ROOT / "examples" / f"{name}.json").read_text("utf-8")
         flows[name] = json.loads(text.replace("http://127.0.0.1:8000", server_url))
-    flows["slow-five"] = {
-        "name": "Five slow steps",
-        "defaults": {"baseUrl": f"{target_url}/demo", "timeout": 10},
-        "nodes": [
-            {
-                "id": f"slow-{i}",
-                "name": f"Slow step {i}",
-                "method": "GET",
-                "url": f"/slow?ms=1500&step={i}",
-            }
-            for i in range(1, 6)
-        ],
-    }
+    # The sample five-step slow flow, its requests sent to the recording target.
+    slow = json.loads((ROOT / "examples" / "slow-steps.json").read_text("utf-8"))
+    slow["variables"]["baseUrl"] = f"{target_url}/demo"
+    assert slow["name"] == "Slow steps" and len(slow["nodes"]) == 5
+    flows["slow-steps"] = slow
     flows["xss"] = {
         "name": "Echo",
         "defaults": {"baseUrl": f"{target_url}/demo"},
@@ -346,7 +338,7 @@ def test_prompt_cancel_keeps_a_card_that_reopens_it(page):
 
 
 def test_interrupt_five_slow_steps(page, hits, shots):
-    open_flow(page, "Five slow steps")
+    open_flow(page, "Slow steps")
     page.get_by_role("button", name="Go with the Flow").click()
     panel = page.locator("#run-panel")
     # Wait until step 2's request is in flight at the target.
@@ -374,7 +366,7 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     snap(page, shots, "interrupted")
     time.sleep(0.5)
     queries = [h["query"] for h in hits.hits if h["path"] == "/demo/slow"]
-    assert queries == ["ms=1500&step=1", "ms=1500&step=2"]
+    assert queries == ["ms=1500", "ms=1500"]  # steps 1 and 2, nothing after
 
     # History lists the interrupted run and reopens it read-only.
     page.get_by_role("button", name="Close run panel").click()
@@ -382,14 +374,13 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     history = page.get_by_role("dialog", name="History")
     history.get_by_label("This flow only").check()
     item = history.get_by_role("button").filter(has_text="interrupted").first
-    expect(item).to_contain_text("Five slow steps")
+    expect(item).to_contain_text("Slow steps")
     expect(history.get_by_role("button").filter(has_text="completed")).to_have_count(0)
     item.click()
-    expect(
-        panel.get_by_role("heading", name="History: Five slow steps")
-    ).to_be_visible()
+    expect(panel.get_by_role("heading", name="History: Slow steps")).to_be_visible()
     expect(panel.locator(".card.notrun")).to_have_count(3)
     expect(panel.locator(".card.success")).to_have_count(2)
+    expect(panel.locator("#summary")).to_contain_text("total time")
     expect(page.get_by_role("button", name="Interrupt the Flow")).to_be_hidden()
     snap(page, shots, "history")
 
@@ -632,7 +623,7 @@ def test_closing_the_tab_mid_run_stops_the_flow(browser, studio, hits):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     pg = context.new_page()
     pg.goto(studio + "/")
-    open_flow(pg, "Five slow steps")
+    open_flow(pg, "Slow steps")
     pg.get_by_role("button", name="Go with the Flow").click()
     deadline = time.monotonic() + 10
     while not hits.paths() and time.monotonic() < deadline:

@@ -583,6 +583,7 @@ export function showExecution(record) {
       stat("skipped", count("skipped")),
       stat("failed", count("failed"), count("failed") ? "bad" : ""),
       stat("not run", count("not_run")),
+      typeof record.summary?.duration === "number" ? stat("total time", formatDuration(record.summary.duration)) : null,
     ),
   );
   openPanel();
