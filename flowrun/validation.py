@@ -60,6 +60,7 @@ NUMERIC_OPERATORS = (
 OPERATOR_KINDS = ("jsonpath", "header", "jq")
 CONDITION_KEYS = ("source", "node", "variable", "input", "httpStatusCode", "field")
 NODE_SOURCES = ("responses", "headers", "status")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$@-]+$")
 _JSON_TYPES = {
     dict: "an object",
@@ -451,6 +452,7 @@ class _Checker:
             elif text and not text.startswith("{{"):
                 self._scheme(("defaults", "baseUrl"), text)
         if isinstance(defaults.get("headers"), dict):
+            self._headers(("defaults", "headers"), defaults["headers"])
             self._text(("defaults", "headers"), defaults["headers"], flow_scope)
         if isinstance(defaults.get("validations"), list):
             self._validations(
@@ -490,6 +492,7 @@ class _Checker:
             self._url(at, url)
             self._text((*at, "url"), url, scope)
         if isinstance(node.get("headers"), dict):
+            self._headers((*at, "headers"), node["headers"])
             self._text((*at, "headers"), node["headers"], scope)
         if isinstance(node.get("userPrompts"), dict):
             self._text((*at, "userPrompts"), node["userPrompts"], scope)
@@ -501,6 +504,24 @@ class _Checker:
             self._conditions((*at, "conditions"), node["conditions"], scope)
         if isinstance(node.get("launchBrowser"), str):
             self._path((*at, "launchBrowser"), node["launchBrowser"])
+
+    def _headers(self, where, headers: dict):
+        # What the HTTP client would refuse (or a server misread) at run time.
+        for name, value in headers.items():
+            if not _HEADER_NAME.match(name):
+                self.error(
+                    (*where, name),
+                    f"{json.dumps(name, ensure_ascii=False)} is not a valid "
+                    "header name",
+                    "header names are letters, digits and !#$%&'*+-.^_`|~ "
+                    "(no spaces or colons)",
+                )
+            elif isinstance(value, str) and ("\r" in value or "\n" in value):
+                self.error(
+                    (*where, name),
+                    "a header value cannot contain a line break",
+                    "write the value on one line",
+                )
 
     def _url(self, at, url: str):
         text = url.strip()

@@ -353,3 +353,29 @@ def test_cli_refuses_an_unwritable_report_before_running(
     assert result.exit_code == 2, result.output
     assert option in result.output and "cannot create the directory" in result.output
     assert hits.paths() == []  # nothing was run
+
+
+@pytest.mark.parametrize(
+    ("headers", "path", "message"),
+    [
+        ({"X Bad": "v"}, 'nodes[0].headers["X Bad"]', "not a valid header name"),
+        ({"": "v"}, 'nodes[0].headers[""]', "not a valid header name"),
+        ({"X-A:": "v"}, 'nodes[0].headers["X-A:"]', "not a valid header name"),
+        ({"X-Nl": "a\r\nInjected: 1"}, "nodes[0].headers.X-Nl", "line break"),
+    ],
+)
+def test_bad_header_names_and_values_are_validation_errors(
+    client, hits, headers, path, message
+):
+    flow = make_flow(hits, node("a", "/echo", headers=headers))
+    body = client.post("/api/validate", json={"config": flow}).get_json()
+    [error] = body["errors"]
+    assert (error["path"], error["nodeId"]) == (path, "a")
+    assert message in error["message"]
+
+
+def test_unusual_but_valid_headers_pass(client, hits):
+    headers = {"X-Tab": "a\tb", "X-Name": "zoë", "x_under.dot~": "{{ $guid }}"}
+    flow = make_flow(hits, node("a", "/echo", headers=headers))
+    flow["defaults"]["headers"] = {"Accept": "application/json"}
+    assert client.post("/api/validate", json={"config": flow}).get_json()["valid"]
