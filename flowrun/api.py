@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import __version__, sse, validation
 from .engine import Run
-from .errors import FlowInvalid
+from .errors import FlowInvalid, InputMissing
 from .executions import NoPrompts
 from .flow import RunOptions
 from .placeholders import NodeResult
@@ -134,6 +134,15 @@ def execute():
     }
 
 
+class _TryItPrompts(NoPrompts):
+    """Try it out answers prompts from the request's top-level ``inputs``."""
+
+    def ask(self, step_index, prompts, timeout):
+        raise InputMissing(
+            "No answer for prompt(s) " + ", ".join(prompts) + ": give them in inputs"
+        )
+
+
 @bp.post("/execute-node")
 def execute_node():
     """Try it out: run one node, earlier nodes' bodies given as ``mockResponses``."""
@@ -173,7 +182,7 @@ def execute_node():
     run = Run(
         dict(flow, nodes=[node]),
         RunOptions(inputs=inputs, variables=variables),
-        NoPrompts("", None),
+        _TryItPrompts("", None),
         state.engine_settings(),
     )
     # The one node runs in the context of the whole flow, earlier nodes answered by

@@ -379,3 +379,16 @@ def test_unusual_but_valid_headers_pass(client, hits):
     flow = make_flow(hits, node("a", "/echo", headers=headers))
     flow["defaults"]["headers"] = {"Accept": "application/json"}
     assert client.post("/api/validate", json={"config": flow}).get_json()["valid"]
+
+
+def test_try_it_out_names_its_own_inputs_field_for_a_missing_answer(client, hits):
+    flow = make_flow(hits, node("me", "/items", userPrompts={"otp": "OTP?"}))
+    resp = client.post("/api/execute-node", json={"config": flow, "nodeId": "me"})
+    record = resp.get_json()
+    assert record["status"] == "failed"
+    assert record["error"] == "No answer for prompt(s) otp: give them in inputs"
+    resp = client.post(
+        "/api/execute-node",
+        json={"config": flow, "nodeId": "me", "inputs": {"otp": "1"}},
+    )
+    assert resp.get_json()["status"] == "completed"
