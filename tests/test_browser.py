@@ -927,3 +927,29 @@ def test_a_broken_workspace_file_is_marked_not_opened(page):
     expect(page.get_by_text("Unsaved", exact=True)).to_be_hidden()
     broken.click()
     expect(page.get_by_text("aaa-broken.json is not valid JSON")).to_be_visible()
+
+
+def test_step_mode_prompt_answer_keeps_the_pause(page):
+    """The next `paused` may arrive before the answer's response: it keeps the word."""
+    open_flow(page, "User input")
+
+    def slow_answer(route):
+        response = route.fetch()
+        time.sleep(0.5)
+        route.fulfill(response=response)
+
+    page.route("**/api/provide-input", slow_answer)
+    page.get_by_label("Run mode").select_option("step")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = run_panel(page)
+    expect(panel.get_by_text("Paused before step #1")).to_be_visible()
+    panel.get_by_role("button", name="Continue", exact=True).click()
+    prompt = page.get_by_role("dialog", name="Input needed")
+    prompt.get_by_label("Username", exact=False).fill("bob")
+    prompt.get_by_label("Password for", exact=False).fill("secret")
+    page.keyboard.press("Enter")
+    expect(panel.get_by_text("Paused before step #2")).to_be_visible()
+    time.sleep(0.6)
+    expect(panel.locator("#run-state")).to_have_text("Paused")
+    panel.get_by_role("button", name="Continue", exact=True).click()
+    expect(panel.get_by_text("Flow completed")).to_be_visible()

@@ -340,11 +340,15 @@ promptForm.addEventListener("submit", async (e) => {
   const values = {};
   for (const input of promptFields.querySelectorAll("input")) values[input.name] = input.value;
   ev.sending = true; // a second Enter must not post the answer twice
+  // Say "Running" now: events that arrive before the answer's response (paused,
+  // the next prompt, the end) set the pill themselves and must keep the last word.
+  if (!run.stopping) setPill("Running", "running");
   try {
     await api.provideInput(run.id, ev.stepIndex, values);
   } catch (err) {
     ev.sending = false;
-    if (run.prompt !== ev) return;
+    if (run.prompt !== ev || run.ended) return;
+    if (!run.stopping) setPill("Waiting for input", "input");
     promptError.textContent = `Could not send the answer: ${err.message}`;
     promptError.hidden = false;
     return;
@@ -354,7 +358,6 @@ promptForm.addEventListener("submit", async (e) => {
   if (run !== current || run.ended) return;
   if (run.prompt === ev) closePrompt();
   removeInputCard(run, ev.stepIndex);
-  if (!run.stopping && !run.prompt) setPill("Running", "running");
 });
 
 function cancelPrompt() {
