@@ -89,14 +89,25 @@ function render() {
       ),
     ),
   );
-  if (owner && active >= 0) owner.setAttribute("aria-activedescendant", `ac-${active}`);
+  if (owner && active >= 0) {
+    owner.setAttribute("aria-activedescendant", `ac-${active}`);
+    box.children[active]?.scrollIntoView({ block: "nearest" });
+  }
 }
 
+// Below the field, or above it when the field sits low in the window (a box
+// cut off by the window's bottom edge hid most suggestions).
 function position(el) {
   const r = el.getBoundingClientRect();
   box.style.left = `${Math.max(4, r.left)}px`;
-  box.style.top = `${r.bottom + 4}px`;
   box.style.minWidth = `${Math.min(Math.max(r.width, 260), 460)}px`;
+  const below = window.innerHeight - r.bottom - 12;
+  const above = r.top - 12;
+  box.style.maxHeight = "";
+  const wanted = box.offsetHeight;
+  const up = wanted > below && above > below;
+  box.style.maxHeight = `${Math.max(80, Math.min(280, up ? above : below))}px`;
+  box.style.top = `${up ? Math.max(4, r.top - 4 - box.offsetHeight) : r.bottom + 4}px`;
 }
 
 function update(el) {
@@ -119,8 +130,8 @@ function update(el) {
   el.setAttribute("aria-controls", "ac-box");
   el.setAttribute("aria-autocomplete", "list");
   render();
-  position(el);
   box.hidden = false;
+  position(el);
 }
 
 function accept(i) {
