@@ -46,7 +46,7 @@ def _body() -> dict:
     if not raw.strip():
         raise ApiError(400, "Request body must be a JSON object")
     try:
-        body = json.loads(raw)
+        body = validation.parse_json(raw)
     except ValueError as exc:
         raise ApiError(400, f"Request body is not valid JSON: {exc}") from None
     except RecursionError:

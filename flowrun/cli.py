@@ -114,11 +114,13 @@ def read_json(path: str):
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
     try:
-        return json.loads(text)
+        return validation.parse_json(text)
     except json.JSONDecodeError as exc:
         raise UserError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except ValueError as exc:  # NaN, Infinity, 1e400
+        raise UserError(f"{path}: invalid JSON: {exc}") from None
     except RecursionError:
         raise UserError(f"{path}: JSON nested too deeply") from None
 
@@ -142,8 +144,8 @@ def _prepare_report_path(path: str, hint: str) -> None:
 
 def _json_or_text(raw: str):
     try:
-        return json.loads(raw)
-    except ValueError:
+        return validation.parse_json(raw)
+    except (ValueError, RecursionError):
         return raw
 
 

@@ -9,6 +9,7 @@ from .errors import FlowInvalid
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MODES = ("run", "step", "auto")
+MAX_WAIT_MS = 86_400_000  # a day: delayMs, retry.intervalMs, autoStepDelayMs
 DEFAULT_TIMEOUT = 30
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -156,8 +157,12 @@ class RunOptions:
         else:
             opts.mode = mode
         delay = data.get("autoStepDelayMs", opts.auto_step_delay_ms)
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
-            bad("autoStepDelayMs", "must be a non-negative number")
+        if (
+            isinstance(delay, bool)
+            or not isinstance(delay, (int, float))
+            or not 0 <= delay <= MAX_WAIT_MS
+        ):
+            bad("autoStepDelayMs", f"must be a number from 0 to {MAX_WAIT_MS}")
         else:
             opts.auto_step_delay_ms = delay
         cof = data.get("continueOnFailure", False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from importlib import resources
 
@@ -82,6 +83,24 @@ _FIELD_HINTS = {
     "variable": 'add "variable": a name from variables',
     "input": 'add "input": a key of userPrompts',
 }
+
+
+def parse_json(text):
+    """``json.loads`` for documents people send: NaN, Infinity and numbers too
+    large for a float are refused (ValueError), as JSON does — they would come back
+    out as ``NaN``/``Infinity``, which no JSON parser reads."""
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text} is too large")
+    return value
 
 
 def check(doc, max_steps: int = 1000) -> tuple[list[dict], list[dict]]:

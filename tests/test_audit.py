@@ -392,3 +392,68 @@ def test_try_it_out_names_its_own_inputs_field_for_a_missing_answer(client, hits
         json={"config": flow, "nodeId": "me", "inputs": {"otp": "1"}},
     )
     assert resp.get_json()["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b'{"config": {"name": "x", "variables": {"v": NaN}, "nodes": []}}', "NaN"),
+        (
+            b'{"config": {"name": "x", "variables": {"v": -Infinity}, "nodes": []}}',
+            "Inf",
+        ),
+        (b'{"config": {"name": "x", "variables": {"v": 1e400}, "nodes": []}}', "1e400"),
+    ],
+)
+def test_numbers_json_cannot_carry_are_refused(client, raw, why):
+    # Accepted, they came back out in events as NaN / Infinity: not JSON, so a
+    # browser's JSON.parse threw on that event.
+    for endpoint in ("validate", "execute-stream", "execute"):
+        resp = client.post(f"/api/{endpoint}", data=raw, headers=JSON)
+        body = assert_error(resp, 400, "not valid JSON")
+        assert why in body["error"]
+
+
+def test_cli_refuses_nan_in_a_flow_file_and_reads_var_nan_as_text(
+    runner, tmp_path, hits
+):
+    path = tmp_path / "nan.json"
+    path.write_text('{"name": "x", "variables": {"v": NaN}, "nodes": []}')
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and "NaN is not JSON" in result.output
+    flow = make_flow(hits, node("e", "/echo", "POST", body={"v": "{{ .vars.v }}"}))
+    flow_path = tmp_path / "flow.json"
+    flow_path.write_text(json.dumps(flow))
+    log = tmp_path / "log.json"
+    result = runner.invoke(
+        main, ["run", str(flow_path), "--var", "v=NaN", "--json", str(log)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(log.read_text())["executionLog"][0]["request"]["body"] == {
+        "v": "NaN"
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [
+        ("timeout", 1e12, "nodes[0].timeout"),
+        ("delayMs", 1e300, "nodes[0].delayMs"),
+        ("retry", {"count": 1, "intervalMs": 1e15}, "nodes[0].retry.intervalMs"),
+    ],
+)
+def test_waits_too_long_to_run_are_validation_errors(client, hits, field, value, path):
+    # They failed mid-run with "Internal error: OverflowError: timestamp out of range".
+    flow = make_flow(hits, node("a", "/items", **{field: value}))
+    body = assert_error(client.post("/api/execute", json={"config": flow}), 400)
+    assert [e["path"] for e in body["errors"]] == [path]
+    assert hits.paths() == []
+
+
+def test_auto_step_delay_too_long_is_a_bad_option(client, hits):
+    flow = make_flow(hits, node("a", "/items"))
+    options = {"mode": "auto", "autoStepDelayMs": 1e12}
+    body = assert_error(
+        client.post("/api/execute", json={"config": flow, "options": options}), 400
+    )
+    assert body["errors"][0]["path"] == "options.autoStepDelayMs"
