@@ -50,7 +50,7 @@ class Text(str):
     pass
 
 
-SECRETS = ["tok-123", "12345", "null", "NaN", "-7", "2.5", "a\"b\\c", "xy", "true"]
+SECRETS = ["tok-123", "12345", "null", "NaN", "-7", "2.5", 'a"b\\c', "xy", "true"]
 
 
 def random_value(rng: random.Random, depth: int = 0):
@@ -59,7 +59,7 @@ def random_value(rng: random.Random, depth: int = 0):
         kinds += ["dict", "list", "odict", "tuple"]
     kind = rng.choice(kinds)
     if kind == "str":
-        return rng.choice(["plain", "", "Bearer tok-123", "x tok-1234 y", "a\"b\\c!"])
+        return rng.choice(["plain", "", "Bearer tok-123", "x tok-1234 y", 'a"b\\c!'])
     if kind == "secret":
         value = rng.choice(SECRETS) + rng.choice(["", " tail"])
         return Text(value) if rng.random() < 0.2 else value
@@ -274,7 +274,7 @@ def test_encoded_events_are_the_json_of_their_data(app, hits, monkeypatch, limit
         monkeypatch.setattr(executions, "_LOGGED_LIMIT", limit)
     flow = make_flow(
         hits,
-        node("a", "/items", headers={"Authorization": "Bearer x\u00e9\"\\"}),
+        node("a", "/items", headers={"Authorization": 'Bearer x\u00e9"\\'}),
         node("b", "/items", conditions=[{"variable": "nope", "equals": 1}]),
         node("c", "/status/500"),
         node("d", "/items"),
