@@ -873,8 +873,23 @@ def test_import_flowsphere_steps_and_prompts(page, tmp_path):
     }
     path = tmp_path / "legacy.json"
     path.write_text(json.dumps(doc), "utf-8")
+
+    # Imported while the last flow is still loading: the import stays.
+    page.add_init_script(
+        """(() => {
+          const f = window.fetch;
+          window.fetch = (u, init) =>
+            /\\/api\\/flows\\/[^/]+$/.test(String(u)) && !(init && init.method !== "GET")
+              ? new Promise((r) => setTimeout(r, 600)).then(() => f(u, init))
+              : f(u, init);
+        })()"""
+    )
+    page.reload()
+    expect(page.get_by_role("list", name="Workspace flows")).to_be_visible()
     page.get_by_label("Import flow file").set_input_files(str(path))
     step1 = page.get_by_role("region", name="Step 1: Log in")
+    expect(step1).to_be_visible()
+    time.sleep(0.7)
     expect(step1).to_be_visible()
     expect(step1.get_by_label("Prompts key 1")).to_have_value("password")
     expect(page.get_by_role("region", name="Step 2: Me")).to_be_visible()

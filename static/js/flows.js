@@ -197,6 +197,7 @@ async function remove() {
 
 async function newFrom(kind) {
   if (!(await confirmDiscard())) return;
+  openGeneration += 1; // a flow still loading must not replace this one
   setDoc(template(kind), { file: null, dirty: true, source: "load" });
   remember(null);
   renderList();
@@ -231,6 +232,7 @@ async function importFile(file) {
     return;
   }
   if (!(await confirmDiscard())) return;
+  openGeneration += 1; // a flow still loading must not replace this one
   setDoc(canonical(doc), { file: null, dirty: true, source: "load" });
   remember(null);
   renderList();
@@ -244,6 +246,7 @@ async function importCurl() {
     const res = await api.importFlow("curl", content);
     const doc = res.flow || res.config || res;
     if (!(await confirmDiscard())) return;
+    openGeneration += 1; // a flow still loading must not replace this one
     setDoc(canonical(doc), { file: null, dirty: true, source: "load" });
     remember(null);
     renderList();
