@@ -1,7 +1,7 @@
 // Step cards: one function per card kind, shared by the run panel, history and
 // Try it out. Every value is put in as text.
 
-import { codeBlock, copyText, formatBytes, formatDuration, h, toast } from "./dom.js";
+import { append, codeBlock, copyText, formatBytes, formatDuration, h, toast } from "./dom.js";
 
 const STATUS = {
   completed: { label: "Success", icon: "✓", cls: "success" },
@@ -164,13 +164,26 @@ function headersTable(headers, subs, prefix) {
   );
 }
 
-function section(title, meta, ...content) {
-  return h(
+// A collapsible part of a card. Its content is built when first opened: a run
+// of many steps with big bodies would otherwise pretty-print and colour every
+// body up front (tens of ms each) for sections nobody opens.
+function section(title, meta, build) {
+  const body = h("div", { class: "section-body" });
+  const details = h(
     "details",
     { class: "card-section" },
     h("summary", null, h("span", null, title), meta ? h("span", { class: "muted small" }, meta) : null),
-    h("div", { class: "section-body" }, ...content),
+    body,
   );
+  let built = false;
+  const fill = () => {
+    if (built) return;
+    built = true;
+    append(body, [build()]);
+  };
+  details.querySelector("summary").addEventListener("click", fill);
+  details.addEventListener("toggle", () => details.open && fill());
+  return details;
 }
 
 // A finished step (`step` event or stored record).
@@ -247,28 +260,24 @@ export function stepCard(rec, { readOnly = false } = {}) {
   }
   if (rec.request) {
     card.append(
-      section(
-        "Request",
-        null,
+      section("Request", null, () => [
         headersTable(rec.request.headers, subs, "headers"),
         requestBody(rec.request.body, subs),
-      ),
+      ]),
     );
   }
   if (rec.response) {
     const r = rec.response;
     const meta = [formatBytes(r.size), r.truncated ? "truncated" : ""].filter(Boolean).join(" · ");
-    const body = r.body === undefined || r.body === null || r.body === "" ? null : codeBlock(r.body);
+    const empty = r.body === undefined || r.body === null || r.body === "";
     card.append(
-      section(
-        "Response",
-        meta,
+      section("Response", meta, () => [
         r.truncated
           ? h("p", { class: "card-note" }, `Body truncated: showing part of ${formatBytes(r.size)}.`)
           : null,
         headersTable(r.headers, [], "response"),
-        body || h("p", { class: "muted small" }, "Empty body"),
-      ),
+        empty ? h("p", { class: "muted small" }, "Empty body") : codeBlock(r.body),
+      ]),
     );
   }
   if (rec.request && !readOnly) {
