@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import jq
 import jsonschema
+import regex
 
 from . import paths
 from .errors import UnresolvedPlaceholder
@@ -45,9 +45,16 @@ def compile_jq(program: str):
     return jq.compile(program)
 
 
+# `matches` runs patterns from the flow on response text; a pattern that
+# backtracks catastrophically (`^(a+)+$`) would hold the worker, and every stream
+# on it, for minutes. The regex library can stop a search after a time limit.
+REGEX_TIMEOUT_S = 1.0
+RegexError = regex.error
+
+
 @lru_cache(maxsize=512)
 def compile_regex(pattern: str):
-    return re.compile(pattern)
+    return regex.compile(pattern)
 
 
 def _number(value):
@@ -165,9 +172,16 @@ def compare(op: str, actual, expected) -> tuple[bool, str]:
     if op == "matches":
         try:
             rx = compile_regex(str(expected))
-        except re.error as exc:
+        except RegexError as exc:
             return False, f"bad regex {expected!r}: {exc}"
-        if rx.search(paths.text(actual)):
+        try:
+            found = rx.search(paths.text(actual), timeout=REGEX_TIMEOUT_S)
+        except TimeoutError:
+            return False, (
+                f"/{expected}/ gave up after {REGEX_TIMEOUT_S:g}s on this value "
+                "(a pattern that backtracks heavily, like (a+)+$?)"
+            )
+        if found:
             return True, f"matches /{expected}/"
         return False, f"expected to match /{expected}/, got {_q(paths.text(actual))}"
     return False, f"unknown operator '{op}'"

@@ -19,7 +19,13 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from . import paths
-from .checks import OPERATORS, VALIDATION_KINDS, compile_jq, compile_regex
+from .checks import (
+    OPERATORS,
+    VALIDATION_KINDS,
+    RegexError,
+    compile_jq,
+    compile_regex,
+)
 from .errors import FlowInvalid
 from .flow import METHODS, header, merge_headers, normalize
 from .placeholders import PLACEHOLDER, parse_ref
@@ -892,7 +898,7 @@ class _Checker:
                 return
             try:
                 compile_regex(value)
-            except re.error as exc:
+            except RegexError as exc:
                 self.error(
                     where,
                     f"bad regular expression {value!r}: {exc}",

@@ -391,3 +391,26 @@ def test_placeholders_and_strings_in_status_and_duration(spec, passed):
 def test_condition_with_a_bad_path_is_false_with_reason():
     holds, reason = condition_holds({"node": "a", "field": ".x["}, ctx(a=DONE))
     assert holds is False and "bad path" in reason
+
+
+def test_a_backtracking_regex_fails_the_step_instead_of_freezing_the_worker(hits):
+    # ^(a|aa)+$ on 40 a's and a b backtracks for minutes (in `re` and in `regex`);
+    # under gevent that would freeze every stream of the worker. The search gives
+    # up after a second.
+    body = "a" * 40 + "b"
+    doc = {
+        "nodes": [
+            {
+                "id": "t",
+                "name": "Text",
+                "method": "GET",
+                "url": f"{hits.url}/demo/text?body={body}",
+                "validations": [{"jsonpath": ".", "matches": "^(a|aa)+$"}],
+            }
+        ]
+    }
+    events = run_events(doc)
+    (step,) = steps_of(events)
+    assert step["status"] == "failed"
+    assert "gave up after 1s" in step["error"]
+    assert end_of(events)["success"] is False
