@@ -22,6 +22,7 @@ from requests.hooks import default_hooks, dispatch_hook
 from requests.sessions import merge_hooks
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
+from urllib3.connectionpool import port_by_scheme
 
 from .errors import BlockedTarget, StepTimeout, TargetUnreachable
 
@@ -100,8 +101,10 @@ class _Adapter(HTTPAdapter):
     """The client's adapter: checks every request (redirects too) against the guard
     before it leaves, and skips work requests repeats per call for nothing.
 
-    - pool-key attributes (a URL parse and, with a CA-bundle path, an ``isdir``) are
-      worked out once per origin, ``verify`` and ``cert``;
+    - pool-key attributes (a URL parse and, with a CA-bundle path, an ``isdir``) and
+      urllib3's pool key (a namedtuple of ~30 fields, rebuilt per request) are worked
+      out once per origin, ``verify`` and ``cert``; the pool lookup itself still
+      runs every time (locked, LRU order kept, a new pool after an eviction);
     - without proxies, the proxy lookups (two more URL parses) are skipped: they
       find nothing;
     - a response without ``Set-Cookie``/``Set-Cookie2`` skips the cookie jar (whose
@@ -114,6 +117,7 @@ class _Adapter(HTTPAdapter):
         super().__init__()
         self.guard = guard
         self._pool_keys: dict[tuple, tuple[dict, dict]] = {}
+        self._pools: dict[tuple, tuple] = {}  # → (pool manager, pool key, context)
 
     def send(self, request, *args, **kwargs):
         if self.guard is not None:
@@ -121,10 +125,9 @@ class _Adapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
-        key = _origin(request.url)
-        if key is None or not isinstance(cert, (str, tuple, type(None))):
+        key = _memo_key(request.url, verify, cert)
+        if key is None:
             return super().build_connection_pool_key_attributes(request, verify, cert)
-        key = (key, verify, cert)
         found = self._pool_keys.get(key)
         if found is None:
             found = super().build_connection_pool_key_attributes(request, verify, cert)
@@ -139,6 +142,15 @@ class _Adapter(HTTPAdapter):
             return super().get_connection_with_tls_context(
                 request, verify, proxies, cert
             )
+        manager = self.poolmanager
+        memo_key = _memo_key(request.url, verify, cert)
+        found = self._pools.get(memo_key) if memo_key is not None else None
+        if found is not None and found[0] is manager:
+            # The pool key urllib3 would build again: the same lookup (lock, LRU
+            # order, a new pool if it was evicted) without rebuilding the key.
+            return manager.connection_from_pool_key(
+                found[1], request_context=dict(found[2])
+            )
         # requests' own code without a proxy (select_proxy finds none in {}).
         try:
             host_params, pool_kwargs = self.build_connection_pool_key_attributes(
@@ -146,9 +158,16 @@ class _Adapter(HTTPAdapter):
             )
         except ValueError as e:
             raise requests.exceptions.InvalidURL(e, request=request) from None
-        return self.poolmanager.connection_from_host(
-            **host_params, pool_kwargs=pool_kwargs
-        )
+        if memo_key is not None and host_params.get("host"):
+            found = _pool_key(manager, host_params, pool_kwargs)
+            if found is not None:
+                if len(self._pools) >= 64:
+                    self._pools.clear()
+                self._pools[memo_key] = (manager, *found)
+                return manager.connection_from_pool_key(
+                    found[0], request_context=dict(found[1])
+                )
+        return manager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
 
     def request_url(self, request, proxies):
         if proxies:
@@ -172,6 +191,30 @@ class _Adapter(HTTPAdapter):
         response.request = req
         response.connection = self
         return response
+
+
+def _memo_key(url, verify, cert) -> tuple | None:
+    """What the pool-key attributes depend on: origin, ``verify``, ``cert``."""
+    origin = _origin(url)
+    if origin is None or not isinstance(cert, (str, tuple, type(None))):
+        return None
+    return (origin, verify, cert)
+
+
+def _pool_key(manager, host_params: dict, pool_kwargs: dict):
+    """``(pool key, request context)`` as ``PoolManager.connection_from_host``
+    builds them (urllib3 2.x), or None where it would do something else."""
+    context = manager._merge_pool_kwargs(pool_kwargs)
+    context["scheme"] = host_params["scheme"] or "http"
+    port = host_params["port"]
+    if port is None:
+        port = port_by_scheme.get(context["scheme"].lower(), 80)
+    context["port"] = port
+    context["host"] = host_params["host"]
+    key_fn = manager.key_fn_by_scheme.get(context["scheme"].lower())
+    if key_fn is None or "strict" in context:
+        return None  # urllib3 raises (unknown scheme) or warns: let it
+    return key_fn(context), context
 
 
 def _origin(url) -> str | None:

@@ -169,3 +169,38 @@ def test_pool_key_attributes_match_requests(tmp_path):
                     request, verify, cert
                 ) == theirs.build_connection_pool_key_attributes(request, verify, cert)
                 assert ours.request_url(request, {}) == theirs.request_url(request, {})
+
+
+def test_pool_lookup_matches_urllib3(tmp_path):
+    """The memoised pool key finds the pool urllib3's own lookup finds, also after
+    pools were evicted (more origins than the pool manager keeps)."""
+    from requests.adapters import HTTPAdapter
+
+    from flowrun.client import _Adapter
+
+    adapter = _Adapter()
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("")
+    urls = [
+        "http://127.0.0.1:5/a",
+        "http://127.0.0.1:5/b?c",
+        "https://Example.com/x",
+        "https://example.com:8443/y",
+        "http://[::1]:8080/",
+        "http://u:p@127.0.0.1:5/z",
+    ] + [f"http://127.0.0.{i}:5/" for i in range(2, 14)]
+    for verify in (True, False, str(bundle)):
+        for _ in range(2):
+            for url in urls:
+                request = requests.Request("GET", url).prepare()
+                got = adapter.get_connection_with_tls_context(request, verify)
+                host_params, pool_kwargs = (
+                    HTTPAdapter.build_connection_pool_key_attributes(
+                        adapter, request, verify, None
+                    )
+                )
+                expected = adapter.poolmanager.connection_from_host(
+                    **host_params, pool_kwargs=pool_kwargs
+                )
+                assert got is expected, url
+    assert len(adapter.poolmanager.pools) == 10  # evictions happened
