@@ -883,7 +883,8 @@ def test_import_flowsphere_steps_and_prompts(page, tmp_path):
         """(() => {
           const f = window.fetch;
           window.fetch = (u, init) =>
-            /\\/api\\/flows\\/[^/]+$/.test(String(u)) && !(init && init.method !== "GET")
+            /\\/api\\/flows\\/[^/]+$/.test(String(u)) &&
+            !(init && init.method !== "GET")
               ? new Promise((r) => setTimeout(r, 600)).then(() => f(u, init))
               : f(u, init);
         })()"""
