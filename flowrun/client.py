@@ -43,8 +43,12 @@ class NetworkGuard:
         self.blocked = [ipaddress.ip_network(n, strict=False) for n in blocked]
         self.allowed = {h.lower() for h in allowed_hosts} if allowed_hosts else None
         self._checked: dict[tuple, None] = {}
+        self._passed: dict[str, None] = {}  # scheme://netloc of URLs that passed
 
     def check(self, url: str) -> None:
+        origin = _origin(url)
+        if origin is not None and origin in self._passed:
+            return  # the same host and port passed before (this guard, this run)
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if self.allowed is not None and host not in self.allowed:
@@ -52,6 +56,8 @@ class NetworkGuard:
                 f"Blocked: host '{host}' is not in FLOWRUN_ALLOWED_HOSTS"
             )
         if not self.blocked:
+            if origin is not None:
+                self._passed[origin] = None
             return
         port = parts.port or (443 if parts.scheme == "https" else 80)
         if (host, port) in self._checked:
@@ -73,6 +79,8 @@ class NetworkGuard:
                             f"blocked network ({net}, FLOWRUN_BLOCKED_NETWORKS)"
                         )
         self._checked[(host, port)] = None
+        if origin is not None:
+            self._passed[origin] = None
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

@@ -286,3 +286,25 @@ def test_encoded_events_are_the_json_of_their_data(app, hits, monkeypatch, limit
         assert text == _dumps(data)
     end = got[-1][1]
     assert [r["id"] for r in end["executionLog"]] == ["a", "b", "c", "d"]
+
+
+def test_network_guard_remembers_only_what_passed():
+    from flowrun.client import NetworkGuard
+    from flowrun.errors import BlockedTarget
+
+    guard = NetworkGuard(blocked=["10.0.0.0/8"])
+    for _ in range(2):
+        guard.check("http://127.0.0.1:5/a")
+        guard.check("http://127.0.0.1:5/b?c")
+        for url in (
+            "http://10.1.2.3:5/x",
+            "http://10.1.2.3:5/y",
+            "http://[::ffff:10.0.0.1]/",
+        ):
+            with pytest.raises(BlockedTarget):
+                guard.check(url)
+    allowed = NetworkGuard(allowed_hosts=["127.0.0.1"])
+    for _ in range(2):
+        allowed.check("http://127.0.0.1:5/a")
+        with pytest.raises(BlockedTarget):
+            allowed.check("http://127.0.0.2:5/a")
