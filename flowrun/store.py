@@ -8,6 +8,11 @@ Tables: ``executions`` (one row per run, with the pending prompt / pause so that
 worker can answer control requests), ``steps`` (one record per step, ``not_run``
 entries added at the end) and ``controls`` (the cross-worker control channel, see
 ``control.py``). Every gunicorn worker opens the same file.
+
+Next to it, ``flowrun.stops`` holds the stop generation (``StopCounter``): every
+process of the host maps it, and it moves after each stop row is committed, so an
+execution reads the ``controls`` table before a step only when a stop may have come.
+Like the database's ``-wal``/``-shm`` files, it must not be removed while workers run.
 """
 
 from __future__ import annotations
