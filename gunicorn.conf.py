@@ -40,6 +40,25 @@ errorlog = "-"
 loglevel = "info"
 
 
+# Every gunicorn binds /root/.gunicorn/gunicorn.ctl by default; flowrun does not use
+# it, and parallel instances (tests, benchmarks) would clash over it.
+control_socket_disable = True
+
+
+def post_fork(server, worker):
+    # With more than one worker, gunicorn's gevent worker accepts one connection
+    # per event-loop turn (max_accept = 1), so a burst of new streams waits in the
+    # kernel's queue while the loop is busy: 1,000 flows at once saw a time to
+    # first event of 4-6 s at p99. Accepting up to gevent's default of 100 per turn
+    # brought that to 0.6 s (bench/concurrent_flows.py, docs/performance.md).
+    from gunicorn.workers import ggevent
+
+    class BatchAcceptServer(ggevent.StreamServer):
+        max_accept = property(lambda self: 100, lambda self, value: None)
+
+    ggevent.StreamServer = BatchAcceptServer
+
+
 def on_starting(server):
     # Every stream is a file descriptor: raise the soft limit to the hard one.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
