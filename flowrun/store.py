@@ -167,26 +167,32 @@ class Store:
             ).lastrowid
 
         seq = self._run(work)
+        # History holds FLOWRUN_HISTORY_LIMIT executions: an indexed probe for the
+        # one just past the limit decides whether anything needs deleting.
+        cutoff = self._run(self._cutoff)
         self._created += 1
-        if self._created % _PRUNE_EVERY == 1:
-            self._run(self._prune, write=True)
+        if cutoff is not None or self._created % _PRUNE_EVERY == 1:
+            self._run(lambda db: self._prune(db, cutoff), write=True)
         return seq
 
-    def _prune(self, db) -> None:
+    def _cutoff(self, db) -> int | None:
         row = db.execute(
             "SELECT seq FROM executions ORDER BY seq DESC LIMIT 1 OFFSET ?",
-            (max(self.history_limit - 1, 0),),
+            (max(self.history_limit, 0),),
         ).fetchone()
-        if row is None:
-            return
-        db.execute(
-            "DELETE FROM executions WHERE seq < ? AND status != 'running'", (row[0],)
-        )
-        db.execute(
-            "DELETE FROM steps WHERE exec_seq < ? AND exec_seq NOT IN "
-            "(SELECT seq FROM executions WHERE seq < ?)",
-            (row[0], row[0]),
-        )
+        return None if row is None else row[0]
+
+    def _prune(self, db, cutoff: int | None) -> None:
+        if cutoff is not None:
+            db.execute(
+                "DELETE FROM executions WHERE seq <= ? AND status != 'running'",
+                (cutoff,),
+            )
+            db.execute(
+                "DELETE FROM steps WHERE exec_seq <= ? AND exec_seq NOT IN "
+                "(SELECT seq FROM executions WHERE seq <= ?)",
+                (cutoff, cutoff),
+            )
         db.execute("DELETE FROM controls WHERE created < ?", (time.time() - 86400,))
 
     def step(self, seq: int, step_index: int, status: str, record_json: str) -> None:

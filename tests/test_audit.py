@@ -215,11 +215,6 @@ def test_execute_counts_against_max_executions(one_at_a_time, hits, second):
     assert resp.status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.Store.create prunes only on every 20th execution it creates "
-    "(_PRUNE_EVERY), so history holds up to FLOWRUN_HISTORY_LIMIT + 19 executions",
-)
 def test_history_keeps_at_most_history_limit(tmp_path, hits):
     app = create_app(
         {
