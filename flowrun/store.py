@@ -448,6 +448,9 @@ class Masker:
         self.names = frozenset(secret_names)
         self.variables = variables
         self.inputs = inputs
+        # Secret header values seen so far in this run: a token sent as a header by
+        # one step stays a secret when a later step puts it in a body or URL.
+        self.seen: set[str] = set()
 
     def _secret_values(self, record: dict | None = None) -> list[str]:
         values = set()
@@ -473,11 +476,15 @@ class Masker:
                         _, eq, cookie = pair.partition("=")
                         if eq and cookie.strip() and "cookie" in k.lower():
                             values.add(cookie.strip())
+        self.seen.update(v for v in values if len(v) >= 3)
+        values |= self.seen
         # Longest first, so a secret containing another is replaced whole; very
         # short values (flags like "1") would mask unrelated text, so skip them.
         return sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
 
     def needed(self, record: dict) -> bool:
+        if self.seen:
+            return True
         for part in ("request", "response"):
             headers = (record.get(part) or {}).get("headers") or {}
             for k in headers:

@@ -134,12 +134,6 @@ def test_cli_json_nested_too_deeply_is_exit_2(runner, tmp_path):
         assert not isinstance(result.exception, RecursionError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.Masker masks a secret header's value only inside the step record "
-    "that sent it: the same bearer token sent by a later step (in a body, a URL, "
-    "or echoed back) is stored in clear",
-)
 def test_authorization_value_is_masked_in_later_steps_too(client, hits):
     flow = make_flow(
         hits,
