@@ -676,6 +676,8 @@ def test_token_sign_in_through_the_page(browser, token_studio):
     pg = context.new_page()
     pg.goto(token_studio + "/")
     expect(pg.get_by_role("alert").filter(has_text="requires a token")).to_be_visible()
+    # The tokenless page's own 401s must be over before errors are collected.
+    pg.wait_for_load_state("networkidle")
     errors = []
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     pg.goto(token_studio + "/?token=s3cret-token")
