@@ -3,7 +3,8 @@
 Endpoints: ``POST /login`` (``{"username", "password"}`` → ``{"token"}``; any username,
 password ``secret``), ``GET /me`` (needs ``Authorization: Bearer <token>``),
 ``GET/POST /items``, ``GET/DELETE /items/<id>``, ``GET /slow?ms=``, ``ANY /echo``,
-``ANY /status/<code>``, ``GET /redirect?to=``, ``GET /cookie/set``,
+``ANY /status/<code>``, ``GET /redirect?to=/path`` (same site only),
+``GET /cookie/set``,
 ``GET /cookie/check``,
 ``GET /big?bytes=``, ``GET /text?body=&charset=`` (the text given, as text/plain),
 ``GET /drip?ms=`` (headers at once, the body after ``ms``),
@@ -17,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, jsonify, redirect, request
+from flask import Blueprint, Response, current_app, jsonify, redirect, request
 
 bp = Blueprint("demo", __name__)
 
@@ -138,7 +140,13 @@ def status(code):
 
 @bp.get("/redirect")
 def go():
-    return redirect(request.args.get("to", "/demo/items"), code=302)
+    to = request.args.get("to", "/demo/items")
+    # On a deployed server an unauthenticated redirect to anywhere would be an open
+    # redirect; only the tests' own target server lets it leave the site.
+    off_site = urlsplit(to).netloc or to.startswith(("//", "\\"))
+    if off_site and not current_app.config.get("DEMO_OFF_SITE_REDIRECTS"):
+        return jsonify(error="redirect target must be a path on this server"), 400
+    return redirect(to, code=302)
 
 
 @bp.get("/cookie/set")

@@ -18,6 +18,8 @@ class Target:
         self.hits: list[dict] = []
         self.lock = threading.Lock()
         app = Flask("target")
+        # Tests redirect through the target to other hosts (guard, DNS errors).
+        app.config["DEMO_OFF_SITE_REDIRECTS"] = True
         app.register_blueprint(demo_bp, url_prefix="/demo")
 
         @app.get("/hits")

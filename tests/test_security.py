@@ -138,3 +138,17 @@ def test_exposed_bind_without_token_warns(tmp_path, caplog):
         )
     assert "FLOWRUN_TOKEN" in caplog.text
     app.extensions["flowrun"].store.close()
+
+
+@pytest.mark.parametrize(
+    "to", ["http://example.invalid/x", "//example.invalid/x", "https://evil.invalid"]
+)
+def test_the_demo_api_is_no_open_redirect(client, to):
+    resp = client.get("/demo/redirect", query_string={"to": to})
+    assert resp.status_code == 400
+    assert "Location" not in resp.headers
+
+
+def test_the_demo_api_redirects_within_the_site(client):
+    resp = client.get("/demo/redirect", query_string={"to": "/demo/items"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/demo/items"
