@@ -925,15 +925,21 @@ def test_server_unreachable_is_said_plainly(page):
     page.problems.clear()
 
 
-def test_leaving_with_unsaved_edits_asks_first(page):
-    open_flow(page, "Simple chain")
-    page.get_by_role("button", name="Flow settings").click()
-    page.get_by_label("Flow name").fill("Edited, not saved")
-    expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
-    with page.expect_event("dialog") as dialog:
-        page.close(run_before_unload=True)
-    assert dialog.value.type == "beforeunload"
-    page.problems.clear()  # the fixture's handler recorded (and dismissed) it too
+def test_leaving_with_unsaved_edits_asks_first(browser, studio):
+    # Its own context: the page really closes once the question is accepted.
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    pg.goto(studio + "/")
+    open_flow(pg, "Simple chain")
+    pg.get_by_role("button", name="Flow settings").click()
+    pg.get_by_label("Flow name").fill("Edited, not saved")
+    expect(pg.get_by_text("Unsaved", exact=True)).to_be_visible()
+    asked = []
+    pg.on("dialog", lambda d: (asked.append(d.type), d.accept()))
+    with pg.expect_event("close"):
+        pg.close(run_before_unload=True)
+    assert asked == ["beforeunload"]
+    context.close()
 
 
 def test_a_broken_workspace_file_is_marked_not_opened(page):
