@@ -19,13 +19,12 @@ from . import __version__, sse, validation
 from .engine import Run
 from .errors import FlowInvalid, InputMissing
 from .executions import NoPrompts
-from .flow import RunOptions
+from .flow import RunOptions, normalize
 from .placeholders import NodeResult
 from .web import ApiError, located
 
 bp = Blueprint("api", __name__)
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_schema_cache: list = []
 
 
 def _state():
@@ -89,15 +88,7 @@ def health():
 
 @bp.get("/schema")
 def schema():
-    found = getattr(validation, "SCHEMA", None)
-    if found is None:
-        if not _schema_cache:
-            path = Path(validation.__file__).with_name("flow.schema.json")
-            if not path.exists():
-                raise ApiError(501, "The flow schema is not available yet")
-            _schema_cache.append(json.loads(path.read_text()))
-        found = _schema_cache[0]
-    return jsonify(found)
+    return jsonify(validation.SCHEMA)
 
 
 # -- running
@@ -194,6 +185,9 @@ def execute_node():
     for ev in run.events():
         if ev.name == "step":
             record = ev.to_dict()
+    # The run saw a one-node flow; report the node's place in the real one.
+    index = ids.index(node_id)
+    record["step"], record["stepIndex"] = index + 1, index
     return record
 
 
@@ -351,7 +345,7 @@ def flows():
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
             entry["flowName"] = doc.get("name") if isinstance(doc, dict) else None
-            nodes = doc.get("nodes") if isinstance(doc, dict) else None
+            nodes = normalize(doc).get("nodes") if isinstance(doc, dict) else None
             entry["nodes"] = len(nodes) if isinstance(nodes, list) else 0
         except (OSError, ValueError):
             entry["flowName"], entry["nodes"], entry["invalid"] = None, 0, True

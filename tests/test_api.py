@@ -163,6 +163,7 @@ def test_execute_node_with_mock_responses(client, hits):
     assert resp.status_code == 200
     record = resp.get_json()
     assert record["id"] == "me" and record["status"] == "completed"
+    assert (record["step"], record["stepIndex"]) == (2, 1)  # its place in the flow
     assert record["request"]["headers"]["Authorization"] == "Bearer tok-mocked"
     assert hits.paths() == ["/demo/me"]  # only the one node ran
 
@@ -207,6 +208,13 @@ def test_flows_crud(client, hits):
     assert client.delete("/api/flows/mine.json").status_code == 200
     assert_error(client.get("/api/flows/mine.json"), 404)
     assert_error(client.delete("/api/flows/mine.json"), 404)
+
+
+def test_flows_list_counts_flowsphere_steps(client):
+    doc = {"steps": [{"id": "a", "name": "A", "method": "GET", "url": "http://x/"}]}
+    client.put("/api/flows/legacy", json=doc)
+    listed = client.get("/api/flows").get_json()["flows"]
+    assert next(f for f in listed if f["name"] == "legacy.json")["nodes"] == 1
 
 
 def test_flows_come_back_in_their_own_key_order(client, hits):
