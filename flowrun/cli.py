@@ -462,7 +462,7 @@ def serve(host, port):
             err=True,
         )
     try:
-        app = create_app()
+        app = create_app({"PORT": port})  # the seeded samples call this port's demo
     except ModuleNotFoundError as exc:
         if exc.name != "flowrun.web":
             raise

@@ -13,7 +13,6 @@ import ipaddress
 import json
 import logging
 import os
-import shutil
 import threading
 import weakref
 from pathlib import Path
@@ -163,7 +162,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         {k: v for k, v in test_config.items() if k not in config},
         MAX_CONTENT_LENGTH=int(config["FLOWRUN_MAX_CONFIG_BYTES"]),
     )
-    seed_flows(Path(config["FLOWRUN_FLOWS_DIR"]))
+    seed_flows(Path(config["FLOWRUN_FLOWS_DIR"]), int(config["PORT"]))
     app.extensions["flowrun"] = State(config)
     _warn_if_exposed(config)
 
@@ -184,16 +183,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-def seed_flows(flows_dir: Path) -> None:
-    """On first start (no workspace yet), copy the example flows into it."""
+EXAMPLES_DEMO_URL = "http://127.0.0.1:8000/demo"
+
+
+def seed_flows(flows_dir: Path, port: int = 8000) -> None:
+    """On first start (no workspace yet), copy the example flows into it.
+
+    The examples call the demo API at 127.0.0.1:8000; the copies call this server's
+    own port (the server sends the steps' requests, so loopback is always right).
+    """
     if flows_dir.exists():
         return
     flows_dir.mkdir(parents=True, exist_ok=True)
+    own = f"http://127.0.0.1:{port}/demo"
     for example in sorted((ROOT / "examples").glob("*.json")):
         target = flows_dir / example.name
         if not target.exists():
             tmp = flows_dir / f".{example.name}.{os.getpid()}.tmp"
-            shutil.copyfile(example, tmp)
+            text = example.read_text("utf-8").replace(EXAMPLES_DEMO_URL, own)
+            tmp.write_text(text, "utf-8")
             os.replace(tmp, target)
 
 

@@ -251,6 +251,21 @@ def test_flows_are_seeded_from_examples(tmp_path):
     app.extensions["flowrun"].store.close()
 
 
+def test_seeded_flows_call_this_servers_own_demo_api(tmp_path):
+    from flowrun import create_app
+
+    app = create_app(
+        {
+            "FLOWRUN_DATA_DIR": str(tmp_path / "d"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "f"),
+            "PORT": 9123,
+        }
+    )
+    doc = app.test_client().get("/api/flows/login-chain.json").get_json()
+    assert doc["variables"]["baseUrl"] == "http://127.0.0.1:9123/demo"
+    app.extensions["flowrun"].store.close()
+
+
 def test_import_request_errors(client):
     assert_error(
         client.post("/api/import", json={"format": "word", "content": ""}), 400
