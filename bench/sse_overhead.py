@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -144,7 +145,7 @@ def main(argv=None) -> None:
         parser.error("--steps must be at least 3; --runs and --rounds at least 1")
 
     target, base = start_target("asyncio")
-    server = None
+    server = log = None
     workdir = Path(tempfile.mkdtemp(prefix="flowrun-sse-bench-"))
     try:
         port = _common.free_port()
@@ -202,6 +203,9 @@ def main(argv=None) -> None:
         _common.stop(server)
         target.terminate()
         target.wait(10)
+        if log is not None:
+            log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     def med(rows, i):
         return statistics.median(r[i] for r in rows) * 1000 / n
