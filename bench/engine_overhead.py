@@ -40,17 +40,13 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+import _common  # noqa: E402
+
 from flowrun.engine import Run  # noqa: E402
 from flowrun.flow import normalize  # noqa: E402
 
 
 # -- the target ---------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_listening(port: int, proc: subprocess.Popen, seconds: float = 15) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -77,7 +73,7 @@ def start_target(kind: str) -> tuple[subprocess.Popen, str]:
             proc.kill()
             raise SystemExit("target did not start")
         return proc, f"http://127.0.0.1:{line[1]}"
-    port = _free_port()
+    port = _common.free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen(
         [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from .target import Target
+from .target import Target, free_port
 
 
 @pytest.fixture(scope="session")
@@ -65,9 +65,7 @@ def redis_url():
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.skip("redis-server is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
     proc = subprocess.Popen(
         [exe, *args, "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

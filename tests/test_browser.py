@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .target import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -53,12 +54,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     pytest.skip("browser tests need the playwright package", allow_module_level=True)
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
@@ -108,7 +103,7 @@ def _flows(server_url: str, target_url: str) -> dict[str, dict]:
 def studio(tmp_path_factory, target):
     """Real gunicorn serving Studio on a free port; yields its base URL."""
     base = tmp_path_factory.mktemp("studio")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     flows_dir = base / "flows"
     flows_dir.mkdir()

@@ -6,7 +6,6 @@ import json
 import os
 import pty
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ import pytest
 
 from flowrun import __version__
 from flowrun.cli import cli
+
+from .target import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -130,9 +131,7 @@ def test_failing_step_exits_1_and_lists_failed_validation(runner, hits, tmp_path
 
 
 def test_transport_error_is_shown_under_the_step(runner, target, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     path = write(tmp_path, flow({**node("down", "/items"), "timeout": 2}))
     result = runner.invoke(
         cli, ["run", path, "--var", f"baseUrl=http://127.0.0.1:{port}/demo"]

@@ -24,15 +24,11 @@ from urllib.parse import unquote
 
 import pytest
 
+from .target import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "deploy-token"
 HEARTBEAT_S = 1.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Gunicorn:
