@@ -100,12 +100,7 @@ class Store:
         self._db = sqlite3.connect(
             self.path, timeout=10, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(executions)")}
-        if "owner" not in columns:  # a store written by an earlier version
-            self._db.execute("ALTER TABLE executions ADD COLUMN owner TEXT")
+        self._set_up()
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._created = 0
         try:
@@ -118,6 +113,37 @@ class Store:
         # SQLite's own busy handler sleeps in C and would stall a whole gevent
         # worker while another worker writes.
         self._db.execute("PRAGMA busy_timeout=0")
+
+    def _set_up(self) -> None:
+        """Switch to WAL and create the schema, retrying while another worker does.
+
+        Workers starting together on a new database race for the switch to WAL, and
+        SQLite answers the loser "database is locked" at once, without waiting.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                columns = {
+                    r[1] for r in self._db.execute("PRAGMA table_info(executions)")
+                }
+                if "owner" not in columns:  # a store written by an earlier version
+                    try:
+                        self._db.execute("ALTER TABLE executions ADD COLUMN owner TEXT")
+                    except sqlite3.OperationalError as exc:
+                        # "duplicate column": another worker added it first.
+                        if "duplicate column" not in str(exc):
+                            raise
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            time.sleep(0.02)
 
     def close(self) -> None:
         with self._lock:

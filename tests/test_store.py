@@ -140,3 +140,34 @@ def test_a_busy_database_is_waited_for_not_failed(tmp_path):
     assert done and store.state("e")["status"] == "running"
     other.close()
     store.close()
+
+
+def _open_store(path, barrier, results):
+    from flowrun.store import Store
+
+    barrier.wait()
+    try:
+        Store(path).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, not swallowed
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_workers_opening_a_new_store_together_all_start(tmp_path):
+    # gunicorn starts its workers at once; on a new data directory they race to
+    # switch the database to WAL, and the loser must wait, not fail to boot.
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        path = tmp_path / f"data{attempt}"
+        barrier, results = ctx.Barrier(6), ctx.Queue()
+        procs = [
+            ctx.Process(target=_open_store, args=(path, barrier, results))
+            for _ in range(6)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        assert sorted(results.get(timeout=5) for _ in procs) == ["ok"] * 6
