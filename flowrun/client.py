@@ -24,6 +24,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3.connectionpool import port_by_scheme
 
+from . import headers as _headers
 from .errors import BlockedTarget, StepTimeout, TargetUnreachable
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -37,7 +38,13 @@ def seconds(value: float) -> str:
 
 
 class NetworkGuard:
-    """Refuse targets whose resolved address is blocked or whose host is not allowed."""
+    """Refuse targets whose resolved address is blocked or whose host is not allowed.
+
+    ``check`` runs before every request and redirect; ``connectable`` runs when a
+    connection is opened and gives the addresses to connect to, each checked, so
+    the address connected to is the one checked (a name that resolves elsewhere
+    the second time, DNS rebinding, is caught).
+    """
 
     def __init__(self, blocked=(), allowed_hosts=None):
         self.blocked = [ipaddress.ip_network(n, strict=False) for n in blocked]
@@ -63,14 +70,38 @@ class NetworkGuard:
         if (host, port) in self._checked:
             return
         try:
-            addresses = [ipaddress.ip_address(host.strip("[]"))]
+            self.connectable(host, port)
+        except socket.gaierror:
+            return  # the request itself will report the DNS failure
+        self._checked[(host, port)] = None
+        if origin is not None:
+            self._passed[origin] = None
+
+    def connectable(self, host: str, port: int) -> list[tuple]:
+        """``(family, sockaddr)`` to connect to for ``host``; raise BlockedTarget if
+        any address it resolves to is blocked (socket.gaierror if it resolves to
+        nothing). An IP literal is not looked up."""
+        bare = host.strip("[]")
+        try:
+            literal = ipaddress.ip_address(bare)
         except ValueError:
-            try:
-                infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-            except OSError:
-                return  # the request itself will report the DNS failure
-            addresses = [ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos]
-        for addr in addresses:
+            literal = None
+        if literal is not None and "%" not in bare:
+            if literal.version == 4:
+                found = [(socket.AF_INET, (bare, port), literal)]
+            else:
+                found = [(socket.AF_INET6, (bare, port, 0, 0), literal)]
+        else:
+            infos = socket.getaddrinfo(
+                bare,
+                port,
+                urllib3.util.connection.allowed_gai_family(),
+                socket.SOCK_STREAM,
+            )
+            found = [
+                (i[0], i[4], ipaddress.ip_address(i[4][0].split("%")[0])) for i in infos
+            ]
+        for _family, _sockaddr, addr in found:
             for candidate in _embedded(addr):
                 for net in self.blocked:
                     if candidate.version == net.version and candidate in net:
@@ -78,9 +109,7 @@ class NetworkGuard:
                             f"Blocked: {host} resolves to {addr}, which is in a "
                             f"blocked network ({net}, FLOWRUN_BLOCKED_NETWORKS)"
                         )
-        self._checked[(host, port)] = None
-        if origin is not None:
-            self._passed[origin] = None
+        return [(family, sockaddr) for family, sockaddr, _addr in found]
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -122,10 +151,22 @@ class _Adapter(HTTPAdapter):
     """
 
     def __init__(self, guard: NetworkGuard | None = None):
+        self.guard = guard  # before super().__init__, which makes the pool manager
         super().__init__()
-        self.guard = guard
         self._pool_keys: dict[tuple, tuple[dict, dict]] = {}
         self._pools: dict[tuple, tuple] = {}  # → (pool manager, pool key, context)
+
+    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+        self._pool_connections = connections
+        self._pool_maxsize = maxsize
+        self._pool_block = block
+        self.poolmanager = _PoolManager(
+            self.guard,
+            num_pools=connections,
+            maxsize=maxsize,
+            block=block,
+            **pool_kwargs,
+        )
 
     def send(self, request, *args, **kwargs):
         if self.guard is not None:
@@ -255,40 +296,125 @@ def _jar_empty(jar) -> bool:
     return True
 
 
-class _OSPollCheck:
-    """Check a pooled connection before reuse with the OS's poll, not gevent's.
+class _Checked:
+    """A pooled connection that connects only to addresses the guard approved.
 
-    urllib3 probes every pooled connection with a zero-timeout poll before reusing
-    it. gevent's patched poll does that by starting a watcher and going round the hub
-    once: about 40 µs of CPU per request (a tenth of a step). The OS's poll answers
-    the same question without waiting.
+    urllib3 resolves the host itself when it opens a connection; with a guard,
+    this resolves it once, checks every address and connects to those, so what
+    was checked is what is reached (no second lookup for a rebinding name to
+    answer differently). An IP literal is not looked up at all (gevent would
+    otherwise send even ``127.0.0.1`` through its resolver threads). TLS still
+    verifies the certificate against the host name.
+
+    Before reusing a pooled connection urllib3 probes it with a zero-timeout poll.
+    gevent's patched poll does that by starting a watcher and going round the hub
+    once: about 40 µs of CPU per request. When gevent has patched ``select``,
+    ``os_poll`` is the OS's poll, which answers the same question without waiting.
     """
 
-    os_poll = select.poll  # replaced by the unpatched poll when gevent patched it
+    guard: NetworkGuard | None = None
+    os_poll = None
 
     @property
     def is_connected(self) -> bool:
+        if self.os_poll is None:
+            return super().is_connected
         if self.sock is None:
             return False
         poller = self.os_poll()
         poller.register(self.sock, select.POLLIN)
         return not poller.poll(0)
 
+    def _new_conn(self):
+        guard = self.guard
+        if guard is None or not guard.blocked:
+            return super()._new_conn()
+        from urllib3.exceptions import (
+            ConnectTimeoutError,
+            NameResolutionError,
+            NewConnectionError,
+        )
 
-class _HTTPConnection(_OSPollCheck, urllib3.connection.HTTPConnection):
+        try:
+            addresses = guard.connectable(self._dns_host, self.port)
+        except socket.gaierror as e:
+            raise NameResolutionError(self.host, self, e) from e
+        try:
+            sock = self._connect_any(addresses)
+        except TimeoutError as e:
+            raise ConnectTimeoutError(
+                self,
+                f"Connection to {self.host} timed out. "
+                f"(connect timeout={self.timeout})",
+            ) from e
+        except OSError as e:
+            raise NewConnectionError(
+                self, f"Failed to establish a new connection: {e}"
+            ) from e
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
+
+    def _connect_any(self, addresses):
+        """urllib3's create_connection, over addresses already resolved."""
+        error = None
+        for family, sockaddr in addresses:
+            sock = None
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                if self.timeout is not urllib3.util.timeout._DEFAULT_TIMEOUT:
+                    sock.settimeout(self.timeout)
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as e:
+                error = e
+                if sock is not None:
+                    sock.close()
+        raise error or OSError("getaddrinfo returns an empty list")
+
+
+class _HTTPConnection(_Checked, urllib3.connection.HTTPConnection):
     pass
 
 
-class _HTTPSConnection(_OSPollCheck, urllib3.connection.HTTPSConnection):
+class _HTTPSConnection(_Checked, urllib3.connection.HTTPSConnection):
     pass
 
 
-class _HTTPPool(urllib3.HTTPConnectionPool):
+class _GuardedPool:
+    """A pool whose new connections carry the guard."""
+
+    guard: NetworkGuard | None = None
+
+    def _new_conn(self):
+        conn = super()._new_conn()
+        conn.guard = self.guard
+        return conn
+
+
+class _HTTPPool(_GuardedPool, urllib3.HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
 
-class _HTTPSPool(urllib3.HTTPSConnectionPool):
+class _HTTPSPool(_GuardedPool, urllib3.HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
+
+
+class _PoolManager(urllib3.PoolManager):
+    """urllib3's PoolManager with the client's pools, each given the guard."""
+
+    def __init__(self, guard: NetworkGuard | None, **kwargs):
+        super().__init__(**kwargs)
+        self.guard = guard
+        self.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def _new_pool(self, scheme, host, port, request_context=None):
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.guard = self.guard
+        return pool
 
 
 def _unpatched_poll():
@@ -347,6 +473,7 @@ class Client:
         self.max_body_bytes = max_body_bytes
         self.max_validate_bytes = max_validate_bytes
         self.verify = verify
+        _headers.install()  # a faster http.client.parse_headers (headers.py)
         self.session = requests.Session()
         # requests looks up proxies, .netrc and CA-bundle variables in the environment
         # on every call. When there are no proxy or .netrc settings, skip those lookups
@@ -359,12 +486,7 @@ class Client:
         self.session.mount("https://", adapter)
         os_poll = _unpatched_poll()
         if os_poll is not None:
-            _OSPollCheck.os_poll = staticmethod(os_poll)
-            for adapter in self.session.adapters.values():
-                adapter.poolmanager.pool_classes_by_scheme = {
-                    "http": _HTTPPool,
-                    "https": _HTTPSPool,
-                }
+            _Checked.os_poll = staticmethod(os_poll)
 
     def close(self) -> None:
         self.session.close()

@@ -432,6 +432,86 @@ def test_redirect_to_a_host_not_allowed_is_refused(hits):
     assert hits.paths() == ["/demo/redirect"]
 
 
+class _Resolver:
+    """socket.getaddrinfo for made-up names: each lookup of a name gives the next
+    address of its list (a name that answers differently the second time is DNS
+    rebinding); other names resolve as usual."""
+
+    def __init__(self, monkeypatch, answers: dict):
+        import socket
+
+        self.answers = {k: list(v) for k, v in answers.items()}
+        self.lookups: list[str] = []
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            if host not in self.answers:
+                return real(host, port, *args, **kwargs)
+            self.lookups.append(host)
+            queue = self.answers[host]
+            address = queue.pop(0) if len(queue) > 1 else queue[0]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_name_that_rebinds_to_a_blocked_address_is_refused(hits, monkeypatch):
+    from flowrun.client import NetworkGuard
+
+    # Checked before the request: 127.0.0.1, allowed. Looked up again to connect:
+    # the metadata address. The connection must use what was checked, or check
+    # what it uses.
+    resolver = _Resolver(monkeypatch, {"rebind.test": ["127.0.0.1", "169.254.169.254"]})
+    guard = NetworkGuard(blocked=["169.254.0.0/16"])
+    doc = flow(hits, node(method="GET", url="/items"))
+    doc["defaults"]["baseUrl"] = f"http://rebind.test:{hits.port}/demo"
+    [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert step["status"] == "failed"
+    assert step["error"] == (
+        "Blocked: rebind.test resolves to 169.254.169.254, which is in a blocked "
+        "network (169.254.0.0/16, FLOWRUN_BLOCKED_NETWORKS)"
+    )
+    assert resolver.lookups == ["rebind.test", "rebind.test"]
+    assert hits.paths() == []
+
+
+def test_a_guarded_name_connects_to_its_checked_address(hits, monkeypatch):
+    from flowrun.client import NetworkGuard
+
+    _Resolver(monkeypatch, {"api.test": ["127.0.0.1"]})
+    guard = NetworkGuard(blocked=["169.254.0.0/16"])
+    doc = flow(hits, node(method="GET", url="/echo"), node("again", "GET", "/echo"))
+    doc["defaults"]["baseUrl"] = f"http://api.test:{hits.port}/demo"
+    steps = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert [s["status"] for s in steps] == ["completed", "completed"]
+    # the name, not the address, is what the server is told
+    assert steps[0]["response"]["body"]["headers"]["Host"] == f"api.test:{hits.port}"
+    assert hits.paths() == ["/demo/echo", "/demo/echo"]
+
+
+def test_a_guarded_name_that_does_not_resolve_says_so(hits):
+    from flowrun.client import NetworkGuard
+
+    guard = NetworkGuard(blocked=["169.254.0.0/16"])
+    doc = flow(hits, node(method="GET", url="http://no-such-host.invalid/x"))
+    [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert step["error"] == (
+        "Network error: DNS lookup failed for host 'no-such-host.invalid'"
+    )
+
+
+def test_a_guarded_connection_refused_says_so(hits):
+    from flowrun.client import NetworkGuard
+
+    from .target import free_port
+
+    port = free_port()
+    guard = NetworkGuard(blocked=["169.254.0.0/16"])
+    doc = flow(hits, node(method="GET", url=f"http://127.0.0.1:{port}/x"))
+    [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert step["error"] == f"Network error: connection refused (127.0.0.1:{port})"
+
+
 def test_header_values_beyond_latin1_are_sent_as_utf8(hits):
     got = echoed(one_step(flow(hits, node(headers={"X-Name": "Zoë ☃"}))))
     # the WSGI server decodes header bytes as latin-1
