@@ -47,7 +47,12 @@ class NetworkGuard:
     """
 
     def __init__(self, blocked=(), allowed_hosts=None):
-        self.blocked = [ipaddress.ip_network(n, strict=False) for n in blocked]
+        self.blocked = [
+            n
+            if isinstance(n, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+            else ipaddress.ip_network(n, strict=False)
+            for n in blocked
+        ]
         self.allowed = {h.lower() for h in allowed_hosts} if allowed_hosts else None
         self._checked: dict[tuple, None] = {}
         self._passed: dict[str, None] = {}  # scheme://netloc of URLs that passed

@@ -239,18 +239,24 @@ class Store:
         )
 
     def finish(self, seq: int, status: str, summary: dict, not_run: list[dict]):
-        def work(db):
-            db.executemany(
-                "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
-                [(seq, r["stepIndex"], _dumps(r)) for r in not_run],
-            )
+        def update(db):
             db.execute(
                 "UPDATE executions SET status = ?, ended_at = ?, prompt_step = NULL, "
                 "paused_step = NULL, summary = ? WHERE seq = ?",
                 (status, now_iso(), _dumps(summary), seq),
             )
 
-        self._run(work, write=True)
+        def work(db):
+            db.executemany(
+                "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
+                [(seq, r["stepIndex"], _dumps(r)) for r in not_run],
+            )
+            update(db)
+
+        if not_run:
+            self._run(work, write=True)
+        else:  # one statement is its own transaction
+            self._run(update)
 
     def abandon(self, execution_ids, reason: str) -> int:
         """Mark still-running executions ``interrupted`` (their process is going)."""
