@@ -84,6 +84,7 @@ class SQLiteChannel(_Poller):
 
     # -- what the API asks
     def state(self, execution_id: str) -> dict | None:
+        """``{status, promptStep, promptKeys, pausedStep}`` (``Store.state``)."""
         return self.store.state(execution_id)
 
     def request_stop(self, execution_id: str) -> None:
@@ -141,9 +142,10 @@ class RedisChannel(_Poller):
     """Control through Redis: works across hosts behind a load balancer.
 
     Keys (``prefix`` = ``flowrun:``): ``exec:<id>`` hash {status, owner, prompt,
-    paused} written by the holder; ``stop:<id>`` set by a stop; ``claim:<id>:<kind>:
-    <step>`` (SET NX) de-duplicates answers; ``inbox:<owner>`` is the list the
-    owner's poller BLPOPs, holding JSON ``[id, kind, step, payload]`` messages.
+    prompt_keys (a JSON list), paused} written by the holder; ``stop:<id>`` set by a
+    stop; ``claim:<id>:<kind>:<step>`` (SET NX) de-duplicates answers;
+    ``inbox:<owner>`` is the list the owner's poller BLPOPs, holding JSON
+    ``[id, kind, step, payload]`` messages.
     """
 
     TTL = 86400
@@ -181,9 +183,11 @@ class RedisChannel(_Poller):
         if not got:
             return self.store.state(execution_id)
         got = {k.decode(): v.decode() for k, v in got.items()}
+        prompt, keys = got.get("prompt"), got.get("prompt_keys")
         return {
             "status": got.get("status", "running"),
-            "promptStep": int(got["prompt"]) if got.get("prompt") else None,
+            "promptStep": int(prompt) if prompt else None,
+            "promptKeys": json.loads(keys) if prompt and keys else None,
             "pausedStep": int(got["paused"]) if got.get("paused") else None,
         }
 
@@ -226,11 +230,16 @@ class RedisChannel(_Poller):
         )
 
     def announce(self, execution_id: str, **fields) -> None:
-        """Record (part of) the state of an execution this process holds."""
+        """Record (part of) the state of an execution this process holds.
+
+        None is stored as ``""``, a list as its JSON.
+        """
         client = self.r  # also sets self.owner in a new process
         key = self._k("exec", execution_id)
         values = {"owner": self.owner}
         for name, value in fields.items():
+            if isinstance(value, list):
+                value = json.dumps(value)
             values[name] = "" if value is None else value
         pipe = client.pipeline()
         pipe.hset(key, mapping=values)

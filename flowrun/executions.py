@@ -115,6 +115,9 @@ class NoPrompts(WebControls):
 class Recorder:
     """Write one run's events to the store as they happen (masking secrets)."""
 
+    # (stepIndex, keys) of the prompt waiting for an answer, or None.
+    prompt: tuple[int, list[str]] | None = None
+
     def __init__(self, store: Store, run: Run, secret_vars, channel=None):
         self.store = store
         self.run = run
@@ -127,6 +130,8 @@ class Recorder:
         self._waiting = False
 
     def _announce(self, **fields) -> None:
+        if "prompt" in fields:  # the keys go with the prompt they belong to
+            fields.setdefault("prompt_keys", None)
         if self.channel is not None:
             self.channel.announce(self.run.execution_id, **fields)
 
@@ -143,9 +148,13 @@ class Recorder:
             if self._waiting:
                 self._unwait()
         elif name == "input_required":
-            self.store.waiting(self.seq, data["stepIndex"], None)
-            self._announce(prompt=data["stepIndex"], paused=None)
+            # The keys the prompt asks for: an answer lacking one is refused
+            # (400) by whichever worker receives it, and the prompt keeps waiting.
+            index, keys = data["stepIndex"], list(data["prompts"])
+            self.prompt = (index, keys)
             self._waiting = True
+            self.store.waiting(self.seq, index, None, keys)
+            self._announce(prompt=index, prompt_keys=keys, paused=None)
         elif name == "paused":
             self.store.waiting(self.seq, None, data["stepIndex"])
             self._announce(prompt=None, paused=data["stepIndex"])
@@ -154,6 +163,7 @@ class Recorder:
             self.end(data)
 
     def _unwait(self) -> None:
+        self.prompt = None
         self.store.waiting(self.seq, None, None)
         self._announce(prompt=None, paused=None)
         self._waiting = False

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS executions (
     prompt_step INTEGER,
     paused_step INTEGER,
     summary TEXT,
-    owner TEXT
+    owner TEXT,
+    prompt_keys TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_flow ON executions (flow_name);
 -- A rowid table: a step record is often longer than the ~1 KB a WITHOUT ROWID
@@ -129,9 +130,14 @@ class Store:
                 columns = {
                     r[1] for r in self._db.execute("PRAGMA table_info(executions)")
                 }
-                if "owner" not in columns:  # a store written by an earlier version
+                # Columns a store written by an earlier version lacks.
+                for column in ("owner", "prompt_keys"):
+                    if column in columns:
+                        continue
                     try:
-                        self._db.execute("ALTER TABLE executions ADD COLUMN owner TEXT")
+                        self._db.execute(
+                            f"ALTER TABLE executions ADD COLUMN {column} TEXT"
+                        )
                     except sqlite3.OperationalError as exc:
                         # "duplicate column": another worker added it first.
                         if "duplicate column" not in str(exc):
@@ -229,12 +235,23 @@ class Store:
             )
         )
 
-    def waiting(self, seq: int, prompt_step: int | None, paused_step: int | None):
-        """Record the pending prompt / pause (what other workers may answer)."""
+    def waiting(
+        self,
+        seq: int,
+        prompt_step: int | None,
+        paused_step: int | None,
+        prompt_keys: list[str] | None = None,
+    ):
+        """Record the pending prompt (and the keys it asks for) or pause.
+
+        This is what other workers may answer, and check an answer against.
+        """
+        keys = None if prompt_keys is None else _dumps(list(prompt_keys))
         self._run(
             lambda db: db.execute(
-                "UPDATE executions SET prompt_step = ?, paused_step = ? WHERE seq = ?",
-                (prompt_step, paused_step, seq),
+                "UPDATE executions SET prompt_step = ?, paused_step = ?, "
+                "prompt_keys = ? WHERE seq = ?",
+                (prompt_step, paused_step, keys, seq),
             )
         )
 
@@ -242,7 +259,7 @@ class Store:
         def update(db):
             db.execute(
                 "UPDATE executions SET status = ?, ended_at = ?, prompt_step = NULL, "
-                "paused_step = NULL, summary = ? WHERE seq = ?",
+                "prompt_keys = NULL, paused_step = NULL, summary = ? WHERE seq = ?",
                 (status, now_iso(), _dumps(summary), seq),
             )
 
@@ -265,8 +282,8 @@ class Store:
             lambda db: (
                 db.executemany(
                     "UPDATE executions SET status = 'interrupted', ended_at = ?, "
-                    "prompt_step = NULL, paused_step = NULL, summary = ? "
-                    "WHERE id = ? AND status = 'running'",
+                    "prompt_step = NULL, prompt_keys = NULL, paused_step = NULL, "
+                    "summary = ? WHERE id = ? AND status = 'running'",
                     [(now_iso(), summary, i) for i in execution_ids],
                 ).rowcount
             )
@@ -291,16 +308,26 @@ class Store:
 
     # -- reads
     def state(self, execution_id: str) -> dict | None:
-        """``{status, promptStep, pausedStep}`` of one execution, or None."""
+        """``{status, promptStep, promptKeys, pausedStep}`` of one execution, or None.
+
+        ``promptKeys`` lists the keys the pending prompt asks for (None when no
+        prompt waits, or when a store of an earlier version recorded it).
+        """
         row = self._run(
             lambda db: db.execute(
-                "SELECT status, prompt_step, paused_step FROM executions WHERE id = ?",
+                "SELECT status, prompt_step, paused_step, prompt_keys "
+                "FROM executions WHERE id = ?",
                 (execution_id,),
             ).fetchone()
         )
         if row is None:
             return None
-        return {"status": row[0], "promptStep": row[1], "pausedStep": row[2]}
+        return {
+            "status": row[0],
+            "promptStep": row[1],
+            "promptKeys": json.loads(row[3]) if row[3] else None,
+            "pausedStep": row[2],
+        }
 
     def list(self, limit: int = 50, flow: str | None = None) -> list[dict]:
         sql = (

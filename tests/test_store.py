@@ -96,14 +96,54 @@ def test_waiting_state_is_visible_to_other_workers(tmp_path):
     assert store.state("exec-w") == {
         "status": "running",
         "promptStep": None,
+        "promptKeys": None,
         "pausedStep": None,
     }
-    store.waiting(seq, 1, None)
+    store.waiting(seq, 1, None, ["user", "password"])
     assert store.state("exec-w")["promptStep"] == 1
+    assert store.state("exec-w")["promptKeys"] == ["user", "password"]
     assert store.add_control("exec-w", "input", 1, {"a": 1}) is True
     assert store.add_control("exec-w", "input", 1, {"a": 2}) is False
     assert store.state("exec-x") is None
+    store.waiting(seq, None, None)
+    assert store.state("exec-w")["promptKeys"] is None
+    store.waiting(seq, 1, None, ["a"])
+    store.finish(seq, "failed", {}, [])
+    assert store.state("exec-w") == {
+        "status": "failed",
+        "promptStep": None,
+        "promptKeys": None,
+        "pausedStep": None,
+    }
     store.close()
+
+
+def test_a_store_of_an_earlier_version_gets_the_new_columns(tmp_path):
+    # The executions table as flowrun wrote it before `owner` and `prompt_keys`.
+    db = sqlite3.connect(tmp_path / "flowrun.sqlite3")
+    db.execute(
+        "CREATE TABLE executions (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "id TEXT NOT NULL UNIQUE, flow_name TEXT, status TEXT NOT NULL, "
+        "started_at TEXT, ended_at TEXT, total_steps INTEGER, prompt_step INTEGER, "
+        "paused_step INTEGER, summary TEXT)"
+    )
+    db.execute(
+        "INSERT INTO executions (id, status, prompt_step) VALUES ('exec-old', "
+        "'running', 0)"
+    )
+    db.commit()
+    db.close()
+    store = Store(tmp_path)
+    columns = {r[1] for r in store._db.execute("PRAGMA table_info(executions)")}
+    assert {"owner", "prompt_keys"} <= columns
+    # A prompt recorded before the upgrade: its keys are unknown.
+    assert store.state("exec-old")["promptStep"] == 0
+    assert store.state("exec-old")["promptKeys"] is None
+    seq = store.create("exec-new", "f", 1)
+    store.waiting(seq, 0, None, ["word"])
+    assert store.state("exec-new")["promptKeys"] == ["word"]
+    store.close()
+    Store(tmp_path).close()  # opening it again changes nothing
 
 
 def test_runs_of_dead_processes_are_marked_interrupted(tmp_path):
