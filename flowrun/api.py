@@ -199,6 +199,34 @@ def _execution_state(execution_id: str) -> dict:
     return found
 
 
+def _check_answer(execution_id, step_index, keys, values, answered) -> None:
+    """Refuse (400) an answer that lacks some of the prompt's keys.
+
+    Checked before the prompt is claimed, so it keeps waiting for a whole answer.
+    Keys beyond the prompt's are accepted (and not used). ``keys`` is None when
+    they are not known (recorded by an earlier version, or not recorded yet): the
+    answer is then taken, and the engine fails the step naming any missing key.
+    """
+    missing = [key for key in keys or () if key not in values]
+    if not missing:
+        return
+    # An answer to a prompt already answered is a conflict, whatever it holds.
+    if _state().channel.input_claimed(execution_id, step_index):
+        raise answered
+    raise ApiError(
+        400,
+        f"No answer given for prompt(s): {', '.join(missing)}",
+        [
+            located(
+                f"userInput.{key}",
+                "required: the prompt asks for it",
+                "send every key of the prompt; it is still waiting",
+            )
+            for key in missing
+        ],
+    )
+
+
 @bp.post("/provide-input")
 def provide_input():
     body = _body()
@@ -218,6 +246,9 @@ def provide_input():
     answered = ApiError(409, f"Prompt of step {step_index} was already answered")
     local = state.registry.get(execution_id)
     if local is not None and local.controls.waiting_input == step_index:
+        prompt = local.recorder.prompt
+        keys = prompt[1] if prompt is not None and prompt[0] == step_index else None
+        _check_answer(execution_id, step_index, keys, values, answered)
         # Claim the prompt in the shared channel first: the same prompt may be
         # answered through another worker at the same moment.
         if not channel.send_input(execution_id, step_index, values):
@@ -227,6 +258,8 @@ def provide_input():
         return {"success": True}
     remote = _execution_state(execution_id)
     if remote["status"] == "running" and remote["promptStep"] == step_index:
+        keys = remote.get("promptKeys")
+        _check_answer(execution_id, step_index, keys, values, answered)
         if channel.send_input(execution_id, step_index, values):
             return {"success": True}
         raise answered

@@ -448,14 +448,6 @@ def test_auto_step_delay_too_long_is_a_bad_option(client, hits):
     assert body["errors"][0]["path"] == "options.autoStepDelayMs"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provide-input accepts an answer missing some of the prompt's keys: the "
-    "prompt is used up and the step fails 'No answer given for prompt(s): password'; "
-    "a 400 naming userInput.password, with the prompt still waiting, would let the "
-    "caller resend (the prompt's keys are known only to executions.WebControls and "
-    "not to the control channel's state)",
-)
 def test_partial_answer_is_400_and_the_prompt_keeps_waiting(client, hits):
     import threading
 

@@ -141,3 +141,42 @@ def test_stop_and_continue_while_waiting(workers, hits):
     assert end[1]["interrupted"] is True and end[1]["notRun"] == ["q"]
     reader.join(5)
     assert hits.paths() == ["/demo/items"]
+
+
+def test_partial_answer_through_the_other_worker_is_400_and_the_prompt_waits(
+    workers, hits
+):
+    a, b = workers
+    url = "/echo?u={{ .input.user }}&p={{ .input.pin }}"
+    flow = make_flow(hits, node("ask", url, userPrompts={"user": "U?", "pin": "P?"}))
+    eid, reader = start(a, flow)
+    reader.wait_for("input_required")
+    base = {"executionId": eid, "stepIndex": 0}
+    partial = {**base, "userInput": {"other": "x"}}
+    body = assert_error(b.test_client().post("/api/provide-input", json=partial), 400)
+    assert [e["path"] for e in body["errors"]] == ["userInput.user", "userInput.pin"]
+    assert "user" in body["error"] and "pin" in body["error"]
+    # Not claimed: the prompt still waits, as both workers see it.
+    for app in (a, b):
+        state = app.extensions["flowrun"].channel.state(eid)
+        assert (state["promptStep"], state["promptKeys"]) == (0, ["user", "pin"])
+    whole = {**base, "userInput": {"user": "ada", "pin": "42", "other": "x"}}
+    resp = b.test_client().post("/api/provide-input", json=whole)
+    assert resp.status_code == 200 and resp.get_json() == {"success": True}
+    # Answered: another answer is a conflict, whole or not.
+    for again in (partial, whole):
+        assert_error(b.test_client().post("/api/provide-input", json=again), 409)
+    end = reader.wait_for("end")[1]
+    reader.join(5)
+    assert end["success"] is True
+    assert [e[0] for e in reader.events if e[0] != ":"] == [
+        "start",
+        "input_required",
+        "step_start",
+        "step",
+        "end",
+    ]
+    args = end["executionLog"][0]["response"]["body"]["args"]
+    assert (args["u"], args["p"]) == (["ada"], ["42"])
+    state = b.extensions["flowrun"].channel.state(eid)
+    assert (state["promptStep"], state["promptKeys"]) == (None, None)

@@ -559,3 +559,43 @@ def test_redis_channel_under_gunicorn(redis_workers, hits):
     finally:
         stream.close()
     assert server.wait_status(stream.id)["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("workers", ["server", "redis_workers"])
+def test_partial_answer_through_the_other_worker(request, workers, hits):
+    """A 400 names the missing key, the prompt keeps waiting, the whole answer runs."""
+    server = request.getfixturevalue(workers)
+    run = f"pa-{workers}"
+    url = f"/echo?run={run}&u={{{{ .input.user }}}}&p={{{{ .input.pin }}}}"
+    ask = ("ask", url, {"userPrompts": {"user": "User?", "pin": "PIN?"}})
+    stream = Stream(server, flow_of(hits, run, ask))
+    try:
+        stream.until("input_required")
+        other = server.connection_to(want_other_than=stream.worker)
+        base = {"executionId": stream.id, "stepIndex": 0}
+        partial = {**base, "userInput": {"user": "ada"}}
+        status, reply, worker = server.call(
+            "POST", "/api/provide-input", partial, conn=other
+        )
+        assert worker != stream.worker
+        assert status == 400, reply
+        assert [e["path"] for e in reply["errors"]] == ["userInput.pin"]
+        assert "pin" in reply["error"]
+        whole = {**base, "userInput": {"user": "ada", "pin": "42"}}
+        status, reply, _ = server.call("POST", "/api/provide-input", whole, conn=other)
+        assert (status, reply) == (200, {"success": True})
+        end = stream.until("end")[1]
+        assert end["success"] is True
+        assert stream.names() == [
+            "start",
+            "input_required",
+            "step_start",
+            "step",
+            "end",
+        ]
+        args = end["executionLog"][0]["response"]["body"]["args"]
+        assert (args["u"], args["p"]) == (["ada"], ["42"])
+        other.close()
+    finally:
+        stream.close()
+    assert len(run_hits(hits, run)) == 1

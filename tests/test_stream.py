@@ -164,6 +164,40 @@ def test_prompt_answered_through_provide_input(client, hits):
     assert again.status_code in (404, 409)
 
 
+def test_keys_beyond_the_prompt_are_accepted_and_not_kept(client, hits):
+    flow = make_flow(
+        hits,
+        node("first", "/echo?a={{ .input.a }}", userPrompts={"a": "A?"}),
+        node("second", "/echo?b={{ .input.b }}", userPrompts={"b": "B?"}),
+    )
+    answers, prompts = [], []
+    given = {0: {"a": "1", "b": "early"}, 1: {"b": "2"}}
+
+    def on_event(name, data, resp):
+        if name == "input_required":
+            prompts.append(data["prompts"])
+            index = data["stepIndex"]
+            body = {
+                "executionId": data["executionId"],
+                "stepIndex": index,
+                "userInput": given[index],
+            }
+            thread = threading.Thread(
+                target=lambda: answers.append(
+                    client.post("/api/provide-input", json=body)
+                )
+            )
+            thread.start()
+            thread.join(5)
+
+    _, events = run_events(client, flow, on_event=on_event)
+    assert [a.status_code for a in answers] == [200, 200]
+    # The extra "b" of the first answer was not taken as the second prompt's.
+    assert prompts == [{"a": "A?"}, {"b": "B?"}]
+    log = events[-1][1]["executionLog"]
+    assert [r["response"]["body"]["args"] for r in log] == [{"a": ["1"]}, {"b": ["2"]}]
+
+
 def test_inputs_in_advance_send_no_prompt(client, hits):
     flow = make_flow(
         hits,
