@@ -35,6 +35,7 @@ SECRET_HEADERS = frozenset(
 )
 MASK = "********"
 _PRUNE_EVERY = 20
+_PRUNE_SLACK = 20  # executions pruned at once, at most (see Store._retain)
 BUSY_TIMEOUT_S = 10.0
 
 _SCHEMA = """
@@ -199,33 +200,51 @@ class Store:
             ).lastrowid
 
         seq = self._run(work)
-        # History holds FLOWRUN_HISTORY_LIMIT executions: an indexed probe for the
-        # one just past the limit decides whether anything needs deleting.
-        cutoff = self._run(self._cutoff)
         self._created += 1
-        if cutoff is not None or self._created % _PRUNE_EVERY == 1:
-            self._run(lambda db: self._prune(db, cutoff), write=True)
+        if self._created % _PRUNE_EVERY == 1:  # answered controls, now and then
+            self._run(
+                lambda db: db.execute(
+                    "DELETE FROM controls WHERE created < ?", (time.time() - 86400,)
+                )
+            )
         return seq
 
-    def _cutoff(self, db) -> int | None:
-        row = db.execute(
-            "SELECT seq FROM executions ORDER BY seq DESC LIMIT 1 OFFSET ?",
-            (max(self.history_limit, 0),),
-        ).fetchone()
-        return None if row is None else row[0]
+    def _retain(self) -> None:
+        """Keep at most FLOWRUN_HISTORY_LIMIT executions (running ones are kept).
 
-    def _prune(self, db, cutoff: int | None) -> None:
-        if cutoff is not None:
-            db.execute(
-                "DELETE FROM executions WHERE seq <= ? AND status != 'running'",
-                (cutoff,),
-            )
-            db.execute(
-                "DELETE FROM steps WHERE exec_seq <= ? AND exec_seq NOT IN "
-                "(SELECT seq FROM executions WHERE seq <= ?)",
-                (cutoff, cutoff),
-            )
-        db.execute("DELETE FROM controls WHERE created < ?", (time.time() - 86400,))
+        Run as each execution finishes, off the path of a new run's first event.
+        Sequence numbers only grow, so ``max - min + 1`` bounds the number of rows
+        (an indexed lookup, not a count); only when that passes the limit is the
+        oldest to keep looked up and the older ones deleted, down to the limit less
+        a small slack, so that the next few finishes pass the first check.
+        """
+        limit = max(self.history_limit, 0)
+        lo, hi = self._run(
+            lambda db: db.execute(
+                "SELECT min(seq), max(seq) FROM executions"
+            ).fetchone()
+        )
+        if lo is None or hi - lo + 1 <= limit:
+            return
+        keep = limit - min(limit // 50, _PRUNE_SLACK)
+        self._run(lambda db: self._prune(db, keep), write=True)
+
+    @staticmethod
+    def _prune(db, keep: int) -> None:
+        row = db.execute(
+            "SELECT seq FROM executions ORDER BY seq DESC LIMIT 1 OFFSET ?", (keep,)
+        ).fetchone()
+        if row is None:
+            return
+        cutoff = row[0]
+        db.execute(
+            "DELETE FROM executions WHERE seq <= ? AND status != 'running'", (cutoff,)
+        )
+        db.execute(
+            "DELETE FROM steps WHERE exec_seq <= ? AND exec_seq NOT IN "
+            "(SELECT seq FROM executions WHERE seq <= ?)",
+            (cutoff, cutoff),
+        )
 
     def step(self, seq: int, step_index: int, status: str, record_json: str) -> None:
         self._run(
@@ -274,6 +293,7 @@ class Store:
             self._run(work, write=True)
         else:  # one statement is its own transaction
             self._run(update)
+        self._retain()
 
     def abandon(self, execution_ids, reason: str) -> int:
         """Mark still-running executions ``interrupted`` (their process is going)."""

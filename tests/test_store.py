@@ -77,16 +77,36 @@ def test_retention_prunes_oldest(tmp_path):
         seq = store.create(f"exec-{i}", "f", 1)
         store.step(seq, 0, "completed", '{"stepIndex":0}')
         store.finish(seq, "completed", {}, [])
+        assert len(store.list(100)) <= 3
     running = store.create("exec-running", "f", 1)
     assert running
     kept = [e["executionId"] for e in store.list(100)]
-    assert len(kept) <= 3 + 20  # pruned every 20 creations
-    assert "exec-0" not in kept and kept[0] == "exec-running"
+    assert kept == ["exec-running", "exec-29", "exec-28", "exec-27"]
     assert store.get("exec-0") is None
     orphans = store._db.execute(
         "SELECT COUNT(*) FROM steps WHERE exec_seq NOT IN (SELECT seq FROM executions)"
     ).fetchone()[0]
     assert orphans == 0
+    store.close()
+
+
+def test_retention_never_exceeds_the_limit_and_keeps_running_executions(tmp_path):
+    store = Store(tmp_path, history_limit=100)
+    waiting = store.create("exec-waiting", "f", 1)  # a run waiting for a prompt
+    for i in range(400):
+        seq = store.create(f"exec-{i}", "f", 1)
+        store.finish(seq, "completed", {}, [])
+        finished = [e for e in store.list(1000) if e["status"] != "running"]
+        assert len(finished) <= 100
+    ids = [e["executionId"] for e in store.list(1000)]
+    # pruned in small batches: between the limit less 20 and the limit
+    assert 80 <= len(ids) - 1 <= 100 and ids[0] == "exec-399"
+    assert "exec-waiting" in ids
+    store.finish(waiting, "interrupted", {}, [])
+    seq = store.create("exec-last", "f", 1)
+    store.finish(seq, "completed", {}, [])
+    ids = [e["executionId"] for e in store.list(1000)]
+    assert "exec-waiting" not in ids and len(ids) <= 100
     store.close()
 
 
