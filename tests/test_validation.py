@@ -735,6 +735,52 @@ def test_the_fast_schema_check_agrees_with_jsonschema():
     assert disagree == []
 
 
+def test_the_fast_schema_check_agrees_on_every_branch():
+    # The fast check leaves anyOf / oneOf / if-then to plain Python: each branch,
+    # taken and not taken, against jsonschema.
+    checks = [
+        {"httpStatusCode": 200},
+        {"httpStatusCode": [200, 201]},
+        {"httpStatusCode": []},
+        {"httpStatusCode": [200, "201"]},
+        {"httpStatusCode": 99},
+        {"httpStatusCode": 200.5},
+        {"httpStatusCode": True},
+        {"httpStatusCode": "200"},
+        {"jsonpath": ".id", "exists": True},
+        {"header": "Content-Type", "contains": "json"},
+        {"jq": ".a", "equals": 1},
+        {"schema": {"type": "object"}},
+        {"maxDurationMs": 10},
+        {"equals": 1},
+        {"_note": "only a comment"},
+        {},
+    ]
+    conditions = [
+        {"node": "a", "httpStatusCode": 200},
+        {"variable": "v", "equals": 1},
+        {"input": "i", "exists": True},
+        {"source": "node", "node": "a", "field": ".x", "exists": True},
+        {"source": "node", "variable": "v", "equals": 1},
+        {"source": "variable", "node": "a", "equals": 1},
+        {"source": "input", "input": "i", "equals": 1},
+        {"source": "input", "node": "a", "equals": 1},
+        {"field": ".x", "exists": True},
+        {},
+    ]
+    docs = [{"name": "no nodes"}, {"steps": [node("a")]}]
+    for check in checks:
+        docs.append(flow(node("a", validations=[check])))
+        docs.append({**flow(node("a")), "defaults": {"validations": [check]}})
+    for cond in conditions:
+        docs.append(flow(node("a"), node("b", conditions=[cond])))
+        docs.append(flow(node("a"), node("b", condition=cond)))
+        docs.append({"steps": [node("a"), node("b", condition=cond)]})
+    verdicts = [validation._VALIDATOR.is_valid(d) for d in docs]
+    assert True in verdicts and False in verdicts
+    assert [validation.schema_valid(d) for d in docs] == verdicts
+
+
 def test_the_reference_documents_every_field_and_operator():
     text = (EXAMPLES.parent / "docs" / "flow-format.md").read_text("utf-8")
     schema = validation.SCHEMA
