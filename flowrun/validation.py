@@ -216,6 +216,8 @@ MAX_DEPTH = 100
 
 def _too_deep(doc) -> tuple | None:
     """The path of the first value nested deeper than MAX_DEPTH, else None."""
+    if not _deeper_than(doc, MAX_DEPTH):
+        return None
     stack = [(doc, ())]
     while stack:
         value, parts = stack.pop()
@@ -226,6 +228,21 @@ def _too_deep(doc) -> tuple | None:
         elif isinstance(value, list):
             stack.extend((v, (*parts, i)) for i, v in enumerate(value))
     return None
+
+
+def _deeper_than(doc, limit: int) -> bool:
+    """Whether some value sits more than ``limit`` levels deep: containers only,
+    no paths (the check before every run; the path is found only if needed)."""
+    stack = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if depth >= limit and children:
+            return True
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
 
 
 def render_path(parts) -> str:
