@@ -794,3 +794,21 @@ def test_the_reference_documents_every_field_and_operator():
     ]
     missing = [name for name in names if f"`{name}`" not in text]
     assert missing == []
+
+
+@pytest.mark.parametrize("depth, refused", [(97, False), (98, True), (150, True)])
+def test_a_value_nested_too_deeply_is_refused_with_its_path(depth, refused):
+    # nodes[0].body holds `depth` nested lists: the innermost value sits
+    # depth + 3 levels deep (nodes, 0, body, ...), and more than 100 is refused.
+    body = 1
+    for _ in range(depth):
+        body = [body]
+    doc = flow(post("a", body=body))
+    errors, _ = validation.check(doc)
+    messages = [e["message"] for e in errors]
+    if not refused:
+        assert not any("levels deep" in m for m in messages)
+        return
+    assert messages == ["nested more than 100 levels deep"]
+    assert errors[0]["nodeId"] == "a"
+    assert errors[0]["path"].startswith("nodes[0].body[0][0]")
