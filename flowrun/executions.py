@@ -140,7 +140,7 @@ class Recorder:
         if name == "step":
             record = ev.record
             if self.masker.needed(record):
-                text = _dumps(self.masker.mask(data))
+                text = self.masker.masked_json(data, text)
             self.store.step(self.seq, record["stepIndex"], record["status"], text)
             if self._waiting:
                 self._unwait()

@@ -21,6 +21,7 @@ import fcntl
 import json
 import mmap
 import os
+import re
 import socket
 import sqlite3
 import struct
@@ -571,8 +572,53 @@ class Masker:
                     return True
         return bool(self.names) and bool(self._secret_values())
 
-    def mask(self, record: dict) -> dict:
+    def masked_json(self, record: dict, text: str) -> str:
+        """``_dumps(self.mask(record))``, given ``text``, the record's JSON unmasked.
+
+        Where it gives the same JSON, each secret is replaced in ``text`` itself
+        (a few ``str`` operations instead of copying the record and encoding it
+        again): when every secret is plain text that can only ever sit inside
+        one JSON string value, never in a key, a number, a literal or an escape
+        sequence, and the masking by name (secret headers, secret variables)
+        masks nothing a replace would not. Otherwise the record is masked.
+        """
         values = self._secret_values(record)
+        if self._replaceable(record, values, text):
+            for secret in values:  # longest first, as _Scrubber does
+                if secret in text:
+                    text = text.replace(secret, MASK)
+            return text
+        return _dumps(self._mask(record, values))
+
+    def _replaceable(self, record: dict, values: list[str], text: str) -> bool:
+        if self.names and not self.names.isdisjoint([*self.variables, *self.inputs]):
+            return False  # substitutions are masked by name
+        for part in ("request", "response"):
+            headers = (record.get(part) or {}).get("headers") or {}
+            for k, v in headers.items():
+                # A secret header is masked whole; a replace does the same only
+                # for a value that is itself one of the secrets.
+                if k.lower() in SECRET_HEADERS and not (
+                    isinstance(v, str) and len(v) >= 3
+                ):
+                    return False
+        if "\\u" in text:
+            return False
+        for secret in values:
+            if (
+                _TEXT_SAFE.fullmatch(secret) is None
+                or _NUMBER_CHARS.issuperset(secret)
+                or any(secret in literal for literal in _LITERALS)
+                or "\\" + secret in text
+                or _in_a_key(text, secret)
+            ):
+                return False
+        return True
+
+    def mask(self, record: dict) -> dict:
+        return self._mask(record, self._secret_values(record))
+
+    def _mask(self, record: dict, values: list[str]) -> dict:
         scrub = _Scrubber(values).scrub
         record = scrub(record)
         for part in ("request", "response"):
@@ -588,6 +634,35 @@ class Masker:
             if sub.get("type") in ("variable", "input") and name in self.names:
                 sub["value"] = MASK
         return record
+
+
+# A secret that can be replaced in a record's JSON text: no quote, backslash,
+# control character or JSON punctuation, so any occurrence lies inside one
+# string token; not made only of number characters; not part of a literal.
+_TEXT_SAFE = re.compile(r'[^"\\\x00-\x1f,:{}\[\]]+')
+_NUMBER_CHARS = frozenset("0123456789.eE+-")
+_LITERALS = ("true", "false", "null", "NaN", "Infinity")
+
+
+def _in_a_key(text: str, secret: str) -> bool:
+    """Whether ``secret`` occurs in an object key of the JSON ``text``."""
+    at = text.find(secret)
+    while at >= 0:
+        # The string holding this occurrence ends at the next unescaped quote.
+        end = text.find('"', at + len(secret))
+        while end > 0 and _escaped(text, end):
+            end = text.find('"', end + 1)
+        if end >= 0 and text.startswith(":", end + 1):
+            return True
+        at = text.find(secret, at + 1)
+    return False
+
+
+def _escaped(text: str, at: int) -> bool:
+    backslashes = 0
+    while at - backslashes - 1 >= 0 and text[at - backslashes - 1] == "\\":
+        backslashes += 1
+    return backslashes % 2 == 1
 
 
 _PLAIN = frozenset((int, float, bool, type(None)))
