@@ -741,7 +741,14 @@ def test_import_postman_collection(page, studio, tmp_path):
 
 
 def test_import_curl_command(page, studio):
-    page.get_by_role("button", name="curl", exact=True).click()
+    # Both imports read as actions and look alike: the curl one is no bare label.
+    imports = page.get_by_role("group", name="Import")
+    expect(imports.locator("label.file-btn")).to_have_text("Import file…")
+    curl = imports.get_by_role("button", name="Import curl…", exact=True)
+    look = """(e) => { const s = getComputedStyle(e);
+      return [s.backgroundColor, s.borderColor, s.color, s.height]; }"""
+    assert curl.evaluate(look) == imports.locator("label.file-btn").evaluate(look)
+    curl.click()
     dialog = page.get_by_role("dialog", name="Import from curl")
     dialog.get_by_label("curl command").fill(
         f"curl -H 'Accept: application/json' {studio}/demo/items"
