@@ -378,6 +378,9 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     item.click()
     expect(panel.get_by_role("heading", name="History: Slow steps")).to_be_visible()
     expect(panel.locator(".card.notrun")).to_have_count(3)
+    # Stored not-run steps read as templates too.
+    expect(panel.locator(".card.notrun .ph.sub-variable")).to_have_count(3)
+    expect(panel.locator(".card.notrun .ph").first).to_have_text("{{ .vars.ms }}")
     expect(panel.locator(".card.success")).to_have_count(2)
     expect(panel.locator("#summary")).to_contain_text("total time")
     expect(page.get_by_role("button", name="Interrupt the Flow")).to_be_hidden()
@@ -703,7 +706,12 @@ def test_failed_step_ends_the_flow(page, studio):
                 "method": "GET",
                 "url": "/status/500",
             },
-            {"id": "after", "name": "Never sent", "method": "GET", "url": "/items"},
+            {
+                "id": "after",
+                "name": "Never sent",
+                "method": "GET",
+                "url": "/items/{{ .responses.boom.id }}?v={{ $guid }}",
+            },
         ],
     }
     page.get_by_label("Flow JSON").fill(json.dumps(doc, indent=2))
@@ -715,7 +723,17 @@ def test_failed_step_ends_the_flow(page, studio):
     failed = panel.locator(".card.failure")
     expect(failed).to_contain_text("500")
     expect(failed.get_by_role("listitem").filter(has_text="failed:")).to_have_count(1)
-    expect(panel.locator(".card.notrun")).to_contain_text("Never sent")
+    not_run = panel.locator(".card.notrun")
+    expect(not_run).to_contain_text("Never sent")
+    # Its URL reads as a template: as written, each placeholder a chip of its kind.
+    url = not_run.locator(".card-url")
+    expect(url.locator(".url-tag")).to_have_text("as written")
+    expect(url.locator(".url-text")).to_have_text(
+        "/items/{{ .responses.boom.id }}?v={{ $guid }}"
+    )
+    expect(url.locator(".ph.sub-response")).to_have_text("{{ .responses.boom.id }}")
+    expect(url.locator(".ph.sub-dynamic")).to_have_text("{{ $guid }}")
+    expect(not_run).to_contain_text("placeholders were never resolved")
 
 
 def test_import_postman_collection(page, studio, tmp_path):

@@ -322,6 +322,33 @@ export function runningCard(start) {
   return card;
 }
 
+const PLACEHOLDER = /\{\{[\s\S]*?\}\}/g;
+
+// The kind of value a placeholder would take, for the substitution colours.
+function placeholderKind(text) {
+  const expr = text.slice(2, -2).trim();
+  if (expr.startsWith("$")) return "dynamic";
+  const root = /^\.(vars|input|responses|headers|status)\b/.exec(expr);
+  return root ? { vars: "variable", responses: "response", headers: "header" }[root[1]] || root[1] : "dynamic";
+}
+
+// Text as written in the flow, each {{ … }} a dashed chip in its kind's colour:
+// it reads as a template waiting for values, not as a broken address.
+export function unresolved(text) {
+  const frag = document.createDocumentFragment();
+  const value = String(text ?? "");
+  let last = 0;
+  for (const m of value.matchAll(PLACEHOLDER)) {
+    if (m.index > last) frag.append(value.slice(last, m.index));
+    const kind = placeholderKind(m[0]);
+    frag.append(h("span", { class: `ph sub-${kind}`, title: `${kind}: not resolved, the step never ran` }, m[0]));
+    last = m.index + m[0].length;
+  }
+  frag.append(value.slice(last));
+  return frag;
+}
+
+// A step that never ran (after an interrupt or a failure, live or in history).
 export function notRunCard(rec) {
   const card = h("article", {
     class: "card notrun",
@@ -330,8 +357,22 @@ export function notRunCard(rec) {
     "aria-label": `Step ${rec.step ?? ""} ${rec.name || rec.id || ""}: Not Run`,
   });
   card.append(head("not_run", rec));
-  if (rec.url) card.append(h("div", { class: "card-url" }, rec.url));
-  card.append(h("p", { class: "card-note" }, rec.note || "This step was not run."));
+  const url = String(rec.url || "");
+  const hasPlaceholders = url.match(PLACEHOLDER) !== null;
+  if (url) {
+    card.append(
+      h(
+        "div",
+        { class: "card-url template" },
+        h("span", { class: "url-tag", title: "The URL as written in the flow: this step never ran" }, "as written"),
+        h("span", { class: "url-text" }, unresolved(url)),
+      ),
+    );
+  }
+  const note = rec.note || "This step was not run.";
+  card.append(
+    h("p", { class: "card-note" }, hasPlaceholders ? `${note} Its placeholders were never resolved.` : note),
+  );
   return card;
 }
 
