@@ -1005,3 +1005,70 @@ def test_step_mode_prompt_answer_keeps_the_pause(page):
     expect(panel.locator("#run-state")).to_have_text("Paused")
     panel.get_by_role("button", name="Continue", exact=True).click()
     expect(panel.get_by_text("Flow completed")).to_be_visible()
+
+def test_run_panel_closes_while_a_prompt_waits(page):
+    """A waiting prompt traps nobody: the panel closes, the run waits for later."""
+    open_flow(page, "User input")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = run_panel(page)
+    prompt = page.get_by_role("dialog", name="Input needed")
+    expect(prompt).to_be_visible()
+    execution_id = panel.locator("#run-meta").inner_text()
+    page.get_by_role("button", name="Close run panel").click()
+    expect(panel).to_be_hidden()
+    # The top bar says what the run is doing and brings it back.
+    show = page.get_by_role("button", name="Show run")
+    expect(show).to_contain_text("Waiting for input")
+    expect(show).to_be_focused()
+    expect(page.get_by_text("The flow is waiting for your input")).to_be_visible()
+    # History cannot swap the live run out: its own entry brings it back.
+    page.get_by_role("button", name="History").click()
+    history = page.get_by_role("dialog", name="History")
+    history.get_by_role("button").filter(has_text=execution_id).click()
+    expect(history).to_be_hidden()
+    expect(prompt).to_be_visible()
+    expect(prompt.get_by_label("Username", exact=False)).to_be_focused()
+    # Escape closes the prompt first (a card keeps it), then the panel.
+    page.keyboard.press("Escape")
+    expect(prompt).to_be_hidden()
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(show).to_be_visible()
+    # Go with the Flow returns to the same run; the prompt is still answerable.
+    page.get_by_role("button", name="Go with the Flow").click()
+    expect(panel.locator("#run-meta")).to_have_text(execution_id)
+    expect(show).to_be_hidden()
+    panel.get_by_role("button", name="Answer prompt").click()
+    prompt.get_by_label("Username", exact=False).fill("grace")
+    prompt.get_by_label("Password for", exact=False).fill("secret")
+    page.keyboard.press("Enter")
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    expect(panel.locator(".card.success")).to_have_count(2)
+
+
+def test_run_goes_on_while_the_panel_is_closed(page, hits):
+    open_flow(page, "Slow steps")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = run_panel(page)
+    page.get_by_role("button", name="Close run panel").click()
+    expect(panel).to_be_hidden()
+    show = page.get_by_role("button", name="Show run")
+    expect(show).to_contain_text("Running")
+    expect(page.get_by_text("The flow keeps running")).to_be_visible()
+    # Not stopped: the next step starts with the panel closed.
+    deadline = time.monotonic() + 10
+    while len(hits.paths()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(hits.paths()) == 2
+    show.click()
+    expect(panel.locator('.card[data-step-index="0"]')).to_contain_text("Success")
+    page.get_by_role("button", name="Interrupt the Flow").click()
+    page.get_by_role("button", name="Close run panel").click()
+    # It ends unseen: the top bar keeps the outcome until the panel is opened.
+    expect(show).to_contain_text("Interrupted", timeout=8000)
+    expect(page.get_by_text("Flow interrupted: Show run has the details.")).to_be_visible()
+    show.click()
+    expect(panel.get_by_text("Flow interrupted")).to_be_visible()
+    page.get_by_role("button", name="Close run panel").click()
+    expect(show).to_be_hidden()
+

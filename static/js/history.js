@@ -2,7 +2,7 @@
 
 import { api, listOf } from "./api.js";
 import { $, clear, formatDuration, h, toast } from "./dom.js";
-import { showExecution } from "./runner.js";
+import { isRunning, liveRunId, openPanel, showExecution } from "./runner.js";
 import { state } from "./state.js";
 
 const dialog = $("#history");
@@ -73,6 +73,16 @@ function pillKind(status) {
 }
 
 async function open(id) {
+  // The run panel shows one run at a time: a live run keeps it until it ends.
+  if (isRunning()) {
+    if (id === liveRunId()) {
+      dialog.close();
+      openPanel();
+    } else {
+      toast("A flow is running: past runs open here once it has ended (Show run returns to it).", "info");
+    }
+    return;
+  }
   let record;
   try {
     record = await api.execution(id);

@@ -23,6 +23,8 @@ const btnInterrupt = $("#btn-interrupt");
 const btnAgain = $("#btn-again");
 const btnLog = $("#btn-log");
 const btnClose = $("#btn-close-run");
+const btnShowRun = $("#btn-show-run");
+const showRunState = $("#show-run-state");
 const pauseBar = $("#pause-bar");
 const pauseText = $("#pause-text");
 const btnContinue = $("#btn-continue");
@@ -39,14 +41,50 @@ export function isRunning() {
   return Boolean(current && !current.ended && !current.readOnly);
 }
 
+// The live run's execution id (null when no run is live).
+export function liveRunId() {
+  return isRunning() ? current.id : null;
+}
+
 export function openPanel() {
   if (!panel.open) panel.showModal();
+  if (current) current.unseen = false;
+  syncIndicator();
+  // A prompt left waiting while the panel was closed is answered from here.
+  if (!promptOverlay.hidden) promptFields.querySelector("input")?.focus();
 }
 
 function setPill(text, kind) {
   stateEl.textContent = text;
   stateEl.className = `pill ${kind || ""}`;
+  syncIndicator();
 }
+
+// The panel can be closed at any time. A live run goes on (the stream is still
+// read); "Show run" in the top bar, like Go with the Flow, brings the panel back,
+// and says meanwhile what the run is doing, or how it ended.
+function syncIndicator() {
+  const run = current;
+  const show = Boolean(run && !run.readOnly && !panel.open && (!run.ended || run.unseen));
+  btnShowRun.hidden = !show;
+  if (!show) return;
+  showRunState.textContent = stateEl.textContent;
+  showRunState.className = stateEl.className;
+}
+
+btnShowRun.addEventListener("click", openPanel);
+
+panel.addEventListener("close", () => {
+  syncIndicator();
+  if (!isRunning()) return;
+  toast(
+    current.prompt || current.inputCards.size
+      ? "The flow is waiting for your input: Show run brings the prompt back."
+      : "The flow keeps running: Show run brings it back.",
+    "info",
+  );
+  btnShowRun.focus();
+});
 
 function progress(run) {
   const total = run.total || 0;
@@ -109,7 +147,7 @@ export async function startRun(config, options = {}) {
   btnInterrupt.textContent = "Interrupt the Flow";
   btnAgain.hidden = true;
   btnLog.hidden = true;
-  btnClose.hidden = true;
+  btnClose.hidden = false;
   progress(run);
   openPanel();
   btnInterrupt.focus();
@@ -176,6 +214,7 @@ function handle(run, name, data) {
       if (!run.stopping) {
         setPill("Waiting for input", "input");
         openPrompt(run, data);
+        if (!panel.open) toast(`Step #${data.step} is waiting for your input: Show run brings the prompt.`, "info");
       }
       break;
     case "paused":
@@ -378,12 +417,11 @@ function cancelPrompt() {
 $("#prompt-cancel").addEventListener("click", cancelPrompt);
 
 panel.addEventListener("cancel", (e) => {
-  // Escape: closes the prompt first; the panel stays open while a run is live.
+  // Escape closes the prompt first (its card brings it back), then the panel
+  // (a live run goes on: see syncIndicator).
   if (!promptOverlay.hidden) {
     e.preventDefault();
     cancelPrompt();
-  } else if (isRunning()) {
-    e.preventDefault();
   }
 });
 
@@ -419,6 +457,7 @@ async function requestStop(run) {
 
 function finish(run, outcome) {
   run.ended = true;
+  run.unseen = !panel.open;
   for (const t of run.timers.values()) clearTimeout(t);
   run.timers.clear();
   clearInterval(countdown);
@@ -453,6 +492,7 @@ function finish(run, outcome) {
     }
   }
   renderSummary(run, outcome);
+  if (run.unseen) toast(`${summaryEl.querySelector("h3")?.textContent || "The run ended"}: Show run has the details.`, "info");
   btnInterrupt.hidden = true;
   btnAgain.hidden = false;
   btnLog.hidden = !end;
@@ -547,9 +587,7 @@ btnLog.addEventListener("click", () => {
   });
 });
 
-btnClose.addEventListener("click", () => {
-  if (!isRunning()) panel.close();
-});
+btnClose.addEventListener("click", () => panel.close());
 
 // ---- history (read-only) ---------------------------------------------------------
 
