@@ -1006,6 +1006,7 @@ def test_step_mode_prompt_answer_keeps_the_pause(page):
     panel.get_by_role("button", name="Continue", exact=True).click()
     expect(panel.get_by_text("Flow completed")).to_be_visible()
 
+
 def test_run_panel_closes_while_a_prompt_waits(page):
     """A waiting prompt traps nobody: the panel closes, the run waits for later."""
     open_flow(page, "User input")
@@ -1072,3 +1073,158 @@ def test_run_goes_on_while_the_panel_is_closed(page, hits):
     page.get_by_role("button", name="Close run panel").click()
     expect(show).to_be_hidden()
 
+
+# A fetch wrapper that holds the stream's `end` frame back for a while, as a slow
+# network or a large execution log would: the run is over on the server, and the
+# page does not know it yet.
+HOLD_END = """(() => {
+  const f = window.fetch;
+  window.fetch = async (u, init) => {
+    const res = await f(u, init);
+    if (!String(u).endsWith("/execute-stream") || !res.ok) return res;
+    const dec = new TextDecoder(), enc = new TextEncoder();
+    let held = false;
+    const body = res.body.pipeThrough(new TransformStream({
+      async transform(chunk, out) {
+        const text = dec.decode(chunk, {stream: true});
+        const at = held ? -1 : text.indexOf("event: end");
+        if (at < 0) return out.enqueue(enc.encode(text));
+        held = true;
+        out.enqueue(enc.encode(text.slice(0, at)));
+        await new Promise((r) => setTimeout(r, 1500));
+        out.enqueue(enc.encode(text.slice(at)));
+      },
+    }));
+    return new Response(body, {status: res.status, headers: res.headers});
+  };
+})()"""
+
+
+def test_interrupt_after_the_last_step_asks_nothing(page):
+    """After the last step's result, Interrupt sends no stop the server would refuse."""
+    page.add_init_script(HOLD_END)
+    page.reload()
+    open_flow(page, "Simple chain")
+    stops = []
+    page.on("request", lambda r: stops.append(r.url) if "/stop" in r.url else None)
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = run_panel(page)
+    expect(panel.locator(".card.success")).to_have_count(2)
+    expect(panel.locator("#summary")).to_be_hidden()
+    page.get_by_role("button", name="Interrupt the Flow").click()
+    expect(page.get_by_text("Nothing left to interrupt")).to_be_visible()
+    expect(page.get_by_role("button", name="Interrupt the Flow")).to_be_enabled()
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    assert stops == []  # and no 409 in the console (the page fixture checks)
+
+
+def test_prompt_answered_elsewhere_closes(page, studio, target):
+    """Once the prompt's step starts, its form closes: an answer would be a 409."""
+    doc = {
+        "name": "Slow prompt",
+        "defaults": {"baseUrl": f"{target.url}/demo"},
+        "nodes": [
+            {
+                "id": "ask",
+                "name": "Ask, then wait",
+                "method": "GET",
+                "url": "/slow?ms=3000",
+                "userPrompts": {"note": "Anything:"},
+            }
+        ],
+    }
+    page.evaluate(
+        """async (doc) => {
+          await fetch("/api/flows/slow-prompt", {method: "PUT",
+            headers: {"Content-Type": "application/json"}, body: JSON.stringify(doc)});
+        }""",
+        doc,
+    )
+    page.reload()
+    open_flow(page, "Slow prompt")
+    page.get_by_role("button", name="Go with the Flow").click()
+    prompt = page.get_by_role("dialog", name="Input needed")
+    expect(prompt).to_be_visible()
+    execution_id = run_panel(page).locator("#run-meta").inner_text()
+    # Another client (a second tab, the API) answers it.
+    answer = {"executionId": execution_id, "stepIndex": 0, "userInput": {"note": "x"}}
+    request = urllib.request.Request(
+        f"{studio}/api/provide-input",
+        data=json.dumps(answer).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as resp:
+        assert resp.status == 200
+    # Closed when the step starts, long before its 3 s request is back.
+    expect(prompt).to_be_hidden(timeout=1500)
+    expect(page.get_by_text("The prompt of step #1 was answered elsewhere.")).to_be_visible()
+    expect(run_panel(page).get_by_text("Flow completed")).to_be_visible(timeout=8000)
+
+
+def test_conflicts_the_server_reports_are_quiet(page):
+    """409 (no longer paused, already answered) is no failure; a 500 still is."""
+    open_flow(page, "User input")
+    page.evaluate(
+        """() => {
+          window.shown = [];
+          const error = document.getElementById("prompt-error");
+          new MutationObserver(() => {
+            if (!error.hidden) window.shown.push("prompt: " + error.textContent);
+          }).observe(error, {attributes: true, childList: true, characterData: true});
+          new MutationObserver((records) => {
+            for (const r of records) for (const n of r.addedNodes) {
+              window.shown.push(n.className + ": " + n.textContent);
+            }
+          }).observe(document.getElementById("toasts"), {childList: true});
+        }"""
+    )
+
+    def continue_then_409(route):
+        route.fetch()  # the run goes on, but this client hears "not paused"
+        route.fulfill(status=409, json={"error": "Execution is not paused"})
+
+    answers = []
+
+    def answer(route):
+        answers.append(route.request.post_data_json)
+        if len(answers) == 1:
+            route.fulfill(status=500, json={"error": "Server trouble"})
+        else:  # answered meanwhile through another worker
+            route.fulfill(status=409, json={"error": "Prompt of step 0 was answered"})
+
+    page.route("**/api/executions/*/continue", continue_then_409)
+    page.route("**/api/provide-input", answer)
+    page.get_by_label("Run mode").select_option("step")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = run_panel(page)
+    expect(panel.get_by_text("Paused before step #1")).to_be_visible()
+    panel.get_by_role("button", name="Continue", exact=True).click()
+    prompt = page.get_by_role("dialog", name="Input needed")
+    prompt.get_by_label("Username", exact=False).fill("grace")
+    prompt.get_by_label("Password for", exact=False).fill("secret")
+    page.keyboard.press("Enter")
+    # A real failure is reported, and the prompt stays for another try.
+    expect(prompt.get_by_text("Could not send the answer: Server trouble")).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(prompt).to_be_hidden()
+    expect(page.get_by_text("The prompt of step #1 was already answered.")).to_be_visible()
+    # The answer that won (sent here through the API) lets the run go on.
+    page.unroute("**/api/provide-input")
+    page.evaluate(
+        """(body) => fetch("/api/provide-input", {method: "POST",
+          headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})""",
+        answers[-1],
+    )
+    expect(panel.get_by_text("Paused before step #2")).to_be_visible()
+    panel.get_by_role("button", name="Continue", exact=True).click()
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    shown = page.evaluate("window.shown")
+    assert not [s for s in shown if "toast-error" in s], shown
+    assert [s for s in shown if s.startswith("prompt:")] == [
+        "prompt: Could not send the answer: Server trouble"
+    ], shown
+    # Chromium itself logs every 4xx/5xx response it receives as a console error,
+    # whatever the page does with it: those lines, and only those, are expected.
+    logged = [p for p in page.problems if "Failed to load resource" not in p]
+    assert logged == [] and len(page.problems) == 4, page.problems
+    page.problems.clear()

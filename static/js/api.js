@@ -14,6 +14,12 @@ export class ApiError extends Error {
   }
 }
 
+// 409 Conflict: the server's state moved on first (a prompt already answered, a
+// run no longer paused or already finished). Expected in a live UI, not a failure.
+export function isConflict(err) {
+  return err instanceof ApiError && err.status === 409;
+}
+
 // With FLOWRUN_TOKEN set, Studio needs its cookie: opening /?token=… sets it.
 let tokenNoticeShown = false;
 export function needsToken() {

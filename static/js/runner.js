@@ -1,7 +1,7 @@
 // The run panel: owns the state of the current run (one at a time) and renders
 // its events. Also shows stored executions read-only (history).
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, isConflict } from "./api.js";
 import { inputCard, notRunCard, runningCard, stepCard } from "./cards.js";
 import { $, clear, downloadJson, formatDuration, h, toast } from "./dom.js";
 import { executeStream } from "./sse.js";
@@ -225,6 +225,7 @@ function handle(run, name, data) {
       break;
     case "error":
       run.error = data.message;
+      run.closing = true;
       break;
     case "end":
       run.end = data;
@@ -240,6 +241,13 @@ function onStepStart(run, data) {
   pauseBar.hidden = true;
   clearInterval(countdown);
   removeInputCard(run, idx);
+  // The step starts only once its prompt is answered: if this page did not send
+  // the answer, someone else did, and answering again could only be refused.
+  const prompt = run.prompt;
+  if (prompt && prompt.stepIndex === idx) {
+    closePrompt();
+    if (!prompt.sending) toast(`The prompt of step #${data.step} was answered elsewhere.`, "info");
+  }
   if (!run.stopping) setPill("Running", "running");
   clearTimeout(run.timers.get(idx));
   run.timers.set(
@@ -267,6 +275,11 @@ function onStep(run, rec) {
   else prepend(card);
   run.cards.set(idx, card);
   run.finished += 1;
+  // Nothing starts after the last step, or after a failed one (unless the run
+  // goes on after failures): the run is only finishing, there is nothing to stop.
+  if (run.finished >= run.total || (rec.status === "failed" && !run.options.continueOnFailure)) {
+    run.closing = true;
+  }
   progress(run);
   if (rec.response && rec.response.body && typeof rec.response.body === "object") {
     state.lastResponses[rec.id] = rec.response.body;
@@ -294,15 +307,21 @@ function onPaused(run, data) {
   setPill("Paused", "paused");
   if (data.resumeAt) {
     btnContinue.textContent = "Continue now";
+    btnContinue.hidden = false;
     const tick = () => {
       const left = Math.max(0, data.resumeAt - Date.now());
       pauseText.textContent = `Auto-step: ${label} in ${(left / 1000).toFixed(1)} s`;
-      if (!left) clearInterval(countdown);
+      if (left) return;
+      clearInterval(countdown);
+      // The server goes on by itself now: "Continue now" could only be refused.
+      pauseText.textContent = `Auto-step: starting ${label}…`;
+      btnContinue.hidden = true;
     };
     tick();
     countdown = setInterval(tick, 100);
   } else {
     btnContinue.textContent = "Continue";
+    btnContinue.hidden = false;
     pauseText.textContent = `Paused before ${label}`;
   }
   btnContinue.focus();
@@ -316,7 +335,9 @@ btnContinue.addEventListener("click", async () => {
   try {
     await api.resume(run.id);
   } catch (err) {
-    toast(`Continue failed: ${err.message}`, "error");
+    // 409: not paused any more (the auto-step delay ran out, or the run moved
+    // on or ended meanwhile); the stream shows what happens next.
+    if (!isConflict(err)) toast(`Continue failed: ${err.message}`, "error");
   }
 });
 
@@ -387,6 +408,14 @@ promptForm.addEventListener("submit", async (e) => {
   } catch (err) {
     ev.sending = false;
     if (run.prompt !== ev || run.ended) return;
+    if (isConflict(err)) {
+      // Already answered (through another worker or client, or by an earlier try
+      // whose reply was lost): the run has its answer, so this prompt is done.
+      closePrompt();
+      removeInputCard(run, ev.stepIndex);
+      toast(`The prompt of step #${ev.step} was already answered.`, "info");
+      return;
+    }
     if (!run.stopping) setPill("Waiting for input", "input");
     promptError.textContent = `Could not send the answer: ${err.message}`;
     promptError.hidden = false;
@@ -430,6 +459,12 @@ panel.addEventListener("cancel", (e) => {
 btnInterrupt.addEventListener("click", () => {
   const run = current;
   if (!run || run.ended || run.stopping) return;
+  if (run.closing) {
+    // The last step has reported (or a failed one ended the run) and `end` is on
+    // its way: the server would only answer 409.
+    toast("Nothing left to interrupt: the flow has run its last step.", "info");
+    return;
+  }
   run.stopping = true;
   btnInterrupt.textContent = "Interrupting the Flow...";
   btnInterrupt.disabled = true;
@@ -442,13 +477,13 @@ btnInterrupt.addEventListener("click", () => {
 });
 
 async function requestStop(run) {
+  // Asked before the execution id was known: the run may have ended since.
+  if (run.ended || run.closing) return;
   try {
     await api.stop(run.id);
   } catch (err) {
     // 409: it finished meanwhile; the stream's `end` tells the rest.
-    if (!(err instanceof ApiError && err.status === 409)) {
-      toast(`Stop failed: ${err.message}`, "error");
-    }
+    if (!isConflict(err)) toast(`Stop failed: ${err.message}`, "error");
   }
   // Keep reading: the in-flight step's result and `end` are still to come.
 }
