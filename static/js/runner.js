@@ -240,13 +240,14 @@ function onStepStart(run, data) {
   const idx = data.stepIndex;
   pauseBar.hidden = true;
   clearInterval(countdown);
-  removeInputCard(run, idx);
   // The step starts only once its prompt is answered: if this page did not send
   // the answer, someone else did, and answering again could only be refused.
-  const prompt = run.prompt;
-  if (prompt && prompt.stepIndex === idx) {
-    closePrompt();
-    if (!prompt.sending) toast(`The prompt of step #${data.step} was answered elsewhere.`, "info");
+  const prompt = run.prompt && run.prompt.stepIndex === idx ? run.prompt : null;
+  const waiting = Boolean(prompt) || run.inputCards.has(idx);
+  removeInputCard(run, idx);
+  if (prompt) closePrompt();
+  if (waiting && !(prompt && prompt.sending)) {
+    toast(`The prompt of step #${data.step} was answered elsewhere.`, "info");
   }
   if (!run.stopping) setPill("Running", "running");
   clearTimeout(run.timers.get(idx));
