@@ -1067,7 +1067,9 @@ def test_run_goes_on_while_the_panel_is_closed(page, hits):
     page.get_by_role("button", name="Close run panel").click()
     # It ends unseen: the top bar keeps the outcome until the panel is opened.
     expect(show).to_contain_text("Interrupted", timeout=8000)
-    expect(page.get_by_text("Flow interrupted: Show run has the details.")).to_be_visible()
+    expect(
+        page.get_by_text("Flow interrupted: Show run has the details.")
+    ).to_be_visible()
     show.click()
     expect(panel.get_by_text("Flow interrupted")).to_be_visible()
     page.get_by_role("button", name="Close run panel").click()
@@ -1157,7 +1159,9 @@ def test_prompt_answered_elsewhere_closes(page, studio, target):
         assert resp.status == 200
     # Closed when the step starts, long before its 3 s request is back.
     expect(prompt).to_be_hidden(timeout=1500)
-    expect(page.get_by_text("The prompt of step #1 was answered elsewhere.")).to_be_visible()
+    expect(
+        page.get_by_text("The prompt of step #1 was answered elsewhere.")
+    ).to_be_visible()
     expect(run_panel(page).get_by_text("Flow completed")).to_be_visible(timeout=8000)
 
 
@@ -1204,15 +1208,19 @@ def test_conflicts_the_server_reports_are_quiet(page):
     prompt.get_by_label("Password for", exact=False).fill("secret")
     page.keyboard.press("Enter")
     # A real failure is reported, and the prompt stays for another try.
-    expect(prompt.get_by_text("Could not send the answer: Server trouble")).to_be_visible()
+    expect(
+        prompt.get_by_text("Could not send the answer: Server trouble")
+    ).to_be_visible()
     page.keyboard.press("Enter")
     expect(prompt).to_be_hidden()
-    expect(page.get_by_text("The prompt of step #1 was already answered.")).to_be_visible()
+    expect(
+        page.get_by_text("The prompt of step #1 was already answered.")
+    ).to_be_visible()
     # The answer that won (sent here through the API) lets the run go on.
     page.unroute("**/api/provide-input")
     page.evaluate(
-        """(body) => fetch("/api/provide-input", {method: "POST",
-          headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})""",
+        """(body) => fetch("/api/provide-input", {method: "POST", body:
+          JSON.stringify(body), headers: {"Content-Type": "application/json"}})""",
         answers[-1],
     )
     expect(panel.get_by_text("Paused before step #2")).to_be_visible()
