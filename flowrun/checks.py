@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
+import time
 from functools import lru_cache
 
 import jq
 import jsonschema
+import referencing.jsonschema
 import regex
 
 from . import paths
@@ -290,6 +293,20 @@ def _validate_one(spec, status, headers, body, duration_ms, ctx):
     if kind == "schema":
         try:
             error = _schema_error(spec["schema"], body)
+        except PatternTimeout as exc:
+            return [
+                {
+                    "type": kind,
+                    "expected": spec["schema"],
+                    "passed": False,
+                    "message": (
+                        f"schema: /{exc.pattern}/ gave up after {REGEX_TIMEOUT_S:g}s "
+                        "(the time limit for all the schema's patterns together) "
+                        f"on {_q(exc.text)} (a pattern that backtracks heavily, "
+                        "like (a+)+$?)"
+                    ),
+                }
+            ]
         except jsonschema.exceptions.SchemaError as exc:
             return [
                 {
@@ -335,10 +352,208 @@ def _validate_one(spec, status, headers, body, duration_ms, ctx):
 
 
 def _schema_error(schema, body):
-    """The most relevant schema violation of ``body``, or None."""
+    """The most relevant schema violation of ``body``, or None.
+
+    Raises PatternTimeout when the schema's patterns use up REGEX_TIMEOUT_S.
+    """
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return jsonschema.exceptions.best_match(cls(schema).iter_errors(body))
+    token = _pattern_budget.set([REGEX_TIMEOUT_S])
+    try:
+        errors = _bounded_patterns(cls)(schema).iter_errors(body)
+        return jsonschema.exceptions.best_match(errors)
+    finally:
+        _pattern_budget.reset(token)
+
+
+# jsonschema runs `pattern` and `patternProperties` with Python's `re`, which holds
+# the GIL (and so the gevent worker) for as long as a backtracking search lasts. The
+# keywords below do what jsonschema's do, with the regex library and a time limit
+# shared by all the searches of one validation: a schema applying a slow pattern to
+# many values is bounded too. (`format: regex` only compiles, and only in
+# check_schema: compiling does not backtrack.)
+_pattern_budget: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "flowrun_pattern_budget", default=None
+)
+
+
+class PatternTimeout(Exception):
+    """A schema pattern's search ran out of time."""
+
+    def __init__(self, pattern: str, text: str):
+        super().__init__(pattern)
+        self.pattern = pattern
+        self.text = text
+
+
+def _search(pattern: str, text: str) -> bool:
+    budget = _pattern_budget.get()
+    left = REGEX_TIMEOUT_S if budget is None else budget[0]
+    if left <= 0:
+        raise PatternTimeout(pattern, text)
+    try:
+        rx = compile_regex(pattern)
+    except RegexError as exc:
+        # `re` accepted it (check_schema compiles patterns); `regex` does not
+        raise jsonschema.exceptions.SchemaError(
+            f"bad regex {pattern!r}: {exc}"
+        ) from None
+    began = time.monotonic()
+    try:
+        return rx.search(text, timeout=left) is not None
+    except TimeoutError:
+        raise PatternTimeout(pattern, text) from None
+    finally:
+        if budget is not None:
+            budget[0] -= time.monotonic() - began
+
+
+def _pattern(validator, patrn, instance, schema):
+    if validator.is_type(instance, "string") and not _search(patrn, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+
+
+def _pattern_properties(validator, pattern_properties, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        for k, v in instance.items():
+            if _search(pattern, k):
+                yield from validator.descend(v, subschema, path=k, schema_path=pattern)
+
+
+def _additional_properties(validator, ap, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    properties = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
+    # jsonschema searches the patterns joined with "|": the same for any pattern
+    # that is a regex on its own, and here a slow one can be named
+    extras = {
+        k
+        for k in instance
+        if k not in properties and not any(_search(p, k) for p in patterns)
+    }
+    if validator.is_type(ap, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], ap, path=extra)
+    elif not ap and extras:
+        if "patternProperties" in schema:
+            verb = "does" if len(extras) == 1 else "do"
+            joined = ", ".join(repr(each) for each in sorted(extras))
+            shown = ", ".join(repr(each) for each in sorted(patterns))
+            error = f"{joined} {verb} not match any of the regexes: {shown}"
+            yield jsonschema.ValidationError(error)
+        else:
+            shown = ", ".join(repr(each) for each in sorted(extras, key=str))
+            verb = "was" if len(extras) == 1 else "were"
+            yield jsonschema.ValidationError(
+                f"Additional properties are not allowed ({shown} {verb} unexpected)"
+            )
+
+
+def _unevaluated_properties(validator, up, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    draft2019 = validator.VALIDATORS.get("$recursiveRef") is not None
+    evaluated = _evaluated_keys(validator, instance, schema, draft2019)
+    # a key is listed once per error, as jsonschema does
+    unevaluated = [
+        k
+        for k in instance
+        if k not in evaluated
+        for _ in validator.descend(instance[k], up, path=k, schema_path=k)
+    ]
+    if unevaluated:
+        if up is False:
+            extras, tail = sorted(unevaluated, key=str), "unexpected"
+            error = "Unevaluated properties are not allowed"
+        else:
+            extras, tail = unevaluated, "unevaluated and invalid"
+            error = "Unevaluated properties are not valid under the given schema"
+        shown = ", ".join(repr(each) for each in extras)
+        verb = "was" if len(extras) == 1 else "were"
+        yield jsonschema.ValidationError(f"{error} ({shown} {verb} {tail})")
+
+
+def _valid(errors) -> bool:
+    return next(errors, None) is None
+
+
+def _evaluated_keys(validator, instance, schema, draft2019: bool) -> list:
+    """The keys of ``instance`` that ``schema`` evaluates (for unevaluatedProperties).
+
+    jsonschema 4.26's ``find_evaluated_property_keys_by_schema`` (and its draft
+    2019-09 variant), with bounded pattern searches.
+    """
+    if validator.is_type(schema, "boolean"):
+        return []
+    keys: list = []
+    resolver = validator._resolver
+    targets = []
+    if schema.get("$ref") is not None:
+        targets.append(resolver.lookup(schema["$ref"]))
+    if draft2019 and "$recursiveRef" in schema:
+        targets.append(referencing.jsonschema.lookup_recursive_ref(resolver))
+    if not draft2019 and schema.get("$dynamicRef") is not None:
+        targets.append(resolver.lookup(schema["$dynamicRef"]))
+    for resolved in targets:
+        evolved = validator.evolve(
+            schema=resolved.contents, _resolver=resolved.resolver
+        )
+        keys += _evaluated_keys(evolved, instance, resolved.contents, draft2019)
+
+    if draft2019:
+        for keyword in ("properties", "additionalProperties", "unevaluatedProperties"):
+            value = schema.get(keyword)
+            if value is True:
+                keys += instance.keys()
+            elif validator.is_type(value, "object"):
+                keys += [k for k in value if k in instance]
+    else:
+        properties = schema.get("properties")
+        if validator.is_type(properties, "object"):
+            keys += properties.keys() & instance.keys()
+        for keyword in ("additionalProperties", "unevaluatedProperties"):
+            if (sub := schema.get(keyword)) is not None:
+                keys += [
+                    k for k, v in instance.items() if _valid(validator.descend(v, sub))
+                ]
+
+    for k in instance if "patternProperties" in schema else ():
+        keys += [k for p in schema["patternProperties"] if _search(p, k)]
+
+    for k, sub in schema.get("dependentSchemas", {}).items():
+        if k in instance:
+            keys += _evaluated_keys(validator, instance, sub, draft2019)
+
+    for keyword in ("allOf", "oneOf", "anyOf"):
+        for sub in schema.get(keyword, []):
+            if _valid(validator.descend(instance, sub)):
+                keys += _evaluated_keys(validator, instance, sub, draft2019)
+
+    if "if" in schema:
+        if validator.evolve(schema=schema["if"]).is_valid(instance):
+            keys += _evaluated_keys(validator, instance, schema["if"], draft2019)
+            if "then" in schema:
+                keys += _evaluated_keys(validator, instance, schema["then"], draft2019)
+        elif "else" in schema:
+            keys += _evaluated_keys(validator, instance, schema["else"], draft2019)
+    return keys
+
+
+@lru_cache(maxsize=16)
+def _bounded_patterns(cls):
+    """``cls`` with the keywords that search patterns replaced by bounded ones."""
+    keywords = {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+        "unevaluatedProperties": _unevaluated_properties,
+    }
+    return jsonschema.validators.extend(
+        cls, {k: fn for k, fn in keywords.items() if k in cls.VALIDATORS}
+    )
 
 
 def condition_holds(cond: dict, ctx: Context) -> tuple[bool, str]:

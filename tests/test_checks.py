@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
+import jsonschema
 import pytest
 
+from flowrun import paths
 from flowrun.checks import compare, condition_holds, validate_response
 from flowrun.placeholders import Context, NodeResult
 
@@ -414,3 +418,235 @@ def test_a_backtracking_regex_fails_the_step_instead_of_freezing_the_worker(hits
     assert step["status"] == "failed"
     assert "gave up after 1s" in step["error"]
     assert end_of(events)["success"] is False
+
+
+# -- schema patterns have a time limit ------------------------------------------
+
+# ^(a|a)+$ on a run of a's and a "!" backtracks for minutes in `re` and in `regex`
+SLOW = "^(a|a)+$"
+NO_MATCH = "a" * 30 + "!"
+
+
+@pytest.mark.parametrize(
+    ("schema", "body"),
+    [
+        ({"pattern": SLOW}, NO_MATCH),
+        ({"properties": {"x": {"pattern": SLOW}}}, {"x": NO_MATCH}),
+        ({"propertyNames": {"pattern": SLOW}}, {NO_MATCH: 1}),
+        ({"patternProperties": {SLOW: {}}}, {NO_MATCH: 1}),
+        # additionalProperties searches the patternProperties again, possibly first
+        (
+            {"additionalProperties": False, "patternProperties": {SLOW: {}}},
+            {NO_MATCH: 1},
+        ),
+        # and so does unevaluatedProperties, also through subschemas
+        (
+            {"unevaluatedProperties": False, "patternProperties": {SLOW: {}}},
+            {NO_MATCH: 1},
+        ),
+        (
+            {
+                "unevaluatedProperties": False,
+                "allOf": [{"patternProperties": {SLOW: {}}}],
+            },
+            {NO_MATCH: 1},
+        ),
+        (
+            {
+                "$schema": "https://json-schema.org/draft/2019-09/schema",
+                "unevaluatedProperties": False,
+                "patternProperties": {SLOW: {}},
+            },
+            {NO_MATCH: 1},
+        ),
+        (
+            {"$schema": "http://json-schema.org/draft-07/schema#", "pattern": SLOW},
+            NO_MATCH,
+        ),
+    ],
+)
+def test_a_backtracking_schema_pattern_fails_the_validation_in_time(schema, body):
+    began = time.monotonic()
+    [r] = check([{"schema": schema}], body=body)
+    assert time.monotonic() - began < 10
+    assert r["passed"] is False
+    assert f"/{SLOW}/ gave up after 1s" in r["message"], r["message"]
+    assert repr(NO_MATCH) in r["message"]
+
+
+def test_the_time_limit_is_for_all_the_patterns_of_a_schema_together():
+    # 50 values that each take just under a second would otherwise take 50 s
+    began = time.monotonic()
+    [r] = check([{"schema": {"items": {"pattern": SLOW}}}], body=[NO_MATCH] * 50)
+    assert time.monotonic() - began < 10
+    assert r["passed"] is False and "gave up after 1s" in r["message"]
+
+
+def test_a_backtracking_schema_pattern_fails_the_step_not_the_worker(hits):
+    doc = {
+        "nodes": [
+            {
+                "id": "e",
+                "name": "Echo",
+                "method": "POST",
+                "url": f"{hits.url}/demo/echo",
+                "body": {"name": NO_MATCH},
+                "validations": [
+                    {
+                        "schema": {
+                            "properties": {
+                                "json": {"properties": {"name": {"pattern": SLOW}}}
+                            }
+                        }
+                    }
+                ],
+            }
+        ]
+    }
+    began = time.monotonic()
+    events = run_events(doc)
+    assert time.monotonic() - began < 10
+    (step,) = steps_of(events)
+    assert step["status"] == "failed"
+    assert "gave up after 1s" in step["error"]
+
+
+def _plain_message(schema, body):
+    """What the validation said before patterns had a limit: jsonschema's own."""
+    cls = jsonschema.validators.validator_for(schema)
+    error = jsonschema.exceptions.best_match(cls(schema).iter_errors(body))
+    if error is None:
+        return True, "body matches the schema"
+    return (
+        False,
+        f"schema: {error.message} at {paths.render(list(error.absolute_path))}",
+    )
+
+
+DRAFT2019 = "https://json-schema.org/draft/2019-09/schema"
+
+
+@pytest.mark.parametrize(
+    ("schema", "body"),
+    [
+        ({"pattern": "^a+$"}, "aa"),
+        ({"pattern": "^a+$"}, "aab"),
+        ({"pattern": "b"}, 5),
+        ({"items": {"pattern": "^[a-z]+$"}}, ["ok", "Not ok", "fine"]),
+        ({"propertyNames": {"pattern": "^[a-z]+$"}}, {"ok": 1, "NO": 2}),
+        ({"patternProperties": {"^x": {"type": "integer"}}}, {"xa": 1, "xb": "s"}),
+        ({"patternProperties": {"^x": {"type": "integer"}}}, {"xa": 1, "y": "s"}),
+        (
+            {
+                "properties": {"y": {}},
+                "patternProperties": {"^x": {}, "^w": {}},
+                "additionalProperties": False,
+            },
+            {"xa": 1, "y": 2, "z": 3, "q": 4},
+        ),
+        (
+            {
+                "properties": {"y": {}},
+                "patternProperties": {"^x": {}},
+                "additionalProperties": False,
+            },
+            {"xa": 1, "y": 2, "z": 3},
+        ),
+        (
+            {"properties": {"y": {}}, "additionalProperties": False},
+            {"x": 1, "y": 2, "z": 3},
+        ),
+        ({"properties": {"y": {}}, "additionalProperties": False}, {"y": 2}),
+        (
+            {
+                "patternProperties": {"^x": {}},
+                "additionalProperties": {"type": "string"},
+            },
+            {"xa": 1, "b": 2},
+        ),
+        ({"additionalProperties": {"type": "string"}}, [1]),
+        (
+            {"patternProperties": {"^x": {}}, "unevaluatedProperties": False},
+            {"xa": 1, "b": 2},
+        ),
+        ({"patternProperties": {"^x": {}}, "unevaluatedProperties": False}, {"xa": 1}),
+        (
+            {
+                "patternProperties": {"^x": {}},
+                "unevaluatedProperties": {"type": "string", "minLength": 3},
+            },
+            {"xa": 1, "b": 2, "c": "long"},
+        ),
+        (
+            {
+                "$defs": {"x": {"patternProperties": {"^x": {}}}},
+                "allOf": [{"$ref": "#/$defs/x"}],
+                "anyOf": [{"properties": {"a": {}}}, {"required": ["q"]}],
+                "if": {"required": ["a"]},
+                "then": {"properties": {"t": {}}},
+                "else": {"properties": {"e": {}}},
+                "dependentSchemas": {"a": {"properties": {"d": {}}}},
+                "properties": {"p": {}},
+                "additionalProperties": {"type": "integer"},
+                "unevaluatedProperties": False,
+            },
+            {"xa": 1, "a": 2, "t": 3, "e": 4, "d": 5, "p": 6, "z": "s"},
+        ),
+        (
+            {
+                "$schema": DRAFT2019,
+                "$defs": {"x": {"patternProperties": {"^x": {}}}},
+                "allOf": [{"$ref": "#/$defs/x"}],
+                "properties": {"p": {}},
+                "unevaluatedProperties": False,
+            },
+            {"xa": 1, "p": 2, "z": 3},
+        ),
+        (
+            {
+                "$schema": DRAFT2019,
+                "allOf": [{"additionalProperties": True}],
+                "unevaluatedProperties": False,
+            },
+            {"a": 1},
+        ),
+        (
+            {
+                "$schema": "http://json-schema.org/draft-04/schema#",
+                "patternProperties": {"^x": {"type": "string"}},
+                "additionalProperties": False,
+            },
+            {"xa": 1, "b": 2},
+        ),
+    ],
+)
+def test_ordinary_schema_patterns_behave_as_jsonschema_does(schema, body):
+    [r] = check([{"schema": schema}], body=body)
+    assert (r["passed"], r["message"]) == _plain_message(schema, body)
+
+
+def test_flow_validation_does_not_run_schema_patterns(client):
+    # /api/validate checks the schema (its patterns compile: no search, no backtracking)
+    doc = {
+        "nodes": [
+            {
+                "id": "a",
+                "name": "A",
+                "method": "GET",
+                "url": "http://127.0.0.1:9/x",
+                "validations": [
+                    {
+                        "schema": {
+                            "$id": NO_MATCH,
+                            "pattern": SLOW,
+                            "patternProperties": {SLOW: {}},
+                        }
+                    }
+                ],
+            }
+        ]
+    }
+    began = time.monotonic()
+    resp = client.post("/api/validate", json={"config": doc})
+    assert time.monotonic() - began < 10
+    assert resp.status_code == 200 and resp.get_json()["valid"] is True, resp.get_json()
