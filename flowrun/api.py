@@ -110,8 +110,12 @@ def execute_stream():
 
 @bp.post("/execute")
 def execute():
+    state = _state()
     flow, options = _flow_and_options(_body())
-    end = _state().run_to_end(flow, options)
+    environ = request.environ
+    end = state.run_to_end(
+        flow, options, lambda on_close: sse.watch(environ, on_close, state)
+    )
     return {
         "success": end["success"],
         "interrupted": end["interrupted"],
@@ -170,10 +174,11 @@ def execute_node():
     if errors:
         raise ApiError(400, "Invalid request", errors)
     node = flow["nodes"][ids.index(node_id)]
+    controls = _TryItPrompts("", None)
     run = Run(
         dict(flow, nodes=[node]),
         RunOptions(inputs=inputs, variables=variables),
-        _TryItPrompts("", None),
+        controls,
         state.engine_settings(),
     )
     # The one node runs in the context of the whole flow, earlier nodes answered by
@@ -181,10 +186,19 @@ def execute_node():
     run.ctx.node_ids = frozenset(ids)
     for mock_id, mock_body in mocks.items():
         run.ctx.results[mock_id] = NodeResult("completed", mock_body, {}, 200)
+    # The request in flight always completes, but a `delayMs` or the waits between
+    # `retry` attempts can last a day each: a client that went away ends them.
+    unwatch = sse.watch(request.environ, controls.stop, state)
     record = None
-    for ev in run.events():
-        if ev.name == "step":
-            record = ev.to_dict()
+    try:
+        for ev in run.events():
+            if ev.name == "step":
+                record = ev.to_dict()
+    finally:
+        if unwatch is not None:
+            unwatch()
+    if record is None:  # stopped during `delayMs`: nobody is there to read this
+        raise ApiError(409, "The client went away before the step started")
     # The run saw a one-node flow; report the node's place in the real one.
     index = ids.index(node_id)
     record["step"], record["stepIndex"] = index + 1, index

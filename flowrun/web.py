@@ -111,16 +111,25 @@ class State:
         execution.start()
         return execution
 
-    def run_to_end(self, flow: dict, options) -> dict:
-        """Run here to the end (prompts only from options.inputs); return ``end``."""
+    def run_to_end(self, flow: dict, options, watch=None) -> dict:
+        """Run here to the end (prompts only from options.inputs); return ``end``.
+
+        ``watch(on_close)``, if given, calls ``on_close()`` once the client closes
+        its connection and returns an unwatch (or None, when it cannot tell).
+        """
         with self.lock:
             self._reserve()
             self.running_to_end += 1
+        unwatch = None
         try:
             execution_id = new_execution_id()
             controls = NoPrompts(execution_id, self.channel)
             run = Run(flow, options, controls, self.engine_settings(), execution_id)
             recorder = Recorder(self.store, run, self.secret_vars, self.channel)
+            # A client that went away stops the run after the step in flight, as a
+            # closed stream does (SPEC §6): nobody would read the rest.
+            if watch is not None:
+                unwatch = watch(controls.stop)
             end = None
             for ev in run.events():
                 data = ev.to_dict()
@@ -130,6 +139,8 @@ class State:
                     end = data
             return end
         finally:
+            if unwatch is not None:
+                unwatch()
             with self.lock:
                 self.running_to_end -= 1
 

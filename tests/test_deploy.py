@@ -599,3 +599,99 @@ def test_partial_answer_through_the_other_worker(request, workers, hits):
     finally:
         stream.close()
     assert len(run_hits(hits, run)) == 1
+
+
+def _post_raw(server, path, payload) -> socket.socket:
+    """Send a POST on a raw socket and return it without reading the answer."""
+    body = json.dumps(payload).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    sock.sendall(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body
+    )
+    return sock
+
+
+def _vanish(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+def _wait_for_hits(target, run, count, timeout=10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(run_hits(target, run)) < count:
+        assert time.monotonic() < deadline, run_hits(target, run)
+        time.sleep(0.02)
+
+
+def test_execute_stops_when_the_client_disconnects_mid_step(server, hits):
+    flow = flow_of(
+        hits,
+        "xd",
+        ("slow", "/slow?ms=800&run=xd", {}),
+        ("next", "/slow?ms=800&run=xd", {}),
+        ("last", "/items?run=xd", {}),
+    )
+    sock = _post_raw(server, "/api/execute", {"config": flow})
+    _wait_for_hits(hits, "xd", 1)  # step 1 is in flight
+    _vanish(sock)
+    status, listed, _ = server.call("GET", "/api/executions?flow=deploy%20xd")
+    assert status == 200 and len(listed["executions"]) == 1, listed
+    detail = server.wait_status(listed["executions"][0]["executionId"])
+    assert detail["status"] == "interrupted"
+    assert [s["status"] for s in detail["steps"]] == ["completed", "not_run", "not_run"]
+    assert detail["steps"][0]["response"]["status"] == 200  # full result kept
+    time.sleep(0.3)
+    assert [h["path"] for h in run_hits(hits, "xd")] == ["/demo/slow"]
+
+
+def test_execute_answers_a_client_that_stays(server, hits):
+    flow = flow_of(
+        hits, "xs", ("slow", "/slow?ms=300&run=xs", {}), ("next", "/items?run=xs", {})
+    )
+    status, end, _ = server.call("POST", "/api/execute", {"config": flow})
+    assert status == 200, end
+    assert (end["success"], end["interrupted"], end["stepsExecuted"]) == (
+        True,
+        False,
+        2,
+    )
+    assert (
+        server.call("GET", f"/api/executions/{end['executionId']}")[1]["status"]
+        == "completed"
+    )
+    assert len(run_hits(hits, "xs")) == 2
+
+
+def test_execute_node_stops_retrying_when_the_client_disconnects(server, hits):
+    # One step: the attempt in flight completes, but the retries (up to 100, a day
+    # apart) end with the client.
+    node = {"retry": {"count": 100, "intervalMs": 100}}
+    flow = flow_of(hits, "nd", ("flaky", "/status/500?run=nd", node))
+    sock = _post_raw(server, "/api/execute-node", {"config": flow, "nodeId": "flaky"})
+    _wait_for_hits(hits, "nd", 2)
+    _vanish(sock)
+    time.sleep(0.5)
+    seen = len(run_hits(hits, "nd"))
+    time.sleep(1.0)
+    assert len(run_hits(hits, "nd")) == seen < 20
+
+
+def test_execute_node_never_sends_when_the_client_leaves_during_its_delay(server, hits):
+    flow = flow_of(hits, "ny", ("later", "/items?run=ny", {"delayMs": 1500}))
+    logged = server.log_path.stat().st_size
+    sock = _post_raw(server, "/api/execute-node", {"config": flow, "nodeId": "later"})
+    time.sleep(0.3)
+    _vanish(sock)
+    time.sleep(1.7)
+    assert run_hits(hits, "ny") == []
+    with open(server.log_path, "rb") as log:
+        log.seek(logged)
+        assert b"Traceback" not in log.read()
