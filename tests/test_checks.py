@@ -650,3 +650,21 @@ def test_flow_validation_does_not_run_schema_patterns(client):
     resp = client.post("/api/validate", json={"config": doc})
     assert time.monotonic() - began < 10
     assert resp.status_code == 200 and resp.get_json()["valid"] is True, resp.get_json()
+
+
+def test_a_schema_ref_to_a_url_is_not_fetched(hits):
+    # jsonschema would fetch it with urllib: past the network guard, no timeout
+    [r] = check([{"schema": {"$ref": f"{hits.url}/demo/items?run=ref"}}])
+    assert r["passed"] is False and "cannot resolve $ref" in r["message"]
+    assert hits.paths() == []
+
+
+def test_a_schema_ref_within_the_schema_still_resolves():
+    schema = {
+        "$defs": {"id": {"type": "integer"}},
+        "properties": {"id": {"$ref": "#/$defs/id"}},
+    }
+    [r] = check([{"schema": schema}])
+    assert r["passed"] is True, r
+    [r] = check([{"schema": {"$ref": "#/$defs/nope"}}])
+    assert r["passed"] is False and "cannot resolve $ref" in r["message"]
