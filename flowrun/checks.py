@@ -10,7 +10,6 @@ import jq
 import jsonschema
 import referencing
 import referencing.exceptions
-import referencing.jsonschema
 import regex
 
 from . import paths
@@ -372,7 +371,8 @@ def _schema_error(schema, body):
     cls.check_schema(schema)
     token = _pattern_budget.set([REGEX_TIMEOUT_S])
     try:
-        validator = _bounded_patterns(cls)(schema, registry=_LOCAL_REFS)
+        _bound_jsonschema_patterns()
+        validator = cls(schema, registry=_LOCAL_REFS)
         errors = validator.iter_errors(body)
         return jsonschema.exceptions.best_match(errors)
     finally:
@@ -385,12 +385,14 @@ def _schema_error(schema, body):
 _LOCAL_REFS = referencing.Registry()
 
 
-# jsonschema runs `pattern` and `patternProperties` with Python's `re`, which holds
-# the GIL (and so the gevent worker) for as long as a backtracking search lasts. The
-# keywords below do what jsonschema's do, with the regex library and a time limit
-# shared by all the searches of one validation: a schema applying a slow pattern to
-# many values is bounded too. (`format: regex` only compiles, and only in
-# check_schema: compiling does not backtrack.)
+# jsonschema searches the patterns of `pattern`, `patternProperties`,
+# `additionalProperties` and `unevaluatedProperties` with Python's `re`, which holds
+# the GIL (and so the gevent worker) for as long as a backtracking search lasts.
+# Its keyword modules use `re` only as `re.search(pattern, text)`; they are given
+# `_BoundedRe` instead, whose search is the regex library's with a time limit
+# shared by all the searches of one validation (a schema applying a slow pattern
+# to many values is bounded too). `format: regex` only compiles patterns (in
+# check_schema), which does not backtrack.
 _pattern_budget: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
     "flowrun_pattern_budget", default=None
 )
@@ -405,7 +407,8 @@ class PatternTimeout(Exception):
         self.text = text
 
 
-def _search(pattern: str, text: str) -> bool:
+def _search(pattern: str, text: str):
+    """``re.search(pattern, text)`` with the regex library, within the budget."""
     budget = _pattern_budget.get()
     left = REGEX_TIMEOUT_S if budget is None else budget[0]
     if left <= 0:
@@ -419,7 +422,7 @@ def _search(pattern: str, text: str) -> bool:
         ) from None
     began = time.monotonic()
     try:
-        return rx.search(text, timeout=left) is not None
+        return rx.search(text, timeout=left)
     except TimeoutError:
         raise PatternTimeout(pattern, text) from None
     finally:
@@ -427,152 +430,32 @@ def _search(pattern: str, text: str) -> bool:
             budget[0] -= time.monotonic() - began
 
 
-def _pattern(validator, patrn, instance, schema):
-    if validator.is_type(instance, "string") and not _search(patrn, instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+class _BoundedRe:
+    """``re`` as jsonschema's keyword modules see it: a bounded ``search``."""
+
+    def __init__(self, re_module):
+        self._re = re_module
+
+    def search(self, pattern, string, flags=0):
+        if flags:
+            return self._re.search(pattern, string, flags)
+        return _search(pattern, string)
+
+    def __getattr__(self, name):
+        return getattr(self._re, name)
 
 
-def _pattern_properties(validator, pattern_properties, instance, schema):
-    if not validator.is_type(instance, "object"):
-        return
-    for pattern, subschema in pattern_properties.items():
-        for k, v in instance.items():
-            if _search(pattern, k):
-                yield from validator.descend(v, subschema, path=k, schema_path=pattern)
+_KEYWORD_MODULES = ("_keywords", "_legacy_keywords", "_utils")
 
 
-def _additional_properties(validator, ap, instance, schema):
-    if not validator.is_type(instance, "object"):
-        return
-    properties = schema.get("properties", {})
-    patterns = schema.get("patternProperties", {})
-    # jsonschema searches the patterns joined with "|": the same for any pattern
-    # that is a regex on its own, and here a slow one can be named
-    extras = {
-        k
-        for k in instance
-        if k not in properties and not any(_search(p, k) for p in patterns)
-    }
-    if validator.is_type(ap, "object"):
-        for extra in extras:
-            yield from validator.descend(instance[extra], ap, path=extra)
-    elif not ap and extras:
-        if "patternProperties" in schema:
-            verb = "does" if len(extras) == 1 else "do"
-            joined = ", ".join(repr(each) for each in sorted(extras))
-            shown = ", ".join(repr(each) for each in sorted(patterns))
-            error = f"{joined} {verb} not match any of the regexes: {shown}"
-            yield jsonschema.ValidationError(error)
-        else:
-            shown = ", ".join(repr(each) for each in sorted(extras, key=str))
-            verb = "was" if len(extras) == 1 else "were"
-            yield jsonschema.ValidationError(
-                f"Additional properties are not allowed ({shown} {verb} unexpected)"
-            )
+def _bound_jsonschema_patterns() -> None:
+    """Give jsonschema's keyword modules the bounded ``re`` (once per process)."""
+    import importlib
 
-
-def _unevaluated_properties(validator, up, instance, schema):
-    if not validator.is_type(instance, "object"):
-        return
-    draft2019 = validator.VALIDATORS.get("$recursiveRef") is not None
-    evaluated = _evaluated_keys(validator, instance, schema, draft2019)
-    # a key is listed once per error, as jsonschema does
-    unevaluated = [
-        k
-        for k in instance
-        if k not in evaluated
-        for _ in validator.descend(instance[k], up, path=k, schema_path=k)
-    ]
-    if unevaluated:
-        if up is False:
-            extras, tail = sorted(unevaluated, key=str), "unexpected"
-            error = "Unevaluated properties are not allowed"
-        else:
-            extras, tail = unevaluated, "unevaluated and invalid"
-            error = "Unevaluated properties are not valid under the given schema"
-        shown = ", ".join(repr(each) for each in extras)
-        verb = "was" if len(extras) == 1 else "were"
-        yield jsonschema.ValidationError(f"{error} ({shown} {verb} {tail})")
-
-
-def _valid(errors) -> bool:
-    return next(errors, None) is None
-
-
-def _evaluated_keys(validator, instance, schema, draft2019: bool) -> list:
-    """The keys of ``instance`` that ``schema`` evaluates (for unevaluatedProperties).
-
-    jsonschema 4.26's ``find_evaluated_property_keys_by_schema`` (and its draft
-    2019-09 variant), with bounded pattern searches.
-    """
-    if validator.is_type(schema, "boolean"):
-        return []
-    keys: list = []
-    resolver = validator._resolver
-    targets = []
-    if schema.get("$ref") is not None:
-        targets.append(resolver.lookup(schema["$ref"]))
-    if draft2019 and "$recursiveRef" in schema:
-        targets.append(referencing.jsonschema.lookup_recursive_ref(resolver))
-    if not draft2019 and schema.get("$dynamicRef") is not None:
-        targets.append(resolver.lookup(schema["$dynamicRef"]))
-    for resolved in targets:
-        evolved = validator.evolve(
-            schema=resolved.contents, _resolver=resolved.resolver
-        )
-        keys += _evaluated_keys(evolved, instance, resolved.contents, draft2019)
-
-    if draft2019:
-        for keyword in ("properties", "additionalProperties", "unevaluatedProperties"):
-            value = schema.get(keyword)
-            if value is True:
-                keys += instance.keys()
-            elif validator.is_type(value, "object"):
-                keys += [k for k in value if k in instance]
-    else:
-        properties = schema.get("properties")
-        if validator.is_type(properties, "object"):
-            keys += properties.keys() & instance.keys()
-        for keyword in ("additionalProperties", "unevaluatedProperties"):
-            if (sub := schema.get(keyword)) is not None:
-                keys += [
-                    k for k, v in instance.items() if _valid(validator.descend(v, sub))
-                ]
-
-    for k in instance if "patternProperties" in schema else ():
-        keys += [k for p in schema["patternProperties"] if _search(p, k)]
-
-    for k, sub in schema.get("dependentSchemas", {}).items():
-        if k in instance:
-            keys += _evaluated_keys(validator, instance, sub, draft2019)
-
-    for keyword in ("allOf", "oneOf", "anyOf"):
-        for sub in schema.get(keyword, []):
-            if _valid(validator.descend(instance, sub)):
-                keys += _evaluated_keys(validator, instance, sub, draft2019)
-
-    if "if" in schema:
-        if validator.evolve(schema=schema["if"]).is_valid(instance):
-            keys += _evaluated_keys(validator, instance, schema["if"], draft2019)
-            if "then" in schema:
-                keys += _evaluated_keys(validator, instance, schema["then"], draft2019)
-        elif "else" in schema:
-            keys += _evaluated_keys(validator, instance, schema["else"], draft2019)
-    return keys
-
-
-@lru_cache(maxsize=16)
-def _bounded_patterns(cls):
-    """``cls`` with the keywords that search patterns replaced by bounded ones."""
-    keywords = {
-        "pattern": _pattern,
-        "patternProperties": _pattern_properties,
-        "additionalProperties": _additional_properties,
-        "unevaluatedProperties": _unevaluated_properties,
-    }
-    return jsonschema.validators.extend(
-        cls, {k: fn for k, fn in keywords.items() if k in cls.VALIDATORS}
-    )
+    for name in _KEYWORD_MODULES:
+        module = importlib.import_module(f"jsonschema.{name}")
+        if not isinstance(getattr(module, "re", None), _BoundedRe):
+            module.re = _BoundedRe(module.re)
 
 
 def condition_holds(cond: dict, ctx: Context) -> tuple[bool, str]:

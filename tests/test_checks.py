@@ -668,3 +668,43 @@ def test_a_schema_ref_within_the_schema_still_resolves():
     assert r["passed"] is True, r
     [r] = check([{"schema": {"$ref": "#/$defs/nope"}}])
     assert r["passed"] is False and "cannot resolve $ref" in r["message"]
+
+
+@pytest.mark.parametrize(
+    "schema, body",
+    [
+        ({"pattern": "a"}, "a"),
+        ({"patternProperties": {"^a": {}}}, {"ab": 1}),
+        ({"patternProperties": {"^a": {}}, "additionalProperties": False}, {"ab": 1}),
+        (
+            {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "patternProperties": {"^a": {}},
+                "unevaluatedProperties": False,
+            },
+            {"ab": 1},
+        ),
+        (
+            {
+                "$schema": "https://json-schema.org/draft/2019-09/schema",
+                "patternProperties": {"^a": {}},
+                "unevaluatedProperties": False,
+            },
+            {"ab": 1},
+        ),
+    ],
+)
+def test_every_pattern_search_of_jsonschema_is_bounded(schema, body):
+    # With the budget already spent, any search that goes through the bounded
+    # path gives up at once; one that does not (jsonschema changed how it calls
+    # `re`) would pass silently, and a backtracking pattern would hang a worker.
+    from flowrun import checks
+
+    checks._schema_error({"type": "object"}, {})  # installs the bounded `re`
+    token = checks._pattern_budget.set([0.0])
+    try:
+        cls = jsonschema.validators.validator_for(schema)
+        with pytest.raises(checks.PatternTimeout):
+            list(cls(schema).iter_errors(body))
+    finally:
+        checks._pattern_budget.reset(token)
