@@ -12,7 +12,9 @@ and open file descriptors, RSS per stream over the warmed-up baseline, and the w
 CPU while idle (heartbeats, prompt polling) over --idle-window seconds. Then the load
 generator closes every stream from the client side, and the script checks that the
 server cleans up: the worker's descriptors fall back, and history says the executions
-ended ``interrupted`` (bounded wait: 2 × heartbeat + 30 s).
+ended ``interrupted`` (bounded wait: 2 × heartbeat + 30 s). Once that settled it samples
+the worker's RSS once a second for --after-close seconds (default 10): whether the
+memory the streams held goes back to the OS.
 
 Targets: ≥ 10,000 streams on one worker, ≤ 50 KB RSS each.
 
@@ -134,6 +136,12 @@ def main(argv=None) -> int:
     p.add_argument("--idle-window", type=float, default=10.0, help="CPU sample, s")
     p.add_argument("--settle", type=float, default=2.0)
     p.add_argument("--deadline", type=float, default=300.0)
+    p.add_argument(
+        "--after-close",
+        type=float,
+        default=10.0,
+        help="seconds to keep sampling the worker's RSS once the close settled",
+    )
     p.add_argument("--env", action="append", default=[], help="extra server KEY=VAL")
     p.add_argument(
         "--repo", metavar="DIR", help="serve another checkout (default: this one)"
@@ -246,9 +254,25 @@ def main(argv=None) -> int:
             cleanup_s = time.monotonic() - t_close
             after_close_s = time.monotonic() - t_closed
             rss_end = c.rss_bytes(worker)
+            # RSS once the cleanup settled, then sampled for --after-close seconds:
+            # does the worker give the freed memory back, and how soon?
+            rss_samples = [(0.0, rss_end)]
+            t_settled = time.monotonic()
+            for _ in range(int(args.after_close)):
+                time.sleep(1.0)
+                rss_samples.append((time.monotonic() - t_settled, c.rss_bytes(worker)))
+            rss_later = rss_samples[-1][1]
             api = {}
             if not args.mock:  # the API's view of the newest (at most 1,000)
                 api = status_counts(executions(base_url, 1000), ids)
+            peak = max((lv["rss"] for lv in seen), default=0)
+            print(
+                f"RSS after close: {c.mib(rss_end)} when settled, "
+                f"{c.mib(rss_later)} {rss_samples[-1][0]:.0f} s later "
+                f"(baseline {c.mib(base_rss)}, peak {c.mib(peak)}; "
+                f"{c.mib(rss_later - base_rss)} over baseline); samples: "
+                + ", ".join(f"{t:.0f} s {r / 1048576:.0f}" for t, r in rss_samples)
+            )
             print(
                 f"after close: {fds} fds (baseline {base_fds}), RSS {c.mib(rss_end)}; "
                 f"history of the {len(ids)} streamed executions: {counts or '-'} "
@@ -261,6 +285,8 @@ def main(argv=None) -> int:
                 baseline_fds=base_fds,
                 after_close_fds=fds,
                 after_close_rss=rss_end,
+                after_close_rss_later=rss_later,
+                after_close_rss_samples=rss_samples,
                 history=counts,
                 history_api_newest_1000=api,
                 settled_after_close_s=after_close_s,
@@ -277,7 +303,9 @@ def main(argv=None) -> int:
         print(
             f"\nheld {top_ok['open']} idle streams on one worker at "
             f"{top_ok['rss_per_stream_kb']:.1f} KB each "
-            f"(targets: ≥ 10,000 streams, ≤ 50 KB each)"
+            f"(targets: ≥ 10,000 streams, ≤ 50 KB each); after they closed, RSS "
+            f"{c.mib(out['after_close_rss_later'])} (baseline "
+            f"{c.mib(out['baseline_rss'])})"
         )
     return 0
 
