@@ -19,6 +19,7 @@ import time
 from . import events
 from .engine import Controls, Run
 from .errors import InputMissing
+from .memory import Trimmer, malloc_trim
 from .store import Masker, Store
 
 log = logging.getLogger("flowrun")
@@ -333,16 +334,22 @@ def _raising(exc: Exception):
 
 
 class Registry:
-    """This process's live executions, bounded by ``FLOWRUN_MAX_EXECUTIONS``."""
+    """This process's live executions, bounded by ``FLOWRUN_MAX_EXECUTIONS``.
 
-    def __init__(self, limit: int):
+    Its ``trimmer`` sees the count change: after a spike of executions has ended,
+    it has the allocator return the freed memory to the OS (``flowrun.memory``).
+    """
+
+    def __init__(self, limit: int, trimmer: Trimmer | None = None):
         self.limit = limit
         self.live: dict[str, Execution] = {}
+        self.trimmer = trimmer if trimmer is not None else Trimmer(malloc_trim())
 
     def add(self, execution: Execution) -> None:
         if len(self.live) >= self.limit:
             raise Busy(f"This worker already runs {self.limit} executions")
         self.live[execution.id] = execution
+        self.trimmer.update(len(self.live))
 
     def reserve(self) -> None:
         if len(self.live) >= self.limit:
@@ -355,7 +362,8 @@ class Registry:
         return self.live.get(execution_id)
 
     def remove(self, execution_id: str) -> None:
-        self.live.pop(execution_id, None)
+        if self.live.pop(execution_id, None) is not None:
+            self.trimmer.update(len(self.live))
 
     def __len__(self) -> int:
         return len(self.live)
