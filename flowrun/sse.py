@@ -59,6 +59,7 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
         watch(environ, execution.client_gone, execution.state) if environ else None
     )
     get = execution.queue.get
+    flush = execution.state.store.flush  # steps are recorded before they are shown
     seq = 0
     last_write = -_HOT_S
     try:
@@ -90,6 +91,7 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
                 seq += 1
                 out.append(frame(seq, *item))
                 taken += len(item[1])
+            flush()
             yield "".join(out).encode()
             last_write = time.monotonic()
             execution.pending -= taken  # written: the client is reading

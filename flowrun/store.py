@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import mmap
 import os
 import re
@@ -27,6 +28,7 @@ import sqlite3
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 DB_NAME = "flowrun.sqlite3"
@@ -78,6 +80,8 @@ CREATE TABLE IF NOT EXISTS controls (
 """
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+log = logging.getLogger("flowrun")
+_INSERT_STEP = "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)"
 
 
 def now_iso() -> str:
@@ -95,11 +99,21 @@ class Store:
     lock costs nothing extra and keeps memory flat with thousands of executions.
     """
 
-    def __init__(self, data_dir: str | os.PathLike, history_limit: int = 1000):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        history_limit: int = 1000,
+        defer: Callable[[Callable[[], None]], object] | None = None,
+    ):
         self.path = Path(data_dir) / DB_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.history_limit = history_limit
         self._lock = threading.Lock()
+        # Step rows in groups (see step): ``defer(fn)`` runs fn a moment later.
+        self._defer = defer
+        self._pending: list[tuple] = []
+        self._flush_due = False
+        self._flush_lock = threading.Lock()
         self._db = sqlite3.connect(
             self.path, timeout=10, isolation_level=None, check_same_thread=False
         )
@@ -154,6 +168,7 @@ class Store:
             time.sleep(0.02)
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._db.close()
             if self._stops is not None:
@@ -248,12 +263,38 @@ class Store:
         )
 
     def step(self, seq: int, step_index: int, status: str, record_json: str) -> None:
-        self._run(
-            lambda db: db.execute(
-                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)",
-                (seq, step_index, status, record_json),
-            )
-        )
+        """Record a step.
+
+        With ``defer`` (the gevent worker), rows are committed in groups: a row
+        waits until ``flush`` — which the SSE stream calls before it writes the
+        step's event, so a client never sees a step the history lacks, and which
+        ``defer`` calls a moment later anyway, for runs nobody watches. Steps that
+        end together (many runs, or fast steps) then share one commit.
+        """
+        row = (seq, step_index, status, record_json)
+        if self._defer is None:
+            self._run(lambda db: db.execute(_INSERT_STEP, row))
+            return
+        self._pending.append(row)
+        if not self._flush_due:
+            self._flush_due = True
+            self._defer(self.flush)
+
+    def flush(self) -> None:
+        """Commit the step rows waiting in this process (one transaction).
+
+        Returns once every row recorded before the call is committed, also when
+        another thread's flush had already taken them.
+        """
+        with self._flush_lock:
+            rows, self._pending = self._pending, []
+            self._flush_due = False
+            if not rows:
+                return
+            try:
+                self._run(lambda db: db.executemany(_INSERT_STEP, rows), write=True)
+            except Exception:  # as for a single row: logged, the runs go on
+                log.exception("recording %d step(s) in history failed", len(rows))
 
     def waiting(
         self,
@@ -267,6 +308,7 @@ class Store:
         This is what other workers may answer, and check an answer against.
         """
         keys = None if prompt_keys is None else _dumps(list(prompt_keys))
+        self.flush()
         self._run(
             lambda db: db.execute(
                 "UPDATE executions SET prompt_step = ?, paused_step = ?, "
@@ -283,17 +325,24 @@ class Store:
                 (status, now_iso(), _dumps(summary), seq),
             )
 
-        def work(db):
-            db.executemany(
-                "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
-                [(seq, r["stepIndex"], _dumps(r)) for r in not_run],
-            )
-            update(db)
+        # The steps still waiting for their group commit (this run's last ones,
+        # maybe others') go in the same transaction.
+        with self._flush_lock:
+            rows, self._pending = self._pending, []
+            self._flush_due = False
 
-        if not_run:
-            self._run(work, write=True)
-        else:  # one statement is its own transaction
-            self._run(update)
+            def work(db):
+                db.executemany(_INSERT_STEP, rows)
+                db.executemany(
+                    "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
+                    [(seq, r["stepIndex"], _dumps(r)) for r in not_run],
+                )
+                update(db)
+
+            if rows or not_run:
+                self._run(work, write=True)
+            else:  # one statement is its own transaction
+                self._run(update)
         self._retain()
 
     def abandon(self, execution_ids, reason: str) -> int:
@@ -365,6 +414,7 @@ class Store:
         return [_execution(r) for r in rows]
 
     def get(self, execution_id: str) -> dict | None:
+        self.flush()  # this process's own steps, even those still in a group
 
         def work(db):
             row = db.execute(

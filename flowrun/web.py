@@ -22,6 +22,7 @@ from flask import Flask, current_app, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from . import settings as settings_mod
+from . import sse
 from .control import RedisChannel, SQLiteChannel
 from .engine import EngineSettings, Run, new_execution_id
 from .errors import FlowInvalid
@@ -59,7 +60,9 @@ class State:
         self.max_steps = int(config["FLOWRUN_MAX_STEPS"])
         self.flows_dir = Path(config["FLOWRUN_FLOWS_DIR"])
         self.secret_vars = frozenset(settings_mod.split(config["FLOWRUN_SECRET_VARS"]))
-        self.store = Store(config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"])
+        self.store = Store(
+            config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"], _group_commit()
+        )
         self.registry = Registry(int(config["FLOWRUN_MAX_EXECUTIONS"]))
         # Runs of POST /api/execute: not in the registry (nothing streams or
         # prompts), but they count against FLOWRUN_MAX_EXECUTIONS all the same.
@@ -345,3 +348,17 @@ def _internal_error(exc: Exception):
         return _http_error(exc)
     log.exception("unhandled error")
     return error_response(500, "Internal server error")
+
+
+GROUP_COMMIT_S = 0.002
+
+
+def _group_commit():
+    """How the store defers step rows to commit them in groups: under gevent, a
+    greenlet GROUP_COMMIT_S later (the SSE stream flushes sooner when it writes);
+    elsewhere (threads, tests, the CLI) every row is committed at once."""
+    if not sse._gevent_active():
+        return None
+    import gevent
+
+    return lambda flush: gevent.spawn_later(GROUP_COMMIT_S, flush)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from flowrun.store import MASK, Store
@@ -231,3 +232,51 @@ def test_workers_opening_a_new_store_together_all_start(tmp_path):
         for p in procs:
             p.join(30)
         assert sorted(results.get(timeout=5) for _ in procs) == ["ok"] * 6
+
+
+def test_steps_are_committed_in_groups_when_deferred(tmp_path):
+    # Under gevent the store defers step rows (web._group_commit): they wait for
+    # flush, which the SSE stream runs before it writes their events.
+    deferred = []
+    store = Store(tmp_path, defer=deferred.append)
+    other = Store(tmp_path)  # another worker's view of the same history
+    seq = store.create("exec-g", "f", 3)
+    for i in range(3):
+        store.step(seq, i, "completed", json.dumps({"stepIndex": i}))
+    assert deferred == [store.flush]  # one flush for the group, not one per row
+    assert [s["stepIndex"] for s in other.get("exec-g")["steps"]] == []
+    deferred.pop()()
+    assert [s["stepIndex"] for s in other.get("exec-g")["steps"]] == [0, 1, 2]
+    # a later row schedules a flush again; finish commits it with the status
+    store.step(seq, 3, "completed", json.dumps({"stepIndex": 3}))
+    assert len(deferred) == 1
+    store.finish(seq, "completed", {"success": True}, [])
+    got = other.get("exec-g")
+    assert got["status"] == "completed"
+    assert [s["stepIndex"] for s in got["steps"]] == [0, 1, 2, 3]
+    deferred.pop()()  # the late flush finds nothing to do
+    store.close()
+    other.close()
+
+
+def test_a_deferred_step_is_visible_to_its_own_process_at_once(tmp_path):
+    store = Store(tmp_path, defer=lambda flush: None)  # never flushed by a timer
+    seq = store.create("exec-h", "f", 1)
+    store.step(seq, 0, "completed", json.dumps({"stepIndex": 0}))
+    assert [s["stepIndex"] for s in store.get("exec-h")["steps"]] == [0]
+    store.close()
+    reopened = Store(tmp_path)
+    assert [s["stepIndex"] for s in reopened.get("exec-h")["steps"]] == [0]
+    reopened.close()
+
+
+def test_a_group_that_cannot_be_written_is_logged_not_raised(tmp_path, caplog):
+    store = Store(tmp_path, defer=lambda flush: None)
+    seq = store.create("exec-f", "f", 1)
+    store.step(seq, 0, "completed", "{}")
+    store._db.execute("DROP TABLE steps")  # the write will fail
+    with caplog.at_level("ERROR", logger="flowrun"):
+        store.flush()  # called by the SSE stream before it writes: must not raise
+    assert "recording 1 step(s) in history failed" in caplog.text
+    store._pending.clear()
+    store._db.close()
