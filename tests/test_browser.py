@@ -205,6 +205,25 @@ def run_panel(page):
     return page.get_by_role("dialog", name="Run")
 
 
+def fill_prompt(prompt, username: str) -> None:
+    """Answer the User input flow's prompt: a username and the password 'secret'."""
+    prompt.get_by_label("Username", exact=False).fill(username)
+    prompt.get_by_label("Password for", exact=False).fill("secret")
+
+
+def answer_first_prompt_in_step_mode(page, username: str):
+    """Run the open flow in step mode, continue to its prompt and answer it."""
+    page.get_by_label("Run mode").select_option("step")
+    page.get_by_role("button", name="Go with the Flow").click()
+    panel = run_panel(page)
+    expect(panel.get_by_text("Paused before step #1")).to_be_visible()
+    panel.get_by_role("button", name="Continue", exact=True).click()
+    prompt = page.get_by_role("dialog", name="Input needed")
+    fill_prompt(prompt, username)
+    page.keyboard.press("Enter")
+    return panel, prompt
+
+
 def card(page, status: str):
     """Step cards are list items labelled 'Step n name: status'."""
     return page.get_by_role("listitem").filter(has_text=status)
@@ -299,8 +318,7 @@ def test_prompt_modal_answered(page, shots):
     expect(prompt.get_by_label("Username", exact=False)).to_have_attribute(
         "type", "text"
     )
-    prompt.get_by_label("Username", exact=False).fill("grace")
-    prompt.get_by_label("Password for", exact=False).fill("secret")
+    fill_prompt(prompt, "grace")
     snap(page, shots, "prompt")
     page.keyboard.press("Enter")  # Enter submits
     panel = page.locator("#run-panel")
@@ -991,15 +1009,7 @@ def test_step_mode_prompt_answer_keeps_the_pause(page):
         route.fulfill(response=response)
 
     page.route("**/api/provide-input", slow_answer)
-    page.get_by_label("Run mode").select_option("step")
-    page.get_by_role("button", name="Go with the Flow").click()
-    panel = run_panel(page)
-    expect(panel.get_by_text("Paused before step #1")).to_be_visible()
-    panel.get_by_role("button", name="Continue", exact=True).click()
-    prompt = page.get_by_role("dialog", name="Input needed")
-    prompt.get_by_label("Username", exact=False).fill("bob")
-    prompt.get_by_label("Password for", exact=False).fill("secret")
-    page.keyboard.press("Enter")
+    panel, prompt = answer_first_prompt_in_step_mode(page, "bob")
     expect(panel.get_by_text("Paused before step #2")).to_be_visible()
     time.sleep(0.6)
     expect(panel.locator("#run-state")).to_have_text("Paused")
@@ -1040,8 +1050,7 @@ def test_run_panel_closes_while_a_prompt_waits(page):
     expect(panel.locator("#run-meta")).to_have_text(execution_id)
     expect(show).to_be_hidden()
     panel.get_by_role("button", name="Answer prompt").click()
-    prompt.get_by_label("Username", exact=False).fill("grace")
-    prompt.get_by_label("Password for", exact=False).fill("secret")
+    fill_prompt(prompt, "grace")
     page.keyboard.press("Enter")
     expect(panel.get_by_text("Flow completed")).to_be_visible()
     expect(panel.locator(".card.success")).to_have_count(2)
@@ -1198,15 +1207,7 @@ def test_conflicts_the_server_reports_are_quiet(page):
 
     page.route("**/api/executions/*/continue", continue_then_409)
     page.route("**/api/provide-input", answer)
-    page.get_by_label("Run mode").select_option("step")
-    page.get_by_role("button", name="Go with the Flow").click()
-    panel = run_panel(page)
-    expect(panel.get_by_text("Paused before step #1")).to_be_visible()
-    panel.get_by_role("button", name="Continue", exact=True).click()
-    prompt = page.get_by_role("dialog", name="Input needed")
-    prompt.get_by_label("Username", exact=False).fill("grace")
-    prompt.get_by_label("Password for", exact=False).fill("secret")
-    page.keyboard.press("Enter")
+    panel, prompt = answer_first_prompt_in_step_mode(page, "grace")
     # A real failure is reported, and the prompt stays for another try.
     expect(
         prompt.get_by_text("Could not send the answer: Server trouble")
