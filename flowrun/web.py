@@ -176,6 +176,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         {k: v for k, v in test_config.items() if k not in config},
         MAX_CONTENT_LENGTH=int(config["FLOWRUN_MAX_CONFIG_BYTES"]),
     )
+    _log_with_gunicorn()
     seed_flows(Path(config["FLOWRUN_FLOWS_DIR"]), int(config["PORT"]))
     app.extensions["flowrun"] = State(config)
     _warn_if_exposed(config)
@@ -217,6 +218,19 @@ def seed_flows(flows_dir: Path, port: int = 8000) -> None:
             text = example.read_text("utf-8").replace(EXAMPLES_DEMO_URL, own)
             tmp.write_text(text, "utf-8")
             os.replace(tmp, target)
+
+
+def _log_with_gunicorn() -> None:
+    """Under gunicorn, flowrun's log lines go where gunicorn's go, in its format.
+
+    Otherwise the ``flowrun`` logger has no handler there: warnings and errors
+    reach stderr bare (Python's last-resort handler) and INFO lines are dropped.
+    """
+    gunicorn_log = logging.getLogger("gunicorn.error")
+    if gunicorn_log.handlers and not log.handlers:
+        log.handlers = list(gunicorn_log.handlers)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 def _warn_if_exposed(config: dict) -> None:

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -34,8 +35,8 @@ HEARTBEAT_S = 1.0
 class Gunicorn:
     """A gunicorn process serving app:app on 127.0.0.1:<free port>."""
 
-    def __init__(self, tmp: Path, workers: int, **env):
-        self.port = free_port()
+    def __init__(self, tmp: Path, workers: int, args=(), port=None, **env):
+        self.port = port or free_port()
         self.log_path = tmp / f"gunicorn-{self.port}.log"
         environ = dict(
             os.environ,
@@ -47,13 +48,21 @@ class Gunicorn:
             FLOWRUN_HEARTBEAT_S=str(HEARTBEAT_S),
             FLOWRUN_TOKEN=TOKEN,
             FLOWRUN_MAX_CONFIG_BYTES="100000",
-            **env,
         )
+        environ.update(env)
         if "FLOWRUN_REDIS_URL" not in env:
             environ.pop("FLOWRUN_REDIS_URL", None)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "gunicorn.conf.py",
+                *args,
+                "app:app",
+            ],
             cwd=ROOT,
             env=environ,
             stdout=self.log,
@@ -695,3 +704,26 @@ def test_execute_node_never_sends_when_the_client_leaves_during_its_delay(server
     with open(server.log_path, "rb") as log:
         log.seek(logged)
         assert b"Traceback" not in log.read()
+
+
+def test_flowrun_logs_in_gunicorns_format(tmp_path):
+    # flowrun thinks it is exposed (FLOWRUN_BIND, no token) and warns at start-up;
+    # gunicorn binds loopback all the same (-b wins). The warning must come out
+    # through gunicorn's error log, with its timestamp and level, not bare.
+    port = free_port()
+    server = Gunicorn(
+        tmp_path,
+        1,
+        args=("-b", f"127.0.0.1:{port}"),
+        port=port,
+        FLOWRUN_BIND="0.0.0.0",
+        FLOWRUN_TOKEN="",
+    )
+    try:
+        log = server.log_path.read_text(errors="replace")
+        assert re.search(
+            r"\] \[WARNING\] \n!{72}\nflowrun binds 0\.0\.0\.0 without FLOWRUN_TOKEN",
+            log,
+        ), log[-2000:]
+    finally:
+        server.close()
