@@ -14,6 +14,7 @@ import regex
 
 from . import paths
 from .errors import UnresolvedPlaceholder
+from .jqrun import JqTimeout, run_jq
 from .placeholders import Context, substitute
 
 OPERATORS = (
@@ -46,6 +47,7 @@ _ABSENT = object()
 
 @lru_cache(maxsize=512)
 def compile_jq(program: str):
+    """Compile a jq program in-process (flow validation: compiling runs nothing)."""
     return jq.compile(program)
 
 
@@ -54,6 +56,11 @@ def compile_jq(program: str):
 # on it, for minutes. The regex library can stop a search after a time limit.
 REGEX_TIMEOUT_S = 1.0
 RegexError = regex.error
+
+# A jq program from the flow can loop for ever (`last(range(1e9))`, `def f: f; f`),
+# and jq holds the GIL while it runs: programs run in a helper process (jqrun),
+# killed after this long.
+JQ_TIMEOUT_S = 1.0
 
 
 @lru_cache(maxsize=512)
@@ -279,8 +286,18 @@ def _validate_one(spec, status, headers, body, duration_ms, ctx):
     if kind == "jq":
         program = spec["jq"]
         try:
-            out = compile_jq(program).input_value(body).all()
-        except Exception as exc:  # jq raises ValueError for both compile and runtime
+            out = run_jq(program, body, timeout=JQ_TIMEOUT_S)
+        except JqTimeout:
+            return [
+                {
+                    "type": kind,
+                    "path": program,
+                    "passed": False,
+                    "message": f"jq {program!r} gave up after {JQ_TIMEOUT_S:g}s "
+                    "(the time limit for a jq program)",
+                }
+            ]
+        except Exception as exc:  # jq's message for both compile and runtime errors
             return [
                 {
                     "type": kind,

@@ -1,0 +1,56 @@
+"""The jq helper process: runs jq programs for ``flowrun.jqrun``, one at a time.
+
+Started by ``jqrun`` as a script (``python -P .../jqchild.py``), not with ``-m``:
+``-m flowrun.jqchild`` would import the whole flowrun package (requests, jsonschema,
+…), tripling the helper's start-up time and memory for nothing. So this module
+imports nothing of flowrun.
+
+It writes ``R`` once ready, then answers requests on stdin until end of file.
+A request is ``!II`` (program bytes, input bytes), the program as UTF-8, and the
+input value as JSON text (what ``jq``'s ``input_value`` would make of it). A reply
+is ``!BI`` (status, payload bytes) and the payload: status 0, the outputs as one
+JSON array; status 1, the message of the exception jq raised.
+"""
+
+import json
+import signal
+import struct
+import sys
+from functools import lru_cache
+
+import jq
+
+REQUEST = struct.Struct("!II")
+REPLY = struct.Struct("!BI")
+
+
+@lru_cache(maxsize=512)
+def _compile(program: str):
+    return jq.compile(program)
+
+
+def main() -> None:
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides
+    # when this process ends (end of file on stdin, or SIGKILL).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout.write(b"R")
+    stdout.flush()
+    while True:
+        head = stdin.read(REQUEST.size)
+        if len(head) < REQUEST.size:
+            return
+        program_size, input_size = REQUEST.unpack(head)
+        program = stdin.read(program_size).decode()
+        text = stdin.read(input_size).decode()
+        try:
+            outputs = _compile(program).input_text(text).all()
+            status, payload = 0, json.dumps(outputs).encode()
+        except Exception as exc:  # jq raises ValueError for compile and runtime
+            status, payload = 1, str(exc).encode(errors="replace")
+        stdout.write(REPLY.pack(status, len(payload)) + payload)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""Run jq programs in helper processes that can be killed when they run too long.
+
+The jq library evaluates a program in C and holds the GIL throughout: in-process,
+``last(range(1e9))`` or ``def f: f; f`` would freeze the whole gevent worker, every
+stream on it, with no way to stop it. So programs run in a helper process
+(``jqchild.py``), at most ``POOL_SIZE`` per process, each started on first use
+(never at import: gunicorn forks its workers, and a process that finds itself
+forked starts its own). Waiting for a reply yields to other greenlets under gevent,
+and is a ``poll`` elsewhere. A helper that runs past the time limit is killed, and
+the next call starts a fresh one.
+
+    JqFailure
+    ├── JqError        jq rejected the program or failed running it (jq's message)
+    ├── JqTimeout      the program ran past the time limit; its helper was killed
+    └── JqHelperDied   the helper process ended unexpectedly, twice in a row
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+CHILD = str(Path(__file__).with_name("jqchild.py"))
+POOL_SIZE = 2  # helpers per process: one stuck program does not queue the others
+START_TIMEOUT_S = 10.0  # a helper's start-up (Python, import jq), outside the limit
+_REQUEST_HEAD = 8  # jqchild.REQUEST: !II
+_REPLY_HEAD = 5  # jqchild.REPLY: !BI
+
+
+class JqFailure(Exception):
+    """A jq program produced no outputs."""
+
+
+class JqError(JqFailure):
+    """jq rejected the program or failed running it; the message is jq's."""
+
+
+class JqTimeout(JqFailure):
+    """The program ran longer than its time limit."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"gave up after {seconds:g}s")
+        self.seconds = seconds
+
+
+class JqHelperDied(JqFailure):
+    """The helper process ended while it had a program to run."""
+
+
+class _Gone(Exception):
+    """The helper closed its pipes (it exited or was killed)."""
+
+
+def run_jq(program: str, value, *, timeout: float) -> list:
+    """All outputs of ``program`` on ``value``, as ``jq``'s ``.all()`` gives them.
+
+    Raises JqError, JqTimeout (after ``timeout`` seconds) or JqHelperDied.
+    """
+    # jq's input_value() is input_text(json.dumps(value)): the same text, made once
+    request = _frame(program.encode(), json.dumps(value).encode())
+    return _pool().run(request, timeout)
+
+
+def _frame(program: bytes, text: bytes) -> bytes:
+    head = len(program).to_bytes(4, "big") + len(text).to_bytes(4, "big")
+    return head + program + text
+
+
+_POOL: _Pool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> _Pool:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL.pid != os.getpid():
+            if _POOL is not None:
+                _POOL.forget()  # forked: those helpers belong to the parent
+            else:
+                atexit.register(_close_pool)
+            _POOL = _Pool()
+        return _POOL
+
+
+def _close_pool() -> None:
+    if _POOL is not None and _POOL.pid == os.getpid():
+        _POOL.close()
+
+
+class _Pool:
+    """Up to POOL_SIZE helpers of one process; each serves one call at a time."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        # created in the worker, after gevent patched threading: cooperative there
+        self.slots = threading.BoundedSemaphore(POOL_SIZE)
+        self.idle: list[_Helper] = []
+
+    def run(self, request: bytes, timeout: float) -> list:
+        with self.slots:
+            helper = self.idle.pop() if self.idle else None
+            for attempt in (1, 2):
+                if helper is None:
+                    helper = _Helper()
+                try:
+                    status, payload = helper.call(request, timeout)
+                    break
+                except _Gone:
+                    code = helper.kill()
+                    helper = None
+                    if attempt == 2:
+                        raise JqHelperDied(
+                            f"the jq helper process ended (exit status {code}) "
+                            "twice while running this program"
+                        ) from None
+                except BaseException:
+                    # JqTimeout, or interrupted mid-call (the greenlet killed, ^C):
+                    # a reply may still come, so this helper can serve no other call
+                    helper.kill()
+                    raise
+            self.idle.append(helper)
+        if status:
+            raise JqError(payload.decode())
+        return json.loads(payload)
+
+    def forget(self) -> None:
+        """Drop helpers inherited through fork(), without touching the processes."""
+        for helper in self.idle:
+            helper.close_fds()
+        self.idle = []
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop().kill()
+
+
+class _Helper:
+    """One jq helper process and its two pipes (non-blocking on our side)."""
+
+    def __init__(self):
+        to_child, self.wfd = os.pipe()
+        self.rfd, from_child = os.pipe()
+        try:
+            # stderr is inherited: a crash's traceback lands in the server's log
+            self.proc = subprocess.Popen(
+                [sys.executable, "-P", CHILD], stdin=to_child, stdout=from_child
+            )
+        except BaseException:
+            os.close(self.wfd)
+            os.close(self.rfd)
+            raise
+        finally:
+            os.close(to_child)
+            os.close(from_child)
+        os.set_blocking(self.wfd, False)
+        os.set_blocking(self.rfd, False)
+        try:
+            ready = self._read(1, time.monotonic() + START_TIMEOUT_S)
+        except (_Gone, _Expired):
+            code = self.kill()
+            raise JqHelperDied(
+                f"the jq helper process did not start (exit status {code})"
+            ) from None
+        if ready != b"R":
+            self.kill()
+            raise JqHelperDied("the jq helper process did not start")
+
+    def call(self, request: bytes, timeout: float) -> tuple[int, bytes]:
+        """Send one request, return ``(status, payload)``; JqTimeout, _Gone."""
+        deadline = time.monotonic() + timeout
+        try:
+            self._write(request, deadline)
+            head = self._read(_REPLY_HEAD, deadline)
+            return head[0], self._read(int.from_bytes(head[1:], "big"), deadline)
+        except _Expired:
+            raise JqTimeout(timeout) from None
+
+    def _write(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.wfd, view) :]
+            except BlockingIOError:
+                _wait(self.wfd, True, deadline)
+            except BrokenPipeError:
+                raise _Gone from None
+
+    def _read(self, size: int, deadline: float) -> bytes:
+        chunks, left = [], size
+        while left:
+            try:
+                chunk = os.read(self.rfd, min(left, 1 << 20))
+            except BlockingIOError:
+                _wait(self.rfd, False, deadline)
+                continue
+            if not chunk:
+                raise _Gone
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def kill(self) -> int | None:
+        """SIGKILL the helper, reap it, close the pipes; return its exit status."""
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        code = self.proc.wait()
+        self.close_fds()
+        return code
+
+    def close_fds(self) -> None:
+        for fd in (self.wfd, self.rfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _gevent_active() -> bool:
+    # as sse._gevent_active (importing sse here would be an import cycle)
+    if "gevent.monkey" not in sys.modules:
+        return False
+    return sys.modules["gevent.monkey"].is_module_patched("socket")
+
+
+class _Expired(Exception):
+    """The deadline passed while waiting on a pipe."""
+
+
+def _wait(fd: int, write: bool, deadline: float) -> None:
+    """Wait until ``fd`` is ready or ``deadline``; other greenlets run meanwhile."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _Expired
+    if _gevent_active():
+        from gevent.socket import wait_read, wait_write
+
+        try:
+            (wait_write if write else wait_read)(fd, timeout=left)
+        except TimeoutError:
+            raise _Expired from None
+        return
+    # poll, not select: a busy process has descriptors above select's 1024
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT if write else select.POLLIN)
+    if not poller.poll(left * 1000):
+        raise _Expired

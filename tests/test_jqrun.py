@@ -1,0 +1,123 @@
+"""jq programs run in a helper process with a time limit (flowrun/jqrun.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jq
+import pytest
+
+from flowrun import jqrun
+from flowrun.checks import JQ_TIMEOUT_S
+
+from .target import end_of, run_events, steps_of
+
+SPINS = ("last(range(1e9))", "def f: f; f", "[limit(1e9; repeat(1))]")
+BODY = {"items": [{"id": 1, "n": 2.5}, {"id": 2, "n": None}], "s": "é\u2028\U0001f600"}
+
+
+@pytest.mark.parametrize(
+    ("program", "value"),
+    [
+        (".", BODY),
+        (".items[] | .id", BODY),
+        ("[.items[].n] | add", BODY),
+        (".s | explode", BODY),
+        ("1e1000, 100000000000000000001, 1.0, -0, 0.1 + 0.2", None),
+        ("{b: 1, a: [true, false, null]}", None),
+        ("empty", BODY),
+        (". | length", "a text body"),
+        ("tostring", 12345678901234567890),
+        ("keys_unsorted", {"z": 1, "a": 2}),
+    ],
+)
+def test_outputs_are_those_of_jq_in_process(program, value):
+    expected = jq.compile(program).input_value(value).all()
+    got = jqrun.run_jq(program, value, timeout=JQ_TIMEOUT_S)
+    assert repr(got) == repr(expected)  # also tells 1 from 1.0
+
+
+@pytest.mark.parametrize(
+    ("program", "value"),
+    [
+        (".[", [1]),
+        ('error("boom")', [1]),
+        (".a.b", [1]),
+        ("undefined_f", [1]),
+        (".", "a lone surrogate \ud83d"),
+    ],
+)
+def test_errors_carry_jqs_message(program, value):
+    with pytest.raises(ValueError) as in_process:
+        jq.compile(program).input_value(value).all()
+    with pytest.raises(jqrun.JqError) as helper:
+        jqrun.run_jq(program, value, timeout=JQ_TIMEOUT_S)
+    assert str(helper.value) == str(in_process.value)
+
+
+def check_flow(target, program):
+    return {
+        "name": "jq limit",
+        "defaults": {"baseUrl": target.url + "/demo"},
+        "nodes": [
+            {
+                "id": "spin",
+                "name": "spin",
+                "method": "GET",
+                "url": "/items",
+                "validations": [{"jq": program, "exists": True}],
+            },
+            {
+                "id": "next",
+                "name": "next",
+                "method": "GET",
+                "url": "/items",
+                "validations": [{"jq": ".items | length", "greaterThan": 0}],
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize("program", SPINS[:2])
+def test_a_program_that_runs_for_ever_fails_at_the_limit(hits, program):
+    began = time.monotonic()
+    events = run_events(check_flow(hits, program), continue_on_failure=True)
+    took = time.monotonic() - began
+    spin, after = steps_of(events)
+    assert spin["status"] == "failed"
+    [result] = [v for v in spin["validations"] if not v["passed"]]
+    assert result["message"] == (
+        f"jq {program!r} gave up after 1s (the time limit for a jq program)"
+    )
+    # the run went on, and the next jq validation had a fresh helper
+    assert after["status"] == "completed", after
+    assert all(v["passed"] for v in after["validations"])
+    assert end_of(events)["success"] is False
+    assert took < 15
+
+
+def test_the_next_call_after_a_timeout_starts_a_fresh_helper():
+    with pytest.raises(jqrun.JqTimeout):
+        jqrun.run_jq(SPINS[2], None, timeout=0.5)
+    assert jqrun.run_jq(".a + 1", {"a": 1}, timeout=JQ_TIMEOUT_S) == [2]
+
+
+def test_a_helper_that_died_is_replaced():
+    assert jqrun.run_jq(".", 1, timeout=JQ_TIMEOUT_S) == [1]
+    pool = jqrun._pool()
+    for helper in pool.idle:
+        os.kill(helper.proc.pid, signal.SIGKILL)
+        helper.proc.wait()
+    assert jqrun.run_jq(".", 2, timeout=JQ_TIMEOUT_S) == [2]
+
+
+def test_importing_starts_no_helper():
+    code = "import flowrun.checks, flowrun.jqrun as j; print(j._POOL is None)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip() == "True", out.stderr
