@@ -502,6 +502,67 @@ def test_300_concurrent_flows_on_one_worker(one_worker):
     print(f"300 flows: TTFE p50 {p50:.0f} ms, p99 {p99:.0f} ms")
 
 
+def test_a_spinning_jq_program_does_not_freeze_the_worker(one_worker, hits):
+    spin = flow_of(
+        hits,
+        "jqspin",
+        (
+            "spin",
+            "/items?run=jqspin",
+            {
+                "validations": [
+                    {"jq": "last(range(1e9))"},
+                    {"jq": "def f: f; f"},
+                    {"jq": "[limit(1e9; repeat(1))]"},
+                ]
+            },
+        ),
+        ("after", "/items?run=jqspin", {}),
+    )
+    short = flow_of(
+        hits,
+        "jqshort",
+        (
+            "one",
+            "/items?run=jqshort",
+            {"validations": [{"jq": ".items | length", "greaterThan": 0}]},
+        ),
+    )
+    began = time.monotonic()
+    stream = Stream(one_worker, spin, options={"continueOnFailure": True})
+    try:
+        assert stream.until("step_start")[1]["id"] == "spin"
+        _wait_for_hits(hits, "jqspin", 1)
+        time.sleep(0.3)  # the response is in: its jq validations spin, ~3 s
+        # Frozen, the worker would answer neither (in-process jq holds the GIL
+        # for minutes on these programs).
+        conn = http.client.HTTPConnection("127.0.0.1", one_worker.port, timeout=5)
+        status, _, worker = one_worker.call("GET", "/api/health", conn=conn)
+        conn.close()
+        answered = time.monotonic()
+        assert status == 200 and worker == stream.worker
+        other = Stream(one_worker, short)
+        try:
+            assert other.worker == stream.worker
+            end = other.until("end")
+            assert end is not None and end[1]["success"] is True, other.events
+        finally:
+            other.close()
+        step = stream.until("step")[1]
+        ended = time.monotonic()
+        assert stream.until("end")[1]["success"] is False
+    finally:
+        stream.close()
+    assert answered - began < ended - began - 1  # answered while jq still ran
+    assert step["id"] == "spin" and step["status"] == "failed"
+    assert [v["message"] for v in step["validations"]] == [
+        f"jq {p!r} gave up after 1s (the time limit for a jq program)"
+        for p in ("last(range(1e9))", "def f: f; f", "[limit(1e9; repeat(1))]")
+    ]
+    assert len(run_hits(hits, "jqspin")) == 2  # the run went on to "after"
+    assert ended - began < 15
+
+
 def test_sigterm_ends_runs_gracefully(tmp_path, hits):
     """A restart stops runs after their step in flight, with `end`, not a cut."""
     from flowrun.store import Store
