@@ -30,6 +30,10 @@ from pathlib import Path
 CHILD = str(Path(__file__).with_name("jqchild.py"))
 POOL_SIZE = 2  # helpers per process: one stuck program does not queue the others
 START_TIMEOUT_S = 10.0  # a helper's start-up (Python, import jq), outside the limit
+# The limit is for running the program; jq first reads its input, at some 20 MB/s
+# on a laptop, so a body near FLOWRUN_MAX_VALIDATE_BYTES (16 MB) takes most of a
+# second to read and pass over. Reading gets time of its own, generously.
+READ_BYTES_PER_S = 4_000_000
 _REQUEST_HEAD = 8  # jqchild.REQUEST: !II
 _REPLY_HEAD = 5  # jqchild.REPLY: !BI
 
@@ -64,8 +68,8 @@ def run_jq(program: str, value, *, timeout: float) -> list:
     Raises JqError, JqTimeout (after ``timeout`` seconds) or JqHelperDied.
     """
     # jq's input_value() is input_text(json.dumps(value)): the same text, made once
-    request = _frame(program.encode(), json.dumps(value).encode())
-    return _pool().run(request, timeout)
+    text = json.dumps(value).encode()
+    return _pool().run(_frame(program.encode(), text), timeout, len(text))
 
 
 def _frame(program: bytes, text: bytes) -> bytes:
@@ -103,14 +107,14 @@ class _Pool:
         self.slots = threading.BoundedSemaphore(POOL_SIZE)
         self.idle: list[_Helper] = []
 
-    def run(self, request: bytes, timeout: float) -> list:
+    def run(self, request: bytes, timeout: float, input_size: int) -> list:
         with self.slots:
             helper = self.idle.pop() if self.idle else None
             for attempt in (1, 2):
                 if helper is None:
                     helper = _Helper()
                 try:
-                    status, payload = helper.call(request, timeout)
+                    status, payload = helper.call(request, timeout, input_size)
                     break
                 except _Gone:
                     code = helper.kill()
@@ -172,9 +176,9 @@ class _Helper:
             self.kill()
             raise JqHelperDied("the jq helper process did not start")
 
-    def call(self, request: bytes, timeout: float) -> tuple[int, bytes]:
+    def call(self, request: bytes, timeout: float, input_size: int):
         """Send one request, return ``(status, payload)``; JqTimeout, _Gone."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout + input_size / READ_BYTES_PER_S
         try:
             self._write(request, deadline)
             head = self._read(_REPLY_HEAD, deadline)

@@ -121,3 +121,9 @@ def test_importing_starts_no_helper():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == "True", out.stderr
+
+
+def test_reading_a_large_body_is_not_counted_against_the_limit():
+    # near FLOWRUN_MAX_VALIDATE_BYTES: jq takes most of a second just to read it
+    body = {"items": [{"id": i, "name": f"item {i}", "x": 1.5} for i in range(300_000)]}
+    assert jqrun.run_jq(".items | length", body, timeout=JQ_TIMEOUT_S) == [300_000]
