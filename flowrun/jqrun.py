@@ -109,7 +109,10 @@ class _Pool:
 
     def run(self, request: bytes, timeout: float, input_size: int) -> list:
         with self.slots:
-            helper = self.idle.pop() if self.idle else None
+            try:
+                helper = self.idle.pop()
+            except IndexError:  # (checking first would race with other threads)
+                helper = None
             for attempt in (1, 2):
                 if helper is None:
                     helper = _Helper()
