@@ -188,15 +188,16 @@ def execute_node():
         run.ctx.results[mock_id] = NodeResult("completed", mock_body, {}, 200)
     # The request in flight always completes, but a `delayMs` or the waits between
     # `retry` attempts can last a day each: a client that went away ends them.
-    unwatch = sse.watch(request.environ, controls.stop, state)
     record = None
-    try:
-        for ev in run.events():
-            if ev.name == "step":
-                record = ev.to_dict()
-    finally:
-        if unwatch is not None:
-            unwatch()
+    with state.slot():  # counts against FLOWRUN_MAX_EXECUTIONS like any run
+        unwatch = sse.watch(request.environ, controls.stop, state)
+        try:
+            for ev in run.events():
+                if ev.name == "step":
+                    record = ev.to_dict()
+        finally:
+            if unwatch is not None:
+                unwatch()
     if record is None:  # stopped during `delayMs`: nobody is there to read this
         raise ApiError(409, "The client went away before the step started")
     # The run saw a one-node flow; report the node's place in the real one.

@@ -7,6 +7,7 @@ Every error leaves as ``{"error": "message", "errors": [located errors]}``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -114,15 +115,29 @@ class State:
         execution.start()
         return execution
 
+    @contextlib.contextmanager
+    def slot(self):
+        """One of this worker's FLOWRUN_MAX_EXECUTIONS, for a run served inside its
+        request (``/api/execute``, Try it out); Busy when there is none."""
+        with self.lock:
+            self._reserve()
+            self.running_to_end += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.running_to_end -= 1
+
     def run_to_end(self, flow: dict, options, watch=None) -> dict:
         """Run here to the end (prompts only from options.inputs); return ``end``.
 
         ``watch(on_close)``, if given, calls ``on_close()`` once the client closes
         its connection and returns an unwatch (or None, when it cannot tell).
         """
-        with self.lock:
-            self._reserve()
-            self.running_to_end += 1
+        with self.slot():
+            return self._run_to_end(flow, options, watch)
+
+    def _run_to_end(self, flow: dict, options, watch) -> dict:
         unwatch = None
         try:
             execution_id = new_execution_id()
@@ -144,8 +159,6 @@ class State:
         finally:
             if unwatch is not None:
                 unwatch()
-            with self.lock:
-                self.running_to_end -= 1
 
 
 def _abandon_live(state_ref) -> None:

@@ -183,7 +183,7 @@ def one_at_a_time(tmp_path):
     app.extensions["flowrun"].close()
 
 
-@pytest.mark.parametrize("second", ["execute", "execute-stream"])
+@pytest.mark.parametrize("second", ["execute", "execute-stream", "execute-node"])
 def test_execute_counts_against_max_executions(one_at_a_time, hits, second):
     import threading
     import time
@@ -199,7 +199,8 @@ def test_execute_counts_against_max_executions(one_at_a_time, hits, second):
     deadline = time.monotonic() + 5
     while "/demo/slow" not in hits.paths() and time.monotonic() < deadline:
         time.sleep(0.01)
-    resp = one_at_a_time.test_client().post(f"/api/{second}", json={"config": slow})
+    request = {"config": slow, "nodeId": "slow"}  # nodeId: for Try it out
+    resp = one_at_a_time.test_client().post(f"/api/{second}", json=request)
     body = assert_error(resp, 503, "FLOWRUN_MAX_EXECUTIONS")
     assert resp.headers["Retry-After"] == "1" and body["errors"] == []
     thread.join()
