@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+from .green import gevent_active
+
 CHILD = str(Path(__file__).with_name("jqchild.py"))
 POOL_SIZE = 2  # helpers per process: one stuck program does not queue the others
 START_TIMEOUT_S = 10.0  # a helper's start-up (Python, import jq), outside the limit
@@ -231,13 +233,6 @@ class _Helper:
                 pass
 
 
-def _gevent_active() -> bool:
-    # as sse._gevent_active (importing sse here would be an import cycle)
-    if "gevent.monkey" not in sys.modules:
-        return False
-    return sys.modules["gevent.monkey"].is_module_patched("socket")
-
-
 class _Expired(Exception):
     """The deadline passed while waiting on a pipe."""
 
@@ -247,7 +242,7 @@ def _wait(fd: int, write: bool, deadline: float) -> None:
     left = deadline - time.monotonic()
     if left <= 0:
         raise _Expired
-    if _gevent_active():
+    if gevent_active():
         from gevent.socket import wait_read, wait_write
 
         try:

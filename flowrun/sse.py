@@ -17,11 +17,11 @@ import os
 import queue
 import select
 import socket
-import sys
 import threading
 import time
 
 from .executions import DONE, GONE
+from .green import gevent_active
 
 log = logging.getLogger("flowrun")
 KEEPALIVE = b": keep-alive\n\n"
@@ -120,15 +120,9 @@ def watch(environ: dict, on_close, state):
     if fd < 0:
         return None
     raw = getattr(sock, "_sock", sock)  # gevent wraps the real socket
-    if _gevent_active():
+    if gevent_active():
         return _GeventWatch(fd, raw, on_close).cancel
     return _poll_thread(state).add(fd, raw, on_close)
-
-
-def _gevent_active() -> bool:
-    if "gevent.monkey" not in sys.modules:
-        return False
-    return sys.modules["gevent.monkey"].is_module_patched("socket")
 
 
 def _closed(raw) -> bool | None:

@@ -23,11 +23,11 @@ from flask import Flask, current_app, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from . import settings as settings_mod
-from . import sse
 from .control import RedisChannel, SQLiteChannel
 from .engine import EngineSettings, Run, new_execution_id
 from .errors import FlowInvalid
 from .executions import Busy, Execution, NoPrompts, Recorder, Registry, WebControls
+from .green import gevent_active
 from .store import Store
 
 log = logging.getLogger("flowrun")
@@ -384,7 +384,7 @@ def _group_commit():
     """How the store defers step rows to commit them in groups: under gevent, a
     greenlet GROUP_COMMIT_S later (the SSE stream flushes sooner when it writes);
     elsewhere (threads, tests, the CLI) every row is committed at once."""
-    if not sse._gevent_active():
+    if not gevent_active():
         return None
     import gevent
 
