@@ -245,7 +245,15 @@ def emit(obj) -> None:
 
 
 def mode_flows(args, host, port, body, headers, stdin):
-    streams = [Stream(host, port, body, headers) for _ in range(args.n)]
+    bodies = [body] * args.n
+    if args.distinct:  # nothing the server could reuse from one flow to the next
+        doc = json.loads(body)
+        name = doc["config"].get("name", "flow")
+        bodies = []
+        for i in range(args.n):
+            doc["config"]["name"] = f"{name} #{i + 1}"
+            bodies.append(json.dumps(doc).encode())
+    streams = [Stream(host, port, b, headers) for b in bodies]
     go = gevent.event.Event()
 
     def one(s):
@@ -423,6 +431,11 @@ def main(argv=None):
     p.add_argument("--deadline", type=float, default=300.0, help="batch bound")
     p.add_argument("--settle", type=float, default=1.0)
     p.add_argument("--wait-go", action="store_true")
+    p.add_argument(
+        "--distinct",
+        action="store_true",
+        help="give each flow its own body (its number in the flow's name)",
+    )
     args = p.parse_args(argv)
     parts = urlsplit(args.url)
     if parts.hostname != "127.0.0.1":

@@ -28,6 +28,10 @@ every flow succeeds.
     .venv/bin/python bench/concurrent_flows.py --n 500 --steps 1   # fixed cost per flow
     .venv/bin/python bench/concurrent_flows.py --n 1000 --workers 1 --profile /tmp/prof
     .venv/bin/python bench/concurrent_flows.py --repo /tmp/patched-copy   # A/B a copy
+    .venv/bin/python bench/concurrent_flows.py --n 1000 --workers 2 --distinct
+
+``--distinct`` gives every flow its own body (a numbered name), so the server
+checks each one: by default all N post the same flow, which a worker checks once.
 
 ``--floor`` also runs each N as bare ``requests.Session`` greenlets (one process,
 no server, no SSE): the CPU per step of the requests alone. ``--mock`` replaces
@@ -134,6 +138,8 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
     t_stats0 = get_json(f"{target_url}/stats")
     cmd = [c.PYTHON, str(c.BENCH / "_loadgen.py"), "flows", "--url", base_url]
     cmd += ["--flow-file", str(flow_file), "--n", str(n), "--wait-go"]
+    if args.distinct:
+        cmd.append("--distinct")
     cmd += ["--deadline", str(args.deadline), "--timeout", str(args.deadline)]
     lg = c.start(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     profilers = []
@@ -383,6 +389,12 @@ def main(argv=None) -> int:
     )
     p.add_argument("--keep-logs", metavar="DIR", help="write server/target logs here")
     p.add_argument("--json", metavar="FILE", help="write every figure as JSON")
+    p.add_argument(
+        "--distinct",
+        action="store_true",
+        help="each flow posts its own body (a numbered name): no reuse of a flow"
+        " already validated",
+    )
     p.add_argument(
         "--mock",
         action="store_true",

@@ -33,6 +33,11 @@ def _state():
 
 def _body() -> dict:
     """The request's JSON object (400 if it does not parse or is not an object)."""
+    return _body_and_bytes()[0]
+
+
+def _body_and_bytes() -> tuple[dict, bytes]:
+    """``_body()`` and the bytes it was parsed from."""
     raw = request.get_data(cache=False)
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if request.content_length is None and limit and len(raw) >= limit:
@@ -52,17 +57,19 @@ def _body() -> dict:
         raise ApiError(400, "Request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "Request body must be a JSON object")
-    return body
+    return body, raw
 
 
-def _flow_and_options(body: dict):
+def _flow_and_options(body: dict, raw: bytes):
     if "config" not in body:
         raise ApiError(
             400,
             "Missing config",
             [located("config", "required: the flow document", 'send {"config": …}')],
         )
-    flow = validation.load(body["config"], _state().max_steps)
+    # The body determines the flow: posted again unchanged (a re-run, a load
+    # test), it is not checked again.
+    flow = validation.load(body["config"], _state().max_steps, source=raw)
     options = RunOptions.from_dict(body.get("options"))
     count = len(flow["nodes"])
     if options.start_step >= count:
@@ -95,7 +102,7 @@ def schema():
 @bp.post("/execute-stream")
 def execute_stream():
     state = _state()
-    flow, options = _flow_and_options(_body())
+    flow, options = _flow_and_options(*_body_and_bytes())
     execution = state.start(flow, options)
     headers = sse.headers(execution.id)
     content_type = headers.pop("Content-Type")
@@ -111,7 +118,7 @@ def execute_stream():
 @bp.post("/execute")
 def execute():
     state = _state()
-    flow, options = _flow_and_options(_body())
+    flow, options = _flow_and_options(*_body_and_bytes())
     environ = request.environ
     end = state.run_to_end(
         flow, options, lambda on_close: sse.watch(environ, on_close, state)
@@ -142,10 +149,10 @@ class _TryItPrompts(NoPrompts):
 def execute_node():
     """Try it out: run one node, earlier nodes' bodies given as ``mockResponses``."""
     state = _state()
-    body = _body()
+    body, raw = _body_and_bytes()
     if "config" not in body:
         raise ApiError(400, "Missing config", [located("config", "required")])
-    flow = validation.load(body["config"], state.max_steps)
+    flow = validation.load(body["config"], state.max_steps, source=raw)
     node_id = body.get("nodeId")
     ids = [n["id"] for n in flow["nodes"]]
     if not isinstance(node_id, str):

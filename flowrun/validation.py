@@ -178,12 +178,33 @@ def check(doc, max_steps: int = 1000) -> tuple[list[dict], list[dict]]:
     return errors, warnings
 
 
-def load(doc, max_steps: int = 1000) -> dict:
-    """Return the normalised flow, or raise FlowInvalid with every error found."""
+def load(doc, max_steps: int = 1000, source: bytes | None = None) -> dict:
+    """Return the normalised flow, or raise FlowInvalid with every error found.
+
+    ``source``: bytes that wholly determine ``doc`` (the request body it was
+    parsed from). A document found valid from the same bytes before, with the
+    same ``max_steps``, is only normalised: the checks cost ~0.1 ms for a
+    10-node flow, normalising ~4 µs.
+    """
+    key = None
+    if source is not None and len(source) <= _SOURCE_MAX_BYTES:
+        key = (source, max_steps)
+        if key in _valid_sources:
+            return normalize(_normalizable(doc))
     errors, _, flow = _check(doc, max_steps)
     if errors:
         raise FlowInvalid(errors)
+    if key is not None:
+        if len(_valid_sources) >= _VALID_SOURCES_KEPT:
+            _valid_sources.pop(next(iter(_valid_sources), None), None)
+        _valid_sources[key] = None
     return flow
+
+
+# The sources of the last documents found valid (oldest first), up to a size.
+_valid_sources: dict[tuple[bytes, int], None] = {}
+_VALID_SOURCES_KEPT = 64
+_SOURCE_MAX_BYTES = 256 * 1024
 
 
 def _check(doc, max_steps):

@@ -639,6 +639,43 @@ def test_examples_are_valid(path):
     assert errors == []
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [p.read_bytes() for p in EXAMPLE_FILES] + [json.dumps(FLOWSPHERE).encode()],
+    ids=[p.name for p in EXAMPLE_FILES] + ["flowsphere"],
+)
+def test_a_flow_loaded_again_from_the_same_bytes_is_the_same_flow(raw, monkeypatch):
+    checked = []
+    real_check = validation._check
+    monkeypatch.setattr(
+        validation, "_check", lambda *a: checked.append(1) or real_check(*a)
+    )
+    first = validation.load(json.loads(raw), 1000, source=raw)
+    again = validation.load(json.loads(raw), 1000, source=raw)
+    assert again == first == validation.load(json.loads(raw))
+    # checked on the first load and the plain one, not on the second from `raw`
+    assert len(checked) == 2
+
+
+def test_bytes_valid_for_one_step_limit_are_checked_again_for_another():
+    raw = json.dumps(FLOWSPHERE).encode()
+    validation.load(json.loads(raw), 10, source=raw)
+    with pytest.raises(FlowInvalid) as err:
+        validation.load(json.loads(raw), 2, source=raw)
+    assert [e["message"] for e in err.value.errors] == [
+        "the flow has 3 nodes; the most allowed is 2"
+    ]
+
+
+def test_invalid_bytes_are_refused_every_time():
+    doc = copy.deepcopy(FLOWSPHERE)
+    doc["steps"][0]["method"] = "FETCH"
+    raw = json.dumps(doc).encode()
+    for _ in range(2):
+        with pytest.raises(FlowInvalid):
+            validation.load(json.loads(raw), source=raw)
+
+
 def test_the_schema_is_a_valid_draft_2020_12_schema():
     Draft202012Validator.check_schema(validation.SCHEMA)
     packaged = Path(validation.__file__).with_name("flow.schema.json")
