@@ -10,7 +10,6 @@ stop / input / continue) and enforces ``FLOWRUN_MAX_EXECUTIONS``.
 from __future__ import annotations
 
 import _thread
-import json
 import logging
 import queue
 import threading
@@ -19,11 +18,11 @@ import time
 from . import events
 from .engine import Controls, Run
 from .errors import InputMissing
+from .jsontext import dumps as _dumps
 from .memory import Trimmer, malloc_trim
 from .store import Masker, Store
 
 log = logging.getLogger("flowrun")
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 DONE = None  # queue sentinel: the run is over
 GONE = "gone"  # queue sentinel: the client went away; end the stream now
 _LOGGED_LIMIT = 1 << 20  # bytes of step JSON kept per execution for `end`

@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .jsontext import dumps as _dumps
+
 DB_NAME = "flowrun.sqlite3"
 STOPS_NAME = "flowrun.stops"  # the stop generation counter, next to the database
 SECRET_HEADERS = frozenset(
@@ -79,7 +81,6 @@ CREATE TABLE IF NOT EXISTS controls (
 );
 """
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 log = logging.getLogger("flowrun")
 _INSERT_STEP = "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)"
 

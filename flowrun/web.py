@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import hmac
 import ipaddress
-import json
 import logging
 import os
 import threading
@@ -28,12 +27,12 @@ from .engine import EngineSettings, Run, new_execution_id
 from .errors import FlowInvalid
 from .executions import Busy, Execution, NoPrompts, Recorder, Registry, WebControls
 from .green import gevent_active
+from .jsontext import dumps as _dumps
 from .store import Store
 
 log = logging.getLogger("flowrun")
 ROOT = Path(__file__).resolve().parent.parent
 COOKIE = "flowrun_token"
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 

@@ -8,9 +8,8 @@ from collections import OrderedDict
 
 import pytest
 
+from flowrun.jsontext import dumps as _dumps
 from flowrun.store import MASK, SECRET_HEADERS, Masker, _placeholder_name
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def reference_mask(masker: Masker, record: dict) -> dict:
