@@ -79,6 +79,7 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
             seq += 1
             out = [frame(seq, *item)]
             taken = len(item[1])
+            steps = item[0] == "step"
             done = False
             for _ in range(_BATCH):
                 try:
@@ -91,7 +92,9 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
                 seq += 1
                 out.append(frame(seq, *item))
                 taken += len(item[1])
-            flush()
+                steps = steps or item[0] == "step"
+            if steps:  # only `step` events wait for a group commit
+                flush()
             yield "".join(out).encode()
             last_write = time.monotonic()
             execution.pending -= taken  # written: the client is reading
