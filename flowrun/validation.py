@@ -9,6 +9,7 @@ block a run; warnings (``"severity": "warning"``) never do.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import math
 import re
@@ -187,8 +188,8 @@ def load(doc, max_steps: int = 1000, source: bytes | None = None) -> dict:
     10-node flow, normalising ~4 µs.
     """
     key = None
-    if source is not None and len(source) <= _SOURCE_MAX_BYTES:
-        key = (source, max_steps)
+    if source is not None:
+        key = (hashlib.blake2b(source, digest_size=16).digest(), max_steps)
         if key in _valid_sources:
             return normalize(_normalizable(doc))
     errors, _, flow = _check(doc, max_steps)
@@ -196,15 +197,17 @@ def load(doc, max_steps: int = 1000, source: bytes | None = None) -> dict:
         raise FlowInvalid(errors)
     if key is not None:
         if len(_valid_sources) >= _VALID_SOURCES_KEPT:
-            _valid_sources.pop(next(iter(_valid_sources), None), None)
+            try:  # the oldest; another thread may be at it too
+                del _valid_sources[next(iter(_valid_sources))]
+            except (KeyError, RuntimeError, StopIteration):
+                pass
         _valid_sources[key] = None
     return flow
 
 
-# The sources of the last documents found valid (oldest first), up to a size.
+# Digests of the sources of the last documents found valid, oldest first.
 _valid_sources: dict[tuple[bytes, int], None] = {}
-_VALID_SOURCES_KEPT = 64
-_SOURCE_MAX_BYTES = 256 * 1024
+_VALID_SOURCES_KEPT = 256
 
 
 def _check(doc, max_steps):
