@@ -279,7 +279,13 @@ class Store:
         self._pending.append(row)
         if not self._flush_due:
             self._flush_due = True
-            self._defer(self.flush)
+            self._defer(self._flush_later)
+
+    def _flush_later(self) -> None:
+        """The deferred flush. One is due at a time: flushes in between (the SSE
+        stream's) commit what waits but do not schedule another."""
+        self._flush_due = False
+        self.flush()
 
     def flush(self) -> None:
         """Commit the step rows waiting in this process (one transaction).
@@ -289,7 +295,6 @@ class Store:
         """
         with self._flush_lock:
             rows, self._pending = self._pending, []
-            self._flush_due = False
             if not rows:
                 return
             try:
@@ -330,7 +335,6 @@ class Store:
         # maybe others') go in the same transaction.
         with self._flush_lock:
             rows, self._pending = self._pending, []
-            self._flush_due = False
 
             def work(db):
                 db.executemany(_INSERT_STEP, rows)

@@ -243,7 +243,7 @@ def test_steps_are_committed_in_groups_when_deferred(tmp_path):
     seq = store.create("exec-g", "f", 3)
     for i in range(3):
         store.step(seq, i, "completed", json.dumps({"stepIndex": i}))
-    assert deferred == [store.flush]  # one flush for the group, not one per row
+    assert len(deferred) == 1  # one flush for the group, not one per row
     assert [s["stepIndex"] for s in other.get("exec-g")["steps"]] == []
     deferred.pop()()
     assert [s["stepIndex"] for s in other.get("exec-g")["steps"]] == [0, 1, 2]
@@ -255,6 +255,28 @@ def test_steps_are_committed_in_groups_when_deferred(tmp_path):
     assert got["status"] == "completed"
     assert [s["stepIndex"] for s in got["steps"]] == [0, 1, 2, 3]
     deferred.pop()()  # the late flush finds nothing to do
+    store.close()
+    other.close()
+
+
+def test_flushes_in_between_do_not_schedule_more_deferred_flushes(tmp_path):
+    # The SSE stream flushes before each write; the deferred flush due meanwhile
+    # stays the only one, and commits what came after the stream's flush.
+    deferred = []
+    store = Store(tmp_path, defer=deferred.append)
+    other = Store(tmp_path)
+    seq = store.create("exec-d", "f", 4)
+    store.step(seq, 0, "completed", json.dumps({"stepIndex": 0}))
+    store.flush()  # the stream, writing step 0's event
+    store.step(seq, 1, "completed", json.dumps({"stepIndex": 1}))
+    store.flush()
+    store.step(seq, 2, "completed", json.dumps({"stepIndex": 2}))
+    assert len(deferred) == 1
+    assert [s["stepIndex"] for s in other.get("exec-d")["steps"]] == [0, 1]
+    deferred.pop()()
+    assert [s["stepIndex"] for s in other.get("exec-d")["steps"]] == [0, 1, 2]
+    store.step(seq, 3, "completed", json.dumps({"stepIndex": 3}))
+    assert len(deferred) == 1  # due again once the last one ran
     store.close()
     other.close()
 
