@@ -5,6 +5,10 @@ Started by ``jqrun`` as a script (``python -P .../jqchild.py``), not with ``-m``
 …), tripling the helper's start-up time and memory for nothing. So this module
 imports nothing of flowrun.
 
+Arguments: the most bytes of output to send back, and the address space the process
+may use (``RLIMIT_AS``): jq allocates as a program asks (``"x" * 1e9`` is a gigabyte
+in well under the time limit), and aborts, ending this process, when it cannot.
+
 It writes ``R`` once ready, then answers requests on stdin until end of file.
 A request is ``!II`` (program bytes, input bytes), the program as UTF-8, and the
 input value as JSON text (what ``jq``'s ``input_value`` would make of it). A reply
@@ -13,6 +17,7 @@ JSON array; status 1, the message of the exception jq raised.
 """
 
 import json
+import resource
 import signal
 import struct
 import sys
@@ -33,6 +38,8 @@ def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
     # when this process ends (end of file on stdin, or SIGKILL).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    max_output, memory = int(sys.argv[1]), int(sys.argv[2])
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(b"R")
     stdout.flush()
@@ -45,7 +52,18 @@ def main() -> None:
         text = stdin.read(input_size).decode()
         try:
             outputs = _compile(program).input_text(text).all()
-            status, payload = 0, json.dumps(outputs).encode()
+            status, payload = 0, json.dumps(outputs, separators=(",", ":")).encode()
+            if len(payload) > max_output:
+                status, payload = (
+                    1,
+                    (
+                        f"its output is {len(payload)} bytes, over the limit of "
+                        f"{max_output} bytes"
+                    ).encode(),
+                )
+        except MemoryError:
+            status, payload = 1, f"out of memory (the limit is {memory >> 20} MiB)"
+            payload = payload.encode()
         except Exception as exc:  # jq raises ValueError for compile and runtime
             status, payload = 1, str(exc).encode(errors="replace")
         stdout.write(REPLY.pack(status, len(payload)) + payload)

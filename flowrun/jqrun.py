@@ -9,10 +9,16 @@ forked starts its own). Waiting for a reply yields to other greenlets under geve
 and is a ``poll`` elsewhere. A helper that runs past the time limit is killed, and
 the next call starts a fresh one.
 
+A helper may use MEMORY_LIMIT_BYTES of address space and send back at most
+MAX_OUTPUT_BYTES of output: ``"x" * 1e9`` takes jq well under the time limit, and
+its gigabyte would otherwise land in the server process. Over the memory limit jq
+aborts, which ends the helper.
+
     JqFailure
-    ├── JqError        jq rejected the program or failed running it (jq's message)
+    ├── JqError        jq rejected the program or failed running it (jq's message),
+    │                  or its output was over the limit
     ├── JqTimeout      the program ran past the time limit; its helper was killed
-    └── JqHelperDied   the helper process ended unexpectedly, twice in a row
+    └── JqHelperDied   the helper process ended (jq out of memory, or a crash)
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import atexit
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -36,6 +43,10 @@ START_TIMEOUT_S = 10.0  # a helper's start-up (Python, import jq), outside the l
 # on a laptop, so a body near FLOWRUN_MAX_VALIDATE_BYTES (16 MB) takes most of a
 # second to read and pass over. Reading gets time of its own, generously.
 READ_BYTES_PER_S = 4_000_000
+# Room for `.` on a body at FLOWRUN_MAX_VALIDATE_BYTES' default (16 MiB) and more;
+# not for a gigabyte.
+MAX_OUTPUT_BYTES = 32 * 1024 * 1024
+MEMORY_LIMIT_BYTES = 1 << 30  # a helper's address space; idle it uses ~16 MiB
 _REQUEST_HEAD = 8  # jqchild.REQUEST: !II
 _REPLY_HEAD = 5  # jqchild.REPLY: !BI
 
@@ -124,6 +135,11 @@ class _Pool:
                 except _Gone:
                     code = helper.kill()
                     helper = None
+                    if code == -signal.SIGABRT:  # jq's answer to a failed allocation
+                        raise JqHelperDied(
+                            "jq aborted, as it does when it runs out of memory "
+                            f"(the limit is {MEMORY_LIMIT_BYTES >> 20} MiB)"
+                        ) from None
                     if attempt == 2:
                         raise JqHelperDied(
                             f"the jq helper process ended (exit status {code}) "
@@ -159,7 +175,15 @@ class _Helper:
         try:
             # stderr is inherited: a crash's traceback lands in the server's log
             self.proc = subprocess.Popen(
-                [sys.executable, "-P", CHILD], stdin=to_child, stdout=from_child
+                [
+                    sys.executable,
+                    "-P",
+                    CHILD,
+                    str(MAX_OUTPUT_BYTES),
+                    str(MEMORY_LIMIT_BYTES),
+                ],
+                stdin=to_child,
+                stdout=from_child,
             )
         except BaseException:
             os.close(self.wfd)
@@ -187,7 +211,10 @@ class _Helper:
         try:
             self._write(request, deadline)
             head = self._read(_REPLY_HEAD, deadline)
-            return head[0], self._read(int.from_bytes(head[1:], "big"), deadline)
+            size = int.from_bytes(head[1:], "big")
+            if size > MAX_OUTPUT_BYTES + 1024:  # the helper checks; this is a backstop
+                raise _Gone
+            return head[0], self._read(size, deadline)
         except _Expired:
             raise JqTimeout(timeout) from None
 

@@ -127,3 +127,30 @@ def test_reading_a_large_body_is_not_counted_against_the_limit():
     # near FLOWRUN_MAX_VALIDATE_BYTES: jq takes most of a second just to read it
     body = {"items": [{"id": i, "name": f"item {i}", "x": 1.5} for i in range(300_000)]}
     assert jqrun.run_jq(".items | length", body, timeout=JQ_TIMEOUT_S) == [300_000]
+
+
+@pytest.fixture
+def fresh_helpers():
+    """Helpers started after the test changes a limit, and none left behind."""
+    jqrun._pool().close()
+    yield
+    jqrun._pool().close()
+
+
+def test_an_output_over_the_limit_fails_without_reaching_the_server(
+    fresh_helpers, monkeypatch
+):
+    monkeypatch.setattr(jqrun, "MAX_OUTPUT_BYTES", 10_000)
+    with pytest.raises(jqrun.JqError, match="over the limit of 10000 bytes"):
+        jqrun.run_jq("[range(10000)]", None, timeout=JQ_TIMEOUT_S)
+    assert jqrun.run_jq("[range(3)]", None, timeout=JQ_TIMEOUT_S) == [[0, 1, 2]]
+
+
+def test_a_program_that_runs_out_of_memory_fails_and_the_next_one_runs(
+    fresh_helpers, monkeypatch
+):
+    # "x" * 1e9 is a gigabyte in well under the time limit
+    monkeypatch.setattr(jqrun, "MEMORY_LIMIT_BYTES", 256 << 20)
+    with pytest.raises(jqrun.JqFailure, match="out of memory.*256 MiB"):
+        jqrun.run_jq('"x" * 1e9 | length', None, timeout=JQ_TIMEOUT_S)
+    assert jqrun.run_jq(".a", {"a": 1}, timeout=JQ_TIMEOUT_S) == [1]
