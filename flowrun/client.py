@@ -21,7 +21,7 @@ from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_co
 from requests.hooks import default_hooks, dispatch_hook
 from requests.sessions import merge_hooks
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers
+from requests.utils import get_encoding_from_headers, select_proxy
 from urllib3.connectionpool import port_by_scheme
 
 from . import headers as _headers
@@ -43,7 +43,9 @@ class NetworkGuard:
     ``check`` runs before every request and redirect; ``connectable`` runs when a
     connection is opened and gives the addresses to connect to, each checked, so
     the address connected to is the one checked (a name that resolves elsewhere
-    the second time, DNS rebinding, is caught).
+    the second time, DNS rebinding, is caught). A request that goes straight to its
+    target is therefore looked up once, when it connects; ``check`` resolves the
+    target itself only for a request sent through a proxy, which connects elsewhere.
     """
 
     def __init__(self, blocked=(), allowed_hosts=None):
@@ -55,11 +57,15 @@ class NetworkGuard:
         ]
         self.allowed = {h.lower() for h in allowed_hosts} if allowed_hosts else None
         self._checked: dict[tuple, None] = {}
-        self._passed: dict[str, None] = {}  # scheme://netloc of URLs that passed
+        # (scheme://netloc, resolved) of URLs that passed
+        self._passed: dict[tuple, None] = {}
 
-    def check(self, url: str) -> None:
+    def check(self, url: str, resolve: bool = True) -> None:
+        """Refuse ``url`` if its host is not allowed, or (with ``resolve``) if the
+        host resolves to a blocked address."""
         origin = _origin(url)
-        if origin is not None and origin in self._passed:
+        key = (origin, resolve and bool(self.blocked))
+        if origin is not None and key in self._passed:
             return  # the same host and port passed before (this guard, this run)
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
@@ -67,20 +73,16 @@ class NetworkGuard:
             raise BlockedTarget(
                 f"Blocked: host '{host}' is not in FLOWRUN_ALLOWED_HOSTS"
             )
-        if not self.blocked:
-            if origin is not None:
-                self._passed[origin] = None
-            return
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        if (host, port) in self._checked:
-            return
-        try:
-            self.connectable(host, port)
-        except socket.gaierror:
-            return  # the request itself will report the DNS failure
-        self._checked[(host, port)] = None
+        if key[1]:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            if (host, port) not in self._checked:
+                try:
+                    self.connectable(host, port)
+                except socket.gaierror:
+                    return  # the request itself will report the DNS failure
+                self._checked[(host, port)] = None
         if origin is not None:
-            self._passed[origin] = None
+            self._passed[key] = None
 
     def connectable(self, host: str, port: int) -> list[tuple]:
         """``(family, sockaddr)`` to connect to for ``host``; raise BlockedTarget if
@@ -175,7 +177,11 @@ class _Adapter(HTTPAdapter):
 
     def send(self, request, *args, **kwargs):
         if self.guard is not None:
-            self.guard.check(request.url)
+            # Straight to the target, the connection checks the addresses it
+            # connects to (_Checked); through a proxy it connects to the proxy, so
+            # the target is looked up and checked here.
+            proxy = select_proxy(request.url, kwargs.get("proxies"))
+            self.guard.check(request.url, resolve=proxy is not None)
         return super().send(request, *args, **kwargs)
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):

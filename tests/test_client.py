@@ -455,24 +455,63 @@ class _Resolver:
         monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
-def test_a_name_that_rebinds_to_a_blocked_address_is_refused(hits, monkeypatch):
+def test_a_name_is_looked_up_once_and_connected_to_as_checked(hits, monkeypatch):
     from flowrun.client import NetworkGuard
 
-    # Checked before the request: 127.0.0.1, allowed. Looked up again to connect:
-    # the metadata address. The connection must use what was checked, or check
-    # what it uses.
+    # DNS rebinding: a name that answers an allowed address to a check and the
+    # metadata address to the connection. There is one lookup, when connecting,
+    # and the connection goes to the address it checked.
     resolver = _Resolver(monkeypatch, {"rebind.test": ["127.0.0.1", "169.254.169.254"]})
     guard = NetworkGuard(blocked=["169.254.0.0/16"])
     doc = flow(hits, node(method="GET", url="/items"))
     doc["defaults"]["baseUrl"] = f"http://rebind.test:{hits.port}/demo"
     [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
-    assert step["status"] == "failed"
-    assert step["error"] == (
+    assert step["status"] == "completed"
+    assert resolver.lookups == ["rebind.test"]
+    assert hits.paths() == ["/demo/items"]
+
+
+def test_each_new_connection_checks_its_own_lookup(hits, monkeypatch):
+    from flowrun.client import NetworkGuard
+
+    from .target import free_port
+
+    # The second step needs a new connection (another port): the name now
+    # answers the metadata address, and that connection is refused.
+    resolver = _Resolver(monkeypatch, {"rebind.test": ["127.0.0.1", "169.254.169.254"]})
+    guard = NetworkGuard(blocked=["169.254.0.0/16"])
+    other = f"http://rebind.test:{free_port()}/x"
+    doc = flow(hits, node(method="GET", url="/items"), node("b", "GET", other))
+    doc["defaults"]["baseUrl"] = f"http://rebind.test:{hits.port}/demo"
+    steps = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert [s["status"] for s in steps] == ["completed", "failed"]
+    assert steps[1]["error"] == (
         "Blocked: rebind.test resolves to 169.254.169.254, which is in a blocked "
         "network (169.254.0.0/16, FLOWRUN_BLOCKED_NETWORKS)"
     )
     assert resolver.lookups == ["rebind.test", "rebind.test"]
-    assert hits.paths() == []
+    assert hits.paths() == ["/demo/items"]
+
+
+def test_through_a_proxy_the_target_itself_is_checked(hits, monkeypatch):
+    from flowrun.client import NetworkGuard
+
+    # Through a proxy the connection goes to the proxy (allowed), so the target
+    # is looked up and checked before anything is sent to the proxy.
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{hits.port}")
+    resolver = _Resolver(monkeypatch, {"meta.test": ["169.254.169.254"]})
+    guard = NetworkGuard(blocked=["169.254.0.0/16"])
+    doc = flow(hits, node(method="GET", url="http://meta.test/latest/meta-data"))
+    [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert step["error"] == (
+        "Blocked: meta.test resolves to 169.254.169.254, which is in a blocked "
+        "network (169.254.0.0/16, FLOWRUN_BLOCKED_NETWORKS)"
+    )
+    assert resolver.lookups == ["meta.test"]
+    assert hits.paths() == []  # the proxy was never asked
 
 
 def test_a_guarded_name_connects_to_its_checked_address(hits, monkeypatch):
