@@ -180,7 +180,8 @@ class _Adapter(HTTPAdapter):
             # Straight to the target, the connection checks the addresses it
             # connects to (_Checked); through a proxy it connects to the proxy, so
             # the target is looked up and checked here.
-            proxy = select_proxy(request.url, kwargs.get("proxies"))
+            proxies = kwargs.get("proxies")
+            proxy = select_proxy(request.url, proxies) if proxies else None
             self.guard.check(request.url, resolve=proxy is not None)
         return super().send(request, *args, **kwargs)
 
