@@ -54,16 +54,13 @@ def main() -> None:
             outputs = _compile(program).input_text(text).all()
             status, payload = 0, json.dumps(outputs, separators=(",", ":")).encode()
             if len(payload) > max_output:
-                status, payload = (
-                    1,
-                    (
-                        f"its output is {len(payload)} bytes, over the limit of "
-                        f"{max_output} bytes"
-                    ).encode(),
+                message = (
+                    f"output of {len(payload)} bytes, over the limit of {max_output}"
                 )
+                status, payload = 1, message.encode()
         except MemoryError:
-            status, payload = 1, f"out of memory (the limit is {memory >> 20} MiB)"
-            payload = payload.encode()
+            message = f"out of memory (the limit is {memory >> 20} MiB)"
+            status, payload = 1, message.encode()
         except Exception as exc:  # jq raises ValueError for compile and runtime
             status, payload = 1, str(exc).encode(errors="replace")
         stdout.write(REPLY.pack(status, len(payload)) + payload)
