@@ -201,6 +201,20 @@ def open_flow(page, title: str) -> None:
     expect(page.get_by_role("region", name="Flow settings")).to_be_visible()
 
 
+def save_and_open(page, name: str, doc: dict, title: str) -> None:
+    """Save ``doc`` in the workspace as ``name`` (through the API), reload Studio
+    and open it."""
+    page.evaluate(
+        """async ([name, doc]) => {
+          await fetch(`/api/flows/${name}`, {method: "PUT",
+            headers: {"Content-Type": "application/json"}, body: JSON.stringify(doc)});
+        }""",
+        [name, doc],
+    )
+    page.reload()
+    open_flow(page, title)
+
+
 def run_panel(page):
     return page.get_by_role("dialog", name="Run")
 
@@ -626,15 +640,7 @@ def test_launch_browser_opens_a_tab(page, studio):
             }
         ],
     }
-    page.evaluate(
-        """async (doc) => {
-          await fetch("/api/flows/oauth-like", {method: "PUT",
-            headers: {"Content-Type": "application/json"}, body: JSON.stringify(doc)});
-        }""",
-        doc,
-    )
-    page.reload()
-    open_flow(page, "OAuth-like")
+    save_and_open(page, "oauth-like", doc, "OAuth-like")
     with page.expect_popup() as popup:
         page.get_by_role("button", name="Go with the Flow").click()
     popup.value.wait_for_load_state()
@@ -1144,15 +1150,7 @@ def test_prompt_answered_elsewhere_closes(page, studio, target):
             }
         ],
     }
-    page.evaluate(
-        """async (doc) => {
-          await fetch("/api/flows/slow-prompt", {method: "PUT",
-            headers: {"Content-Type": "application/json"}, body: JSON.stringify(doc)});
-        }""",
-        doc,
-    )
-    page.reload()
-    open_flow(page, "Slow prompt")
+    save_and_open(page, "slow-prompt", doc, "Slow prompt")
     page.get_by_role("button", name="Go with the Flow").click()
     prompt = page.get_by_role("dialog", name="Input needed")
     expect(prompt).to_be_visible()

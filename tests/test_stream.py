@@ -48,6 +48,16 @@ def run_events(client, flow, options=None, on_event=None):
     return resp.headers, got
 
 
+def answer(client, body, answers):
+    """POST ``body`` to /api/provide-input from another thread (the stream's own
+    thread is the one waiting for it); its response goes to ``answers``."""
+    thread = threading.Thread(
+        target=lambda: answers.append(client.post("/api/provide-input", json=body))
+    )
+    thread.start()
+    thread.join(5)
+
+
 def names(events):
     return [n for n, _ in events if n != ":"]
 
@@ -141,13 +151,7 @@ def test_prompt_answered_through_provide_input(client, hits):
                 "stepIndex": 0,
                 "userInput": {"password": "secret"},
             }
-            thread = threading.Thread(
-                target=lambda: answers.append(
-                    client.post("/api/provide-input", json=body)
-                )
-            )
-            thread.start()
-            thread.join(5)
+            answer(client, body, answers)
 
     _, events = run_events(client, flow, on_event=on_event)
     assert answers[0].status_code == 200 and answers[0].get_json() == {"success": True}
@@ -182,13 +186,7 @@ def test_keys_beyond_the_prompt_are_accepted_and_not_kept(client, hits):
                 "stepIndex": index,
                 "userInput": given[index],
             }
-            thread = threading.Thread(
-                target=lambda: answers.append(
-                    client.post("/api/provide-input", json=body)
-                )
-            )
-            thread.start()
-            thread.join(5)
+            answer(client, body, answers)
 
     _, events = run_events(client, flow, on_event=on_event)
     assert [a.status_code for a in answers] == [200, 200]
