@@ -658,6 +658,8 @@ def test_closing_the_tab_mid_run_stops_the_flow(browser, studio, hits):
     deadline = time.monotonic() + 10
     while not hits.paths() and time.monotonic() < deadline:
         time.sleep(0.05)
+    # The target can see step 1 before the page has read the run's first event.
+    expect(pg.locator("#run-meta")).to_have_text(re.compile(r"^exec-"))
     execution_id = pg.locator("#run-meta").inner_text()
     context.close()  # the tab goes away while step 1 is in flight
     time.sleep(3.5)
