@@ -229,18 +229,28 @@ def server_env(port: int, workdir: Path, workers: int, extra=None) -> dict:
 
 
 def start_server(
-    port: int, workdir: Path, workers: int, extra_env=None, log=None, repo=None
+    port: int,
+    workdir: Path,
+    workers: int,
+    extra_env=None,
+    log=None,
+    repo=None,
+    app: str = "app:app",
 ):
     """Start ``gunicorn -c gunicorn.conf.py app:app`` in the repo; wait for health.
 
     ``repo``: another checkout to serve (e.g. a patched copy), default this one.
+    ``app``: another WSGI app; ``standin_app:app`` is found in ``bench/``.
     """
     env = server_env(port, workdir, workers, extra_env)
     repo = Path(repo) if repo else ROOT
-    if repo != ROOT:
-        env["PYTHONPATH"] = str(repo)  # its flowrun, not the installed one
+    paths = [str(repo)] if repo != ROOT else []  # its flowrun, not the installed one
+    if app.startswith("standin_app:"):
+        paths.append(str(Path(__file__).resolve().parent))
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
     gunicorn = str(Path(PYTHON).parent / "gunicorn")
-    cmd = [gunicorn, "-c", "gunicorn.conf.py", "--workers", str(workers), "app:app"]
+    cmd = [gunicorn, "-c", "gunicorn.conf.py", "--workers", str(workers), app]
     proc = start(cmd, env=env, cwd=str(repo), stdout=log, stderr=log)
     try:
         wait_http(f"http://127.0.0.1:{port}/api/health", timeout=60, proc=proc)

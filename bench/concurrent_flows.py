@@ -25,6 +25,7 @@ every flow succeeds.
     .venv/bin/python bench/concurrent_flows.py --n 1000 --workers 2 --repeat 3
     .venv/bin/python bench/concurrent_flows.py --floor          # + bare requests floor
     .venv/bin/python bench/concurrent_flows.py --mock           # harness floor
+    .venv/bin/python bench/concurrent_flows.py --gunicorn-floor # gunicorn's floor
     .venv/bin/python bench/concurrent_flows.py --n 500 --steps 1   # fixed cost per flow
     .venv/bin/python bench/concurrent_flows.py --n 1000 --workers 1 --profile /tmp/prof
     .venv/bin/python bench/concurrent_flows.py --repo /tmp/patched-copy   # A/B a copy
@@ -36,7 +37,10 @@ checks each one: by default all N post the same flow, which a worker checks once
 ``--floor`` also runs each N as bare ``requests.Session`` greenlets (one process,
 no server, no SSE): the CPU per step of the requests alone. ``--mock`` replaces
 flowrun with target_server.py's stand-in SSE endpoint: the floor of the harness
-(load generator, loopback). ``--profile DIR`` records each worker with py-spy
+(load generator, loopback). ``--gunicorn-floor`` serves ``bench/standin_app.py``, a
+WSGI app that streams the same events without doing anything, with the same
+``gunicorn -c gunicorn.conf.py``: what gunicorn's gevent worker alone costs.
+``--profile DIR`` records each worker with py-spy
 (``pip install py-spy``; summarise with ``python bench/_common.py FILE``); under
 gevent its samples charge hub time to the greenlet that last switched, so confirm a
 hot spot with an A/B (``--repo``) before trusting its share. Each run prints how
@@ -189,7 +193,7 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
             errors[key] = errors.get(key, 0) + 1
     steps_done = sum(r["steps"] for r in recs)
     target_steps = t_stats1["steps"] - t_stats0["steps"]
-    if args.mock:  # the stand-in never calls the target: count its step events
+    if args.mock or args.gunicorn_floor:  # stand-ins never call the target
         target_steps = steps_done
     ends = [r["end"] for r in ok]
     firsts = [r["first"] for r in recs if r["first"] is not None]
@@ -400,6 +404,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="self-test: a target_server.py stand-in SSE server instead of flowrun",
     )
+    p.add_argument(
+        "--gunicorn-floor",
+        action="store_true",
+        help="serve bench/standin_app.py (a do-nothing stream) with the same "
+        "gunicorn -c gunicorn.conf.py: what gunicorn alone costs under this load",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.workers = "50,200", "1"
@@ -462,7 +472,13 @@ def main(argv=None) -> int:
                     probe = c.ServerProbe(server.pid, self_only=True)
                 else:
                     server = c.start_server(
-                        sport, work, w, extra, log=server_log, repo=args.repo
+                        sport,
+                        work,
+                        w,
+                        extra,
+                        log=server_log,
+                        repo=args.repo,
+                        app="standin_app:app" if args.gunicorn_floor else "app:app",
                     )
                     probe = c.ServerProbe(server.pid)
                 procs.append(server)
