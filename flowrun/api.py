@@ -214,8 +214,30 @@ def execute_node():
 
 
 # -- controlling a live execution
+# A worker commits a new execution's row with the next group of history rows, a
+# few milliseconds after its `start` event: another worker asked about it in
+# between waits for it rather than answer 404.
+NEW_ROW_WAIT_S = 1.0
+_EXECUTION_MS = re.compile(r"exec-(\d{13})-")
+
+
+def _found(look, execution_id: str):
+    """``look(execution_id)``, waiting for the row of a run started just now."""
+    found = look(execution_id)
+    if found is not None:
+        return found
+    started = _EXECUTION_MS.match(execution_id)
+    if started is None or not -1000 < time.time() * 1000 - int(started[1]) < 5000:
+        return None
+    deadline = time.monotonic() + NEW_ROW_WAIT_S
+    while found is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+        found = look(execution_id)
+    return found
+
+
 def _execution_state(execution_id: str) -> dict:
-    found = _state().channel.state(execution_id)
+    found = _found(_state().channel.state, execution_id)
     if found is None:
         raise ApiError(404, f"No execution {execution_id}")
     return found
@@ -336,7 +358,7 @@ def executions():
 
 @bp.get("/executions/<execution_id>")
 def execution(execution_id):
-    found = _state().store.get(execution_id)
+    found = _found(_state().store.get, execution_id)
     if found is None:
         raise ApiError(404, f"No execution {execution_id}")
     return found

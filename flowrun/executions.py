@@ -123,7 +123,7 @@ class Recorder:
         self.run = run
         self.channel = channel
         self.masker = Masker(secret_vars, run.ctx.vars, run.ctx.inputs)
-        self.seq = store.create(
+        self.row = store.create(
             run.execution_id, run.flow.get("name") or "", len(run.nodes)
         )
         self._announce(status="running", prompt=None, paused=None)
@@ -141,7 +141,7 @@ class Recorder:
             record = ev.record
             if self.masker.needed(record):
                 text = self.masker.masked_json(data, text)
-            self.store.step(self.seq, record["stepIndex"], record["status"], text)
+            self.store.step(self.row, record["stepIndex"], record["status"], text)
             if self._waiting:
                 self._unwait()
         elif name == "step_start":
@@ -153,10 +153,10 @@ class Recorder:
             index, keys = data["stepIndex"], list(data["prompts"])
             self.prompt = (index, keys)
             self._waiting = True
-            self.store.waiting(self.seq, index, None, keys)
+            self.store.waiting(self.row, index, None, keys)
             self._announce(prompt=index, prompt_keys=keys, paused=None)
         elif name == "paused":
-            self.store.waiting(self.seq, None, data["stepIndex"])
+            self.store.waiting(self.row, None, data["stepIndex"])
             self._announce(prompt=None, paused=data["stepIndex"])
             self._waiting = True
         elif name == "end":
@@ -164,7 +164,7 @@ class Recorder:
 
     def _unwait(self) -> None:
         self.prompt = None
-        self.store.waiting(self.seq, None, None)
+        self.store.waiting(self.row, None, None)
         self._announce(prompt=None, paused=None)
         self._waiting = False
 
@@ -190,7 +190,7 @@ class Recorder:
                     "url": node.get("url", ""),
                 }
             )
-        self.store.finish(self.seq, status, summary, not_run)
+        self.store.finish(self.row, status, summary, not_run)
         self._announce(status=status, prompt=None, paused=None)
 
     def crashed(self, exc: BaseException) -> list[events.Event]:

@@ -7,8 +7,19 @@ waits go through gevent's hub, and work can be gathered per loop turn.
 from __future__ import annotations
 
 import sys
+import time
 
 
 def gevent_active() -> bool:
     monkey = sys.modules.get("gevent.monkey")
     return monkey is not None and monkey.is_module_patched("socket")
+
+
+def real_sleep(seconds: float) -> None:
+    """Sleep without yielding: under gevent the whole process waits.
+
+    For waits far shorter than a trip through the hub's queue of ready greenlets.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    sleep = monkey.get_original("time", "sleep") if monkey else time.sleep
+    sleep(seconds)

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .green import real_sleep
 from .jsontext import dumps as _dumps
 
 DB_NAME = "flowrun.sqlite3"
@@ -42,6 +43,7 @@ MASK = "********"
 _PRUNE_EVERY = 20
 _PRUNE_SLACK = 20  # executions pruned at once, at most (see Store._retain)
 BUSY_TIMEOUT_S = 10.0
+BUSY_SPIN_S = 0.002  # how long a busy file is waited for without yielding
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -83,6 +85,21 @@ CREATE TABLE IF NOT EXISTS controls (
 
 log = logging.getLogger("flowrun")
 _INSERT_STEP = "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)"
+_INSERT_EXECUTION = (
+    "INSERT INTO executions (id, flow_name, status, started_at, total_steps, owner) "
+    "VALUES (?, ?, 'running', ?, ?, ?)"
+)
+
+
+class Row:
+    """An execution's row: ``seq`` is its sequence number once it is committed
+    (None until then, or for good if it could not be written)."""
+
+    __slots__ = ("values", "seq")
+
+    def __init__(self, values: tuple):
+        self.values = values
+        self.seq: int | None = None
 
 
 def now_iso() -> str:
@@ -112,6 +129,7 @@ class Store:
         self._lock = threading.Lock()
         # Step rows in groups (see step): ``defer(fn)`` runs fn a moment later.
         self._defer = defer
+        self._creates: list[Row] = []
         self._pending: list[tuple] = []
         self._flush_due = False
         self._flush_lock = threading.Lock()
@@ -182,7 +200,8 @@ class Store:
         ``write=True`` wraps several statements in one transaction; a single
         statement is its own transaction already (autocommit).
         """
-        delay, deadline = 0.0005, time.monotonic() + BUSY_TIMEOUT_S
+        start = time.monotonic()
+        delay, deadline = 0.0005, start + BUSY_TIMEOUT_S
         while True:
             try:
                 with self._lock:
@@ -200,31 +219,67 @@ class Store:
             except sqlite3.OperationalError as exc:
                 message = str(exc)
                 busy = "locked" in message or "busy" in message
-                if not busy or time.monotonic() > deadline:
+                now = time.monotonic()
+                if not busy or now > deadline:
                     raise
+            if now - start < BUSY_SPIN_S:
+                # Another worker's write (tens of microseconds) holds the file.
+                # Waiting for it without yielding keeps this greenlet's place: one
+                # that yields in a burst of new streams waits behind all the others
+                # (~100 ms at 500 per worker), and it is the request's first event.
+                real_sleep(0.00005)
+                continue
             time.sleep(delay)  # cooperative under gevent: other greenlets go on
             delay = min(delay * 2, 0.05)
 
     # -- writes, by the execution thread
-    def create(self, execution_id: str, flow_name: str, total_steps: int) -> int:
-        """Insert a ``running`` execution; return its sequence number."""
+    def create(self, execution_id: str, flow_name: str, total_steps: int) -> Row:
+        """A ``running`` execution's row (its ``seq`` is set once it is committed).
+
+        With ``defer`` the row waits for the next group commit, like step rows: a
+        commit of its own was a quarter of the cost of ``POST /api/execute-stream``
+        before its first event, and the two workers' commits collided in bursts.
+        """
+        row = Row((execution_id, flow_name, now_iso(), total_steps, self.owner))
+        if self._defer is None:
+            self._commit([row], [])
+        else:
+            self._creates.append(row)
+            self._flush_soon()
+        return row
+
+    def _commit(self, creates: list[Row], steps: list[tuple], then=None) -> None:
+        """Write ``creates`` and ``steps`` (then ``then(db)``) in one transaction."""
 
         def work(db):
-            return db.execute(
-                "INSERT INTO executions (id, flow_name, status, started_at, "
-                "total_steps, owner) VALUES (?, ?, 'running', ?, ?, ?)",
-                (execution_id, flow_name, now_iso(), total_steps, self.owner),
-            ).lastrowid
+            self._write(db, creates, steps)
+            if then is not None:
+                then(db)
 
-        seq = self._run(work)
-        self._created += 1
-        if self._created % _PRUNE_EVERY == 1:  # answered controls, now and then
-            self._run(
-                lambda db: db.execute(
-                    "DELETE FROM controls WHERE created < ?", (time.time() - 86400,)
-                )
+        try:
+            self._run(work, write=True)
+        except BaseException:
+            for row in creates:  # rolled back: not numbered after all
+                row.seq = None
+            raise
+
+    def _write(self, db, creates: list[Row], steps: list[tuple]) -> None:
+        """Insert new execution rows, then steps ``(Row, index, status, json)``."""
+        for row in creates:
+            row.seq = db.execute(_INSERT_EXECUTION, row.values).lastrowid
+        before, self._created = self._created, self._created + len(creates)
+        if self._created // _PRUNE_EVERY > before // _PRUNE_EVERY:
+            # answered controls, now and then
+            db.execute("DELETE FROM controls WHERE created < ?", (time.time() - 86400,))
+        if steps:
+            if any(s[0].seq is None for s in steps):
+                # their execution's row could not be written (logged then)
+                log.error("step rows of unrecorded executions dropped")
+                steps = [s for s in steps if s[0].seq is not None]
+            db.executemany(
+                _INSERT_STEP,
+                [(row.seq, i, status, text) for row, i, status, text in steps],
             )
-        return seq
 
     def _retain(self) -> None:
         """Keep at most FLOWRUN_HISTORY_LIMIT executions (running ones are kept).
@@ -263,7 +318,7 @@ class Store:
             (cutoff, cutoff),
         )
 
-    def step(self, seq: int, step_index: int, status: str, record_json: str) -> None:
+    def step(self, row: Row, step_index: int, status: str, record_json: str) -> None:
         """Record a step.
 
         With ``defer`` (the gevent worker), rows are committed in groups: a row
@@ -272,11 +327,14 @@ class Store:
         ``defer`` calls a moment later anyway, for runs nobody watches. Steps that
         end together (many runs, or fast steps) then share one commit.
         """
-        row = (seq, step_index, status, record_json)
+        step = (row, step_index, status, record_json)
         if self._defer is None:
-            self._run(lambda db: db.execute(_INSERT_STEP, row))
+            self._run(lambda db: self._write(db, [], [step]))
             return
-        self._pending.append(row)
+        self._pending.append(step)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
         if not self._flush_due:
             self._flush_due = True
             self._defer(self._flush_later)
@@ -287,24 +345,34 @@ class Store:
         self._flush_due = False
         self.flush()
 
+    def _take(self) -> tuple[list[Row], list[tuple]]:
+        """The rows waiting for the group commit (the caller holds _flush_lock)."""
+        creates, self._creates = self._creates, []
+        steps, self._pending = self._pending, []
+        return creates, steps
+
     def flush(self) -> None:
-        """Commit the step rows waiting in this process (one transaction).
+        """Commit the rows waiting in this process (one transaction).
 
         Returns once every row recorded before the call is committed, also when
         another thread's flush had already taken them.
         """
         with self._flush_lock:
-            rows, self._pending = self._pending, []
-            if not rows:
+            creates, steps = self._take()
+            if not creates and not steps:
                 return
             try:
-                self._run(lambda db: db.executemany(_INSERT_STEP, rows), write=True)
+                self._commit(creates, steps)
             except Exception:  # as for a single row: logged, the runs go on
-                log.exception("recording %d step(s) in history failed", len(rows))
+                log.exception(
+                    "recording %d execution(s) and %d step(s) in history failed",
+                    len(creates),
+                    len(steps),
+                )
 
     def waiting(
         self,
-        seq: int,
+        row: Row,
         prompt_step: int | None,
         paused_step: int | None,
         prompt_keys: list[str] | None = None,
@@ -315,43 +383,42 @@ class Store:
         """
         keys = None if prompt_keys is None else _dumps(list(prompt_keys))
         self.flush()
+        if row.seq is None:  # its row could not be written (logged)
+            return
         self._run(
             lambda db: db.execute(
                 "UPDATE executions SET prompt_step = ?, paused_step = ?, "
                 "prompt_keys = ? WHERE seq = ?",
-                (prompt_step, paused_step, keys, seq),
+                (prompt_step, paused_step, keys, row.seq),
             )
         )
 
-    def finish(self, seq: int, status: str, summary: dict, not_run: list[dict]):
-        def update(db):
-            db.execute(
-                "UPDATE executions SET status = ?, ended_at = ?, prompt_step = NULL, "
-                "prompt_keys = NULL, paused_step = NULL, summary = ? WHERE seq = ?",
-                (status, now_iso(), _dumps(summary), seq),
-            )
-
-        # The steps still waiting for their group commit (this run's last ones,
+    def finish(self, row: Row, status: str, summary: dict, not_run: list[dict]):
+        # The rows still waiting for their group commit (this run's last steps,
         # maybe others') go in the same transaction.
         with self._flush_lock:
-            rows, self._pending = self._pending, []
+            creates, steps = self._take()
 
-            def work(db):
-                db.executemany(_INSERT_STEP, rows)
+            def then(db):
+                if row.seq is None:  # its row could not be written (logged)
+                    return
                 db.executemany(
                     "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
-                    [(seq, r["stepIndex"], _dumps(r)) for r in not_run],
+                    [(row.seq, r["stepIndex"], _dumps(r)) for r in not_run],
                 )
-                update(db)
+                db.execute(
+                    "UPDATE executions SET status = ?, ended_at = ?, "
+                    "prompt_step = NULL, prompt_keys = NULL, paused_step = NULL, "
+                    "summary = ? WHERE seq = ?",
+                    (status, now_iso(), _dumps(summary), row.seq),
+                )
 
-            if rows or not_run:
-                self._run(work, write=True)
-            else:  # one statement is its own transaction
-                self._run(update)
+            self._commit(creates, steps, then)
         self._retain()
 
     def abandon(self, execution_ids, reason: str) -> int:
         """Mark still-running executions ``interrupted`` (their process is going)."""
+        self.flush()
         summary = _dumps({"success": False, "interrupted": True, "reason": reason})
         return self._run(
             lambda db: (
@@ -388,6 +455,7 @@ class Store:
         ``promptKeys`` lists the keys the pending prompt asks for (None when no
         prompt waits, or when a store of an earlier version recorded it).
         """
+        self.flush()  # this process's own new executions, still in a group
         row = self._run(
             lambda db: db.execute(
                 "SELECT status, prompt_step, paused_step, prompt_keys "
@@ -405,6 +473,7 @@ class Store:
         }
 
     def list(self, limit: int = 50, flow: str | None = None) -> list[dict]:
+        self.flush()
         sql = (
             "SELECT id, flow_name, status, started_at, ended_at, total_steps, summary "
             "FROM executions"
@@ -419,7 +488,7 @@ class Store:
         return [_execution(r) for r in rows]
 
     def get(self, execution_id: str) -> dict | None:
-        self.flush()  # this process's own steps, even those still in a group
+        self.flush()  # this process's own rows, even those still in a group
 
         def work(db):
             row = db.execute(

@@ -79,6 +79,34 @@ def test_unknown_execution_is_404(client, action):
     assert_error(client.get("/api/executions/exec-0-nothing"), 404)
 
 
+def test_another_worker_waits_for_the_row_of_a_run_started_just_now(app, client):
+    # A gevent worker commits a new run's row with its next group of history rows,
+    # a moment after the run's `start` event: a request about it reaching another
+    # worker in between waits for the row instead of answering 404.
+    import threading
+    import time
+
+    from flowrun.engine import new_execution_id
+    from flowrun.store import Store
+
+    execution_id = new_execution_id()
+    owner = Store(app.config["FLOWRUN_DATA_DIR"], defer=lambda flush: None)
+    owner.create(execution_id, "just started", 2)
+    threading.Timer(0.3, owner.flush).start()
+    started = time.monotonic()
+    resp = client.post(f"/api/executions/{execution_id}/stop")
+    assert resp.status_code == 202, resp.get_json()
+    assert time.monotonic() - started >= 0.25
+    assert client.get(f"/api/executions/{execution_id}").get_json()["status"] == (
+        "running"
+    )
+    # An id that was not made just now is not waited for.
+    started = time.monotonic()
+    assert_error(client.get("/api/executions/exec-1700000000000-abcdefghi"), 404)
+    assert time.monotonic() - started < 0.5
+    owner.close()
+
+
 def test_busy_worker_answers_503(app, client, hits):
     app.extensions["flowrun"].registry.limit = 0
     flow = make_flow(hits, node("a", "/items"))

@@ -235,8 +235,9 @@ def test_workers_opening_a_new_store_together_all_start(tmp_path):
 
 
 def test_steps_are_committed_in_groups_when_deferred(tmp_path):
-    # Under gevent the store defers step rows (web._group_commit): they wait for
-    # flush, which the SSE stream runs before it writes their events.
+    # Under gevent the store defers new execution rows and step rows
+    # (web._group_commit): they wait for flush, which the SSE stream runs before
+    # it writes a step's event.
     deferred = []
     store = Store(tmp_path, defer=deferred.append)
     other = Store(tmp_path)  # another worker's view of the same history
@@ -244,7 +245,8 @@ def test_steps_are_committed_in_groups_when_deferred(tmp_path):
     for i in range(3):
         store.step(seq, i, "completed", json.dumps({"stepIndex": i}))
     assert len(deferred) == 1  # one flush for the group, not one per row
-    assert [s["stepIndex"] for s in other.get("exec-g")["steps"]] == []
+    assert other.get("exec-g") is None  # the execution's row waits with them
+    assert store.get("exec-g")["steps"][0]["stepIndex"] == 0  # its own worker
     deferred.pop()()
     assert [s["stepIndex"] for s in other.get("exec-g")["steps"]] == [0, 1, 2]
     # a later row schedules a flush again; finish commits it with the status
@@ -299,6 +301,7 @@ def test_a_group_that_cannot_be_written_is_logged_not_raised(tmp_path, caplog):
     store._db.execute("DROP TABLE steps")  # the write will fail
     with caplog.at_level("ERROR", logger="flowrun"):
         store.flush()  # called by the SSE stream before it writes: must not raise
-    assert "recording 1 step(s) in history failed" in caplog.text
+    assert "recording 1 execution(s) and 1 step(s) in history failed" in caplog.text
+    assert seq.seq is None  # its row was rolled back with the steps
     store._pending.clear()
     store._db.close()
