@@ -39,6 +39,8 @@ backlog = 2048
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"
+# gunicorn's logger, minus the per-request atoms the access log format cannot use.
+logger_class = "flowrun.serving.AccessLogger"
 
 
 # Every gunicorn binds /root/.gunicorn/gunicorn.ctl by default; flowrun does not use
@@ -47,17 +49,11 @@ control_socket_disable = True
 
 
 def post_fork(server, worker):
-    # With more than one worker, gunicorn's gevent worker accepts one connection
-    # per event-loop turn (max_accept = 1), so a burst of new streams waits in the
-    # kernel's queue while the loop is busy: 1,000 flows at once saw a time to
-    # first event of 4-6 s at p99. Accepting up to gevent's default of 100 per turn
-    # brought that to 0.6 s (bench/concurrent_flows.py, docs/performance.md).
-    from gunicorn.workers import ggevent
+    # Accept connections in batches and send a response's head with its first
+    # body bytes (flowrun/serving.py).
+    from flowrun import serving
 
-    class BatchAcceptServer(ggevent.StreamServer):
-        max_accept = property(lambda self: 100, lambda self, value: None)
-
-    ggevent.StreamServer = BatchAcceptServer
+    serving.install()
 
 
 def on_starting(server):

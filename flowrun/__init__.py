@@ -1,10 +1,25 @@
-"""flowrun: run multi-step HTTP API flows from a browser Studio or the command line."""
+"""flowrun: run multi-step HTTP API flows from a browser Studio or the command line.
 
-from .engine import Controls, EngineSettings, Run, run_flow
-from .errors import FlowError, FlowInvalid, StepError
-from .flow import RunOptions
+The names below load their modules when first used, so that importing a small
+part of flowrun (``flowrun.serving`` in gunicorn's master process, which must not
+import ``requests`` before a gevent worker patches the standard library) does not
+import the engine.
+"""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Controls": "engine",
+    "EngineSettings": "engine",
+    "Run": "engine",
+    "run_flow": "engine",
+    "FlowError": "errors",
+    "FlowInvalid": "errors",
+    "StepError": "errors",
+    "RunOptions": "flow",
+}
 
 __all__ = [
     "Controls",
@@ -18,6 +33,15 @@ __all__ = [
     "create_app",
     "run_flow",
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowrun' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def create_app(test_config=None):
