@@ -27,6 +27,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import socket  # noqa: E402
+import struct  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
@@ -38,6 +39,7 @@ import gevent.pool  # noqa: E402
 from gevent.fileobject import FileObjectPosix  # noqa: E402
 
 now = time.perf_counter
+SO_TIMESTAMPNS = 35  # Linux: SCM_TIMESTAMPNS ancillary data on every read
 
 
 class Stream:
@@ -52,6 +54,9 @@ class Stream:
         "t_connected",
         "t_headers",
         "t_first",
+        "t_arrival",
+        "real0",
+        "_arrived",
         "t_end",
         "t_idle",
         "status",
@@ -71,6 +76,11 @@ class Stream:
         self.host, self.port, self.body, self.headers = host, port, body, headers
         self.t0 = self.t_connected = self.t_headers = None
         self.t_first = self.t_end = self.t_idle = None
+        # When the bytes that completed the first event reached this socket (the
+        # kernel's receive timestamp): what the client saw, whatever this process's
+        # own scheduling delay before it read them.
+        self.t_arrival = self._arrived = None
+        self.real0 = None
         self.status = None
         self.events = {}
         self.heartbeats = 0
@@ -84,7 +94,7 @@ class Stream:
         self.worker = None
 
     def run(self, timeout: float, on_idle=None):
-        self.t0 = now()
+        self.t0, self.real0 = now(), time.time()
         try:
             self._run(timeout, on_idle)
         except Exception as exc:  # noqa: BLE001 - recorded, reported
@@ -105,6 +115,10 @@ class Stream:
         self.sock = sock
         sock.settimeout(timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:  # not Linux: no arrival times
+            pass
         sock.connect((self.host, self.port))
         self.t_connected = now()
         head = (
@@ -117,7 +131,7 @@ class Stream:
         sock.sendall(head.encode() + b"\r\n" + self.body)
         buf = b""
         while b"\r\n\r\n" not in buf:
-            data = sock.recv(65536)
+            data = self._recv(sock)
             if not data:
                 raise ConnectionError("closed before response headers")
             buf += data
@@ -165,13 +179,22 @@ class Stream:
                         return
             if self.closed_by_server:
                 break
-            data = sock.recv(65536)
+            data = self._recv(sock) if self.t_first is None else sock.recv(65536)
             if not data:
                 self.closed_by_server = True
                 break
             pending += data
         if self.end is None:
             self.error = self.error or "stream closed before event: end"
+
+    def _recv(self, sock) -> bytes:
+        """``sock.recv``, noting the kernel's receive time of what it returns."""
+        data, ancillary, _, _ = sock.recvmsg(65536, 64)
+        for level, kind, raw in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                sec, nsec = struct.unpack("qq", raw[:16])
+                self._arrived = self.t0 + (sec + nsec / 1e9 - self.real0)
+        return data
 
     def _frame(self, frame: str, on_idle) -> bool:
         """Handle one SSE frame; True when the stream is done."""
@@ -188,6 +211,7 @@ class Stream:
         t = now()
         if self.t_first is None:
             self.t_first = t
+            self.t_arrival = self._arrived
         self.events[name] = self.events.get(name, 0) + 1
         if name == "step":
             self.steps += 1
@@ -214,6 +238,7 @@ class Stream:
             "connected": rel(self.t_connected),
             "headers": rel(self.t_headers),
             "first": rel(self.t_first),
+            "arrival": rel(self.t_arrival),
             "idle": rel(self.t_idle),
             "end": rel(self.t_end),
             "status": self.status,
