@@ -417,6 +417,34 @@ def test_input_and_stop_through_the_other_worker(server, hits):
     assert server.wait_status(stream.id)["status"] == "interrupted"
 
 
+def test_the_other_worker_knows_a_run_from_its_first_event(server, hits):
+    # The holding worker commits a new run's row a few ms after `start`; a request
+    # through the other worker in between waits for it (never a 404).
+    first = server.connect()
+    by_worker = {server.call("GET", "/api/health", conn=first)[2]: first}
+    second = server.connection_to(want_other_than=next(iter(by_worker)))
+    by_worker[server.call("GET", "/api/health", conn=second)[2]] = second
+    nodes = [(name, "/slow?ms=300&run=xf", {}) for name in ("a", "b")]
+    for trial in range(6):
+        stream = Stream(server, flow_of(hits, "xf", *nodes))
+        try:
+            other = next(c for w, c in by_worker.items() if w != stream.worker)
+            status, found, _ = server.call(
+                "GET", f"/api/executions/{stream.id}", conn=other
+            )
+            assert status == 200, (trial, found)
+            assert found["status"] == "running"
+            status, reply, _ = server.call(
+                "POST", f"/api/executions/{stream.id}/stop", conn=other
+            )
+            assert status == 202, (trial, reply)
+            assert stream.until("end")[1]["interrupted"] is True
+        finally:
+            stream.close()
+    first.close()
+    second.close()
+
+
 def test_stop_and_continue_through_the_other_worker_while_waiting(server, hits):
     steps = [(f"p{i}", f"/items?run=xc&n={i}", {}) for i in range(3)]
     stream = Stream(server, flow_of(hits, "xc", *steps), {"mode": "step"})
