@@ -14,6 +14,8 @@ Nothing here changes what a client receives or what the access log says.
 
 from __future__ import annotations
 
+import os
+
 from gunicorn import glogging
 from gunicorn.http import wsgi
 from gunicorn.workers import ggevent
@@ -110,5 +112,5 @@ class AccessLogger(glogging.Logger):
             "D": seconds * 1_000_000 + micros,
             "M": seconds * 1000 + micros // 1000,
             "L": f"{seconds}.{micros:06d}",
-            "p": f"<{glogging.os.getpid()}>",
+            "p": f"<{os.getpid()}>",
         }
