@@ -1,7 +1,8 @@
 """Whether this process runs under gevent's monkey-patching (a gunicorn gevent worker).
 
 Greenlets then take the place of threads, and a few things are done differently:
-waits go through gevent's hub, and work can be gathered per loop turn.
+waits go through gevent's hub (except the few far shorter than a turn of it,
+``real_sleep``), and work can be gathered per loop turn.
 """
 
 from __future__ import annotations
