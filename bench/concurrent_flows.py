@@ -37,9 +37,11 @@ checks each one: by default all N post the same flow, which a worker checks once
 ``--floor`` also runs each N as bare ``requests.Session`` greenlets (one process,
 no server, no SSE): the CPU per step of the requests alone. ``--mock`` replaces
 flowrun with target_server.py's stand-in SSE endpoint: the floor of the harness
-(load generator, loopback). ``--gunicorn-floor`` serves ``bench/standin_app.py``, a
-WSGI app that streams the same events without doing anything, with the same
-``gunicorn -c gunicorn.conf.py``: what gunicorn's gevent worker alone costs.
+(load generator, loopback). ``--gunicorn-floor [KIND]`` serves a stand-in from
+``bench/standin_app.py`` with the same ``gunicorn -c gunicorn.conf.py``: ``sleep``
+streams the same events without doing anything (gunicorn's gevent worker alone),
+``requests`` also makes each step's GET with a ``requests.Session`` per stream
+(gunicorn + requests, nothing of flowrun), ``flask`` does that behind a Flask route.
 ``--profile DIR`` records each worker with py-spy
 (``pip install py-spy``; summarise with ``python bench/_common.py FILE``); under
 gevent its samples charge hub time to the greenlet that last switched, so confirm a
@@ -66,6 +68,12 @@ import _common as c  # noqa: E402
 
 FLOWSPHERE_P50_S = 5.1  # 1,000 flows, issue 3 "Facts measured on this kind of machine"
 FLOWSPHERE_CPU_MS_PER_STEP = 0.52
+# --gunicorn-floor KIND: the stand-in app served instead of flowrun
+FLOORS = {
+    "sleep": "standin_app:app",
+    "requests": "standin_app:requests_app",
+    "flask": "standin_app:flask_app",
+}
 
 
 def get_json(url: str) -> dict:
@@ -193,7 +201,7 @@ def run_batch(args, base_url, target_url, probe, flow_file, n, profile_tag=None)
             errors[key] = errors.get(key, 0) + 1
     steps_done = sum(r["steps"] for r in recs)
     target_steps = t_stats1["steps"] - t_stats0["steps"]
-    if args.mock or args.gunicorn_floor:  # stand-ins never call the target
+    if args.mock or args.gunicorn_floor == "sleep":  # these never call the target
         target_steps = steps_done
     ends = [r["end"] for r in ok]
     firsts = [r["first"] for r in recs if r["first"] is not None]
@@ -415,9 +423,14 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--gunicorn-floor",
-        action="store_true",
-        help="serve bench/standin_app.py (a do-nothing stream) with the same "
-        "gunicorn -c gunicorn.conf.py: what gunicorn alone costs under this load",
+        nargs="?",
+        const="sleep",
+        choices=sorted(FLOORS),
+        help="serve a stand-in app from bench/standin_app.py with the same "
+        "gunicorn -c gunicorn.conf.py: 'sleep' (default; steps only sleep: "
+        "gunicorn alone), 'requests' (each step a requests.Session GET to the "
+        "target: gunicorn + requests, nothing of flowrun), 'flask' (the same "
+        "behind one Flask route)",
     )
     args = p.parse_args(argv)
     if args.quick:
@@ -487,7 +500,7 @@ def main(argv=None) -> int:
                         extra,
                         log=server_log,
                         repo=args.repo,
-                        app="standin_app:app" if args.gunicorn_floor else "app:app",
+                        app=FLOORS.get(args.gunicorn_floor, "app:app"),
                     )
                     probe = c.ServerProbe(server.pid)
                 procs.append(server)

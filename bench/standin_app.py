@@ -1,11 +1,18 @@
-"""A stand-in WSGI app shaped like flowrun's stream, for gunicorn's own floor.
+"""Stand-in WSGI apps shaped like flowrun's stream: the floors of the stack.
 
-``concurrent_flows.py --gunicorn-floor`` serves this instead of flowrun with the
-same ``gunicorn -c gunicorn.conf.py`` (gevent worker, access log, every setting):
-what a burst of new streams costs when the app does nothing. ``POST
-/api/execute-stream`` reads the body, parses it as JSON and answers ``start`` at
-once, then ``step_start``/``step`` per node after sleeping the node's ``ms=`` (no
-request is made to the target), then ``end``. ``GET /api/health`` answers ok.
+``concurrent_flows.py --gunicorn-floor KIND`` serves one of these instead of flowrun
+with the same ``gunicorn -c gunicorn.conf.py`` (gevent worker, access log, every
+setting). ``POST /api/execute-stream`` reads the body, parses it as JSON and answers
+``start`` at once, then ``step_start``/``step`` per node, then ``end``:
+
+- ``app`` (KIND ``sleep``): each step sleeps the node's ``ms=``; no request is made
+  to the target. What gunicorn alone costs.
+- ``requests_app`` (KIND ``requests``): each step is the node's GET to the target
+  with a ``requests.Session`` per stream (``trust_env`` off), its body decoded as
+  JSON: gunicorn and ``requests`` doing the flows' work, nothing of flowrun.
+- ``flask_app`` (KIND ``flask``): the same as ``requests`` behind one Flask route.
+
+``GET /api/health`` answers ok.
 """
 
 from __future__ import annotations
@@ -16,40 +23,105 @@ from urllib.parse import parse_qs
 
 import gevent
 
+_HEADERS = [
+    ("Content-Type", "text/event-stream; charset=utf-8"),
+    ("Cache-Control", "no-cache"),
+    ("X-Execution-Id", "exec-standin"),
+]
 
-def _frames(nodes: list, seq: list):
+
+def _sleep_step(node: dict) -> dict:
+    query = parse_qs(str(node.get("url", "")).partition("?")[2])
+    gevent.sleep(int(query.get("ms", ["200"])[0]) / 1000)
+    return {"status": "completed"}
+
+
+def _frames(config: dict, seq: list, step=_sleep_step):
     def frame(name: str, data: dict) -> bytes:
         seq[0] += 1
         data["executionId"] = "exec-standin"
         return f"id: {seq[0]}\nevent: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
+    nodes = config.get("nodes", [])
     yield frame("start", {"totalSteps": len(nodes)})
     for i, node in enumerate(nodes):
         yield frame("step_start", {"step": i + 1, "stepIndex": i})
-        query = parse_qs(str(node.get("url", "")).partition("?")[2])
-        gevent.sleep(int(query.get("ms", ["200"])[0]) / 1000)
-        yield frame("step", {"step": i + 1, "stepIndex": i, "status": "completed"})
+        yield frame("step", {"step": i + 1, "stepIndex": i, **step(node)})
     yield frame(
         "end", {"success": True, "interrupted": False, "stepsExecuted": len(nodes)}
     )
 
 
+def _requested_frames(config: dict, seq: list):
+    import requests  # in the worker, after gevent's patching
+
+    base = config.get("defaults", {}).get("baseUrl", "")
+    session = requests.Session()
+    session.trust_env = False
+
+    def step(node: dict) -> dict:
+        reply = session.get(base + node["url"], timeout=(10, 30))
+        return {
+            "status": "completed",
+            "statusCode": reply.status_code,
+            "body": reply.json(),
+        }
+
+    try:
+        yield from _frames(config, seq, step)
+    finally:
+        session.close()
+
+
+def _stream(environ, start_response, frames):
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    config = json.loads(environ["wsgi.input"].read(size) or b"{}").get("config", {})
+    start_response("200 OK", [*_HEADERS, ("X-Flowrun-Worker", str(os.getpid()))])
+    return frames(config, [0])
+
+
+def requests_app(environ, start_response):
+    if environ["PATH_INFO"] == "/api/execute-stream":
+        return _stream(environ, start_response, _requested_frames)
+    return app(environ, start_response)
+
+
+def _flask_app():
+    from flask import Flask, Response, request
+
+    flask = Flask("standin")
+
+    @flask.post("/api/execute-stream")
+    def execute_stream():
+        config = request.get_json().get("config", {})
+        return Response(_requested_frames(config, [0]), headers=_HEADERS)
+
+    @flask.get("/api/health")
+    def health():
+        return {"status": "ok"}
+
+    @flask.after_request
+    def worker(response):
+        response.headers["X-Flowrun-Worker"] = str(os.getpid())
+        return response
+
+    return flask
+
+
+_flask = None  # made on the first request, in the worker
+
+
+def flask_app(environ, start_response):
+    global _flask
+    if _flask is None:
+        _flask = _flask_app()
+    return _flask(environ, start_response)
+
+
 def app(environ, start_response):
     worker = ("X-Flowrun-Worker", str(os.getpid()))
     if environ["PATH_INFO"] == "/api/execute-stream":
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-        body = json.loads(environ["wsgi.input"].read(size) or b"{}")
-        nodes = body.get("config", {}).get("nodes", [])
-        start_response(
-            "200 OK",
-            [
-                ("Content-Type", "text/event-stream; charset=utf-8"),
-                ("Cache-Control", "no-cache"),
-                ("X-Execution-Id", "exec-standin"),
-                worker,
-            ],
-        )
-        return _frames(nodes, [0])
+        return _stream(environ, start_response, _frames)
     body = b'{"status":"ok"}'
     start_response(
         "200 OK",
