@@ -111,6 +111,27 @@ def test_retention_never_exceeds_the_limit_and_keeps_running_executions(tmp_path
     store.close()
 
 
+def test_the_retention_check_reads_two_rows_not_the_whole_history(tmp_path):
+    # Every finish asks for the oldest and newest sequence numbers. Written as one
+    # SELECT min(seq), max(seq), SQLite reads every row to answer (a cost growing
+    # with FLOWRUN_HISTORY_LIMIT); the store's query must use the index lookups.
+    store = Store(tmp_path, history_limit=50)
+    for i in range(60):
+        store.finish(store.create(f"exec-{i}", "f", 1), "completed", {}, [])
+    statements = []
+    store._db.set_trace_callback(statements.append)
+    store.finish(store.create("exec-last", "f", 1), "completed", {}, [])
+    store._db.set_trace_callback(None)
+    ranges = [s for s in statements if "min(seq)" in s]
+    assert ranges, statements
+    for sql in ranges:
+        plan = [row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + sql)]
+        assert not [step for step in plan if step.startswith("SCAN executions")], plan
+    lo, hi = store._db.execute(ranges[0]).fetchone()
+    assert 1 <= hi - lo + 1 <= 50
+    store.close()
+
+
 def test_waiting_state_is_visible_to_other_workers(tmp_path):
     store = Store(tmp_path)
     seq = store.create("exec-w", "f", 2)
