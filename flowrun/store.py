@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS executions (
     prompt_keys TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_flow ON executions (flow_name);
+-- The oldest ended execution, for the retention check (Store._retain).
+CREATE INDEX IF NOT EXISTS executions_ended ON executions (seq)
+    WHERE status != 'running';
 -- A rowid table: a step record is often longer than the ~1 KB a WITHOUT ROWID
 -- b-tree keeps in a page, and each insert then wrote an overflow page as well
 -- (about 30 vs 19 us per insert). Stores made before keep their WITHOUT ROWID
@@ -89,11 +92,12 @@ _INSERT_EXECUTION = (
     "INSERT INTO executions (id, flow_name, status, started_at, total_steps, owner) "
     "VALUES (?, ?, 'running', ?, ?, ?)"
 )
-# The oldest and newest sequence numbers. Apart, each is one index lookup; SQLite
-# answers ``SELECT min(seq), max(seq)`` by scanning every row (53 µs at 1,000 rows,
-# growing with FLOWRUN_HISTORY_LIMIT), and this runs as every execution finishes.
+# The oldest ended and the newest sequence numbers, each one index lookup. (SQLite
+# answers ``SELECT min(seq), max(seq)`` by scanning every row: 53 µs at 1,000 rows,
+# growing with FLOWRUN_HISTORY_LIMIT, and this runs as every execution finishes.)
 _SEQ_RANGE = (
-    "SELECT (SELECT min(seq) FROM executions), (SELECT max(seq) FROM executions)"
+    "SELECT (SELECT min(seq) FROM executions WHERE status != 'running'), "
+    "(SELECT max(seq) FROM executions)"
 )
 
 
@@ -291,10 +295,13 @@ class Store:
         """Keep at most FLOWRUN_HISTORY_LIMIT executions (running ones are kept).
 
         Run as each execution finishes, off the path of a new run's first event.
-        Sequence numbers only grow, so ``max - min + 1`` bounds the number of rows
-        (two indexed lookups, not a count); only when that passes the limit is the
-        oldest to keep looked up and the older ones deleted, down to the limit less
-        a small slack, so that the next few finishes pass the first check.
+        Sequence numbers only grow, so ``max - min + 1``, from the oldest ended
+        execution, bounds the number of rows that can be deleted (two indexed
+        lookups, not a count); only when that passes the limit is the oldest to keep
+        looked up and the older ones deleted, down to the limit less a small slack,
+        so that the next few finishes pass the first check. An old run still
+        running (waiting for an answer) is not where the range starts: it would
+        make every finish look past the limit.
         """
         limit = max(self.history_limit, 0)
         lo, hi = self._run(lambda db: db.execute(_SEQ_RANGE).fetchone())

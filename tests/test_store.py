@@ -132,6 +132,32 @@ def test_the_retention_check_reads_two_rows_not_the_whole_history(tmp_path):
     store.close()
 
 
+def test_a_run_waiting_since_long_ago_does_not_make_every_finish_prune(tmp_path):
+    # A run waiting for an answer keeps its old row. Counted from it, the history
+    # looked over the limit at every finish, and every finish searched for a
+    # cut-off (a walk of FLOWRUN_HISTORY_LIMIT rows) and deleted: it must prune
+    # once per slack (20 finishes here) like any other time.
+    store = Store(tmp_path, history_limit=1000)
+    waiting = store.create("exec-waiting", "f", 1)
+    for i in range(1100):
+        store.finish(store.create(f"exec-{i}", "f", 1), "completed", {}, [])
+    statements = []
+    store._db.set_trace_callback(statements.append)
+    for i in range(1100, 1200):
+        store.finish(store.create(f"exec-{i}", "f", 1), "completed", {}, [])
+    store._db.set_trace_callback(None)
+    assert 1 <= sum("OFFSET" in s for s in statements) <= 6
+    ids = [e["executionId"] for e in store.list(2000)]
+    assert "exec-waiting" in ids and ids[0] == "exec-1199"
+    assert len(ids) - 1 <= 1000
+    # Once it ends, it is the oldest: the next finish removes it.
+    store.finish(waiting, "interrupted", {}, [])
+    store.finish(store.create("exec-next", "f", 1), "completed", {}, [])
+    ids = [e["executionId"] for e in store.list(2000)]
+    assert "exec-waiting" not in ids and len(ids) <= 1000
+    store.close()
+
+
 def test_waiting_state_is_visible_to_other_workers(tmp_path):
     store = Store(tmp_path)
     seq = store.create("exec-w", "f", 2)
