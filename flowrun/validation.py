@@ -82,7 +82,7 @@ def _compile_lean(schema: dict):
     """
     code = _REF_NAME_ARG.sub("name_prefix)", fastjsonschema.compile_to_code(schema))
     namespace: dict = {}
-    exec(compile(code, "<flow schema check>", "exec"), namespace)  # noqa: S102
+    exec(compile(code, "<flow schema check>", "exec"), namespace)
     return namespace["validate"]
 
 
