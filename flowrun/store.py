@@ -291,10 +291,11 @@ class Store:
                 [(row.seq, i, status, text) for row, i, status, text in steps],
             )
 
-    def _retain(self) -> None:
+    def _retain(self, db) -> None:
         """Keep at most FLOWRUN_HISTORY_LIMIT executions (running ones are kept).
 
-        Run as each execution finishes, off the path of a new run's first event.
+        Run in the transaction that records each execution's end, off the path of
+        a new run's first event.
         Sequence numbers only grow, so ``max - min + 1``, from the oldest ended
         execution, bounds the number of rows that can be deleted (two indexed
         lookups, not a count); only when that passes the limit is the oldest to keep
@@ -304,11 +305,10 @@ class Store:
         make every finish look past the limit.
         """
         limit = max(self.history_limit, 0)
-        lo, hi = self._run(lambda db: db.execute(_SEQ_RANGE).fetchone())
+        lo, hi = db.execute(_SEQ_RANGE).fetchone()
         if lo is None or hi - lo + 1 <= limit:
             return
-        keep = limit - min(limit // 50, _PRUNE_SLACK)
-        self._run(lambda db: self._prune(db, keep), write=True)
+        self._prune(db, limit - min(limit // 50, _PRUNE_SLACK))
 
     @staticmethod
     def _prune(db, keep: int) -> None:
@@ -409,21 +409,20 @@ class Store:
             creates, steps = self._take()
 
             def then(db):
-                if row.seq is None:  # its row could not be written (logged)
-                    return
-                db.executemany(
-                    "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
-                    [(row.seq, r["stepIndex"], _dumps(r)) for r in not_run],
-                )
-                db.execute(
-                    "UPDATE executions SET status = ?, ended_at = ?, "
-                    "prompt_step = NULL, prompt_keys = NULL, paused_step = NULL, "
-                    "summary = ? WHERE seq = ?",
-                    (status, now_iso(), _dumps(summary), row.seq),
-                )
+                if row.seq is not None:  # else its row could not be written (logged)
+                    db.executemany(
+                        "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
+                        [(row.seq, r["stepIndex"], _dumps(r)) for r in not_run],
+                    )
+                    db.execute(
+                        "UPDATE executions SET status = ?, ended_at = ?, "
+                        "prompt_step = NULL, prompt_keys = NULL, paused_step = NULL, "
+                        "summary = ? WHERE seq = ?",
+                        (status, now_iso(), _dumps(summary), row.seq),
+                    )
+                self._retain(db)
 
             self._commit(creates, steps, then)
-        self._retain()
 
     def abandon(self, execution_ids, reason: str) -> int:
         """Mark still-running executions ``interrupted`` (their process is going)."""
