@@ -152,7 +152,12 @@ class State:
                 data = ev.to_dict()
                 text = _dumps(data) if ev.name == "step" else ""
                 recorder.record(ev, data, text)
-                if ev.name == "end":
+                if ev.name == "start":
+                    # This client learns the run's id from the list only: commit
+                    # its row before the first request goes out, not with the next
+                    # group (no first event waits on it here).
+                    self.store.flush()
+                elif ev.name == "end":
                     end = data
             return end
         finally:

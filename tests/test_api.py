@@ -317,6 +317,34 @@ def test_stream_in_history_while_running(client, app, hits):
     assert seen["running"].get_json()["status"] in ("running", "completed")
 
 
+def test_execute_is_listed_before_its_first_request(client, app, hits):
+    # A gevent worker commits new rows in groups, a moment later (never, here). A
+    # plain `execute` client finds its run's id in the list only, maybe on another
+    # worker: the row is committed before the first step's request goes out.
+    import threading
+    import time
+
+    from flowrun.store import Store
+
+    app.extensions["flowrun"].store._defer = lambda flush: None
+    flow = make_flow(hits, node("slow", "/slow?ms=400"), name="listed early")
+    thread = threading.Thread(
+        target=lambda: client.post("/api/execute", json={"config": flow})
+    )
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not hits.paths():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    other = Store(app.config["FLOWRUN_DATA_DIR"])  # another worker's view
+    try:
+        listed = other.list(flow="listed early")
+    finally:
+        other.close()
+    thread.join(5)
+    assert [e["status"] for e in listed] == ["running"]
+
+
 def test_execute_can_be_stopped_through_the_api(client, app, hits):
     import threading
     import time
