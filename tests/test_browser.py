@@ -988,6 +988,34 @@ def test_leaving_with_unsaved_edits_asks_first(browser, studio):
     context.close()
 
 
+def test_a_click_as_the_first_flow_opens_is_not_lost(browser, studio):
+    # Pressed on one flow while the first flow loads, released once it has opened:
+    # the list must not be drawn again in between (the click would go nowhere).
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    held = []
+    pg.route(
+        "**/api/flows/*",
+        lambda route: route.continue_() if held else held.append(route),
+    )
+    pg.goto(studio + "/")
+    flows = pg.get_by_role("list", name="Workspace flows")
+    item = flows.get_by_role("button", name="Slow steps")
+    item.wait_for()
+    while not held:
+        pg.wait_for_timeout(20)
+    assert "slow-steps" not in held[0].request.url  # another flow opens first
+    box = item.bounding_box()
+    pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    pg.mouse.down()
+    held[0].continue_()
+    expect(flows.locator('[aria-current="true"]')).to_have_count(1)
+    pg.mouse.up()
+    expect(item).to_have_attribute("aria-current", "true")
+    expect(pg.get_by_label("Flow name")).to_have_value("Slow steps")
+    context.close()
+
+
 def test_a_broken_workspace_file_is_marked_not_opened(page):
     def listing(route):
         flows = route.fetch().json()["flows"]

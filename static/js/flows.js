@@ -47,7 +47,6 @@ function renderList() {
     const name = entryName(entry);
     const title = typeof entry === "object" ? entry.title || entry.flowName || entry.displayName : null;
     const nodes = typeof entry === "object" ? entry.nodes ?? entry.steps ?? entry.nodeCount : null;
-    const currentFile = name === state.file;
     list.append(
       h(
         "li",
@@ -56,8 +55,8 @@ function renderList() {
           "button",
           {
             type: "button",
-            class: `flow-item${currentFile ? " current" : ""}`,
-            "aria-current": currentFile ? "true" : null,
+            class: "flow-item",
+            "data-name": name,
             onclick: () =>
               entry && entry.invalid
                 ? toast(`${name}.json is not valid JSON: fix it in a text editor (Studio cannot open it).`, "error")
@@ -77,6 +76,18 @@ function renderList() {
         ),
       ),
     );
+  }
+  markCurrent();
+}
+
+// Which file is open, marked on the buttons in place: a list drawn again as a
+// flow opens would lose a click pressed on the old button and released on the new.
+function markCurrent() {
+  for (const button of $$(".flow-item", list)) {
+    const current = button.dataset.name === state.file;
+    button.classList.toggle("current", current);
+    if (current) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
   }
 }
 
@@ -104,7 +115,7 @@ export async function openFlow(name, { quiet = false } = {}) {
   if (doc && !Array.isArray(doc.nodes) && (doc.flow || doc.config)) doc = doc.flow || doc.config;
   setDoc(canonical(doc), { file: name, dirty: false, source: "load" });
   remember(name);
-  renderList();
+  markCurrent();
   return true;
 }
 
@@ -200,7 +211,7 @@ async function newFrom(kind) {
   openGeneration += 1; // a flow still loading must not replace this one
   setDoc(template(kind), { file: null, dirty: true, source: "load" });
   remember(null);
-  renderList();
+  markCurrent();
 }
 
 // A file: flowrun/FlowSphere JSON opens as is; a Postman collection goes through
@@ -235,7 +246,7 @@ async function importFile(file) {
   openGeneration += 1; // a flow still loading must not replace this one
   setDoc(canonical(doc), { file: null, dirty: true, source: "load" });
   remember(null);
-  renderList();
+  markCurrent();
   toast(`Imported ${file.name}: save it to keep it in the workspace`, "success");
 }
 
@@ -249,7 +260,7 @@ async function importCurl() {
     openGeneration += 1; // a flow still loading must not replace this one
     setDoc(canonical(doc), { file: null, dirty: true, source: "load" });
     remember(null);
-    renderList();
+    markCurrent();
   } catch (err) {
     toast(`Import failed: ${err.message}`, "error");
   }
