@@ -1016,6 +1016,27 @@ def test_a_click_as_the_first_flow_opens_is_not_lost(browser, studio):
     context.close()
 
 
+def test_edits_made_while_another_flow_loads_are_kept(page):
+    flows = page.get_by_role("list", name="Workspace flows")
+    expect(flows.locator('[aria-current="true"]')).to_have_count(1)
+    opened = flows.locator('[aria-current="true"]').inner_text()
+    held = []
+    page.route("**/api/flows/user-input", lambda route: held.append(route))
+    flows.get_by_role("button", name="User input").click()
+    while not held:
+        page.wait_for_timeout(20)
+    # Nothing to discard at the click; then an edit, before the file arrives.
+    url = page.get_by_role("region", name="Step 1", exact=False).get_by_label("URL")
+    url.fill("/edited-while-loading")
+    held[0].continue_()
+    expect(
+        page.get_by_text("Kept your changes: user-input.json was not opened.")
+    ).to_be_visible()
+    expect(url).to_have_value("/edited-while-loading")
+    expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
+    assert flows.locator('[aria-current="true"]').inner_text() == opened
+
+
 def test_a_broken_workspace_file_is_marked_not_opened(page):
     def listing(route):
         flows = route.fetch().json()["flows"]

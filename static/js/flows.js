@@ -103,6 +103,7 @@ let openGeneration = 0;
 export async function openFlow(name, { quiet = false } = {}) {
   if (!quiet && !(await confirmDiscard())) return false;
   const generation = ++openGeneration;
+  const edits = state.edits;
   let doc;
   try {
     doc = await api.getFlow(name);
@@ -111,6 +112,11 @@ export async function openFlow(name, { quiet = false } = {}) {
     return false;
   }
   if (generation !== openGeneration) return false;
+  // Edited while the file loaded: those edits were not there to be discarded.
+  if (state.edits !== edits) {
+    if (!quiet && name !== state.file) toast(`Kept your changes: ${name}.json was not opened.`, "info");
+    return false;
+  }
   // Accept either the document itself or {"name", "flow"/"config"} wrappers.
   if (doc && !Array.isArray(doc.nodes) && (doc.flow || doc.config)) doc = doc.flow || doc.config;
   setDoc(canonical(doc), { file: name, dirty: false, source: "load" });
@@ -334,8 +340,10 @@ export function initFlows() {
 // Reopen the last flow; else the first workspace flow; else a template.
 export async function openInitial() {
   const before = openGeneration;
+  const edits = state.edits;
   await refreshList();
-  if (openGeneration !== before) return; // the person already opened one
+  // the person already opened one, or started editing
+  if (openGeneration !== before || state.edits !== edits) return;
   let last = null;
   try {
     last = localStorage.getItem(LAST);
@@ -348,10 +356,10 @@ export async function openInitial() {
   const tries = [...new Set([...(last && names.includes(last) ? [last] : []), ...usable])].slice(0, 5);
   let expected = before;
   for (const name of tries) {
-    if (openGeneration !== expected) return; // the person already opened one
+    if (openGeneration !== expected || state.edits !== edits) return;
     if (await openFlow(name, { quiet: true })) return;
     expected += 1;
   }
-  if (openGeneration !== expected) return;
+  if (openGeneration !== expected || state.edits !== edits) return;
   if (!state.doc) setDoc(template("simple"), { file: null, dirty: true, source: "load" });
 }

@@ -6,6 +6,7 @@ export const state = {
   doc: null, // the flow document (source of truth for form and JSON views)
   file: null, // workspace file name (without .json), null when never saved
   dirty: false,
+  edits: 0, // edits made in place (form or JSON), counted: see openFlow
   errors: [], // last /api/validate errors
   lastResponses: {}, // node id -> last response body seen (for autocomplete/try-it)
 };
@@ -30,6 +31,7 @@ export function setDoc(doc, { file, dirty = false, source = "load" } = {}) {
 
 // A field of the document changed in place.
 export function touched(source = "form") {
+  state.edits += 1;
   setDirty(true);
   emit("doc", { source });
 }
