@@ -341,9 +341,10 @@ export function initFlows() {
 export async function openInitial() {
   const before = openGeneration;
   const edits = state.edits;
+  // Still ours to open: no opens but our own `expected` ones, no edits.
+  const mine = (expected) => openGeneration === expected && state.edits === edits;
   await refreshList();
-  // the person already opened one, or started editing
-  if (openGeneration !== before || state.edits !== edits) return;
+  if (!mine(before)) return;
   let last = null;
   try {
     last = localStorage.getItem(LAST);
@@ -356,10 +357,10 @@ export async function openInitial() {
   const tries = [...new Set([...(last && names.includes(last) ? [last] : []), ...usable])].slice(0, 5);
   let expected = before;
   for (const name of tries) {
-    if (openGeneration !== expected || state.edits !== edits) return;
+    if (!mine(expected)) return;
     if (await openFlow(name, { quiet: true })) return;
     expected += 1;
   }
-  if (openGeneration !== expected || state.edits !== edits) return;
+  if (!mine(expected)) return;
   if (!state.doc) setDoc(template("simple"), { file: null, dirty: true, source: "load" });
 }
