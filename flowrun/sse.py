@@ -33,6 +33,8 @@ _BATCH = 64
 _HOT_S = 0.005
 _GATHER_S = 0.002
 _LAST_FOR_NOW = frozenset(("end", "input_required", "paused"))
+# Events whose rows (a step, an execution's end) wait for the store's group commit.
+_RECORDED = frozenset(("step", "end"))
 
 
 def headers(execution_id: str) -> dict:
@@ -79,7 +81,7 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
             seq += 1
             out = [frame(seq, *item)]
             taken = len(item[1])
-            steps = item[0] == "step"
+            recorded = item[0] in _RECORDED
             done = False
             for _ in range(_BATCH):
                 try:
@@ -92,8 +94,8 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
                 seq += 1
                 out.append(frame(seq, *item))
                 taken += len(item[1])
-                steps = steps or item[0] == "step"
-            if steps:  # only `step` events wait for a group commit
+                recorded = recorded or item[0] in _RECORDED
+            if recorded:  # what the event shows is in the history first
                 flush()
             yield "".join(out).encode()
             last_write = time.monotonic()

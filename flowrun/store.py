@@ -88,6 +88,11 @@ CREATE TABLE IF NOT EXISTS controls (
 
 log = logging.getLogger("flowrun")
 _INSERT_STEP = "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)"
+_INSERT_NOT_RUN = "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)"
+_FINISH = (
+    "UPDATE executions SET status = ?, ended_at = ?, prompt_step = NULL, "
+    "prompt_keys = NULL, paused_step = NULL, summary = ? WHERE seq = ?"
+)
 _INSERT_EXECUTION = (
     "INSERT INTO executions (id, flow_name, status, started_at, total_steps, owner) "
     "VALUES (?, ?, 'running', ?, ?, ?)"
@@ -141,6 +146,7 @@ class Store:
         self._defer = defer
         self._creates: list[Row] = []
         self._pending: list[tuple] = []
+        self._finishes: list[tuple] = []
         self._flush_due = False
         self._flush_lock = threading.Lock()
         self._db = sqlite3.connect(
@@ -258,23 +264,22 @@ class Store:
             self._flush_soon()
         return row
 
-    def _commit(self, creates: list[Row], steps: list[tuple], then=None) -> None:
-        """Write ``creates`` and ``steps`` (then ``then(db)``) in one transaction."""
-
-        def work(db):
-            self._write(db, creates, steps)
-            if then is not None:
-                then(db)
-
+    def _commit(
+        self, creates: list[Row], steps: list[tuple], finishes: list[tuple] = ()
+    ) -> None:
+        """Write ``creates``, ``steps`` and ``finishes`` in one transaction."""
         try:
-            self._run(work, write=True)
+            self._run(lambda db: self._write(db, creates, steps, finishes), write=True)
         except BaseException:
             for row in creates:  # rolled back: not numbered after all
                 row.seq = None
             raise
 
-    def _write(self, db, creates: list[Row], steps: list[tuple]) -> None:
-        """Insert new execution rows, then steps ``(Row, index, status, json)``."""
+    def _write(
+        self, db, creates: list[Row], steps: list[tuple], finishes: list[tuple] = ()
+    ) -> None:
+        """Insert new execution rows, then steps ``(Row, index, status, json)``,
+        then record ends ``(Row, status, ended_at, summary json, not_run)``."""
         for row in creates:
             row.seq = db.execute(_INSERT_EXECUTION, row.values).lastrowid
         before, self._created = self._created, self._created + len(creates)
@@ -290,6 +295,21 @@ class Store:
                 _INSERT_STEP,
                 [(row.seq, i, status, text) for row, i, status, text in steps],
             )
+        if finishes:
+            # an end whose execution's row could not be written was logged then
+            ended = [f for f in finishes if f[0].seq is not None]
+            db.executemany(
+                _INSERT_NOT_RUN,
+                [(f[0].seq, i, text) for f in ended for i, text in f[4]],
+            )
+            db.executemany(
+                _FINISH,
+                [
+                    (status, at, summary, row.seq)
+                    for row, status, at, summary, _ in ended
+                ],
+            )
+            self._retain(db)
 
     def _retain(self, db) -> None:
         """Keep at most FLOWRUN_HISTORY_LIMIT executions (running ones are kept).
@@ -354,11 +374,12 @@ class Store:
         self._flush_due = False
         self.flush()
 
-    def _take(self) -> tuple[list[Row], list[tuple]]:
-        """The rows waiting for the group commit (the caller holds _flush_lock)."""
+    def _take(self) -> tuple[list[Row], list[tuple], list[tuple]]:
+        """What waits for the group commit (the caller holds _flush_lock)."""
         creates, self._creates = self._creates, []
         steps, self._pending = self._pending, []
-        return creates, steps
+        finishes, self._finishes = self._finishes, []
+        return creates, steps, finishes
 
     def flush(self) -> None:
         """Commit the rows waiting in this process (one transaction).
@@ -367,16 +388,18 @@ class Store:
         another thread's flush had already taken them.
         """
         with self._flush_lock:
-            creates, steps = self._take()
-            if not creates and not steps:
+            creates, steps, finishes = self._take()
+            if not creates and not steps and not finishes:
                 return
             try:
-                self._commit(creates, steps)
+                self._commit(creates, steps, finishes)
             except Exception:  # as for a single row: logged, the runs go on
                 log.exception(
-                    "recording %d execution(s) and %d step(s) in history failed",
+                    "recording %d execution(s), %d step(s) and %d end(s) in history "
+                    "failed",
                     len(creates),
                     len(steps),
+                    len(finishes),
                 )
 
     def waiting(
@@ -403,26 +426,26 @@ class Store:
         )
 
     def finish(self, row: Row, status: str, summary: dict, not_run: list[dict]):
-        # The rows still waiting for their group commit (this run's last steps,
-        # maybe others') go in the same transaction.
-        with self._flush_lock:
-            creates, steps = self._take()
+        """Record an execution's end: its status, summary and ``not_run`` steps.
 
-            def then(db):
-                if row.seq is not None:  # else its row could not be written (logged)
-                    db.executemany(
-                        "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)",
-                        [(row.seq, r["stepIndex"], _dumps(r)) for r in not_run],
-                    )
-                    db.execute(
-                        "UPDATE executions SET status = ?, ended_at = ?, "
-                        "prompt_step = NULL, prompt_keys = NULL, paused_step = NULL, "
-                        "summary = ? WHERE seq = ?",
-                        (status, now_iso(), _dumps(summary), row.seq),
-                    )
-                self._retain(db)
-
-            self._commit(creates, steps, then)
+        With ``defer`` the end joins the group commit, like step rows: the SSE stream
+        flushes before it writes ``end``, readers in this process flush first, and
+        the deferred flush writes it a moment later for runs nobody watches. Runs
+        that end together (a load test's flows) then share one commit and one
+        retention check, instead of a transaction each.
+        """
+        end = (
+            row,
+            status,
+            now_iso(),
+            _dumps(summary),
+            [(r["stepIndex"], _dumps(r)) for r in not_run],
+        )
+        if self._defer is None:
+            self._commit([], [], [end])
+            return
+        self._finishes.append(end)
+        self._flush_soon()
 
     def abandon(self, execution_ids, reason: str) -> int:
         """Mark still-running executions ``interrupted`` (their process is going)."""

@@ -159,6 +159,8 @@ class State:
                     self.store.flush()
                 elif ev.name == "end":
                     end = data
+            # The end may wait for the group commit: the answer must not come first.
+            self.store.flush()
             return end
         finally:
             if unwatch is not None:
@@ -167,10 +169,13 @@ class State:
 
 def _abandon_live(state_ref) -> None:
     state = state_ref()
-    if state is None or not state.registry.live:
+    if state is None:
         return
     try:
-        state.store.abandon(list(state.registry.live), "the server process exited")
+        if state.registry.live:  # abandon commits what waits for a group first
+            state.store.abandon(list(state.registry.live), "the server process exited")
+        else:  # runs that ended in the last moment, in a group not yet committed
+            state.store.flush()
     except Exception:  # the store may already be closed
         pass
 

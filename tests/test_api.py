@@ -345,6 +345,48 @@ def test_execute_is_listed_before_its_first_request(client, app, hits):
     assert [e["status"] for e in listed] == ["running"]
 
 
+def _other_worker_status(app, execution_id: str) -> str | None:
+    from flowrun.store import Store
+
+    other = Store(app.config["FLOWRUN_DATA_DIR"])  # another worker's view
+    try:
+        found = other.get(execution_id)
+    finally:
+        other.close()
+    return None if found is None else found["status"]
+
+
+def test_a_stream_shows_end_only_once_the_end_is_recorded(client, app, hits):
+    # A gevent worker commits runs' ends in groups too (never, here, unless
+    # something flushes): a client that reads `end` and asks another worker for
+    # the run must find it ended, not running.
+    # Stopped at a prompt, the run's `end` comes on its own, after no step.
+    app.extensions["flowrun"].store._defer = lambda flush: None
+    flow = make_flow(
+        hits, node("one", "/items"), node("two", "/items", userPrompts={"a": "A?"})
+    )
+    seen = {}
+
+    def on_event(name, data, resp):
+        if name == "input_required":
+            stop = client.post(f"/api/executions/{data['executionId']}/stop")
+            assert stop.status_code == 202
+        if name == "end":
+            seen["status"] = _other_worker_status(app, data["executionId"])
+
+    _, events = run_events(client, flow, on_event=on_event)
+    assert [n for n, _ in events][-2:] == ["input_required", "end"]
+    assert seen["status"] == "interrupted"
+
+
+def test_execute_answers_once_the_end_is_recorded(client, app, hits):
+    app.extensions["flowrun"].store._defer = lambda flush: None
+    flow = make_flow(hits, node("one", "/items"), node("boom", "/status/500"))
+    end = client.post("/api/execute", json={"config": flow}).get_json()
+    assert end["success"] is False
+    assert _other_worker_status(app, end["executionId"]) == "failed"
+
+
 def test_execute_can_be_stopped_through_the_api(client, app, hits):
     import threading
     import time

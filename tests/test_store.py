@@ -296,14 +296,45 @@ def test_steps_are_committed_in_groups_when_deferred(tmp_path):
     assert store.get("exec-g")["steps"][0]["stepIndex"] == 0  # its own worker
     deferred.pop()()
     assert [s["stepIndex"] for s in other.get("exec-g")["steps"]] == [0, 1, 2]
-    # a later row schedules a flush again; finish commits it with the status
+    # a later row schedules a flush again; the end waits in the same group
     store.step(seq, 3, "completed", json.dumps({"stepIndex": 3}))
     assert len(deferred) == 1
     store.finish(seq, "completed", {"success": True}, [])
+    assert len(deferred) == 1
+    assert other.get("exec-g")["status"] == "running"
+    assert store.get("exec-g")["status"] == "completed"  # its own worker flushes
     got = other.get("exec-g")
     assert got["status"] == "completed"
     assert [s["stepIndex"] for s in got["steps"]] == [0, 1, 2, 3]
     deferred.pop()()  # the late flush finds nothing to do
+    store.close()
+    other.close()
+
+
+def test_runs_that_end_together_share_one_commit(tmp_path):
+    deferred = []
+    store = Store(tmp_path, defer=deferred.append, history_limit=5)
+    other = Store(tmp_path)
+    rows = [store.create(f"exec-{i}", "f", 3) for i in range(8)]
+    deferred.pop()()  # the rows' group
+    commits = []
+    store._db.set_trace_callback(
+        lambda sql: commits.append(sql) if sql == "COMMIT" else None
+    )
+    for i, row in enumerate(rows):
+        store.step(row, 0, "completed", json.dumps({"status": "completed"}))
+        not_run = [{"stepIndex": 2, "id": "c", "status": "not_run"}] if i == 7 else []
+        store.finish(row, "failed" if i == 7 else "completed", {"i": i}, not_run)
+    assert other.list(10, flow="f")[0]["status"] == "running"
+    assert len(deferred) == 1
+    deferred.pop()()
+    assert commits == ["COMMIT"]
+    # every end recorded, with its summary, not_run step and the history limit
+    listed = other.list(10, flow="f")
+    assert [e["executionId"] for e in listed] == [f"exec-{i}" for i in (7, 6, 5, 4, 3)]
+    assert [e["status"] for e in listed] == ["failed"] + ["completed"] * 4
+    last = other.get("exec-7")
+    assert [s["status"] for s in last["steps"]] == ["completed", "not_run"]
     store.close()
     other.close()
 
@@ -348,7 +379,9 @@ def test_a_group_that_cannot_be_written_is_logged_not_raised(tmp_path, caplog):
     store._db.execute("DROP TABLE steps")  # the write will fail
     with caplog.at_level("ERROR", logger="flowrun"):
         store.flush()  # called by the SSE stream before it writes: must not raise
-    assert "recording 1 execution(s) and 1 step(s) in history failed" in caplog.text
+    assert "recording 1 execution(s), 1 step(s) and 0 end(s) in history failed" in (
+        caplog.text
+    )
     assert seq.seq is None  # its row was rolled back with the steps
     store._pending.clear()
     store._db.close()
