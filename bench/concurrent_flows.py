@@ -73,6 +73,7 @@ FLOORS = {
     "sleep": "standin_app:app",
     "requests": "standin_app:requests_app",
     "flask": "standin_app:flask_app",
+    "client": "standin_app:client_app",
 }
 
 
@@ -430,7 +431,8 @@ def main(argv=None) -> int:
         "gunicorn -c gunicorn.conf.py: 'sleep' (default; steps only sleep: "
         "gunicorn alone), 'requests' (each step a requests.Session GET to the "
         "target: gunicorn + requests, nothing of flowrun), 'flask' (the same "
-        "behind one Flask route)",
+        "behind one Flask route), 'client' (that, each GET sent by flowrun's own "
+        "Client)",
     )
     args = p.parse_args(argv)
     if args.quick:

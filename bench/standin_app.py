@@ -11,6 +11,10 @@ setting). ``POST /api/execute-stream`` reads the body, parses it as JSON and ans
   with a ``requests.Session`` per stream (``trust_env`` off), its body decoded as
   JSON: gunicorn and ``requests`` doing the flows' work, nothing of flowrun.
 - ``flask_app`` (KIND ``flask``): the same as ``requests`` behind one Flask route.
+- ``client_app`` (KIND ``client``): the same behind one Flask route, each GET sent
+  by flowrun's own ``Client`` (``flowrun/client.py``: ``requests`` with its per-call
+  work cut) instead of a plain ``Session``: the stack as flowrun drives it, without
+  flowrun's checks, history, prompts, stop handling or execution greenlets.
 
 ``GET /api/health`` answers ok.
 """
@@ -73,6 +77,22 @@ def _requested_frames(config: dict, seq: list):
         session.close()
 
 
+def _client_frames(config: dict, seq: list):
+    from flowrun.client import Client  # in the worker, after gevent's patching
+
+    base = config.get("defaults", {}).get("baseUrl", "")
+    client = Client()
+
+    def step(node: dict) -> dict:
+        reply = client.send("GET", base + node["url"], {}, None, 30)
+        return {"status": "completed", "statusCode": reply.status, "body": reply.body}
+
+    try:
+        yield from _frames(config, seq, step)
+    finally:
+        client.close()
+
+
 def _stream(environ, start_response, frames):
     size = int(environ.get("CONTENT_LENGTH") or 0)
     config = json.loads(environ["wsgi.input"].read(size) or b"{}").get("config", {})
@@ -86,7 +106,7 @@ def requests_app(environ, start_response):
     return app(environ, start_response)
 
 
-def _flask_app():
+def _flask_app(frames=_requested_frames):
     from flask import Flask, Response, request
 
     flask = Flask("standin")
@@ -94,7 +114,7 @@ def _flask_app():
     @flask.post("/api/execute-stream")
     def execute_stream():
         config = request.get_json().get("config", {})
-        return Response(_requested_frames(config, [0]), headers=_HEADERS)
+        return Response(frames(config, [0]), headers=_HEADERS)
 
     @flask.get("/api/health")
     def health():
@@ -108,14 +128,19 @@ def _flask_app():
     return flask
 
 
-_flask = None  # made on the first request, in the worker
+_flask = {}  # made on the first request, in the worker
 
 
 def flask_app(environ, start_response):
-    global _flask
-    if _flask is None:
-        _flask = _flask_app()
-    return _flask(environ, start_response)
+    if "requests" not in _flask:
+        _flask["requests"] = _flask_app()
+    return _flask["requests"](environ, start_response)
+
+
+def client_app(environ, start_response):
+    if "client" not in _flask:
+        _flask["client"] = _flask_app(_client_frames)
+    return _flask["client"](environ, start_response)
 
 
 def app(environ, start_response):
