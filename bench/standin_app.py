@@ -13,8 +13,9 @@ setting). ``POST /api/execute-stream`` reads the body, parses it as JSON and ans
 - ``flask_app`` (KIND ``flask``): the same as ``requests`` behind one Flask route.
 - ``client_app`` (KIND ``client``): the same behind one Flask route, each GET sent
   by flowrun's own ``Client`` (``flowrun/client.py``: ``requests`` with its per-call
-  work cut) instead of a plain ``Session``: the stack as flowrun drives it, without
-  flowrun's checks, history, prompts, stop handling or execution greenlets.
+  work cut) instead of a plain ``Session``, from a greenlet of the run's own as
+  flowrun does: the stack as flowrun drives it, without flowrun's checks, history,
+  events, prompts or stop handling.
 
 ``GET /api/health`` answers ok.
 """
@@ -78,6 +79,10 @@ def _requested_frames(config: dict, seq: list):
 
 
 def _client_frames(config: dict, seq: list):
+    """As flowrun runs a flow: ``start`` from the request, the steps in a greenlet
+    of their own that queues the frames, the request's generator writing them."""
+    from gevent.queue import SimpleQueue
+
     from flowrun.client import Client  # in the worker, after gevent's patching
 
     base = config.get("defaults", {}).get("baseUrl", "")
@@ -87,10 +92,21 @@ def _client_frames(config: dict, seq: list):
         reply = client.send("GET", base + node["url"], {}, None, 30)
         return {"status": "completed", "statusCode": reply.status, "body": reply.body}
 
-    try:
-        yield from _frames(config, seq, step)
-    finally:
-        client.close()
+    frames, queued = _frames(config, seq, step), SimpleQueue()
+    first = next(frames)
+
+    def work():
+        try:
+            for item in frames:
+                queued.put(item)
+        finally:
+            queued.put(None)
+            client.close()
+
+    gevent.spawn(work)
+    yield first
+    while (item := queued.get()) is not None:
+        yield item
 
 
 def _stream(environ, start_response, frames):
