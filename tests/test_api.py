@@ -387,6 +387,22 @@ def test_execute_answers_once_the_end_is_recorded(client, app, hits):
     assert _other_worker_status(app, end["executionId"]) == "failed"
 
 
+def test_ends_still_in_a_group_are_written_when_the_process_exits(app):
+    # What the exit handler does when no run is live any more: the group commit
+    # due in 2 ms may never come once the worker is exiting.
+    import weakref
+
+    from flowrun.web import _abandon_live
+
+    state = app.extensions["flowrun"]
+    state.store._defer = lambda flush: None
+    row = state.store.create("exec-exit", "f", 1)
+    state.store.finish(row, "completed", {"success": True}, [])
+    assert _other_worker_status(app, "exec-exit") is None
+    _abandon_live(weakref.ref(state))
+    assert _other_worker_status(app, "exec-exit") == "completed"
+
+
 def test_execute_can_be_stopped_through_the_api(client, app, hits):
     import threading
     import time
