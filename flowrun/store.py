@@ -257,15 +257,21 @@ class Store:
         before its first event, and the two workers' commits collided in bursts.
         """
         row = Row((execution_id, flow_name, now_iso(), total_steps, self.owner))
-        if self._defer is None:
-            self._commit([row], [])
-        else:
-            self._creates.append(row)
-            self._flush_soon()
+        self._record(creates=[row])
         return row
 
+    def _record(self, creates=(), steps=(), finishes=()) -> None:
+        """Commit now, or with ``defer`` join the next group commit."""
+        if self._defer is None:
+            self._commit(list(creates), list(steps), list(finishes))
+            return
+        self._creates.extend(creates)
+        self._pending.extend(steps)
+        self._finishes.extend(finishes)
+        self._flush_soon()
+
     def _commit(
-        self, creates: list[Row], steps: list[tuple], finishes: list[tuple] = ()
+        self, creates: list[Row], steps: list[tuple], finishes: list[tuple]
     ) -> None:
         """Write ``creates``, ``steps`` and ``finishes`` in one transaction."""
         try:
@@ -276,7 +282,7 @@ class Store:
             raise
 
     def _write(
-        self, db, creates: list[Row], steps: list[tuple], finishes: list[tuple] = ()
+        self, db, creates: list[Row], steps: list[tuple], finishes: list[tuple]
     ) -> None:
         """Insert new execution rows, then steps ``(Row, index, status, json)``,
         then record ends ``(Row, status, ended_at, summary json, not_run)``."""
@@ -356,12 +362,7 @@ class Store:
         ``defer`` calls a moment later anyway, for runs nobody watches. Steps that
         end together (many runs, or fast steps) then share one commit.
         """
-        step = (row, step_index, status, record_json)
-        if self._defer is None:
-            self._run(lambda db: self._write(db, [], [step]))
-            return
-        self._pending.append(step)
-        self._flush_soon()
+        self._record(steps=[(row, step_index, status, record_json)])
 
     def _flush_soon(self) -> None:
         if not self._flush_due:
@@ -441,11 +442,7 @@ class Store:
             _dumps(summary),
             [(r["stepIndex"], _dumps(r)) for r in not_run],
         )
-        if self._defer is None:
-            self._commit([], [], [end])
-            return
-        self._finishes.append(end)
-        self._flush_soon()
+        self._record(finishes=[end])
 
     def abandon(self, execution_ids, reason: str) -> int:
         """Mark still-running executions ``interrupted`` (their process is going)."""

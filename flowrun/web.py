@@ -172,10 +172,9 @@ def _abandon_live(state_ref) -> None:
     if state is None:
         return
     try:
-        if state.registry.live:  # abandon commits what waits for a group first
+        state.store.flush()  # runs that ended in the last moment, still in a group
+        if state.registry.live:
             state.store.abandon(list(state.registry.live), "the server process exited")
-        else:  # runs that ended in the last moment, in a group not yet committed
-            state.store.flush()
     except Exception:  # the store may already be closed
         pass
 
