@@ -40,7 +40,7 @@ accesslog = "-"
 errorlog = "-"
 loglevel = "info"
 # gunicorn's logger, minus the per-request atoms the access log format cannot use.
-logger_class = "flowrun.serving.AccessLogger"
+logger_class = "flowrun.web.serving.AccessLogger"
 
 
 # Every gunicorn binds /root/.gunicorn/gunicorn.ctl by default; flowrun does not use
@@ -51,7 +51,7 @@ control_socket_disable = True
 def post_fork(server, worker):
     # Accept connections in batches and send a response's head with its first
     # body bytes (flowrun/serving.py).
-    from flowrun import serving
+    from flowrun.web import serving
 
     serving.install()
 

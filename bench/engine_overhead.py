@@ -1,4 +1,4 @@
-"""Engine overhead per step against a bare ``requests.Session`` (SPEC §12: ≤ 1.25×).
+"""Engine overhead per step against a bare ``requests.Session`` (target ≤ 1.15×).
 
 Starts the fast target (``bench/target.py``) in its own process so its CPU is not
 counted against the client, then runs a 100-step chain — login → token → 98 item
@@ -42,8 +42,8 @@ sys.path.insert(0, str(HERE.parent))
 
 import _common  # noqa: E402
 
-from flowrun.engine import Run  # noqa: E402
-from flowrun.flow import normalize  # noqa: E402
+from flowrun.engine.flow import normalize  # noqa: E402
+from flowrun.engine.run import Run  # noqa: E402
 
 
 # -- the target ---------------------------------------------------------------------
@@ -164,7 +164,7 @@ def run_engine(flow: dict, serialize: bool) -> None:
 
 def engine_logic_only(flow: dict, serialize: bool, rounds: int = 30) -> float:
     """CPU ms per step of the engine with ``Client.send`` stubbed out (no HTTP)."""
-    from flowrun import client
+    from flowrun.http import client
 
     def fake_send(self, method, url, headers, data, timeout):
         last = url.rsplit("/", 1)[1]

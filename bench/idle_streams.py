@@ -1,4 +1,4 @@
-"""How many idle open streams one gevent worker holds, and RSS per stream (SPEC §12).
+"""How many idle open streams one gevent worker holds, and RSS per stream.
 
 Starts ``gunicorn -c gunicorn.conf.py --workers 1 app:app`` on 127.0.0.1 (temporary
 data and flows directories), then a load generator in a separate process

@@ -1,7 +1,7 @@
 """Server CPU per request on a new connection: gunicorn against bare gevent.
 
 What a burst of new streams costs before any flow runs (the time-to-first-event
-target of SPEC §12 is bounded by it): each POST of a 1,000-flow burst is a new
+target is bounded by it): each POST of a 1,000-flow burst is a new
 connection, and a worker has to accept, parse and answer it. This measures, one
 request at a time from this process, the server's CPU per ``GET /api/health`` on a new
 connection (``Connection: close``), for:

@@ -1,4 +1,4 @@
-"""Server CPU per step of the SSE path against the engine alone (SPEC §12: ≤ 0.4 ms).
+"""Server CPU per step of the SSE path against the engine alone (target ≤ 0.4 ms).
 
 Starts the fast target (``bench/target.py``) and real ``gunicorn -c gunicorn.conf.py
 app:app`` with ONE gevent worker, each in its own process, then posts the 100-step
@@ -229,7 +229,7 @@ def main(argv=None) -> None:
         f"SSE path over engine+gevent: {overhead:+.3f} CPU ms/step;"
         f" worker RSS after: {_common.mib(rss)}"
     )
-    print("target (SPEC §12): SSE path server CPU ≤ 0.400 ms/step; FlowSphere 0.52")
+    print("target: SSE path server CPU ≤ 0.400 ms/step; FlowSphere 0.52")
 
 
 if __name__ == "__main__":

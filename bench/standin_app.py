@@ -83,7 +83,7 @@ def _client_frames(config: dict, seq: list):
     of their own that queues the frames, the request's generator writing them."""
     from gevent.queue import SimpleQueue
 
-    from flowrun.client import Client  # in the worker, after gevent's patching
+    from flowrun.http.client import Client  # in the worker, after gevent's patching
 
     base = config.get("defaults", {}).get("baseUrl", "")
     client = Client()

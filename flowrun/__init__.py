@@ -1,24 +1,24 @@
 """flowrun: run multi-step HTTP API flows from a browser Studio or the command line.
 
 The names below load their modules when first used, so that importing a small
-part of flowrun (``flowrun.serving`` in gunicorn's master process, which must not
+part of flowrun (``flowrun.web.serving`` in gunicorn's master process, which must not
 import ``requests`` before a gevent worker patches the standard library) does not
 import the engine.
 """
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+from flowrun.version import __version__
 
 _LAZY = {
-    "Controls": "engine",
-    "EngineSettings": "engine",
-    "Run": "engine",
-    "run_flow": "engine",
+    "Controls": "engine.controls",
+    "EngineSettings": "engine.run",
+    "Run": "engine.run",
+    "run_flow": "engine.run",
     "FlowError": "errors",
     "FlowInvalid": "errors",
     "StepError": "errors",
-    "RunOptions": "flow",
+    "RunOptions": "engine.flow",
 }
 
 __all__ = [
@@ -46,6 +46,6 @@ def __getattr__(name: str):
 
 def create_app(test_config=None):
     """Build the flowrun web app (Studio, API, demo target)."""
-    from .web import create_app as _create_app
+    from flowrun.web.app import create_app as _create_app
 
     return _create_app(test_config)

@@ -1,3 +1,3 @@
-from flowrun.cli import cli
+from flowrun.cli.main import cli
 
 cli(prog_name="flowrun")

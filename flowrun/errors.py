@@ -1,4 +1,4 @@
-"""The one error tree of flowrun.
+"""The one error tree of flowrun, and the shape of a located error.
 
     FlowError
     ├── FlowInvalid            the flow document is wrong (carries located errors)
@@ -6,14 +6,43 @@
         ├── UnresolvedPlaceholder
         ├── InputMissing       a prompt had no answer (no TTY, no inputs, timeout)
         ├── BlockedTarget      the target address is refused by settings
-        ├── TargetUnreachable  network, DNS, TLS, invalid URL
-        │   └── StepTimeout
-        └── ValidationFailed
+        └── TargetUnreachable  network, DNS, TLS, invalid URL
+            └── StepTimeout
 
-The API maps the tree to HTTP responses and the CLI to exit codes, each in one place.
+A ``LocatedError`` says what is wrong where: ``{"path", "nodeId", "message", "hint"}``
+(and ``"severity"`` in validation reports). Everything that reports a problem in a
+document or a request (flow validation, run options, API requests, importers) builds
+it with ``located()``. The API maps the tree to HTTP responses and the CLI to exit
+codes, each in one place.
 """
 
 from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+
+class LocatedError(TypedDict):
+    """One problem at one place of a document, as the API and the CLI show it."""
+
+    path: str  # where, e.g. ``nodes[3].url`` or ``options.startStep``
+    nodeId: str | None  # the node it belongs to, if any
+    message: str  # what is wrong
+    hint: str  # how to fix it ("" when there is nothing to add)
+    severity: NotRequired[str]  # "error" or "warning" (validation reports)
+
+
+def located(
+    path: str,
+    message: str,
+    hint: str = "",
+    node_id: str | None = None,
+    severity: str | None = None,
+) -> LocatedError:
+    """Build a ``LocatedError``."""
+    entry = LocatedError(path=path, nodeId=node_id, message=message, hint=hint)
+    if severity is not None:
+        entry["severity"] = severity
+    return entry
 
 
 class FlowError(Exception):
@@ -21,12 +50,9 @@ class FlowError(Exception):
 
 
 class FlowInvalid(FlowError):
-    """The flow document failed validation.
+    """The flow document (or a request about it) failed validation."""
 
-    ``errors`` is a list of ``{"path", "nodeId", "message", "hint"}`` dicts.
-    """
-
-    def __init__(self, errors: list[dict], message: str = "Invalid flow"):
+    def __init__(self, errors: list[LocatedError], message: str = "Invalid flow"):
         super().__init__(message)
         self.errors = errors
         self.message = message
@@ -53,8 +79,4 @@ class TargetUnreachable(StepError):
 
 
 class StepTimeout(TargetUnreachable):
-    pass
-
-
-class ValidationFailed(StepError):
     pass

@@ -7,6 +7,7 @@ waits go through gevent's hub (except the few far shorter than a turn of it,
 
 from __future__ import annotations
 
+import select
 import sys
 import time
 
@@ -24,3 +25,14 @@ def real_sleep(seconds: float) -> None:
     monkey = sys.modules.get("gevent.monkey")
     sleep = monkey.get_original("time", "sleep") if monkey else time.sleep
     sleep(seconds)
+
+
+def os_poll():
+    """A new ``select.poll()`` object of the OS's own, even where gevent patched it.
+
+    Its ``poll(0)`` answers at once without going round gevent's hub.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("select"):
+        return monkey.get_original("select", "poll")()
+    return select.poll()

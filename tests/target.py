@@ -9,7 +9,7 @@ import time
 from flask import Flask, jsonify
 from werkzeug.serving import make_server
 
-from flowrun.demo import bp as demo_bp
+from flowrun.web.demo import bp as demo_bp
 
 
 def free_port() -> int:
@@ -72,8 +72,8 @@ class Target:
 
 def run_events(doc, options=None, controls=None, settings=None, **opts):
     """Normalize ``doc``, run it to the end and return ``[(name, data), …]``."""
-    from flowrun.engine import Run
-    from flowrun.flow import RunOptions, normalize
+    from flowrun.engine.flow import RunOptions, normalize
+    from flowrun.engine.run import Run
 
     if options is None:
         options = RunOptions(**opts)

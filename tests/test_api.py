@@ -86,8 +86,8 @@ def test_another_worker_waits_for_the_row_of_a_run_started_just_now(app, client)
     import threading
     import time
 
-    from flowrun.engine import new_execution_id
-    from flowrun.store import Store
+    from flowrun.engine.run import new_execution_id
+    from flowrun.store.history import Store
 
     execution_id = new_execution_id()
     owner = Store(app.config["FLOWRUN_DATA_DIR"], defer=lambda flush: None)
@@ -265,7 +265,7 @@ def test_flow_names_cannot_traverse(client, name):
 
 def test_flows_are_seeded_from_examples(tmp_path):
     from flowrun import create_app
-    from flowrun.web import ROOT
+    from flowrun.web.app import ROOT
 
     examples = sorted(p.name for p in (ROOT / "examples").glob("*.json"))
     app = create_app(
@@ -324,7 +324,7 @@ def test_execute_is_listed_before_its_first_request(client, app, hits):
     import threading
     import time
 
-    from flowrun.store import Store
+    from flowrun.store.history import Store
 
     app.extensions["flowrun"].store._defer = lambda flush: None
     flow = make_flow(hits, node("slow", "/slow?ms=400"), name="listed early")
@@ -346,7 +346,7 @@ def test_execute_is_listed_before_its_first_request(client, app, hits):
 
 
 def _other_worker_status(app, execution_id: str) -> str | None:
-    from flowrun.store import Store
+    from flowrun.store.history import Store
 
     other = Store(app.config["FLOWRUN_DATA_DIR"])  # another worker's view
     try:
@@ -392,7 +392,7 @@ def test_ends_still_in_a_group_are_written_when_the_process_exits(app):
     # due in 2 ms may never come once the worker is exiting.
     import weakref
 
-    from flowrun.web import _abandon_live
+    from flowrun.web.state import _abandon_live
 
     state = app.extensions["flowrun"]
     state.store._defer = lambda flush: None

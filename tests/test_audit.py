@@ -8,7 +8,7 @@ import json
 import pytest
 
 from flowrun import create_app
-from flowrun.cli import cli as main
+from flowrun.cli.main import cli as main
 
 from .streams import assert_error
 from .test_stream import make_flow, node, run_events
@@ -164,7 +164,7 @@ def test_authorization_value_is_masked_in_later_steps_too(client, hits):
 
 
 def test_response_too_deep_to_parse_is_kept_as_text():
-    from flowrun.client import decode
+    from flowrun.http.client import decode
 
     text = "[" * 5000 + "]" * 5000
     assert decode(text) == text
@@ -233,8 +233,8 @@ def test_history_keeps_at_most_history_limit(tmp_path, hits):
     "url", ["http://[::ffff:169.254.169.254]/", "http://[::ffff:a9fe:a9fe]/latest"]
 )
 def test_ipv4_mapped_metadata_address_is_blocked(url):
-    from flowrun.client import NetworkGuard
     from flowrun.errors import BlockedTarget
+    from flowrun.http.guard import NetworkGuard
 
     guard = NetworkGuard(blocked=["169.254.0.0/16", "fd00:ec2::254/128"])
     with pytest.raises(BlockedTarget):

@@ -7,9 +7,9 @@ import time
 import jsonschema
 import pytest
 
-from flowrun import paths
-from flowrun.checks import compare, condition_holds, validate_response
-from flowrun.placeholders import Context, NodeResult
+from flowrun.engine import paths
+from flowrun.engine.checks import compare, condition_holds, validate_response
+from flowrun.engine.placeholders import Context, NodeResult
 
 from .target import end_of, run_events, steps_of
 
@@ -96,7 +96,7 @@ def test_compare(op, actual, expected, passed):
 
 
 def test_compare_absent_and_messages():
-    from flowrun.checks import _ABSENT
+    from flowrun.engine.checks import _ABSENT
 
     assert compare("exists", _ABSENT, False) == (True, "does not exist")
     assert compare("exists", _ABSENT, True)[0] is False
@@ -698,7 +698,7 @@ def test_every_pattern_search_of_jsonschema_is_bounded(schema, body):
     # With the budget already spent, any search that goes through the bounded
     # path gives up at once; one that does not (jsonschema changed how it calls
     # `re`) would pass silently, and a backtracking pattern would hang a worker.
-    from flowrun import checks
+    from flowrun.engine import checks
 
     checks._schema_error({"type": "object"}, {})  # installs the bounded `re`
     token = checks._pattern_budget.set([0.0])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from flowrun import __version__
-from flowrun.cli import cli
+from flowrun.cli.main import cli
 
 from .target import free_port
 
@@ -585,8 +585,8 @@ def test_serve_and_import_help(runner):
 
 
 def test_printer_on_a_terminal_shows_the_step_in_flight(capsys):
-    from flowrun import events
-    from flowrun.report import Printer
+    from flowrun.cli.report import Printer
+    from flowrun.engine import events
 
     record = {
         "step": 1,

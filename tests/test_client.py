@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from flowrun.client import Client, decode, encode_form, form_urlencode
-from flowrun.engine import EngineSettings
+from flowrun.engine.run import EngineSettings
+from flowrun.http.client import Client, decode
+from flowrun.http.forms import encode_form, form_urlencode
 
 from .target import end_of, run_events, steps_of
 
@@ -408,7 +409,7 @@ def test_client_reply_fields(target):
 
 
 def test_blocked_network_refused_before_sending(hits):
-    from flowrun.client import NetworkGuard
+    from flowrun.http.guard import NetworkGuard
 
     guard = NetworkGuard(blocked=["127.0.0.0/8"])
     doc = flow(hits, node(method="GET", url="/items"))
@@ -422,7 +423,7 @@ def test_blocked_network_refused_before_sending(hits):
 
 
 def test_redirect_to_a_host_not_allowed_is_refused(hits):
-    from flowrun.client import NetworkGuard
+    from flowrun.http.guard import NetworkGuard
 
     guard = NetworkGuard(allowed_hosts=["127.0.0.1"])
     to = f"http://localhost:{hits.port}/demo/items"
@@ -456,7 +457,7 @@ class _Resolver:
 
 
 def test_a_name_is_looked_up_once_and_connected_to_as_checked(hits, monkeypatch):
-    from flowrun.client import NetworkGuard
+    from flowrun.http.guard import NetworkGuard
 
     # DNS rebinding: a name that answers an allowed address to a check and the
     # metadata address to the connection. There is one lookup, when connecting,
@@ -472,7 +473,7 @@ def test_a_name_is_looked_up_once_and_connected_to_as_checked(hits, monkeypatch)
 
 
 def test_each_new_connection_checks_its_own_lookup(hits, monkeypatch):
-    from flowrun.client import NetworkGuard
+    from flowrun.http.guard import NetworkGuard
 
     from .target import free_port
 
@@ -494,7 +495,7 @@ def test_each_new_connection_checks_its_own_lookup(hits, monkeypatch):
 
 
 def test_through_a_proxy_the_target_itself_is_checked(hits, monkeypatch):
-    from flowrun.client import NetworkGuard
+    from flowrun.http.guard import NetworkGuard
 
     # Through a proxy the connection goes to the proxy (allowed), so the target
     # is looked up and checked before anything is sent to the proxy.
@@ -515,7 +516,7 @@ def test_through_a_proxy_the_target_itself_is_checked(hits, monkeypatch):
 
 
 def test_a_guarded_name_connects_to_its_checked_address(hits, monkeypatch):
-    from flowrun.client import NetworkGuard
+    from flowrun.http.guard import NetworkGuard
 
     _Resolver(monkeypatch, {"api.test": ["127.0.0.1"]})
     guard = NetworkGuard(blocked=["169.254.0.0/16"])
@@ -529,7 +530,7 @@ def test_a_guarded_name_connects_to_its_checked_address(hits, monkeypatch):
 
 
 def test_a_guarded_name_that_does_not_resolve_says_so(hits):
-    from flowrun.client import NetworkGuard
+    from flowrun.http.guard import NetworkGuard
 
     guard = NetworkGuard(blocked=["169.254.0.0/16"])
     doc = flow(hits, node(method="GET", url="http://no-such-host.invalid/x"))
@@ -540,7 +541,7 @@ def test_a_guarded_name_that_does_not_resolve_says_so(hits):
 
 
 def test_a_guarded_connection_refused_says_so(hits):
-    from flowrun.client import NetworkGuard
+    from flowrun.http.guard import NetworkGuard
 
     from .target import free_port
 

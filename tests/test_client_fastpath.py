@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import requests
 
-from flowrun.client import Client
+from flowrun.http.client import Client
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,8 @@ def test_pooled_connection_check_under_gevent(target):
         f"""
         from gevent import monkey
         monkey.patch_all()
-        from flowrun.client import Client, _HTTPPool
+        from flowrun.http.client import Client
+        from flowrun.http.guard import _HTTPPool
         client = Client()
         pools = {{a.poolmanager.pool_classes_by_scheme["http"]
                   for a in client.session.adapters.values()}}
@@ -148,7 +149,7 @@ def test_send_matches_session_send(target, path):
 def test_pool_key_attributes_match_requests(tmp_path):
     from requests.adapters import HTTPAdapter
 
-    from flowrun.client import _Adapter
+    from flowrun.http.client import _Adapter
 
     ours, theirs = _Adapter(), HTTPAdapter()
     bundle = tmp_path / "bundle.pem"
@@ -176,7 +177,7 @@ def test_pool_lookup_matches_urllib3(tmp_path):
     pools were evicted (more origins than the pool manager keeps)."""
     from requests.adapters import HTTPAdapter
 
-    from flowrun.client import _Adapter
+    from flowrun.http.client import _Adapter
 
     adapter = _Adapter()
     bundle = tmp_path / "bundle.pem"

@@ -616,7 +616,7 @@ def test_a_spinning_jq_program_does_not_freeze_the_worker(one_worker, hits):
 
 def test_sigterm_ends_runs_gracefully(tmp_path, hits):
     """A restart stops runs after their step in flight, with `end`, not a cut."""
-    from flowrun.store import Store
+    from flowrun.store.history import Store
 
     gunicorn = Gunicorn(tmp_path, workers=1)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flowrun.events import NAMES
+from flowrun.engine.events import NAMES
 from flowrun.settings import SETTINGS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

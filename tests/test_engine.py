@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 
-from flowrun.engine import Controls, EngineSettings, Run, new_execution_id
-from flowrun.flow import RunOptions, normalize
+from flowrun.engine.controls import Controls
+from flowrun.engine.flow import RunOptions, normalize
+from flowrun.engine.run import EngineSettings, Run, new_execution_id
 
 from .target import end_of, run_events, steps_of
 

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from flowrun.client import Client
-from flowrun.headers import _stdlib_parse_headers, parse_headers
+from flowrun.http.client import Client
+from flowrun.http.headers import _stdlib_parse_headers, parse_headers
 
 BLOCKS = [
     b"Content-Type: application/json\r\nContent-Length: 5\r\n\r\n",

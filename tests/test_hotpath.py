@@ -9,7 +9,7 @@ from collections import OrderedDict
 import pytest
 
 from flowrun.jsontext import dumps as _dumps
-from flowrun.store import MASK, SECRET_HEADERS, Masker, _placeholder_name
+from flowrun.store.masking import MASK, SECRET_HEADERS, Masker, _placeholder_name
 
 
 def reference_mask(masker: Masker, record: dict) -> dict:
@@ -183,8 +183,8 @@ def test_a_secret_used_as_a_key_keeps_the_key():
 # -- the stop generation: a stop recorded elsewhere is seen before the next step
 STOPPER = """
 import sys
-from flowrun.control import SQLiteChannel
-from flowrun.store import Store
+from flowrun.store.control import SQLiteChannel
+from flowrun.store.history import Store
 store = Store(sys.argv[1])
 SQLiteChannel(store, registry=None).request_stop(sys.argv[2])
 store.close()
@@ -206,8 +206,8 @@ def _stop_from_another_process(data_dir, execution_id):
 
 @pytest.fixture
 def channel(tmp_path):
-    from flowrun.control import SQLiteChannel
-    from flowrun.store import Store
+    from flowrun.store.control import SQLiteChannel
+    from flowrun.store.history import Store
 
     store = Store(tmp_path / "data")
     yield SQLiteChannel(store, registry=None)
@@ -232,9 +232,9 @@ class CountingChannel:
 def test_stop_recorded_by_another_process_between_steps_stops_the_run(
     tmp_path, channel, hits
 ):
-    from flowrun.engine import Run
-    from flowrun.executions import WebControls
-    from flowrun.flow import normalize
+    from flowrun.engine.flow import normalize
+    from flowrun.engine.run import Run
+    from flowrun.web.executions import WebControls
 
     from .test_stream import make_flow, node
 
@@ -277,7 +277,7 @@ def test_stop_generation_moves_after_the_row_and_not_otherwise(channel):
 
 
 def test_stop_generation_is_shared_by_the_stores_of_one_data_directory(tmp_path):
-    from flowrun.store import Store
+    from flowrun.store.history import Store
 
     a, b = Store(tmp_path), Store(tmp_path)
     try:
@@ -292,7 +292,7 @@ def test_stop_generation_is_shared_by_the_stores_of_one_data_directory(tmp_path)
 
 
 def test_without_a_stop_generation_every_check_reads_the_table(channel):
-    from flowrun.executions import WebControls
+    from flowrun.web.executions import WebControls
 
     class NoGeneration(CountingChannel):
         def stop_generation(self):
@@ -308,9 +308,9 @@ def test_without_a_stop_generation_every_check_reads_the_table(channel):
 
 # -- `end` joins the step records' JSON instead of encoding them again
 def _encoded_events(app, flow, options=None):
-    from flowrun.engine import Run
-    from flowrun.executions import Execution, WebControls
-    from flowrun.flow import RunOptions, normalize
+    from flowrun.engine.flow import RunOptions, normalize
+    from flowrun.engine.run import Run
+    from flowrun.web.executions import Execution, WebControls
 
     state = app.extensions["flowrun"]
     controls = WebControls("exec-enc", state.channel)
@@ -327,7 +327,7 @@ def _encoded_events(app, flow, options=None):
 
 @pytest.mark.parametrize("limit", [None, 600])
 def test_encoded_events_are_the_json_of_their_data(app, hits, monkeypatch, limit):
-    from flowrun import executions
+    from flowrun.web import executions
 
     from .test_stream import make_flow, node
 
@@ -350,8 +350,8 @@ def test_encoded_events_are_the_json_of_their_data(app, hits, monkeypatch, limit
 
 
 def test_network_guard_remembers_only_what_passed():
-    from flowrun.client import NetworkGuard
     from flowrun.errors import BlockedTarget
+    from flowrun.http.guard import NetworkGuard
 
     guard = NetworkGuard(blocked=["10.0.0.0/8"])
     for _ in range(2):

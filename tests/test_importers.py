@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from flowrun.cli import cli
-from flowrun.engine import Run
+from flowrun.cli.main import cli
+from flowrun.engine.run import Run
+from flowrun.engine.validation import check
 from flowrun.errors import FlowInvalid
 from flowrun.importers import convert
-from flowrun.validation import check
 
 from .streams import assert_error
 

@@ -11,8 +11,8 @@ import time
 import jq
 import pytest
 
-from flowrun import jqrun
-from flowrun.checks import JQ_TIMEOUT_S
+from flowrun.engine import jq as jqrun
+from flowrun.engine.checks import JQ_TIMEOUT_S
 
 from .target import end_of, run_events, steps_of
 
@@ -116,7 +116,9 @@ def test_a_helper_that_died_is_replaced():
 
 
 def test_importing_starts_no_helper():
-    code = "import flowrun.checks, flowrun.jqrun as j; print(j._POOL is None)"
+    code = (
+        "import flowrun.engine.checks, flowrun.engine.jq as j; print(j._POOL is None)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )

@@ -6,8 +6,8 @@ import platform
 
 import pytest
 
-from flowrun.executions import Registry
-from flowrun.memory import Trimmer, malloc_trim
+from flowrun.web.executions import Registry
+from flowrun.web.memory import Trimmer, malloc_trim
 
 
 class Recorded:

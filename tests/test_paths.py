@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowrun import paths
+from flowrun.engine import paths
 
 DOC = {
     "a": {"b": 1},

@@ -9,8 +9,8 @@ from datetime import datetime
 
 import pytest
 
+from flowrun.engine.placeholders import Context, NodeResult, lookup, substitute
 from flowrun.errors import UnresolvedPlaceholder
-from flowrun.placeholders import Context, NodeResult, lookup, substitute
 
 from .target import end_of, run_events, steps_of
 

@@ -8,7 +8,7 @@ import pytest
 from gunicorn import glogging
 from gunicorn.config import Config
 
-from flowrun.serving import AccessLogger
+from flowrun.web.serving import AccessLogger
 
 
 class _Response:
@@ -67,15 +67,15 @@ def test_the_default_line_names_the_user_and_escapes_quotes():
 
 
 def test_gunicorns_master_does_not_import_the_engine():
-    # gunicorn.conf.py names flowrun.serving.AccessLogger, which the master
+    # gunicorn.conf.py names flowrun.web.serving.AccessLogger, which the master
     # process imports before forking; requests/urllib3 imported there,
     # before a gevent worker patches the standard library, break HTTPS.
     import subprocess
     import sys
 
     code = (
-        "import sys, flowrun.serving; "
-        "print(sorted(m for m in ('requests', 'urllib3', 'flowrun.engine') "
+        "import sys, flowrun.web.serving; "
+        "print(sorted(m for m in ('requests', 'urllib3', 'flowrun.engine.run') "
         "if m in sys.modules))"
     )
     out = subprocess.run(

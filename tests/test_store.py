@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from flowrun.store import MASK, Store
+from flowrun.store.history import Store
+from flowrun.store.masking import MASK
 
 from .test_stream import make_flow, node, run_events
 
@@ -251,7 +252,7 @@ def test_a_busy_database_is_waited_for_not_failed(tmp_path):
 
 
 def _open_store(path, barrier, results):
-    from flowrun.store import Store
+    from flowrun.store.history import Store
 
     barrier.wait()
     try:

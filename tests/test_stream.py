@@ -380,7 +380,7 @@ def test_dev_server_notices_a_closed_socket_without_heartbeats(tmp_path, hits):
 
 
 def test_an_engine_bug_still_ends_the_stream(client, app, hits, monkeypatch):
-    from flowrun.engine import Run
+    from flowrun.engine.run import Run
 
     def broken(self, index, node):
         raise RuntimeError("boom")

@@ -11,7 +11,7 @@ import fastjsonschema
 import pytest
 from jsonschema import Draft202012Validator
 
-from flowrun import validation
+from flowrun.engine import validation
 from flowrun.errors import FlowInvalid
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -8,9 +8,9 @@ is the text. It returns a normalised, valid flow document, or raises
 
 from __future__ import annotations
 
-from ..errors import FlowInvalid
-from . import curl, openapi, postman
-from ._common import invalid
+from flowrun.errors import FlowInvalid
+from flowrun.importers import curl, openapi, postman
+from flowrun.importers._common import invalid
 
 FORMATS = {"postman": postman, "curl": curl, "openapi": openapi}
 

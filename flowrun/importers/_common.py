@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from ..errors import FlowInvalid
-from ..flow import normalize
+from flowrun.engine.flow import normalize
+from flowrun.errors import FlowInvalid
 
 _ID_BAD = re.compile(r"[^A-Za-z0-9_-]+")
 _DASHES = re.compile(r"-{2,}")
@@ -115,7 +115,7 @@ def split_base_url(nodes: list[dict]) -> str | None:
 
 def finish(label: str, flow: dict) -> dict:
     """Normalise the built flow and check it; it must come out valid."""
-    from ..validation import check
+    from flowrun.engine.validation import check
 
     flow = normalize(flow)
     errors, _ = check(flow)

@@ -12,8 +12,15 @@ import re
 import shlex
 from urllib.parse import quote, urlsplit
 
-from ..flow import METHODS, header
-from ._common import Ids, absolute, describe, finish, invalid, split_base_url
+from flowrun.engine.flow import METHODS, header
+from flowrun.importers._common import (
+    Ids,
+    absolute,
+    describe,
+    finish,
+    invalid,
+    split_base_url,
+)
 
 LABEL = "curl commands"
 _HINT = "Paste curl commands, one per line ('\\' continues a line)."

@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import yaml
 
-from ..flow import METHODS
-from ._common import Ids, describe, finish, invalid, var_name, var_ref
+from flowrun.engine.flow import METHODS
+from flowrun.importers._common import Ids, describe, finish, invalid, var_name, var_ref
 
 LABEL = "OpenAPI document"
 _HINT = "Give an OpenAPI 3.x or Swagger 2.0 document, as JSON or YAML."

@@ -13,8 +13,8 @@ import base64
 import json
 import re
 
-from ..flow import METHODS, header
-from ._common import (
+from flowrun.engine.flow import METHODS, header
+from flowrun.importers._common import (
     Ids,
     absolute,
     describe,
@@ -25,7 +25,7 @@ from ._common import (
     var_name,
     var_ref,
 )
-from ._scripts import Reader
+from flowrun.importers._scripts import Reader
 
 LABEL = "Postman collection"
 _HINT = "Export the collection from Postman as Collection v2.1 (JSON)."

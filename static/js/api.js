@@ -1,4 +1,4 @@
-// The HTTP API of SPEC §4. Same-origin fetches carry Studio's session cookie.
+// The HTTP API (docs/api.md). Same-origin fetches carry Studio's session cookie.
 
 const config = JSON.parse(document.getElementById("app")?.dataset.config || "{}");
 export const API = (config.api || "/api").replace(/\/$/, "");

@@ -12,10 +12,10 @@ import referencing
 import referencing.exceptions
 import regex
 
-from . import paths
-from .errors import UnresolvedPlaceholder
-from .jqrun import JqTimeout, run_jq
-from .placeholders import Context, substitute
+from flowrun.engine import paths
+from flowrun.engine.jq import JqTimeout, run_jq
+from flowrun.engine.placeholders import Context, substitute
+from flowrun.errors import UnresolvedPlaceholder
 
 OPERATORS = (
     "exists",

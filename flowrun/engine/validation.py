@@ -19,17 +19,17 @@ import fastjsonschema
 import jsonschema
 from jsonschema import Draft202012Validator
 
-from . import paths
-from .checks import (
+from flowrun.engine import paths
+from flowrun.engine.checks import (
     OPERATORS,
     VALIDATION_KINDS,
     RegexError,
     compile_jq,
     compile_regex,
 )
-from .errors import FlowInvalid
-from .flow import METHODS, header, merge_headers, normalize
-from .placeholders import PLACEHOLDER, parse_ref
+from flowrun.engine.flow import METHODS, header, merge_headers, normalize
+from flowrun.engine.placeholders import PLACEHOLDER, parse_ref
+from flowrun.errors import FlowInvalid
 
 SCHEMA: dict = json.loads(
     resources.files(__package__).joinpath("flow.schema.json").read_text("utf-8")

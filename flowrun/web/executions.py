@@ -10,17 +10,21 @@ stop / input / continue) and enforces ``FLOWRUN_MAX_EXECUTIONS``.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import logging
 import queue
 import threading
 import time
 
-from . import events
-from .engine import Controls, Run
-from .errors import InputMissing
-from .jsontext import dumps as _dumps
-from .memory import Trimmer, malloc_trim
-from .store import Masker, Store
+from flowrun.engine import events
+from flowrun.engine.controls import Controls
+from flowrun.engine.run import Run
+from flowrun.errors import InputMissing
+from flowrun.jsontext import dumps as _dumps
+from flowrun.store.history import Store
+from flowrun.store.masking import Masker
+from flowrun.web.errors import Busy
+from flowrun.web.memory import Trimmer, malloc_trim
 
 log = logging.getLogger("flowrun")
 DONE = None  # queue sentinel: the run is over
@@ -65,10 +69,6 @@ class Mailbox:
             ready.wait(remaining)
             if items:
                 return items.pop(0)
-
-
-class Busy(Exception):
-    """This worker already runs ``FLOWRUN_MAX_EXECUTIONS`` executions."""
 
 
 class WebControls(Controls):
@@ -335,27 +335,46 @@ def _raising(exc: Exception):
 class Registry:
     """This process's live executions, bounded by ``FLOWRUN_MAX_EXECUTIONS``.
 
+    Streamed executions are held here (the fast path for stop, input and continue);
+    runs served inside their request (``/api/execute``, Try it out) only take a
+    ``slot()``. Both count against the one limit.
+
     Its ``trimmer`` sees the count change: after a spike of executions has ended,
-    it has the allocator return the freed memory to the OS (``flowrun.memory``).
+    it has the allocator return the freed memory to the OS (``flowrun.web.memory``).
     """
 
     def __init__(self, limit: int, trimmer: Trimmer | None = None):
         self.limit = limit
         self.live: dict[str, Execution] = {}
+        self.in_request = 0
+        self._lock = threading.Lock()  # a check and the count it guards, together
         self.trimmer = trimmer if trimmer is not None else Trimmer(malloc_trim())
 
-    def add(self, execution: Execution) -> None:
-        if len(self.live) >= self.limit:
-            raise Busy(f"This worker already runs {self.limit} executions")
-        self.live[execution.id] = execution
-        self.trimmer.update(len(self.live))
-
     def reserve(self) -> None:
-        if len(self.live) >= self.limit:
+        """Raise Busy if this worker has no room for another run."""
+        if len(self.live) + self.in_request >= self.limit:
             raise Busy(
                 f"This worker already runs {self.limit} executions "
                 "(FLOWRUN_MAX_EXECUTIONS)"
             )
+
+    def add(self, execution: Execution) -> None:
+        with self._lock:
+            self.reserve()
+            self.live[execution.id] = execution
+        self.trimmer.update(len(self.live))
+
+    @contextlib.contextmanager
+    def slot(self):
+        """Room for one run served inside its request; Busy when there is none."""
+        with self._lock:
+            self.reserve()
+            self.in_request += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_request -= 1
 
     def get(self, execution_id: str) -> Execution | None:
         return self.live.get(execution_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, url_for
 
-from . import __version__
+from flowrun.version import __version__
 
 bp = Blueprint("studio", __name__)
 

@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from . import paths
-from .errors import UnresolvedPlaceholder
+from flowrun.engine import paths
+from flowrun.errors import UnresolvedPlaceholder
 
 PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _WHOLE = re.compile(r"^\{\{\s*(.*?)\s*\}\}$", re.S)

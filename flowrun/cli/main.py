@@ -16,12 +16,15 @@ from contextlib import contextmanager
 
 import click
 
-from . import __version__, report, validation
-from . import settings as settings_mod
-from .engine import Controls, EngineSettings, Run
-from .errors import FlowError, FlowInvalid, InputMissing
-from .events import End
-from .flow import RunOptions
+from flowrun import settings as settings_mod
+from flowrun.cli import report
+from flowrun.engine import validation
+from flowrun.engine.controls import Controls
+from flowrun.engine.events import End
+from flowrun.engine.flow import RunOptions
+from flowrun.engine.run import EngineSettings, Run
+from flowrun.errors import FlowError, FlowInvalid, InputMissing
+from flowrun.version import __version__
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -450,7 +453,7 @@ def serve(host, port):
 
     For deployment use gunicorn: gunicorn -c gunicorn.conf.py app:app
     """
-    from . import create_app
+    from flowrun import create_app
 
     values = load_settings()
     if host not in ("127.0.0.1", "localhost", "::1") and not values["FLOWRUN_TOKEN"]:
@@ -487,7 +490,7 @@ def import_(fmt, source, output):
     standard input. The flow is printed, or written with -o.
     """
     try:
-        from . import importers
+        from flowrun import importers
     except ModuleNotFoundError as exc:
         if exc.name != "flowrun.importers":
             raise

@@ -1,9 +1,9 @@
-"""The jq helper process: runs jq programs for ``flowrun.jqrun``, one at a time.
+"""The jq helper process: runs jq programs for ``flowrun.engine.jq``, one at a time.
 
-Started by ``jqrun`` as a script (``python -P .../jqchild.py``), not with ``-m``:
-``-m flowrun.jqchild`` would import the whole flowrun package (requests, jsonschema,
-…), tripling the helper's start-up time and memory for nothing. So this module
-imports nothing of flowrun.
+Started by ``flowrun.engine.jq`` as a script (``python -P .../jq_helper.py``), not
+with ``-m``: ``-m flowrun.engine.jq_helper`` would import the whole flowrun package
+(requests, jsonschema, …), tripling the helper's start-up time and memory for
+nothing. So this module imports nothing of flowrun.
 
 Arguments: the most bytes of output to send back, and the address space the process
 may use (``RLIMIT_AS``): jq allocates as a program asks (``"x" * 1e9`` is a gigabyte

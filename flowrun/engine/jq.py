@@ -3,7 +3,7 @@
 The jq library evaluates a program in C and holds the GIL throughout: in-process,
 ``last(range(1e9))`` or ``def f: f; f`` would freeze the whole gevent worker, every
 stream on it, with no way to stop it. So programs run in a helper process
-(``jqchild.py``), at most ``POOL_SIZE`` per process, each started on first use
+(``jq_helper.py``), at most ``POOL_SIZE`` per process, each started on first use
 (never at import: gunicorn forks its workers, and a process that finds itself
 forked starts its own). Waiting for a reply yields to other greenlets under gevent,
 and is a ``poll`` elsewhere. A helper that runs past the time limit is killed, and
@@ -34,9 +34,9 @@ import threading
 import time
 from pathlib import Path
 
-from .green import gevent_active
+from flowrun.green import gevent_active
 
-CHILD = str(Path(__file__).with_name("jqchild.py"))
+CHILD = str(Path(__file__).with_name("jq_helper.py"))
 POOL_SIZE = 2  # helpers per process: one stuck program does not queue the others
 START_TIMEOUT_S = 10.0  # a helper's start-up (Python, import jq), outside the limit
 # The limit is for running the program; jq first reads its input, at some 20 MB/s
@@ -47,8 +47,8 @@ READ_BYTES_PER_S = 4_000_000
 # not for a gigabyte.
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024
 MEMORY_LIMIT_BYTES = 1 << 30  # a helper's address space; idle it uses ~16 MiB
-_REQUEST_HEAD = 8  # jqchild.REQUEST: !II
-_REPLY_HEAD = 5  # jqchild.REPLY: !BI
+_REQUEST_HEAD = 8  # jq_helper.REQUEST: !II
+_REPLY_HEAD = 5  # jq_helper.REPLY: !BI
 
 
 class JqFailure(Exception):

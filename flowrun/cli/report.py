@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 
 import click
 
-from . import events
+from flowrun.engine import events
 
 MARKS = {
     "completed": ("✓", "green"),

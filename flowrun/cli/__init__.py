@@ -1,0 +1,1 @@
+"""The ``flowrun`` command line (``main``) and what it prints and writes."""

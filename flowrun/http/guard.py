@@ -1,0 +1,264 @@
+"""The network guard: which targets a step may reach, checked where it connects.
+
+``NetworkGuard`` refuses hosts outside ``FLOWRUN_ALLOWED_HOSTS`` and addresses in
+``FLOWRUN_BLOCKED_NETWORKS`` (IPv6 forms of a blocked IPv4 address too). urllib3's
+connection classes are given the guard (``PoolManager`` → pools → connections), so
+that a connection resolves its host once, checks every address and connects only to
+those: what was checked is what is reached, and a name that answers differently the
+second time (DNS rebinding) gains nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import select
+import socket
+import sys
+from urllib.parse import urlsplit
+
+import urllib3
+
+from flowrun.errors import BlockedTarget
+from flowrun.green import gevent_active, os_poll
+
+
+class NetworkGuard:
+    """Refuse targets whose resolved address is blocked or whose host is not allowed.
+
+    ``check`` runs before every request and redirect; ``connectable`` runs when a
+    connection is opened and gives the addresses to connect to, each checked, so
+    the address connected to is the one checked (a name that resolves elsewhere
+    the second time, DNS rebinding, is caught). A request that goes straight to its
+    target is therefore looked up once, when it connects; ``check`` resolves the
+    target itself only for a request sent through a proxy, which connects elsewhere.
+    """
+
+    def __init__(self, blocked=(), allowed_hosts=None):
+        self.blocked = [
+            n
+            if isinstance(n, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+            else ipaddress.ip_network(n, strict=False)
+            for n in blocked
+        ]
+        self.allowed = {h.lower() for h in allowed_hosts} if allowed_hosts else None
+        self._checked: dict[tuple, None] = {}
+        # (scheme://netloc, resolved) of URLs that passed
+        self._passed: dict[tuple, None] = {}
+
+    def check(self, url: str, resolve: bool = True) -> None:
+        """Refuse ``url`` if its host is not allowed, or (with ``resolve``) if the
+        host resolves to a blocked address."""
+        origin = origin_of(url)
+        key = (origin, resolve and bool(self.blocked))
+        if origin is not None and key in self._passed:
+            return  # the same host and port passed before (this guard, this run)
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if self.allowed is not None and host not in self.allowed:
+            raise BlockedTarget(
+                f"Blocked: host '{host}' is not in FLOWRUN_ALLOWED_HOSTS"
+            )
+        if key[1]:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            if (host, port) not in self._checked:
+                try:
+                    self.connectable(host, port)
+                except socket.gaierror:
+                    return  # the request itself will report the DNS failure
+                self._checked[(host, port)] = None
+        if origin is not None:
+            self._passed[key] = None
+
+    def connectable(self, host: str, port: int) -> list[tuple]:
+        """``(family, sockaddr)`` to connect to for ``host``; raise BlockedTarget if
+        any address it resolves to is blocked (socket.gaierror if it resolves to
+        nothing). An IP literal is not looked up."""
+        bare = host.strip("[]")
+        try:
+            literal = ipaddress.ip_address(bare)
+        except ValueError:
+            literal = None
+        if literal is not None and "%" not in bare:
+            if literal.version == 4:
+                found = [(socket.AF_INET, (bare, port), literal)]
+            else:
+                found = [(socket.AF_INET6, (bare, port, 0, 0), literal)]
+        else:
+            infos = socket.getaddrinfo(
+                bare,
+                port,
+                urllib3.util.connection.allowed_gai_family(),
+                socket.SOCK_STREAM,
+            )
+            found = [
+                (i[0], i[4], ipaddress.ip_address(i[4][0].split("%")[0])) for i in infos
+            ]
+        for _family, _sockaddr, addr in found:
+            for candidate in _embedded(addr):
+                for net in self.blocked:
+                    if candidate.version == net.version and candidate in net:
+                        raise BlockedTarget(
+                            f"Blocked: {host} resolves to {addr}, which is in a "
+                            f"blocked network ({net}, FLOWRUN_BLOCKED_NETWORKS)"
+                        )
+        return [(family, sockaddr) for family, sockaddr, _addr in found]
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded(addr):
+    """The address and any IPv4 address an IPv6 form of it reaches.
+
+    ``::ffff:169.254.169.254`` (IPv4-mapped), ``::169.254.169.254`` (IPv4-
+    compatible), 6to4 and NAT64 addresses all lead to the IPv4 host inside them, so
+    a blocked IPv4 network must refuse them too.
+    """
+    yield addr
+    if addr.version != 6:
+        return
+    if addr.ipv4_mapped is not None:
+        yield addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        yield addr.sixtofour
+    if addr in _NAT64 or (addr in _V4_COMPATIBLE and int(addr) > 1):
+        yield ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+
+
+def origin_of(url) -> str | None:
+    """``scheme://netloc`` of a prepared URL (it always has a path), else None."""
+    if not isinstance(url, str):
+        return None
+    start = url.find("://")
+    if start <= 0:
+        return None
+    end = url.find("/", start + 3)
+    if end < 0:
+        return None
+    origin = url[:end]
+    if "?" in origin or "#" in origin:
+        return None
+    return origin
+
+
+class _Checked:
+    """A pooled connection that connects only to addresses the guard approved.
+
+    urllib3 resolves the host itself when it opens a connection; with a guard,
+    this resolves it once, checks every address and connects to those, so what
+    was checked is what is reached (no second lookup for a rebinding name to
+    answer differently). An IP literal is not looked up at all (gevent would
+    otherwise send even ``127.0.0.1`` through its resolver threads). TLS still
+    verifies the certificate against the host name.
+
+    Before reusing a pooled connection urllib3 probes it with a zero-timeout poll.
+    gevent's patched poll does that by starting a watcher and going round the hub
+    once: about 40 µs of CPU per request. When gevent has patched ``select``,
+    ``os_poll`` is the OS's poll, which answers the same question without waiting.
+    """
+
+    guard: NetworkGuard | None = None
+
+    @property
+    def is_connected(self) -> bool:
+        if not gevent_active():
+            return super().is_connected
+        if self.sock is None:
+            return False
+        poller = os_poll()
+        poller.register(self.sock, select.POLLIN)
+        return not poller.poll(0)
+
+    def _new_conn(self):
+        guard = self.guard
+        if guard is None or not guard.blocked:
+            return super()._new_conn()
+        from urllib3.exceptions import (
+            ConnectTimeoutError,
+            NameResolutionError,
+            NewConnectionError,
+        )
+
+        try:
+            addresses = guard.connectable(self._dns_host, self.port)
+        except socket.gaierror as e:
+            raise NameResolutionError(self.host, self, e) from e
+        try:
+            sock = self._connect_any(addresses)
+        except TimeoutError as e:
+            raise ConnectTimeoutError(
+                self,
+                f"Connection to {self.host} timed out. "
+                f"(connect timeout={self.timeout})",
+            ) from e
+        except OSError as e:
+            raise NewConnectionError(
+                self, f"Failed to establish a new connection: {e}"
+            ) from e
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
+
+    def _connect_any(self, addresses):
+        """urllib3's create_connection, over addresses already resolved."""
+        error = None
+        for family, sockaddr in addresses:
+            sock = None
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                if self.timeout is not urllib3.util.timeout._DEFAULT_TIMEOUT:
+                    sock.settimeout(self.timeout)
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as e:
+                error = e
+                if sock is not None:
+                    sock.close()
+        raise error or OSError("getaddrinfo returns an empty list")
+
+
+class _HTTPConnection(_Checked, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Checked, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _GuardedPool:
+    """A pool whose new connections carry the guard."""
+
+    guard: NetworkGuard | None = None
+
+    def _new_conn(self):
+        conn = super()._new_conn()
+        conn.guard = self.guard
+        return conn
+
+
+class _HTTPPool(_GuardedPool, urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(_GuardedPool, urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class PoolManager(urllib3.PoolManager):
+    """urllib3's PoolManager with the client's pools, each given the guard."""
+
+    def __init__(self, guard: NetworkGuard | None, **kwargs):
+        super().__init__(**kwargs)
+        self.guard = guard
+        self.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def _new_pool(self, scheme, host, port, request_context=None):
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.guard = self.guard
+        return pool

@@ -1,0 +1,9 @@
+"""What outlives a request: history, the control channel, and secret masking.
+
+- ``history``: ``Store``, every execution and step record in SQLite (WAL), written
+  as the run goes, in group commits under gevent;
+- ``control``: the channel that carries stop, answers and ``continue`` to the
+  worker (or host) holding an execution: SQLite rows, or Redis;
+- ``stops``: the shared stop counter that spares a table read before each step;
+- ``masking``: secrets replaced in what is stored.
+"""

@@ -1,0 +1,83 @@
+"""The application factory: ``create_app``.
+
+Settings are read once (defaults → ``FLOWRUN_*`` environment → ``test_config``), the
+workspace is seeded with the sample flows on first start, and the blueprints are
+registered: ``api`` (``/api``, JSON + SSE), ``studio`` (``/``), ``demo`` (``/demo``,
+the built-in target API).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from flowrun import settings as settings_mod
+from flowrun.resources import ROOT, static_dir, templates_dir
+from flowrun.web import errors, security
+from flowrun.web.addresses import is_loopback
+from flowrun.web.state import State
+from flowrun.workspace import Workspace
+
+log = logging.getLogger("flowrun")
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the flowrun app: settings (defaults → environment → ``test_config``)."""
+    app = Flask(
+        "flowrun",
+        root_path=str(ROOT),
+        template_folder=str(templates_dir()),
+        static_folder=str(static_dir()),
+        static_url_path="/static",
+    )
+    # Flows are documents people write: hand them back in their own key order.
+    app.json.sort_keys = False
+    test_config = dict(test_config or {})
+    config = settings_mod.load(test_config)
+    app.config.update(config)
+    app.config.update(
+        {k: v for k, v in test_config.items() if k not in config},
+        MAX_CONTENT_LENGTH=int(config["FLOWRUN_MAX_CONFIG_BYTES"]),
+    )
+    _log_with_gunicorn()
+    Workspace(config["FLOWRUN_FLOWS_DIR"]).seed(int(config["PORT"]))
+    app.extensions["flowrun"] = State(config)
+    _warn_if_exposed(config)
+
+    from flowrun.web.api import bp as api_bp
+    from flowrun.web.demo import bp as demo_bp
+    from flowrun.web.studio import bp as studio_bp
+
+    app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(studio_bp)
+    app.register_blueprint(demo_bp, url_prefix="/demo")
+    app.before_request(security.check_request)
+    app.after_request(security.tag_worker)
+    errors.register(app)
+    return app
+
+
+def _log_with_gunicorn() -> None:
+    """Under gunicorn, flowrun's log lines go where gunicorn's go, in its format.
+
+    Otherwise the ``flowrun`` logger has no handler there: warnings and errors
+    reach stderr bare (Python's last-resort handler) and INFO lines are dropped.
+    """
+    gunicorn_log = logging.getLogger("gunicorn.error")
+    if gunicorn_log.handlers and not log.handlers:
+        log.handlers = list(gunicorn_log.handlers)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def _warn_if_exposed(config: dict) -> None:
+    bind = str(config.get("FLOWRUN_BIND") or "127.0.0.1")
+    if not config.get("FLOWRUN_TOKEN") and not is_loopback(bind):
+        log.warning(
+            "\n%s\nflowrun binds %s without FLOWRUN_TOKEN: anyone who can reach it "
+            "can run requests from this machine. Set FLOWRUN_TOKEN.\n%s",
+            "!" * 72,
+            bind,
+            "!" * 72,
+        )

@@ -1,0 +1,145 @@
+"""What one worker process shares between requests: ``app.extensions["flowrun"]``.
+
+``State`` holds the settings, the history store, the control channel, the registry
+of live executions and the disconnect watch, and starts runs: streamed ones in a
+thread of their own (``start``), others inside their request (``run_to_end``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+
+from flowrun import settings as settings_mod
+from flowrun.engine.run import EngineSettings, Run, new_execution_id
+from flowrun.green import gevent_active
+from flowrun.jsontext import dumps as _dumps
+from flowrun.store.control import RedisChannel, SQLiteChannel
+from flowrun.store.history import Store
+from flowrun.web.disconnect import DisconnectWatch
+from flowrun.web.executions import (
+    Execution,
+    NoPrompts,
+    Recorder,
+    Registry,
+    WebControls,
+)
+from flowrun.workspace import Workspace
+
+
+class State:
+    """What one worker process shares between requests (``app.extensions``)."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.heartbeat = float(config["FLOWRUN_HEARTBEAT_S"])
+        self.max_steps = int(config["FLOWRUN_MAX_STEPS"])
+        self.workspace = Workspace(config["FLOWRUN_FLOWS_DIR"])
+        self.secret_vars = frozenset(settings_mod.split(config["FLOWRUN_SECRET_VARS"]))
+        self.store = Store(
+            config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"], _group_commit()
+        )
+        self.registry = Registry(int(config["FLOWRUN_MAX_EXECUTIONS"]))
+        # Events a stream may have waiting for a client that does not read.
+        self.backlog_limit = max(32 * 2**20, 8 * int(config["FLOWRUN_MAX_BODY_BYTES"]))
+        if config.get("FLOWRUN_REDIS_URL"):
+            self.channel = RedisChannel(
+                config["FLOWRUN_REDIS_URL"], self.store, self.registry
+            )
+        else:
+            self.channel = SQLiteChannel(self.store, self.registry)
+        self.disconnects = DisconnectWatch()
+        self.store.reap()
+        # A worker that exits (gunicorn restart, deploy) cannot finish its runs;
+        # say so in history rather than leave them "running" for ever.
+        atexit.register(_abandon_live, weakref.ref(self))
+
+    def close(self) -> None:
+        self.channel.close()
+        self.store.close()
+
+    def stop_all(self) -> None:
+        """Stop every live execution of this process after its step in flight."""
+        for execution in list(self.registry.live.values()):
+            execution.controls.stop()
+
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings.from_settings(self.config)
+
+    def start(self, flow: dict, options) -> Execution:
+        """Create, record and start a live execution (its own thread)."""
+        self.registry.reserve()
+        self.channel.ensure_started()
+        execution_id = new_execution_id()
+        controls = WebControls(execution_id, self.channel)
+        run = Run(flow, options, controls, self.engine_settings(), execution_id)
+        execution = Execution(self, run, controls)
+        self.registry.add(execution)
+        execution.start()
+        return execution
+
+    def run_to_end(self, flow: dict, options, watch=None) -> dict:
+        """Run here to the end (prompts only from options.inputs); return ``end``.
+
+        ``watch(on_close)``, if given, calls ``on_close()`` once the client closes
+        its connection and returns an unwatch (or None, when it cannot tell).
+        """
+        with self.registry.slot():
+            return self._run_to_end(flow, options, watch)
+
+    def _run_to_end(self, flow: dict, options, watch) -> dict:
+        unwatch = None
+        try:
+            execution_id = new_execution_id()
+            controls = NoPrompts(execution_id, self.channel)
+            run = Run(flow, options, controls, self.engine_settings(), execution_id)
+            recorder = Recorder(self.store, run, self.secret_vars, self.channel)
+            # A client that went away stops the run after the step in flight, as a
+            # closed stream does: nobody would read the rest.
+            if watch is not None:
+                unwatch = watch(controls.stop)
+            end = None
+            for ev in run.events():
+                data = ev.to_dict()
+                text = _dumps(data) if ev.name == "step" else ""
+                recorder.record(ev, data, text)
+                if ev.name == "start":
+                    # This client learns the run's id from the list only: commit
+                    # its row before the first request goes out, not with the next
+                    # group (no first event waits on it here).
+                    self.store.flush()
+                elif ev.name == "end":
+                    end = data
+            # The end may wait for the group commit: the answer must not come first.
+            self.store.flush()
+            return end
+        finally:
+            if unwatch is not None:
+                unwatch()
+
+
+def _abandon_live(state_ref) -> None:
+    state = state_ref()
+    if state is None:
+        return
+    try:
+        state.store.flush()  # runs that ended in the last moment, still in a group
+        if state.registry.live:
+            state.store.abandon(list(state.registry.live), "the server process exited")
+    except Exception:  # the store may already be closed
+        pass
+
+
+# How long a step row waits for others to share its commit (docs/design.md).
+GROUP_COMMIT_S = 0.002
+
+
+def _group_commit():
+    """How the store defers step rows to commit them in groups: under gevent, a
+    greenlet GROUP_COMMIT_S later (the SSE stream flushes sooner when it writes);
+    elsewhere (threads, tests, the CLI) every row is committed at once."""
+    if not gevent_active():
+        return None
+    import gevent
+
+    return lambda flush: gevent.spawn_later(GROUP_COMMIT_S, flush)
