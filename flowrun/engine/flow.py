@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from flowrun.errors import FlowInvalid
+from flowrun.errors import FlowInvalid, located
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MODES = ("run", "step", "auto")
@@ -107,26 +107,11 @@ class RunOptions:
         errors = []
 
         def bad(name, message):
-            errors.append(
-                {
-                    "path": f"options.{name}",
-                    "nodeId": None,
-                    "message": message,
-                    "hint": "",
-                }
-            )
+            errors.append(located(f"options.{name}", message))
 
         if not isinstance(data, dict):
             raise FlowInvalid(
-                [
-                    {
-                        "path": "options",
-                        "nodeId": None,
-                        "message": "must be an object",
-                        "hint": "",
-                    }
-                ],
-                "Invalid options",
+                [located("options", "must be an object")], "Invalid options"
             )
         opts = cls()
         known = {

@@ -29,7 +29,7 @@ from flowrun.engine.checks import (
 )
 from flowrun.engine.flow import METHODS, header, merge_headers, normalize
 from flowrun.engine.placeholders import PLACEHOLDER, parse_ref
-from flowrun.errors import FlowInvalid
+from flowrun.errors import FlowInvalid, LocatedError, located
 
 SCHEMA: dict = json.loads(
     resources.files(__package__).joinpath("flow.schema.json").read_text("utf-8")
@@ -308,14 +308,8 @@ def render_path(parts) -> str:
     return out
 
 
-def _entry(parts, node_id, message, hint, severity):
-    return {
-        "path": render_path(parts),
-        "nodeId": node_id,
-        "message": message,
-        "hint": hint,
-        "severity": severity,
-    }
+def _entry(parts, node_id, message, hint, severity) -> LocatedError:
+    return located(render_path(parts), message, hint, node_id, severity)
 
 
 def _type_name(value) -> str:

@@ -8,7 +8,7 @@ is the text. It returns a normalised, valid flow document, or raises
 
 from __future__ import annotations
 
-from flowrun.errors import FlowInvalid
+from flowrun.errors import FlowInvalid, located
 from flowrun.importers import curl, openapi, postman
 from flowrun.importers._common import invalid
 
@@ -21,12 +21,11 @@ def convert(format: str, content: str) -> dict:
     if module is None:
         raise FlowInvalid(
             [
-                {
-                    "path": "format",
-                    "nodeId": None,
-                    "message": f"unknown import format {format!r}",
-                    "hint": f"Use one of: {', '.join(FORMATS)}.",
-                }
+                located(
+                    "format",
+                    f"unknown import format {format!r}",
+                    f"Use one of: {', '.join(FORMATS)}.",
+                )
             ],
             f"Cannot import: unknown format {format!r}",
         )

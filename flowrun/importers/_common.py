@@ -6,7 +6,7 @@ import json
 import re
 
 from flowrun.engine.flow import normalize
-from flowrun.errors import FlowInvalid
+from flowrun.errors import FlowInvalid, located
 
 _ID_BAD = re.compile(r"[^A-Za-z0-9_-]+")
 _DASHES = re.compile(r"-{2,}")
@@ -21,7 +21,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 def invalid(label: str, message: str, path: str = "content", hint: str = ""):
     """Return the FlowInvalid raised for content that cannot be imported."""
     return FlowInvalid(
-        [{"path": path, "nodeId": None, "message": message, "hint": hint}],
+        [located(path, message, hint)],
         f"Cannot import {label}: {message}",
     )
 
