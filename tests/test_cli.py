@@ -661,20 +661,6 @@ def test_ctrl_c_at_a_prompt_interrupts_the_run(hits):
     assert hits.paths() == []
 
 
-def _importers_ready() -> bool:
-    try:
-        from flowrun import importers
-    except ImportError:
-        return False
-    return hasattr(importers, "convert")
-
-
-needs_importers = pytest.mark.skipif(
-    not _importers_ready(), reason="flowrun.importers.convert is not available"
-)
-
-
-@needs_importers
 def test_import_curl_then_run_it(runner, hits, tmp_path):
     command = tmp_path / "login.sh"
     command.write_text(
@@ -695,7 +681,6 @@ def test_import_curl_then_run_it(runner, hits, tmp_path):
     assert hits.paths() == ["/demo/login"]
 
 
-@needs_importers
 def test_import_prints_to_stdout_and_reads_stdin(runner):
     result = runner.invoke(
         cli, ["import", "curl", "-"], input="curl http://127.0.0.1:9/demo/items\n"
@@ -705,7 +690,6 @@ def test_import_prints_to_stdout_and_reads_stdin(runner):
     assert json.loads(result.stdout)["nodes"][0]["method"] == "GET"
 
 
-@needs_importers
 def test_import_of_bad_content_exits_2_with_located_error(runner, tmp_path):
     path = write(tmp_path, "{}", "collection.json")
     result = runner.invoke(cli, ["import", "postman", path])

@@ -231,6 +231,14 @@ def load(doc, max_steps: int = 1000, source: bytes | None = None) -> dict:
     return flow
 
 
+def load_with_warnings(doc, max_steps: int = 1000) -> tuple[dict, list[dict]]:
+    """``load()``, and the warnings found on the way."""
+    errors, warnings, flow = _check(doc, max_steps)
+    if errors:
+        raise FlowInvalid(errors)
+    return flow, warnings
+
+
 # Digests of the sources of the last documents found valid, oldest first.
 _valid_sources: dict[tuple[bytes, int], None] = {}
 _VALID_SOURCES_KEPT = 256

@@ -1,0 +1,101 @@
+"""What the CLI's commands share: exit codes, user errors, reading files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from flowrun import settings as settings_mod
+from flowrun.engine import validation
+from flowrun.engine.events import End
+from flowrun.errors import FlowError, FlowInvalid
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+
+EXIT_HELP = """
+\b
+Exit codes:
+  0    every step passed (validate: every file is valid)
+  1    a step failed
+  2    invalid flow, unreadable file or JSON, or bad usage
+  130  interrupted with Ctrl-C (the step in flight finishes first)
+"""
+
+
+class UserError(click.ClickException):
+    """A mistake in what the user gave us (a file, a value): message, exit 2."""
+
+    exit_code = EXIT_INVALID
+
+
+def exit_code(outcome) -> int:
+    """Map a run's ``end`` event or a flowrun error to the process exit code."""
+    if isinstance(outcome, End):
+        if outcome.success:
+            return EXIT_OK
+        return EXIT_INTERRUPTED if outcome.interrupted else EXIT_FAILED
+    if isinstance(outcome, FlowInvalid):
+        return EXIT_INVALID
+    if isinstance(outcome, FlowError):
+        return EXIT_FAILED
+    if isinstance(outcome, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED
+
+
+def load_settings() -> dict:
+    try:
+        return settings_mod.load()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def read_json(path: str):
+    """Read a JSON file; a clear UserError when it cannot be read or parsed."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    try:
+        return validation.parse_json(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except ValueError as exc:  # NaN, Infinity, 1e400
+        raise UserError(f"{path}: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply") from None
+
+
+def prepare_report_path(path: str, hint: str) -> None:
+    """Create the report's directory (CI jobs write to reports/…); refuse early a
+    path that cannot be written."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot create the directory {parent}: {exc.strerror or exc}",
+            param_hint=hint,
+        ) from None
+    if not os.access(parent, os.W_OK) or (
+        os.path.exists(path) and not os.access(path, os.W_OK)
+    ):
+        raise click.BadParameter(f"{path} is not writable", param_hint=hint)
+
+
+def is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
