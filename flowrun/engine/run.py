@@ -86,6 +86,17 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@dataclass
+class _Tally:
+    """What ``end`` reports: counts, and where the run stopped."""
+
+    ran_to: int  # nodes from this index on did not run
+    executed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    interrupted: bool = False
+
+
 class Run:
     """One execution of a flow. Iterate ``events()`` once."""
 
@@ -121,80 +132,78 @@ class Run:
         yield events.Start(
             eid, len(self.nodes), self.flow.get("name") or "", _now_iso()
         )
-        executed = skipped = failed = 0
-        interrupted = False
-        ran_to = len(self.nodes)
+        tally = _Tally(ran_to=len(self.nodes))
         try:
             for index, node in enumerate(self.nodes):
                 # The in-memory flag is enough here: every wait below consults
                 # should_stop(), and so does the last check before a step starts
                 # (the one that must see a stop recorded by another worker).
                 if self.controls.cancelled.is_set():
-                    interrupted, ran_to = True, index
+                    tally.interrupted, tally.ran_to = True, index
                     break
-                if index < self.options.start_step:
-                    record = self._skip(
-                        index, node, f"before startStep {self.options.start_step}"
-                    )
-                    skipped += 1
-                    yield events.StepEvent(eid, record)
-                    continue
-                try:
-                    outcome = yield from self._prepare(index, node)
-                except Exception as exc:  # a bug must not end the stream without `end`
-                    outcome = self._fail_early(index, node, _internal(exc))
-                if outcome == "stopped":
-                    interrupted, ran_to = True, index
+                if not (yield from self._node(index, node, tally)):
                     break
-                if isinstance(outcome, dict):  # skipped, or a prompt went unanswered
-                    if outcome["status"] == "skipped":
-                        skipped += 1
-                    else:
-                        failed += 1
-                    yield events.StepEvent(eid, outcome)
-                    if outcome["status"] == "failed":
-                        yield events.Error(eid, outcome["error"], index + 1)
-                        if not self.options.continue_on_failure:
-                            ran_to = index + 1
-                            break
-                    continue
-                try:
-                    record = yield from self._execute(index, node)
-                except Exception as exc:  # a bug must not end the stream without `end`
-                    record = self._fail_early(index, node, _internal(exc))
-                executed += 1
-                if record["status"] == "failed":
-                    failed += 1
-                yield events.StepEvent(eid, record)
-                if record["status"] == "failed":
-                    yield events.Error(eid, record["error"], index + 1)
-                    # A stop that cut retries short is an interruption, not just a
-                    # failure: say so in `end`.
-                    if self.controls.should_stop():
-                        interrupted, ran_to = True, index + 1
-                        break
-                    if not self.options.continue_on_failure:
-                        ran_to = index + 1
-                        break
             else:
                 # A stop that arrived while the last step was in flight: that step
                 # completed, but the person asked to stop, so the run says so.
-                interrupted = self.controls.should_stop()
+                tally.interrupted = self.controls.should_stop()
         finally:
             if self._client is not None:
                 self._client.close()
-        not_run = [n["id"] for n in self.nodes[ran_to:]]
         yield events.End(
             eid,
-            success=not interrupted and failed == 0,
-            interrupted=interrupted,
-            stepsExecuted=executed,
-            stepsSkipped=skipped,
-            stepsFailed=failed,
-            notRun=not_run,
+            success=not tally.interrupted and tally.failed == 0,
+            interrupted=tally.interrupted,
+            stepsExecuted=tally.executed,
+            stepsSkipped=tally.skipped,
+            stepsFailed=tally.failed,
+            notRun=[n["id"] for n in self.nodes[tally.ran_to :]],
             duration=round(time.perf_counter() - started, 3),
             executionLog=self.log,
         )
+
+    def _node(self, index: int, node: dict, tally: _Tally):
+        """Yield one node's events and count it; return False when the run ends."""
+        eid = self.execution_id
+        if index < self.options.start_step:
+            record = self._skip(
+                index, node, f"before startStep {self.options.start_step}"
+            )
+            tally.skipped += 1
+            yield events.StepEvent(eid, record)
+            return True
+        outcome = yield from self._guarded(self._prepare, index, node)
+        if outcome == "stopped":
+            tally.interrupted, tally.ran_to = True, index
+            return False
+        executed = outcome is None
+        if executed:
+            record = yield from self._guarded(self._execute, index, node)
+            tally.executed += 1
+        else:  # skipped, or a prompt went unanswered
+            record = outcome
+        if record["status"] == "skipped":
+            tally.skipped += 1
+        elif record["status"] == "failed":
+            tally.failed += 1
+        yield events.StepEvent(eid, record)
+        if record["status"] != "failed":
+            return True
+        yield events.Error(eid, record["error"], index + 1)
+        # A stop that cut retries short is an interruption, not just a failure.
+        interrupted = executed and self.controls.should_stop()
+        if not interrupted and self.options.continue_on_failure:
+            return True
+        tally.interrupted, tally.ran_to = interrupted, index + 1
+        return False
+
+    def _guarded(self, step, index: int, node: dict):
+        """``yield from step(index, node)``; a bug becomes a failed step, so the
+        stream still ends with ``end``."""
+        try:
+            return (yield from step(index, node))
+        except Exception as exc:
+            return self._fail_early(index, node, _internal(exc))
 
     # -- one node -------------------------------------------------------------------
     def _base(self, index: int, node: dict) -> dict:
@@ -291,32 +300,13 @@ class Run:
 
     def _execute(self, index: int, node: dict):
         """Send the node's request (with retries) and validate it; a generator."""
-        eid, ctx, defaults = self.execution_id, self.ctx, self.defaults
+        eid = self.execution_id
         record = self._base(index, node)
-        subs: list[dict] = record["substitutions"]
-        ctx.now = time.time()
+        self.ctx.now = time.time()
         method = record["method"]
         started = time.perf_counter()
         try:
-            url = join_url(
-                substitute(defaults.get("baseUrl", ""), ctx, "baseUrl", subs, False),
-                substitute(node["url"], ctx, "url", subs, False),
-            )
-            own = node.get("headers") or {}
-            base_headers = (
-                {}
-                if node.get("skipDefaultHeaders")
-                else (defaults.get("headers") or {})
-            )
-            headers = substitute(
-                merge_headers(base_headers, own), ctx, "headers", subs, False
-            )
-            for name, value in headers.items():
-                if not isinstance(value, str):
-                    headers[name] = paths.text(value)
-            body = node.get("body")
-            if body is not None:
-                body = substitute(body, ctx, "body", subs)
+            url, headers, body = self._render(node, record["substitutions"])
         except StepError as exc:
             yield events.StepStart(
                 eid, index + 1, index, node["id"], record["name"], method, node["url"]
@@ -326,14 +316,40 @@ class Run:
         yield events.StepStart(
             eid, index + 1, index, node["id"], record["name"], method, url
         )
-        data, shown_body = _encode_body(method, body, headers, node, defaults)
+        data, shown_body = _encode_body(method, body, headers, node, self.defaults)
         record["request"] = {"headers": headers, "body": shown_body}
-        wire_headers = headers
-        if not all(v.isascii() for v in headers.values()):
-            # http.client would send latin-1 or raise for other text; send UTF-8
-            wire_headers = {
-                k: v if v.isascii() else v.encode() for k, v in headers.items()
-            }
+        reply, error = self._send(node, record, method, url, _wire(headers), data)
+        if reply is not None:
+            self._keep_reply(node, record, reply)
+        if error is None and not all(r["passed"] for r in record["validations"]):
+            failed = [r["message"] for r in record["validations"] if not r["passed"]]
+            error = "Validation failed: " + "; ".join(failed)
+        return self._finish(record, node, started, error=error)
+
+    def _render(self, node: dict, subs: list[dict]) -> tuple[str, dict, object]:
+        """The node's URL, headers and body with placeholders substituted."""
+        ctx, defaults = self.ctx, self.defaults
+        url = join_url(
+            substitute(defaults.get("baseUrl", ""), ctx, "baseUrl", subs, False),
+            substitute(node["url"], ctx, "url", subs, False),
+        )
+        own = node.get("headers") or {}
+        base = {} if node.get("skipDefaultHeaders") else defaults.get("headers") or {}
+        headers = substitute(merge_headers(base, own), ctx, "headers", subs, False)
+        for name, value in headers.items():
+            if not isinstance(value, str):
+                headers[name] = paths.text(value)
+        body = node.get("body")
+        if body is not None:
+            body = substitute(body, ctx, "body", subs)
+        return url, headers, body
+
+    def _send(self, node, record, method, url, headers, data):
+        """Send and validate, again while ``retry`` allows; ``(reply, error)``.
+
+        The last attempt's validation results are left in the record.
+        """
+        defaults = self.defaults
         timeout = float(node.get("timeout", defaults.get("timeout", DEFAULT_TIMEOUT)))
         retry = node.get("retry", defaults.get("retry")) or {}
         attempts_left = 1 + int(retry.get("count", 0) or 0)
@@ -344,7 +360,7 @@ class Run:
             record["attempts"] += 1
             error, reply = None, None
             try:
-                reply = client.send(method, url, wire_headers, data, timeout)
+                reply = client.send(method, url, headers, data, timeout)
             except StepError as exc:
                 error = str(exc)
             results = []
@@ -355,37 +371,35 @@ class Run:
                     headers=reply.lower_headers,
                     body=reply.body,
                     duration_ms=reply.elapsed_ms,
-                    ctx=ctx,
+                    ctx=self.ctx,
                 )
+            record["validations"] = results
             passed = error is None and all(r["passed"] for r in results)
             if passed or attempts_left <= 0 or self.controls.should_stop():
-                break
+                return reply, error
             if interval and not self.controls.sleep(interval):
-                break
-        record["validations"] = results
-        if reply is not None:
-            record["response"] = {
-                "status": reply.status,
-                "statusText": reply.status_text,
-                "headers": reply.headers,
-                "body": reply.shown_body,
-                "size": reply.size,
-                "truncated": reply.truncated,
-            }
-            ctx.results[node["id"]] = NodeResult(
-                "completed", reply.body, reply.lower_headers, reply.status
-            )
-        if error is None and not passed:
-            failed = [r["message"] for r in results if not r["passed"]]
-            error = "Validation failed: " + "; ".join(failed)
-        if reply is not None and node.get("launchBrowser"):
+                return reply, error
+
+    def _keep_reply(self, node: dict, record: dict, reply) -> None:
+        """Put the response in the record, and where later steps can refer to it."""
+        record["response"] = {
+            "status": reply.status,
+            "statusText": reply.status_text,
+            "headers": reply.headers,
+            "body": reply.shown_body,
+            "size": reply.size,
+            "truncated": reply.truncated,
+        }
+        self.ctx.results[node["id"]] = NodeResult(
+            "completed", reply.body, reply.lower_headers, reply.status
+        )
+        if node.get("launchBrowser"):
             try:
                 record["launchBrowser"] = paths.text(
                     paths.resolve(reply.body, node["launchBrowser"])
                 )
             except (paths.Missing, ValueError):
                 pass
-        return self._finish(record, node, started, error=error)
 
     def _finish(self, record: dict, node: dict, started: float, error: str | None):
         record["duration"] = round(time.perf_counter() - started, 3)
@@ -417,6 +431,14 @@ class Run:
 
 def _internal(exc: Exception) -> str:
     return f"Internal error: {type(exc).__name__}: {exc}"
+
+
+def _wire(headers: dict) -> dict:
+    """Header values as sent: http.client would send other text than ASCII as
+    latin-1 (or raise), so such values are sent as UTF-8 bytes."""
+    if all(v.isascii() for v in headers.values()):
+        return headers
+    return {k: v if v.isascii() else v.encode() for k, v in headers.items()}
 
 
 def _encode_body(method, body, headers, node, defaults):
