@@ -9,6 +9,7 @@ from collections import OrderedDict
 import pytest
 
 from flowrun.jsontext import dumps as _dumps
+from flowrun.store.control import SQLiteChannel
 from flowrun.store.masking import MASK, SECRET_HEADERS, Masker, _placeholder_name
 
 
@@ -206,11 +207,12 @@ def _stop_from_another_process(data_dir, execution_id):
 
 @pytest.fixture
 def channel(tmp_path):
-    from flowrun.store.control import SQLiteChannel
     from flowrun.store.history import Store
 
     store = Store(tmp_path / "data")
-    yield SQLiteChannel(store, registry=None)
+    channel = SQLiteChannel(store, registry=None)
+    yield channel
+    channel.close()
     store.close()
 
 
@@ -265,29 +267,30 @@ def test_stop_recorded_by_another_process_between_steps_stops_the_run(
 
 
 def test_stop_generation_moves_after_the_row_and_not_otherwise(channel):
-    store = channel.store
-    first = store.stop_generation()
+    first = channel.stop_generation()
     assert isinstance(first, int)
-    store.add_control("exec-1", "input", 0, {"a": 1})
-    store.add_control("exec-1", "continue", 1)
-    assert store.stop_generation() == first
+    channel.send_input("exec-1", 0, {"a": 1})
+    channel.send_continue("exec-1", 1)
+    assert channel.stop_generation() == first
     channel.request_stop("exec-1")
-    assert store.stop_generation() == first + 1
+    assert channel.stop_generation() == first + 1
     assert channel.stop_requested("exec-1")
 
 
-def test_stop_generation_is_shared_by_the_stores_of_one_data_directory(tmp_path):
+def test_stop_generation_is_shared_by_the_channels_of_one_data_directory(tmp_path):
     from flowrun.store.history import Store
 
-    a, b = Store(tmp_path), Store(tmp_path)
+    stores = Store(tmp_path), Store(tmp_path)
+    a, b = (SQLiteChannel(store, registry=None) for store in stores)
     try:
         start = a.stop_generation()
-        b.add_control("exec-9", "stop")
+        b.request_stop("exec-9")
         assert a.stop_generation() == start + 1
-        assert a.has_control("exec-9", "stop")
+        assert a.stop_requested("exec-9")
     finally:
-        a.close()
-        b.close()
+        for channel, store in zip((a, b), stores, strict=True):
+            channel.close()
+            store.close()
     assert a.stop_generation() is None  # closed: callers read the table
 
 

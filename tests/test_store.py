@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from flowrun.store.control import SQLiteChannel
 from flowrun.store.history import Store
 from flowrun.store.masking import MASK
 
@@ -13,7 +14,7 @@ from .test_stream import make_flow, node, run_events
 
 def test_wal_mode_and_tables(app):
     store = app.extensions["flowrun"].store
-    db = sqlite3.connect(store.path)
+    db = sqlite3.connect(store.db.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     assert {"executions", "steps", "controls"} <= tables
@@ -85,7 +86,7 @@ def test_retention_prunes_oldest(tmp_path):
     kept = [e["executionId"] for e in store.list(100)]
     assert kept == ["exec-running", "exec-29", "exec-28", "exec-27"]
     assert store.get("exec-0") is None
-    orphans = store._db.execute(
+    orphans = store.db.conn.execute(
         "SELECT COUNT(*) FROM steps WHERE exec_seq NOT IN (SELECT seq FROM executions)"
     ).fetchone()[0]
     assert orphans == 0
@@ -120,15 +121,15 @@ def test_the_retention_check_reads_two_rows_not_the_whole_history(tmp_path):
     for i in range(60):
         store.finish(store.create(f"exec-{i}", "f", 1), "completed", {}, [])
     statements = []
-    store._db.set_trace_callback(statements.append)
+    store.db.conn.set_trace_callback(statements.append)
     store.finish(store.create("exec-last", "f", 1), "completed", {}, [])
-    store._db.set_trace_callback(None)
+    store.db.conn.set_trace_callback(None)
     ranges = [s for s in statements if "min(seq)" in s]
     assert ranges, statements
     for sql in ranges:
-        plan = [row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + sql)]
+        plan = [row[3] for row in store.db.conn.execute("EXPLAIN QUERY PLAN " + sql)]
         assert not [step for step in plan if step.startswith("SCAN executions")], plan
-    lo, hi = store._db.execute(ranges[0]).fetchone()
+    lo, hi = store.db.conn.execute(ranges[0]).fetchone()
     assert 1 <= hi - lo + 1 <= 50
     store.close()
 
@@ -143,10 +144,10 @@ def test_a_run_waiting_since_long_ago_does_not_make_every_finish_prune(tmp_path)
     for i in range(1100):
         store.finish(store.create(f"exec-{i}", "f", 1), "completed", {}, [])
     statements = []
-    store._db.set_trace_callback(statements.append)
+    store.db.conn.set_trace_callback(statements.append)
     for i in range(1100, 1200):
         store.finish(store.create(f"exec-{i}", "f", 1), "completed", {}, [])
-    store._db.set_trace_callback(None)
+    store.db.conn.set_trace_callback(None)
     assert 1 <= sum("OFFSET" in s for s in statements) <= 6
     ids = [e["executionId"] for e in store.list(2000)]
     assert "exec-waiting" in ids and ids[0] == "exec-1199"
@@ -171,8 +172,10 @@ def test_waiting_state_is_visible_to_other_workers(tmp_path):
     store.waiting(seq, 1, None, ["user", "password"])
     assert store.state("exec-w")["promptStep"] == 1
     assert store.state("exec-w")["promptKeys"] == ["user", "password"]
-    assert store.add_control("exec-w", "input", 1, {"a": 1}) is True
-    assert store.add_control("exec-w", "input", 1, {"a": 2}) is False
+    channel = SQLiteChannel(store, registry=None)
+    assert channel.send_input("exec-w", 1, {"a": 1}) is True
+    assert channel.send_input("exec-w", 1, {"a": 2}) is False
+    channel.close()
     assert store.state("exec-x") is None
     store.waiting(seq, None, None)
     assert store.state("exec-w")["promptKeys"] is None
@@ -203,7 +206,7 @@ def test_a_store_of_an_earlier_version_gets_the_new_columns(tmp_path):
     db.commit()
     db.close()
     store = Store(tmp_path)
-    columns = {r[1] for r in store._db.execute("PRAGMA table_info(executions)")}
+    columns = {r[1] for r in store.db.conn.execute("PRAGMA table_info(executions)")}
     assert {"owner", "prompt_keys"} <= columns
     # A prompt recorded before the upgrade: its keys are unknown.
     assert store.state("exec-old")["promptStep"] == 0
@@ -220,7 +223,7 @@ def test_runs_of_dead_processes_are_marked_interrupted(tmp_path):
     store.create("exec-orphan", "f", 2)
     store.create("exec-mine", "f", 2)
     # exec-orphan belonged to a process that no longer exists.
-    store._db.execute(
+    store.db.conn.execute(
         "UPDATE executions SET owner = ? WHERE id = 'exec-orphan'",
         (store.owner.rsplit(":", 1)[0] + ":999999999",),
     )
@@ -237,7 +240,7 @@ def test_a_busy_database_is_waited_for_not_failed(tmp_path):
     import time
 
     store = Store(tmp_path)
-    other = sqlite3.connect(store.path, isolation_level=None)
+    other = sqlite3.connect(store.db.path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another worker holds the write lock
     done = []
     writer = threading.Thread(target=lambda: done.append(store.create("e", "f", 1)))
@@ -319,7 +322,7 @@ def test_runs_that_end_together_share_one_commit(tmp_path):
     rows = [store.create(f"exec-{i}", "f", 3) for i in range(8)]
     deferred.pop()()  # the rows' group
     commits = []
-    store._db.set_trace_callback(
+    store.db.conn.set_trace_callback(
         lambda sql: commits.append(sql) if sql == "COMMIT" else None
     )
     for i, row in enumerate(rows):
@@ -377,7 +380,7 @@ def test_a_group_that_cannot_be_written_is_logged_not_raised(tmp_path, caplog):
     store = Store(tmp_path, defer=lambda flush: None)
     seq = store.create("exec-f", "f", 1)
     store.step(seq, 0, "completed", "{}")
-    store._db.execute("DROP TABLE steps")  # the write will fail
+    store.db.conn.execute("DROP TABLE steps")  # the write will fail
     with caplog.at_level("ERROR", logger="flowrun"):
         store.flush()  # called by the SSE stream before it writes: must not raise
     assert "recording 1 execution(s), 1 step(s) and 0 end(s) in history failed" in (
@@ -385,4 +388,4 @@ def test_a_group_that_cannot_be_written_is_logged_not_raised(tmp_path, caplog):
     )
     assert seq.seq is None  # its row was rolled back with the steps
     store._pending.clear()
-    store._db.close()
+    store.db.conn.close()

@@ -5,7 +5,7 @@ A control request first tries the receiving worker's own registry (the fast path
 ``api.py``). Otherwise it goes through a channel, which every worker polls with ONE
 poller thread (a greenlet under gevent) for all of its executions:
 
-- ``SQLiteChannel`` (default): rows in the store's ``controls`` table, shared by the
+- ``SQLiteChannel`` (default): rows in the database's ``controls`` table, shared by the
   workers of one host; polled every ``interval`` seconds (50 ms).
 - ``RedisChannel`` (``FLOWRUN_REDIS_URL``): each worker ``BLPOP``\\ s its own inbox
   list; executions' owners and states live in Redis keys, so several hosts work.
@@ -24,7 +24,13 @@ import threading
 import time
 import uuid
 
+from flowrun.jsontext import dumps as _dumps
+from flowrun.store.stops import StopCounter
+
 log = logging.getLogger("flowrun")
+STOPS_NAME = "flowrun.stops"  # the stop generation counter, next to the database
+DAY = 86400  # answered control rows are kept this long (a late answer is a 409)
+_PRUNE_EVERY = 20
 
 
 class _Poller:
@@ -69,17 +75,41 @@ class _Poller:
 
 
 class SQLiteChannel(_Poller):
-    """Control rows in the shared SQLite store (one host, several workers)."""
+    """Control rows in the host's SQLite database (one host, several workers).
+
+    A row per stop, answer and ``continue``; ``UNIQUE (execution_id, kind, step)``
+    makes the first answer to a prompt win. Next to the database, ``flowrun.stops``
+    holds the stop generation (``StopCounter``): every process of the host maps it,
+    and it moves after each stop row is committed, so an execution reads the table
+    before a step only when a stop may have come.
+    """
 
     def __init__(self, store, registry, interval: float = 0.05):
         super().__init__(registry)
         self.store = store
+        self.db = store.db
         self.interval = interval
         self._last = 0
+        self._added = 0
+        try:
+            self._stops: StopCounter | None = StopCounter(
+                self.db.path.with_name(STOPS_NAME)
+            )
+        except (OSError, ValueError):  # no shared file: every check reads the table
+            self._stops = None
+
+    def close(self) -> None:
+        super().close()
+        if self._stops is not None:
+            self._stops.close()
+            self._stops = None
 
     def ensure_started(self) -> None:
         if self._pid != os.getpid():
-            self._last = self.store.last_control_id()
+            row = self.db.run(
+                lambda db: db.execute("SELECT MAX(id) FROM controls").fetchone()
+            )
+            self._last = row[0] or 0
         super().ensure_started()
 
     # -- what the API asks
@@ -88,23 +118,35 @@ class SQLiteChannel(_Poller):
         return self.store.state(execution_id)
 
     def request_stop(self, execution_id: str) -> None:
-        self.store.add_control(execution_id, "stop")
+        self._add(execution_id, "stop")
 
     def stop_requested(self, execution_id: str) -> bool:
-        return self.store.has_control(execution_id, "stop")
+        return self._has(execution_id, "stop")
 
     def stop_generation(self) -> int | None:
-        return self.store.stop_generation()
+        """A number that changes whenever a stop row is added (by any process of
+        this host), after the row is committed; None if it is not available.
+
+        A check that found no stop row for an execution after reading generation
+        ``g`` need not read the table again while the generation is still ``g``.
+        """
+        stops = self._stops
+        if stops is None:
+            return None
+        try:
+            return stops.read()
+        except ValueError:  # closed meanwhile
+            return None
 
     def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
         """Queue an answer; False if this prompt was already answered."""
-        return self.store.add_control(execution_id, "input", step_index, values)
+        return self._add(execution_id, "input", step_index, values)
 
     def input_claimed(self, execution_id: str, step_index: int) -> bool:
-        return self.store.has_control(execution_id, "input", step_index)
+        return self._has(execution_id, "input", step_index)
 
     def send_continue(self, execution_id: str, step_index: int) -> bool:
-        return self.store.add_control(execution_id, "continue", step_index)
+        return self._add(execution_id, "continue", step_index)
 
     # -- what the holder does
     def announce(self, execution_id: str, **fields) -> None:
@@ -113,8 +155,46 @@ class SQLiteChannel(_Poller):
     def forget(self, execution_id: str) -> None:
         """Keep the rows: a late answer to a prompt that was answered is a 409.
 
-        The store prunes control rows older than a day.
+        Rows older than a day are pruned as new ones are added.
         """
+
+    # -- the table
+    def _add(self, execution_id, kind, step_index=-1, payload=None) -> bool:
+        """Insert a control row; False if the same (kind, step) is already there."""
+        args = (
+            execution_id,
+            kind,
+            step_index,
+            None if payload is None else _dumps(payload),
+            time.time(),
+        )
+        self._added += 1
+        prune = self._added % _PRUNE_EVERY == 1
+
+        def work(db):
+            if prune:
+                db.execute("DELETE FROM controls WHERE created < ?", (args[4] - DAY,))
+            return db.execute(
+                "INSERT OR IGNORE INTO controls (execution_id, kind, step_index, "
+                "payload, created) VALUES (?, ?, ?, ?, ?)",
+                args,
+            ).rowcount
+
+        inserted = self.db.run(work, write=prune)
+        if kind == "stop" and self._stops is not None:
+            # After the row is committed, before the caller answers: a process
+            # that then reads an unchanged generation knows no stop came since.
+            self._stops.bump()
+        return inserted == 1
+
+    def _has(self, execution_id: str, kind: str, step_index=None) -> bool:
+        sql = "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ?"
+        args = [execution_id, kind]
+        if step_index is not None:
+            sql += " AND step_index = ?"
+            args.append(step_index)
+        found = self.db.run(lambda db: db.execute(sql + " LIMIT 1", args).fetchone())
+        return found is not None
 
     def _loop(self) -> None:
         while True:
@@ -124,7 +204,13 @@ class SQLiteChannel(_Poller):
             if not len(self.registry):
                 continue
             try:
-                rows = self.store.controls_after(self._last)
+                rows = self.db.run(
+                    lambda db: db.execute(
+                        "SELECT id, execution_id, kind, step_index, payload "
+                        "FROM controls WHERE id > ? ORDER BY id",
+                        (self._last,),
+                    ).fetchall()
+                )
             except Exception:  # the database is busy or gone: try again later
                 log.exception("control poll failed")
                 continue

@@ -1,18 +1,11 @@
-"""Execution history: SQLite (WAL) in ``FLOWRUN_DATA_DIR``, written as events happen.
+"""Execution history, written as events happen, read by Studio and the API.
 
 The execution's own thread records each event as the engine yields it (not the SSE
 generator), so a step that ran after the browser went away is still recorded.
-Secrets are masked in what is stored, never in the live stream.
-
-Tables: ``executions`` (one row per run, with the pending prompt / pause so that any
-worker can answer control requests), ``steps`` (one record per step, ``not_run``
-entries added at the end) and ``controls`` (the cross-worker control channel, see
-``control.py``). Every gunicorn worker opens the same file.
-
-Next to it, ``flowrun.stops`` holds the stop generation (``StopCounter``): every
-process of the host maps it, and it moves after each stop row is committed, so an
-execution reads the ``controls`` table before a step only when a stop may have come.
-Like the database's ``-wal``/``-shm`` files, it must not be removed while workers run.
+Under gevent, rows wait a moment to share one commit with others (group commit):
+the SSE stream commits before it writes a step's event, so a client never sees a
+step the history lacks. Executions past ``FLOWRUN_HISTORY_LIMIT`` are pruned, oldest
+first. The database itself is ``flowrun.store.sqlite``.
 """
 
 from __future__ import annotations
@@ -21,91 +14,21 @@ import json
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from flowrun.green import real_sleep
 from flowrun.jsontext import dumps as _dumps
-from flowrun.store.stops import StopCounter
-
-DB_NAME = "flowrun.sqlite3"
-
-
-STOPS_NAME = "flowrun.stops"  # the stop generation counter, next to the database
-
-
-_PRUNE_EVERY = 20
-
-
-_PRUNE_SLACK = 20  # executions pruned at once, at most (see Store._retain)
-
-
-BUSY_TIMEOUT_S = 10.0
-
-
-BUSY_SPIN_S = 0.002  # how long a busy file is waited for without yielding
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS executions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    flow_name TEXT,
-    status TEXT NOT NULL,
-    started_at TEXT,
-    ended_at TEXT,
-    total_steps INTEGER,
-    prompt_step INTEGER,
-    paused_step INTEGER,
-    summary TEXT,
-    owner TEXT,
-    prompt_keys TEXT
-);
-CREATE INDEX IF NOT EXISTS executions_flow ON executions (flow_name);
--- The oldest ended execution, for the retention check (Store._retain).
-CREATE INDEX IF NOT EXISTS executions_ended ON executions (seq)
-    WHERE status != 'running';
--- A rowid table: a step record is often longer than the ~1 KB a WITHOUT ROWID
--- b-tree keeps in a page, and each insert then wrote an overflow page as well
--- (about 30 vs 19 us per insert). Stores made before keep their WITHOUT ROWID
--- table; the statements below work on both.
-CREATE TABLE IF NOT EXISTS steps (
-    exec_seq INTEGER NOT NULL,
-    step_index INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    record TEXT NOT NULL,
-    PRIMARY KEY (exec_seq, step_index)
-);
-CREATE TABLE IF NOT EXISTS controls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    execution_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    step_index INTEGER NOT NULL DEFAULT -1,
-    payload TEXT,
-    created REAL NOT NULL,
-    UNIQUE (execution_id, kind, step_index)
-);
-"""
-
+from flowrun.store.sqlite import Database
 
 log = logging.getLogger("flowrun")
-
-
+_PRUNE_SLACK = 20  # executions pruned at once, at most (see Store._retain)
 _INSERT_STEP = "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)"
-
-
 _INSERT_NOT_RUN = "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)"
-
-
 _FINISH = (
     "UPDATE executions SET status = ?, ended_at = ?, prompt_step = NULL, "
     "prompt_keys = NULL, paused_step = NULL, summary = ? WHERE seq = ?"
 )
-
-
 _INSERT_EXECUTION = (
     "INSERT INTO executions (id, flow_name, status, started_at, total_steps, owner) "
     "VALUES (?, ?, 'running', ?, ?, ?)"
@@ -141,11 +64,7 @@ def now_iso() -> str:
 
 
 class Store:
-    """The history database of one process (one connection, writes serialised).
-
-    SQLite calls do not yield under gevent, so one shared connection guarded by a
-    lock costs nothing extra and keeps memory flat with thousands of executions.
-    """
+    """The history of one data directory, as one process reads and writes it."""
 
     def __init__(
         self,
@@ -153,10 +72,8 @@ class Store:
         history_limit: int = 1000,
         defer: Callable[[Callable[[], None]], object] | None = None,
     ):
-        self.path = Path(data_dir) / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = Database(data_dir)
         self.history_limit = history_limit
-        self._lock = threading.Lock()
         # Step rows in groups (see step): ``defer(fn)`` runs fn a moment later.
         self._defer = defer
         self._creates: list[Row] = []
@@ -164,104 +81,11 @@ class Store:
         self._finishes: list[tuple] = []
         self._flush_due = False
         self._flush_lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=10, isolation_level=None, check_same_thread=False
-        )
-        self._set_up()
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
-        self._created = 0
-        try:
-            self._stops: StopCounter | None = StopCounter(
-                self.path.with_name(STOPS_NAME)
-            )
-        except (OSError, ValueError):  # no shared file: every check reads the table
-            self._stops = None
-        # From now on a busy database is retried here, sleeping cooperatively:
-        # SQLite's own busy handler sleeps in C and would stall a whole gevent
-        # worker while another worker writes.
-        self._db.execute("PRAGMA busy_timeout=0")
-
-    def _set_up(self) -> None:
-        """Switch to WAL and create the schema, retrying while another worker does.
-
-        Workers starting together on a new database race for the switch to WAL, and
-        SQLite answers the loser "database is locked" at once, without waiting.
-        """
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)
-                columns = {
-                    r[1] for r in self._db.execute("PRAGMA table_info(executions)")
-                }
-                # Columns a store written by an earlier version lacks.
-                for column in ("owner", "prompt_keys"):
-                    if column in columns:
-                        continue
-                    try:
-                        self._db.execute(
-                            f"ALTER TABLE executions ADD COLUMN {column} TEXT"
-                        )
-                    except sqlite3.OperationalError as exc:
-                        # "duplicate column": another worker added it first.
-                        if "duplicate column" not in str(exc):
-                            raise
-                return
-            except sqlite3.OperationalError as exc:
-                busy = "locked" in str(exc) or "busy" in str(exc)
-                if not busy or time.monotonic() > deadline:
-                    raise
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-            time.sleep(0.02)
 
     def close(self) -> None:
         self.flush()
-        with self._lock:
-            self._db.close()
-            if self._stops is not None:
-                self._stops.close()
-                self._stops = None
-
-    def _run(self, work, write: bool = False):
-        """Run ``work(db)`` under the process lock, retrying while the file is busy.
-
-        ``write=True`` wraps several statements in one transaction; a single
-        statement is its own transaction already (autocommit).
-        """
-        start = time.monotonic()
-        delay, deadline = 0.0005, start + BUSY_TIMEOUT_S
-        while True:
-            try:
-                with self._lock:
-                    if not write:
-                        return work(self._db)
-                    self._db.execute("BEGIN IMMEDIATE")
-                    try:
-                        result = work(self._db)
-                        self._db.execute("COMMIT")
-                    except BaseException:
-                        if self._db.in_transaction:
-                            self._db.execute("ROLLBACK")
-                        raise
-                    return result
-            except sqlite3.OperationalError as exc:
-                message = str(exc)
-                busy = "locked" in message or "busy" in message
-                now = time.monotonic()
-                if not busy or now > deadline:
-                    raise
-            if now - start < BUSY_SPIN_S:
-                # Another worker's write (tens of microseconds) holds the file.
-                # Waiting for it without yielding keeps this greenlet's place: one
-                # that yields in a burst of new streams waits behind all the others
-                # (~100 ms at 500 per worker), and it is the request's first event.
-                real_sleep(0.00005)
-                continue
-            time.sleep(delay)  # cooperative under gevent: other greenlets go on
-            delay = min(delay * 2, 0.05)
+        self.db.close()
 
     # -- writes, by the execution thread
     def create(self, execution_id: str, flow_name: str, total_steps: int) -> Row:
@@ -290,7 +114,9 @@ class Store:
     ) -> None:
         """Write ``creates``, ``steps`` and ``finishes`` in one transaction."""
         try:
-            self._run(lambda db: self._write(db, creates, steps, finishes), write=True)
+            self.db.run(
+                lambda db: self._write(db, creates, steps, finishes), write=True
+            )
         except BaseException:
             for row in creates:  # rolled back: not numbered after all
                 row.seq = None
@@ -303,10 +129,6 @@ class Store:
         then record ends ``(Row, status, ended_at, summary json, not_run)``."""
         for row in creates:
             row.seq = db.execute(_INSERT_EXECUTION, row.values).lastrowid
-        before, self._created = self._created, self._created + len(creates)
-        if self._created // _PRUNE_EVERY > before // _PRUNE_EVERY:
-            # answered controls, now and then
-            db.execute("DELETE FROM controls WHERE created < ?", (time.time() - 86400,))
         if steps:
             if any(s[0].seq is None for s in steps):
                 # their execution's row could not be written (logged then)
@@ -433,7 +255,7 @@ class Store:
         self.flush()
         if row.seq is None:  # its row could not be written (logged)
             return
-        self._run(
+        self.db.run(
             lambda db: db.execute(
                 "UPDATE executions SET prompt_step = ?, paused_step = ?, "
                 "prompt_keys = ? WHERE seq = ?",
@@ -463,7 +285,7 @@ class Store:
         """Mark still-running executions ``interrupted`` (their process is going)."""
         self.flush()
         summary = _dumps({"success": False, "interrupted": True, "reason": reason})
-        return self._run(
+        return self.db.run(
             lambda db: (
                 db.executemany(
                     "UPDATE executions SET status = 'interrupted', ended_at = ?, "
@@ -481,7 +303,7 @@ class Store:
         of its runs; the next process to open the store on that host does.
         """
         host = socket.gethostname()
-        rows = self._run(
+        rows = self.db.run(
             lambda db: db.execute(
                 "SELECT id, owner FROM executions WHERE status = 'running' "
                 "AND owner LIKE ?",
@@ -499,7 +321,7 @@ class Store:
         prompt waits, or when a store of an earlier version recorded it).
         """
         self.flush()  # this process's own new executions, still in a group
-        row = self._run(
+        row = self.db.run(
             lambda db: db.execute(
                 "SELECT status, prompt_step, paused_step, prompt_keys "
                 "FROM executions WHERE id = ?",
@@ -527,7 +349,7 @@ class Store:
             args.append(flow)
         sql += " ORDER BY seq DESC LIMIT ?"
         args.append(limit)
-        rows = self._run(lambda db: db.execute(sql, args).fetchall())
+        rows = self.db.run(lambda db: db.execute(sql, args).fetchall())
         return [_execution(r) for r in rows]
 
     def get(self, execution_id: str) -> dict | None:
@@ -547,79 +369,12 @@ class Store:
             ).fetchall()
             return row, steps
 
-        row, steps = self._run(work)
+        row, steps = self.db.run(work)
         if row is None:
             return None
         found = _execution(row[:7])
         found["steps"] = [json.loads(s[0]) for s in steps]
         return found
-
-    # -- the control channel's table (see control.py)
-    def add_control(self, execution_id, kind, step_index=-1, payload=None) -> bool:
-        """Insert a control row; False if the same (kind, step) is already there."""
-        args = (
-            execution_id,
-            kind,
-            step_index,
-            None if payload is None else _dumps(payload),
-            time.time(),
-        )
-        inserted = self._run(
-            lambda db: (
-                db.execute(
-                    "INSERT OR IGNORE INTO controls (execution_id, kind, step_index, "
-                    "payload, created) VALUES (?, ?, ?, ?, ?)",
-                    args,
-                ).rowcount
-            )
-        )
-        if kind == "stop" and self._stops is not None:
-            # After the row is committed, before the caller answers: a process
-            # that then reads an unchanged generation knows no stop came since.
-            self._stops.bump()
-        return inserted == 1
-
-    def stop_generation(self) -> int | None:
-        """A number that changes whenever a stop row is added (by any process of
-        this host) — after the row is committed. None if it is not available.
-
-        A check that found no stop row for an execution after reading generation
-        ``g`` need not read the table again while the generation is still ``g``.
-        """
-        stops = self._stops
-        if stops is None:
-            return None
-        try:
-            return stops.read()
-        except ValueError:  # closed meanwhile
-            return None
-
-    def has_control(self, execution_id: str, kind: str, step_index=None) -> bool:
-        sql = "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ?"
-        args = [execution_id, kind]
-        if step_index is not None:
-            sql += " AND step_index = ?"
-            args.append(step_index)
-        return (
-            self._run(lambda db: db.execute(sql + " LIMIT 1", args).fetchone())
-            is not None
-        )
-
-    def controls_after(self, last_id: int) -> list[tuple]:
-        """Rows after ``last_id``: ``(id, execution_id, kind, step, payload)``."""
-        return self._run(
-            lambda db: db.execute(
-                "SELECT id, execution_id, kind, step_index, payload FROM controls "
-                "WHERE id > ? ORDER BY id",
-                (last_id,),
-            ).fetchall()
-        )
-
-    def last_control_id(self) -> int:
-        row = self._run(
-            lambda db: db.execute("SELECT MAX(id) FROM controls").fetchone()
-        )
-        return row[0] or 0
 
 
 def _alive(pid: str) -> bool:
