@@ -229,7 +229,10 @@ def main(argv=None) -> None:
         f"SSE path over engine+gevent: {overhead:+.3f} CPU ms/step;"
         f" worker RSS after: {_common.mib(rss)}"
     )
-    print("target: SSE path server CPU ≤ 0.400 ms/step; FlowSphere 0.52")
+    print(
+        "target: server CPU per step ≤ 0.75 × FlowSphere's, side by side:"
+        " bench/vs_flowsphere.py"
+    )
 
 
 if __name__ == "__main__":

@@ -264,7 +264,9 @@ def burst(args, server: Server, target_url: str, flow_file: Path, work: Path, lo
     try:
         cf.run_batch(ns, base, target_url, probe, flow_file, 16)  # warm-up
         time.sleep(0.5)
+        drops0 = listen_drops()
         r = cf.run_batch(ns, base, target_url, probe, flow_file, args.n)
+        drops = {k: v - drops0.get(k, 0) for k, v in listen_drops().items()}
     finally:
         c.stop(proc)
     return {
@@ -281,7 +283,26 @@ def burst(args, server: Server, target_url: str, flow_file: Path, work: Path, lo
         "rss_peak": r["server_rss_peak"],
         "others": r["other_processes_cores"],
         "processes": len(probe.workers()),
+        "connect_p99": r["connect_p99_s"],
+        "headers_p99": r["headers_p99_s"],
+        "ttfe_arrival_p99": r["ttfe_arrival_p99_s"],
+        "listen_drops": drops,
+        "target_peak": r["target_peak_concurrency"],
     }
+
+
+def listen_drops() -> dict[str, int]:
+    """The kernel's counters of connections a full accept queue refused (netns-wide)."""
+    keys = ("ListenOverflows", "ListenDrops", "TCPReqQFullDrop")
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return {k: int(row.get(k, 0)) for k in keys}
+    return {}
 
 
 def one_stream_batch(args, base: str, flow_file: Path, n: int, probe: TreeProbe):
@@ -371,6 +392,13 @@ def print_burst(rows: dict[str, dict], width: int) -> None:
             f" {_f(r['last_end'], ' s'):>9} {_ms(r['ttfe_p50']):>9}"
             f" {_ms(r['ttfe_p99']):>9} {_f(r['cpu_ms_per_step'], ' ms', 3):>9}"
             f" {c.mib(r['rss_peak']):>10} {_f(r['others'], '', 2):>7}"
+        )
+        drops = ", ".join(f"{k} {v}" for k, v in r["listen_drops"].items() if v)
+        print(
+            f"  {'':<{width}}   TTFE p99 parts: TCP connect {_ms(r['connect_p99'])},"
+            f" response head {_ms(r['headers_p99'])}, first event by kernel receive"
+            f" time {_ms(r['ttfe_arrival_p99'])}; steps in flight at the target at"
+            f" most {r['target_peak']}; accept queue drops: {drops or 'none'}"
         )
         for err, count in list(r["errors"].items())[:5]:
             print(f"  {'':<{width}}   {count} × {err}")
