@@ -579,6 +579,9 @@ def main(argv=None) -> int:
         p.error(f"ulimit -n is {limit}; too low for {args.n} streams")
     shapes = ["burst", "chain"] if args.shape == "both" else [args.shape]
 
+    # Ctrl-C raises KeyboardInterrupt even where SIGINT was ignored at start (a
+    # background job of a script); TERM and HUP end the run the same way
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
     print(f"reproduce: {reproduce(args, servers)}")
@@ -668,4 +671,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process started here was stopped", file=sys.stderr)
+        sys.exit(130)
