@@ -100,7 +100,7 @@ PREPARE = (
     "git clone https://github.com/ymoud/flowsphere.git /tmp/flowsphere\n"
     "    npm --prefix /tmp/flowsphere install --no-audit --no-fund"
 )
-# SPEC §12, against FlowSphere side by side: (metric key, most the ratio may be)
+# SPEC §12, against FlowSphere side by side: metric → the most flowrun/FlowSphere may be
 TARGETS = {
     "wall_p50": 0.7,
     "last_end": 0.7,
