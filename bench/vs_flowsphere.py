@@ -147,8 +147,9 @@ class TreeProbe(c.ServerProbe):
 class Server:
     """One server under test: how to start it, its label, and what it is."""
 
-    def __init__(self, label: str, kind: str, path: Path):
+    def __init__(self, label: str, kind: str, path: Path, named: bool = True):
         self.label, self.kind, self.path = label, kind, path
+        self.named = named  # False: the label is flowrun@<its commit>
 
     def start(self, port: int, work: Path, log) -> tuple[subprocess.Popen, TreeProbe]:
         if self.kind == "flowsphere":
@@ -235,7 +236,9 @@ def parse_repos(values: list[str]) -> list[Server]:
         repo = Path(path).resolve()
         if not (repo / "gunicorn.conf.py").is_file() or not (repo / "app.py").is_file():
             raise SystemExit(f"--repo {value}: no gunicorn.conf.py and app.py there")
-        servers.append(Server(label or f"flowrun@{git_rev(repo)}", "flowrun", repo))
+        servers.append(
+            Server(label or f"flowrun@{git_rev(repo)}", "flowrun", repo, bool(label))
+        )
     labels = [s.label for s in servers]
     if len(set(labels)) != len(labels) or FLOWSPHERE in labels:
         raise SystemExit(f"labels must differ (--repo LABEL=PATH): {labels}")
@@ -429,6 +432,7 @@ SUMMARY = [
     ("ttfe_p50", "burst", "TTFE p50", "ms"),
     ("ttfe_p99", "burst", "TTFE p99", "ms"),
     ("failed", "burst", "failed flows (all rounds)", "n"),
+    ("others", "burst", "other processes (cores)", "cores"),
     ("chain_ms_per_step", "chain", "chain ms/step", ""),
     ("chain_cpu_ms_per_step", "chain", "chain server CPU ms/step", ""),
 ]
@@ -443,6 +447,8 @@ def _show(value, unit: str) -> str:
         return f"{value:.2f} s"
     if unit == "n":
         return str(int(value))
+    if unit == "cores":
+        return f"{value:.2f}"
     return f"{value:.3f}"
 
 
@@ -473,7 +479,7 @@ def summarize(rounds: list[dict], labels: list[str]) -> list[str]:
         for label in labels[1:]:
             v = per_server.get(label)
             ratio = "-"
-            if key != "failed" and v is not None and fs:
+            if key not in ("failed", "others") and v is not None and fs:
                 ratio = f"{v / fs:.2f}×"
             line += f"{_show(v, unit):>{width}}{ratio:>8}"
         target = TARGETS.get(key)
@@ -481,13 +487,15 @@ def summarize(rounds: list[dict], labels: list[str]) -> list[str]:
             line += f"   ≤ {target}× and < {TTFE_P99_ABS * 1000:.0f} ms"
         elif key == "failed":
             line += "   0"
+        elif key == "others":
+            line += "   (noise: cores busy during the batch, none of ours)"
         elif target:
             line += f"   ≤ {target}×"
         out.append(line)
     # per-round ratios, to see the spread behind the medians
     for label in labels[1:]:
         for key, shape, name, _unit in SUMMARY:
-            if key == "failed":
+            if key in ("failed", "others"):
                 continue
             ratios = []
             for rd in rounds:
@@ -510,7 +518,7 @@ def reproduce(args, servers: list[Server]) -> str:
     cmd += ["--shape", args.shape, "--n", str(args.n), "--steps", str(args.steps)]
     cmd += ["--step-ms", str(args.step_ms), "--chain-runs", str(args.chain_runs)]
     for s in servers[1:]:  # the flowrun trees (servers[0] is FlowSphere)
-        cmd += ["--repo", f"{s.label}={s.path}"]
+        cmd += ["--repo", f"{s.label}={s.path}" if s.named else str(s.path)]
     return shlex.join(cmd)
 
 
