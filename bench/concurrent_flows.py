@@ -1,4 +1,4 @@
-"""N concurrent streamed flows against real gunicorn (SPEC §12, issue 3 item 12a).
+"""N concurrent streamed flows against real gunicorn.
 
 Starts, all on 127.0.0.1 and all ended at exit:
   - the fast target (bench/target_server.py, one gevent process, /step?ms=200);
@@ -15,7 +15,7 @@ server CPU ms per executed step (utime+stime of the workers from /proc, before/a
 the batch). The box has 2 cores shared by target, load generator and server, so
 the CPU per step and the ratios are the figures to compare, not absolute times.
 
-SPEC §12 states the wall-time and CPU targets as ratios against FlowSphere run side
+The wall-time and CPU targets are ratios against FlowSphere run side
 by side in the same session: ``bench/vs_flowsphere.py`` does that, with this
 script's batch (``run_batch``) and the same load generator. This script only checks
 the targets that stand alone, for N = 1,000 flows of 10 × 200 ms steps: time to first
@@ -354,7 +354,7 @@ def print_row(r: dict) -> None:
 
 
 def compare(results: list[dict]) -> list[str]:
-    """The SPEC §12 targets that need no FlowSphere run beside (N = 1,000 only)."""
+    """The targets that need no FlowSphere run beside (N = 1,000 only)."""
     lines = []
     for r in results:
         if r["n"] != 1000 or r["steps_per_flow"] != 10 or r["step_ms"] != 200:

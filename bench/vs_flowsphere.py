@@ -1,6 +1,6 @@
-"""flowrun against FlowSphere, side by side in one session (SPEC §12's ratios).
+"""flowrun against FlowSphere, side by side in one session.
 
-SPEC §12 states its server targets as ratios against FlowSphere measured side by side
+flowrun's server targets are ratios against FlowSphere measured side by side
 on the same machine: wall time ≤ 0.7×, server CPU per step ≤ 0.75×, chain ms/step
 ≤ 0.6×, time to first event p99 < 250 ms and ≤ 0.1×, every flow succeeds. This
 script measures both servers with the same load generator (``bench/_loadgen.py``)
@@ -100,7 +100,7 @@ PREPARE = (
     "git clone https://github.com/ymoud/flowsphere.git /tmp/flowsphere\n"
     "    npm --prefix /tmp/flowsphere install --no-audit --no-fund"
 )
-# SPEC §12, against FlowSphere side by side: metric → the most flowrun/FlowSphere may be
+# The targets (flowrun / FlowSphere, side by side): metric → the largest ratio allowed
 TARGETS = {
     "wall_p50": 0.7,
     "last_end": 0.7,
@@ -459,7 +459,7 @@ def summarize(rounds: list[dict], labels: list[str]) -> list[str]:
     head = f"  {'':<27}{FLOWSPHERE:>{width}}"
     for label in labels[1:]:
         head += f"{label:>{width}}{'ratio':>8}"
-    head += "   target (SPEC §12)"
+    head += "   target"
     out.append(head)
     for key, shape, name, unit in SUMMARY:
         per_server = {}
