@@ -1,4 +1,4 @@
-"""Helpers for tests that read SSE streams and assert the API's error shape."""
+"""Helpers for tests of the API: flows for the target, SSE streams, the error shape."""
 
 from __future__ import annotations
 
@@ -36,3 +36,43 @@ def assert_error(resp, status: int, contains: str = "") -> dict:
     if contains:
         assert contains.lower() in body["error"].lower()
     return body
+
+
+def make_flow(target, *nodes, name="test flow"):
+    """A flow whose relative URLs go to the target's demo API."""
+    return {
+        "name": name,
+        "defaults": {"baseUrl": target.url + "/demo"},
+        "nodes": list(nodes),
+    }
+
+
+def node(node_id, url, method="GET", **extra):
+    """A node named after its id; ``extra`` adds or overrides fields."""
+    return {
+        "id": node_id,
+        "name": node_id.title(),
+        "method": method,
+        "url": url,
+        **extra,
+    }
+
+
+def run_events(client, flow, options=None, on_event=None):
+    """Run a flow; return (response headers, [(name, data)]); ``on_event`` may act."""
+    body = {"config": flow}
+    if options is not None:
+        body["options"] = options
+    resp = client.post("/api/execute-stream", json=body, buffered=False)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    got = []
+    try:
+        for name, data in frames(resp.response):
+            got.append((name, data))
+            if on_event is not None:
+                on_event(name, data, resp)
+            if name == "end":
+                break
+    finally:
+        resp.close()
+    return resp.headers, got

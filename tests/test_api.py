@@ -6,8 +6,7 @@ import pytest
 
 from flowrun import __version__
 
-from .streams import assert_error
-from .test_stream import make_flow, node, run_events
+from .streams import assert_error, make_flow, node, run_events
 
 
 def test_health_and_worker_header(client):

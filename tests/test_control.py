@@ -14,8 +14,7 @@ import pytest
 
 from flowrun import create_app
 
-from .streams import assert_error, frames
-from .test_stream import make_flow, node
+from .streams import assert_error, frames, make_flow, node
 
 
 def two_workers(tmp_path, redis_url=None):

@@ -238,7 +238,7 @@ def test_stop_recorded_by_another_process_between_steps_stops_the_run(
     from flowrun.engine.run import Run
     from flowrun.web.executions import WebControls
 
-    from .test_stream import make_flow, node
+    from .streams import make_flow, node
 
     counting = CountingChannel(channel)
     controls = WebControls("exec-1", counting)
@@ -332,7 +332,7 @@ def _encoded_events(app, flow, options=None):
 def test_encoded_events_are_the_json_of_their_data(app, hits, monkeypatch, limit):
     from flowrun.web import executions
 
-    from .test_stream import make_flow, node
+    from .streams import make_flow, node
 
     if limit is not None:  # a run past the kept bytes: `end` is encoded whole
         monkeypatch.setattr(executions, "_LOGGED_LIMIT", limit)

@@ -8,8 +8,7 @@ import pytest
 
 from flowrun import create_app
 
-from .streams import assert_error
-from .test_stream import make_flow, node, run_events
+from .streams import assert_error, make_flow, node, run_events
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from flowrun.store.control import SQLiteChannel
 from flowrun.store.history import Store
 from flowrun.store.masking import MASK
 
-from .test_stream import make_flow, node, run_events
+from .streams import make_flow, node, run_events
 
 
 def test_wal_mode_and_tables(app):

@@ -7,45 +7,7 @@ import time
 
 import pytest
 
-from .streams import frames
-
-
-def make_flow(target, *nodes, name="test flow"):
-    return {
-        "name": name,
-        "defaults": {"baseUrl": target.url + "/demo"},
-        "nodes": list(nodes),
-    }
-
-
-def node(node_id, url, method="GET", **extra):
-    return {
-        "id": node_id,
-        "name": node_id.title(),
-        "method": method,
-        "url": url,
-        **extra,
-    }
-
-
-def run_events(client, flow, options=None, on_event=None):
-    """Run a flow; return (response headers, [(name, data)]); ``on_event`` may act."""
-    body = {"config": flow}
-    if options is not None:
-        body["options"] = options
-    resp = client.post("/api/execute-stream", json=body, buffered=False)
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    got = []
-    try:
-        for name, data in frames(resp.response):
-            got.append((name, data))
-            if on_event is not None:
-                on_event(name, data, resp)
-            if name == "end":
-                break
-    finally:
-        resp.close()
-    return resp.headers, got
+from .streams import frames, make_flow, node, run_events
 
 
 def answer(client, body, answers):
