@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from flowrun import __version__
+from flowrun import __version__, create_app
 
 from .streams import assert_error, make_flow, node, run_events
+
+JSON = {"Content-Type": "application/json"}
 
 
 def test_health_and_worker_header(client):
@@ -424,3 +428,122 @@ def test_execute_can_be_stopped_through_the_api(client, app, hits):
     thread.join(5)
     assert result["interrupted"] is True and result["notRun"] == ["next"]
     assert hits.paths() == ["/demo/slow"]
+
+
+@pytest.mark.parametrize("endpoint", ["validate", "execute-stream", "execute"])
+def test_json_nested_too_deeply_to_parse_is_400(client, endpoint):
+    raw = b'{"config":' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"}"
+    resp = client.post(f"/api/{endpoint}", data=raw, headers=JSON)
+    assert_error(resp, 400, "nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b'{"config": {"name": "x", "variables": {"v": NaN}, "nodes": []}}', "NaN"),
+        (
+            b'{"config": {"name": "x", "variables": {"v": -Infinity}, "nodes": []}}',
+            "Inf",
+        ),
+        (b'{"config": {"name": "x", "variables": {"v": 1e400}, "nodes": []}}', "1e400"),
+    ],
+)
+def test_numbers_json_cannot_carry_are_refused(client, raw, why):
+    # Accepted, they came back out in events as NaN / Infinity: not JSON, so a
+    # browser's JSON.parse threw on that event.
+    for endpoint in ("validate", "execute-stream", "execute"):
+        resp = client.post(f"/api/{endpoint}", data=raw, headers=JSON)
+        body = assert_error(resp, 400, "not valid JSON")
+        assert why in body["error"]
+
+
+@pytest.mark.parametrize("endpoint", ["execute-stream", "execute"])
+def test_start_step_past_the_last_node_is_400(client, hits, endpoint):
+    flow = make_flow(hits, node("a", "/items"), node("b", "/items"))
+    resp = client.post(
+        f"/api/{endpoint}", json={"config": flow, "options": {"startStep": 2}}
+    )
+    body = assert_error(resp, 400, "Invalid options")
+    assert body["errors"][0]["path"] == "options.startStep"
+    assert "past the last node" in body["errors"][0]["message"]
+    assert hits.paths() == []
+
+
+def test_auto_step_delay_too_long_is_a_bad_option(client, hits):
+    flow = make_flow(hits, node("a", "/items"))
+    options = {"mode": "auto", "autoStepDelayMs": 1e12}
+    body = assert_error(
+        client.post("/api/execute", json={"config": flow, "options": options}), 400
+    )
+    assert body["errors"][0]["path"] == "options.autoStepDelayMs"
+
+
+def test_execute_node_without_node_id_names_the_field(client, hits):
+    flow = make_flow(hits, node("a", "/items"))
+    body = assert_error(client.post("/api/execute-node", json={"config": flow}), 400)
+    assert body["errors"][0]["path"] == "nodeId"
+    assert "required" in body["errors"][0]["message"]
+    assert "None" not in json.dumps(body)
+
+
+def test_try_it_out_names_its_own_inputs_field_for_a_missing_answer(client, hits):
+    flow = make_flow(hits, node("me", "/items", userPrompts={"otp": "OTP?"}))
+    resp = client.post("/api/execute-node", json={"config": flow, "nodeId": "me"})
+    record = resp.get_json()
+    assert record["status"] == "failed"
+    assert record["error"] == "No answer for prompt(s) otp: give them in inputs"
+    resp = client.post(
+        "/api/execute-node",
+        json={"config": flow, "nodeId": "me", "inputs": {"otp": "1"}},
+    )
+    assert resp.get_json()["status"] == "completed"
+
+
+@pytest.fixture
+def one_at_a_time(tmp_path):
+    app = create_app(
+        {
+            "FLOWRUN_DATA_DIR": str(tmp_path / "data"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "flows"),
+            "FLOWRUN_MAX_EXECUTIONS": 1,
+        }
+    )
+    yield app
+    app.extensions["flowrun"].close()
+
+
+@pytest.mark.parametrize("second", ["execute", "execute-stream", "execute-node"])
+def test_execute_counts_against_max_executions(one_at_a_time, hits, second):
+    import threading
+    import time
+
+    slow = make_flow(hits, node("slow", "/slow?ms=600"))
+    first = []
+    thread = threading.Thread(
+        target=lambda: first.append(
+            one_at_a_time.test_client().post("/api/execute", json={"config": slow})
+        )
+    )
+    thread.start()
+    deadline = time.monotonic() + 5
+    while "/demo/slow" not in hits.paths() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    request = {"config": slow, "nodeId": "slow"}  # nodeId: for Try it out
+    resp = one_at_a_time.test_client().post(f"/api/{second}", json=request)
+    body = assert_error(resp, 503, "FLOWRUN_MAX_EXECUTIONS")
+    assert resp.headers["Retry-After"] == "1" and body["errors"] == []
+    thread.join()
+    assert first[0].status_code == 200 and first[0].get_json()["success"] is True
+    # The slot is given back when the run ends.
+    resp = one_at_a_time.test_client().post("/api/execute", json={"config": slow})
+    assert resp.status_code == 200
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete"])
+def test_flow_name_too_long_for_the_file_system_is_400(client, method):
+    kwargs = {"json": {"name": "x", "nodes": []}} if method == "put" else {}
+    resp = getattr(client, method)("/api/flows/" + "a" * 300, **kwargs)
+    body = assert_error(resp, 400, "Invalid flow name")
+    assert body["errors"][0]["path"] == "name"
+    ok = getattr(client, method)("/api/flows/" + "a" * 200, **kwargs)
+    assert ok.status_code in (201, 404)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import jsonschema
@@ -11,6 +12,7 @@ from flowrun.engine import paths
 from flowrun.engine.checks import compare, condition_holds, validate_response
 from flowrun.engine.placeholders import Context, NodeResult
 
+from . import streams
 from .target import end_of, run_events, steps_of
 
 BODY = {
@@ -708,3 +710,48 @@ def test_every_pattern_search_of_jsonschema_is_bounded(schema, body):
             list(cls(schema).iter_errors(body))
     finally:
         checks._pattern_budget.reset(token)
+
+
+def test_validation_results_quote_a_huge_body_only_in_part(client, hits):
+    size = 300_000
+    flow = streams.make_flow(
+        hits,
+        streams.node(
+            "big",
+            f"/big?bytes={size}",
+            validations=[
+                {"jsonpath": ".", "exists": True},
+                {"jsonpath": ".", "equals": "x"},
+                {"jsonpath": ".", "matches": "^y"},
+                {"jsonpath": ".", "lessThan": 3},
+                {"jsonpath": ".", "notEquals": "{{ .vars.same }}"},
+                {"schema": {"type": "object"}},
+            ],
+        ),
+    )
+    flow["variables"] = {"same": "x" * size}
+    _, events = streams.run_events(client, flow)
+    step = next(data for name, data in events if name == "step")
+    assert step["status"] == "failed"
+    assert step["response"]["size"] == size
+    for result in step["validations"]:
+        assert len(result["message"]) < 1000, result["message"][:300]
+        assert len(json.dumps(result.get("actual"))) < 5000
+        assert len(json.dumps(result.get("expected"))) < 5000
+    assert f"({size} characters)" in step["validations"][1]["message"]
+    assert step["validations"][0]["actual"].endswith(f"… ({size} characters)")
+    assert len(step["error"]) < 5000
+    assert len(json.dumps(step)) < 1_048_576 + 20_000  # the cut body, and little else
+
+
+def test_short_values_are_quoted_whole(client, hits):
+    flow = streams.make_flow(
+        hits,
+        streams.node(
+            "one", "/items/1", validations=[{"jsonpath": ".name", "equals": "pear"}]
+        ),
+    )
+    _, events = streams.run_events(client, flow)
+    step = next(data for name, data in events if name == "step")
+    assert step["validations"][0]["message"] == ".name: expected 'pear', got 'apple'"
+    assert step["validations"][0]["actual"] == "apple"

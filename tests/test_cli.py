@@ -17,6 +17,7 @@ import pytest
 from flowrun import __version__
 from flowrun.cli.main import cli
 
+from . import streams
 from .target import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -697,3 +698,67 @@ def test_import_of_bad_content_exits_2_with_located_error(runner, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.startswith(f"{path}: ")
     assert "Traceback" not in result.output
+
+
+def test_cli_json_nested_too_deeply_is_exit_2(runner, tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"a":' * 5000 + "1" + "}" * 5000)
+    for command in (["run", str(path)], ["validate", str(path)]):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 2, result.output
+        assert "nested too deeply" in result.output
+        assert not isinstance(result.exception, RecursionError)
+
+
+def _cli_flow(tmp_path, hits) -> str:
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(streams.make_flow(hits, streams.node("list", "/items"))))
+    return str(path)
+
+
+def test_cli_creates_the_report_directories(runner, tmp_path, hits):
+    junit = tmp_path / "reports" / "ci" / "flow.xml"
+    log = tmp_path / "reports" / "flow.json"
+    result = runner.invoke(
+        cli,
+        ["run", _cli_flow(tmp_path, hits), "--junit", str(junit), "--json", str(log)],
+    )
+    assert result.exit_code == 0, result.output
+    assert junit.read_text().startswith("<?xml")
+    assert json.loads(log.read_text())["success"] is True
+
+
+@pytest.mark.parametrize("option", ["--junit", "--json"])
+def test_cli_refuses_an_unwritable_report_before_running(
+    runner, tmp_path, hits, option
+):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = runner.invoke(
+        cli, ["run", _cli_flow(tmp_path, hits), option, str(blocker / "out")]
+    )
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "cannot create the directory" in result.output
+    assert hits.paths() == []  # nothing was run
+
+
+def test_cli_refuses_nan_in_a_flow_file_and_reads_var_nan_as_text(
+    runner, tmp_path, hits
+):
+    path = tmp_path / "nan.json"
+    path.write_text('{"name": "x", "variables": {"v": NaN}, "nodes": []}')
+    result = runner.invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2 and "NaN is not JSON" in result.output
+    flow = streams.make_flow(
+        hits, streams.node("e", "/echo", "POST", body={"v": "{{ .vars.v }}"})
+    )
+    flow_path = tmp_path / "flow.json"
+    flow_path.write_text(json.dumps(flow))
+    log = tmp_path / "log.json"
+    result = runner.invoke(
+        cli, ["run", str(flow_path), "--var", "v=NaN", "--json", str(log)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(log.read_text())["executionLog"][0]["request"]["body"] == {
+        "v": "NaN"
+    }

@@ -11,6 +11,7 @@ from flowrun.engine.run import EngineSettings
 from flowrun.http.client import Client, decode
 from flowrun.http.forms import encode_form, form_urlencode
 
+from . import streams
 from .target import end_of, run_events, steps_of
 
 
@@ -581,3 +582,20 @@ def test_unknown_charset_falls_back_to_utf8(target):
     finally:
         client.close()
     assert reply.body == "hé"
+
+
+def test_response_too_deep_to_parse_is_kept_as_text():
+    from flowrun.http.client import decode
+
+    text = "[" * 5000 + "]" * 5000
+    assert decode(text) == text
+
+
+def test_dns_failure_after_a_redirect_names_the_redirect_target(client, hits):
+    flow = streams.make_flow(
+        hits, streams.node("r", "/redirect?to=http://no-such-host.invalid/x", timeout=5)
+    )
+    _, events = streams.run_events(client, flow)
+    step = next(data for name, data in events if name == "step")
+    assert step["status"] == "failed"
+    assert "no-such-host.invalid" in step["error"], step["error"]

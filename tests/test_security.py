@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 
 import pytest
@@ -9,6 +11,8 @@ import pytest
 from flowrun import create_app
 
 from .streams import assert_error, make_flow, node, run_events
+
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
@@ -151,3 +155,76 @@ def test_the_demo_api_is_no_open_redirect(client, to):
 def test_the_demo_api_redirects_within_the_site(client):
     resp = client.get("/demo/redirect", query_string={"to": "/demo/items"})
     assert resp.status_code == 302 and resp.headers["Location"] == "/demo/items"
+
+
+@pytest.fixture
+def small_limit(tmp_path):
+    app = create_app(
+        {
+            "FLOWRUN_DATA_DIR": str(tmp_path / "data"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "flows"),
+            "FLOWRUN_MAX_CONFIG_BYTES": 2000,
+        }
+    )
+    yield app.test_client()
+    app.extensions["flowrun"].close()
+
+
+def _chunked(client, raw: bytes):
+    # gunicorn sets wsgi.input_terminated: werkzeug then reads a chunked body up
+    # to MAX_CONTENT_LENGTH and stops there without an error.
+    return client.post(
+        "/api/validate",
+        input_stream=io.BytesIO(raw),
+        headers={**JSON, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_chunked_body_over_the_limit_is_413_not_a_truncated_400(small_limit):
+    big = json.dumps({"config": {"name": "x" * 3000, "nodes": []}}).encode()
+    body = assert_error(_chunked(small_limit, big), 413)
+    assert "FLOWRUN_MAX_CONFIG_BYTES" in body["error"]
+
+
+def test_chunked_body_at_the_limit_is_read_whole(small_limit):
+    empty = b'{"config": {"name": "", "nodes": []}}'
+    raw = empty.replace(b'""', b'"' + b"x" * (2000 - len(empty)) + b'"')
+    assert len(raw) == 2000
+    resp = _chunked(small_limit, raw)
+    assert resp.status_code == 200
+    assert resp.get_json()["valid"] is False  # no nodes: but read and parsed
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::ffff:169.254.169.254]/", "http://[::ffff:a9fe:a9fe]/latest"]
+)
+def test_ipv4_mapped_metadata_address_is_blocked(url):
+    from flowrun.errors import BlockedTarget
+    from flowrun.http.guard import NetworkGuard
+
+    guard = NetworkGuard(blocked=["169.254.0.0/16", "fd00:ec2::254/128"])
+    with pytest.raises(BlockedTarget):
+        guard.check(url)
+
+
+def test_network_guard_remembers_only_what_passed():
+    from flowrun.errors import BlockedTarget
+    from flowrun.http.guard import NetworkGuard
+
+    guard = NetworkGuard(blocked=["10.0.0.0/8"])
+    for _ in range(2):
+        guard.check("http://127.0.0.1:5/a")
+        guard.check("http://127.0.0.1:5/b?c")
+        for url in (
+            "http://10.1.2.3:5/x",
+            "http://10.1.2.3:5/y",
+            "http://[::ffff:10.0.0.1]/",
+        ):
+            with pytest.raises(BlockedTarget):
+                guard.check(url)
+    allowed = NetworkGuard(allowed_hosts=["127.0.0.1"])
+    for _ in range(2):
+        allowed.check("http://127.0.0.1:5/a")
+        with pytest.raises(BlockedTarget):
+            allowed.check("http://127.0.0.2:5/a")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from flowrun import create_app
 from flowrun.store.control import SQLiteChannel
 from flowrun.store.history import Store
 from flowrun.store.masking import MASK
@@ -389,3 +390,51 @@ def test_a_group_that_cannot_be_written_is_logged_not_raised(tmp_path, caplog):
     assert seq.seq is None  # its row was rolled back with the steps
     store._pending.clear()
     store.db.conn.close()
+
+
+def test_authorization_value_is_masked_in_later_steps_too(client, hits):
+    flow = make_flow(
+        hits,
+        node(
+            "login",
+            "/login",
+            "POST",
+            body={"username": "ada", "password": "secret"},
+        ),
+        node(
+            "me",
+            "/me",
+            headers={"Authorization": "Bearer {{ .responses.login.token }}"},
+        ),
+        node(
+            "echo",
+            "/echo",
+            "POST",
+            body={"auth": "Bearer {{ .responses.login.token }}"},
+        ),
+    )
+    headers, events = run_events(client, flow)
+    token = events[-1][1]["executionLog"][0]["response"]["body"]["token"]
+    stored = client.get(f"/api/executions/{headers['X-Execution-Id']}").get_json()
+    me, echo = stored["steps"][1], stored["steps"][2]
+    assert me["request"]["headers"]["Authorization"] == "********"
+    assert token not in json.dumps(echo)
+
+
+def test_history_keeps_at_most_history_limit(tmp_path, hits):
+    app = create_app(
+        {
+            "FLOWRUN_DATA_DIR": str(tmp_path / "data"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "flows"),
+            "FLOWRUN_HISTORY_LIMIT": 3,
+        }
+    )
+    try:
+        client = app.test_client()
+        flow = make_flow(hits, node("a", "/items"))
+        for _ in range(6):
+            assert client.post("/api/execute", json={"config": flow}).status_code == 200
+        found = client.get("/api/executions?limit=100").get_json()["executions"]
+        assert len(found) <= 3
+    finally:
+        app.extensions["flowrun"].close()

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from .streams import frames, make_flow, node, run_events
+from flowrun.jsontext import dumps
+
+from .streams import assert_error, frames, make_flow, node, run_events
 
 
 def answer(client, body, answers):
@@ -387,3 +389,83 @@ def test_a_client_that_does_not_read_cannot_pile_up_a_whole_run(app, hits):
     assert events[-1][0] == "end" and end["interrupted"] is True
     assert 0 < end["stepsExecuted"] < 8 and end["notRun"]
     assert store.state(eid)["status"] == "interrupted"
+
+
+def test_partial_answer_is_400_and_the_prompt_keeps_waiting(client, hits):
+    import threading
+
+    flow = make_flow(
+        hits,
+        node(
+            "login",
+            "/login",
+            "POST",
+            userPrompts={"username": "User?", "password": "Password?"},
+            body={
+                "username": "{{ .input.username }}",
+                "password": "{{ .input.password }}",
+            },
+        ),
+    )
+    answers = []
+
+    def answer(body):
+        answers.append(client.post("/api/provide-input", json=body))
+
+    def on_event(name, data, resp):
+        if name == "input_required":
+            base = {"executionId": data["executionId"], "stepIndex": 0}
+            partial = {**base, "userInput": {"username": "ada"}}
+            whole = {**base, "userInput": {"username": "ada", "password": "secret"}}
+            for body in (partial, whole):
+                thread = threading.Thread(target=answer, args=(body,))
+                thread.start()
+                thread.join()
+
+    _, events = run_events(client, flow, on_event=on_event)
+    first, second = answers
+    body = assert_error(first, 400)
+    assert body["errors"][0]["path"] == "userInput.password"
+    assert second.status_code == 200
+    assert events[-1][1]["success"] is True
+
+
+# -- `end` joins the step records' JSON instead of encoding them again
+def _encoded_events(app, flow, options=None):
+    from flowrun.engine.flow import RunOptions, normalize
+    from flowrun.engine.run import Run
+    from flowrun.web.executions import Execution, WebControls
+
+    state = app.extensions["flowrun"]
+    controls = WebControls("exec-enc", state.channel)
+    run = Run(
+        normalize(flow),
+        RunOptions.from_dict(options),
+        controls,
+        state.engine_settings(),
+        "exec-enc",
+    )
+    execution = Execution(state, run, controls)
+    return [(execution._encode(ev, ev.to_dict()), ev.to_dict()) for ev in run.events()]
+
+
+@pytest.mark.parametrize("limit", [None, 600])
+def test_encoded_events_are_the_json_of_their_data(app, hits, monkeypatch, limit):
+    from flowrun.web import executions
+
+    if limit is not None:  # a run past the kept bytes: `end` is encoded whole
+        monkeypatch.setattr(executions, "_LOGGED_LIMIT", limit)
+    flow = make_flow(
+        hits,
+        node("a", "/items", headers={"Authorization": 'Bearer x\u00e9"\\'}),
+        node("b", "/items", conditions=[{"variable": "nope", "equals": 1}]),
+        node("c", "/status/500"),
+        node("d", "/items"),
+    )
+    got = _encoded_events(app, flow, {"continueOnFailure": True})
+    names = [data.get("status") for _, data in got]
+    assert len(got) > 6, names
+    for text, data in got:
+        assert text == dumps(data)
+    end = got[-1][1]
+    assert [r["id"] for r in end["executionLog"]] == ["a", "b", "c", "d"]

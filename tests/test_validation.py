@@ -14,6 +14,8 @@ from jsonschema import Draft202012Validator
 from flowrun.engine import validation
 from flowrun.errors import FlowInvalid
 
+from . import streams
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BASE = "http://127.0.0.1:8000/demo"
 
@@ -866,3 +868,96 @@ def test_a_value_nested_too_deeply_is_refused_with_its_path(depth, refused):
     assert messages == ["nested more than 100 levels deep"]
     assert errors[0]["nodeId"] == "a"
     assert errors[0]["path"].startswith("nodes[0].body[0][0]")
+
+
+def deep(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_body_nested_beyond_max_depth_is_a_located_validation_error(client, hits):
+    flow = streams.make_flow(hits, streams.node("d", "/echo", "POST", body=deep(300)))
+    body = streams.assert_error(
+        client.post("/api/execute-stream", json={"config": flow}), 400, "Invalid flow"
+    )
+    [error] = body["errors"]
+    assert error["path"].startswith("nodes[0].body.a.a")
+    assert error["nodeId"] == "d"
+    assert "100 levels" in error["message"]
+    assert hits.paths() == []
+    resp = client.post("/api/validate", json={"config": flow})
+    assert resp.get_json()["valid"] is False
+
+
+def test_body_nested_within_max_depth_runs(client, hits):
+    flow = streams.make_flow(
+        hits,
+        streams.node(
+            "d",
+            "/echo",
+            "POST",
+            body=deep(90),
+            validations=[{"jsonpath": ".json.a.a.a.a", "exists": True}],
+        ),
+    )
+    _, events = streams.run_events(client, flow)
+    assert events[-1][1]["success"] is True
+
+
+def test_invalid_id_message_shows_the_id_as_written(client, hits):
+    flow = streams.make_flow(hits, streams.node("ü-1", "/items"))
+    body = client.post("/api/validate", json={"config": flow}).get_json()
+    assert body["errors"][0]["message"].startswith('id "ü-1" may only contain')
+
+
+def test_placeholder_with_a_non_ascii_name_says_what_names_may_hold(client, hits):
+    flow = streams.make_flow(hits, streams.node("a", "/echo?q={{ .vars.ключ }}"))
+    flow["variables"] = {"ключ": "значение"}
+    body = client.post("/api/validate", json={"config": flow}).get_json()
+    [error] = body["errors"]
+    assert error["path"] == "nodes[0].url"
+    assert error["hint"].startswith("the NAME after .vars. may only contain ASCII")
+
+
+@pytest.mark.parametrize(
+    ("headers", "path", "message"),
+    [
+        ({"X Bad": "v"}, 'nodes[0].headers["X Bad"]', "not a valid header name"),
+        ({"": "v"}, 'nodes[0].headers[""]', "not a valid header name"),
+        ({"X-A:": "v"}, 'nodes[0].headers["X-A:"]', "not a valid header name"),
+        ({"X-Nl": "a\r\nInjected: 1"}, "nodes[0].headers.X-Nl", "line break"),
+    ],
+)
+def test_bad_header_names_and_values_are_validation_errors(
+    client, hits, headers, path, message
+):
+    flow = streams.make_flow(hits, streams.node("a", "/echo", headers=headers))
+    body = client.post("/api/validate", json={"config": flow}).get_json()
+    [error] = body["errors"]
+    assert (error["path"], error["nodeId"]) == (path, "a")
+    assert message in error["message"]
+
+
+def test_unusual_but_valid_headers_pass(client, hits):
+    headers = {"X-Tab": "a\tb", "X-Name": "zoë", "x_under.dot~": "{{ $guid }}"}
+    flow = streams.make_flow(hits, streams.node("a", "/echo", headers=headers))
+    flow["defaults"]["headers"] = {"Accept": "application/json"}
+    assert client.post("/api/validate", json={"config": flow}).get_json()["valid"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [
+        ("timeout", 1e12, "nodes[0].timeout"),
+        ("delayMs", 1e300, "nodes[0].delayMs"),
+        ("retry", {"count": 1, "intervalMs": 1e15}, "nodes[0].retry.intervalMs"),
+    ],
+)
+def test_waits_too_long_to_run_are_validation_errors(client, hits, field, value, path):
+    # They failed mid-run with "Internal error: OverflowError: timestamp out of range".
+    flow = streams.make_flow(hits, streams.node("a", "/items", **{field: value}))
+    body = streams.assert_error(client.post("/api/execute", json={"config": flow}), 400)
+    assert [e["path"] for e in body["errors"]] == [path]
+    assert hits.paths() == []

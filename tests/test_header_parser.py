@@ -1,4 +1,4 @@
-"""flowrun.headers: the fast header parser gives what http.client's parser gives."""
+"""flowrun.http.headers: the fast parser gives what http.client's parser gives."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""jq programs run in a helper process with a time limit (flowrun/jqrun.py)."""
+"""jq programs run in a helper process with a time limit (flowrun/engine/jq.py)."""
 
 from __future__ import annotations
 
