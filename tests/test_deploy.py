@@ -30,6 +30,7 @@ from .target import free_port
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "deploy-token"
 HEARTBEAT_S = 1.0
+INPUT_TIMEOUT_S = 15
 
 
 class Gunicorn:
@@ -46,6 +47,9 @@ class Gunicorn:
             FLOWRUN_DATA_DIR=str(tmp / f"data-{self.port}"),
             FLOWRUN_FLOWS_DIR=str(tmp / f"flows-{self.port}"),
             FLOWRUN_HEARTBEAT_S=str(HEARTBEAT_S),
+            # A prompt whose answer got lost fails the step in seconds, so a
+            # broken cross-worker answer fails its test instead of hanging it.
+            FLOWRUN_INPUT_TIMEOUT_S=str(INPUT_TIMEOUT_S),
             FLOWRUN_TOKEN=TOKEN,
             FLOWRUN_MAX_CONFIG_BYTES="100000",
         )
