@@ -1,11 +1,43 @@
-"""Shared fixtures: a real target HTTP server on 127.0.0.1, a CLI runner."""
+"""Shared fixtures: a real target HTTP server on 127.0.0.1, a CLI runner.
+
+Every test runs offline: ``tests/offline`` refuses any traffic off loopback, in this
+process and in every Python process a test starts, and a test that tries fails.
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from .offline import sitecustomize as offline
 from .target import Target, free_port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_log(tmp_path_factory):
+    """The file where processes of this run record attempts to leave the machine;
+    child processes load the same guard through PYTHONPATH."""
+    log = tmp_path_factory.mktemp("offline") / "attempts.log"
+    log.touch()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(offline.LOG_VARIABLE, str(log))
+        env.setenv("PYTHONPATH", str(Path(offline.__file__).parent), os.pathsep)
+        yield log
+
+
+@pytest.fixture(autouse=True)
+def stays_on_this_machine(offline_log):
+    """Fail the test if any process tried to reach an address off loopback."""
+    start = offline_log.stat().st_size
+    yield
+    with offline_log.open() as f:
+        f.seek(start)
+        attempts = f.read()
+    if attempts:
+        pytest.fail("Traffic off this machine was refused:\n" + attempts, False)
 
 
 @pytest.fixture(scope="session")
