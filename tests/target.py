@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from urllib.parse import parse_qs
 
 from flask import Flask, jsonify
 from werkzeug.serving import make_server
@@ -19,12 +20,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# A held request is let go after this long even if no test releases it.
+HOLD_LIMIT_S = 30
+
+
 class Target:
-    """A running target server; ``url`` is its base, ``hits`` what it received."""
+    """A running target server; ``url`` is its base, ``hits`` what it received.
+
+    A request whose query has ``hold=KEY`` is recorded at once, then held until
+    the test calls ``release(KEY)``: the test knows the step is in flight, and
+    for as long as it needs.
+    """
 
     def __init__(self):
         self.hits: list[dict] = []
         self.lock = threading.Lock()
+        self._gates: dict[str, threading.Event] = {}
         app = Flask("target")
         # Tests redirect through the target to other hosts (guard, DNS errors).
         app.config["DEMO_OFF_SITE_REDIRECTS"] = True
@@ -54,6 +65,8 @@ class Target:
                         "at": time.time(),
                     }
                 )
+            for key in parse_qs(environ.get("QUERY_STRING", "")).get("hold", []):
+                self._gate(key).wait(HOLD_LIMIT_S)
             return wsgi(environ, start_response)
 
         return app
@@ -62,9 +75,27 @@ class Target:
         with self.lock:
             return [h["path"] for h in self.hits if h["path"] != "/hits"]
 
+    def _gate(self, key: str) -> threading.Event:
+        with self.lock:
+            return self._gates.setdefault(key, threading.Event())
+
+    def held(self, key: str) -> bool:
+        """Whether a request with ``hold=KEY`` has arrived (and waits, unless
+        released)."""
+        with self.lock:
+            return any(key in parse_qs(h["query"]).get("hold", []) for h in self.hits)
+
+    def release(self, key: str) -> None:
+        """Let the requests held under ``key`` (and later ones) through."""
+        self._gate(key).set()
+
     def clear(self) -> None:
+        """Forget the requests received; let every held request go."""
         with self.lock:
             self.hits.clear()
+            gates, self._gates = self._gates, {}
+        for gate in gates.values():
+            gate.set()
 
     def close(self) -> None:
         self._server.shutdown()

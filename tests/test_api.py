@@ -9,6 +9,7 @@ import pytest
 from flowrun import __version__, create_app
 
 from .streams import assert_error, make_flow, node, run_events
+from .waits import wait_until
 
 JSON = {"Content-Type": "application/json"}
 
@@ -408,9 +409,13 @@ def test_ends_still_in_a_group_are_written_when_the_process_exits(app):
 
 def test_execute_can_be_stopped_through_the_api(client, app, hits):
     import threading
-    import time
 
-    flow = make_flow(hits, node("slow", "/slow?ms=400"), node("next", "/items"))
+    # The stop is answered while the first step's request is in flight: the row
+    # says `running` from before that request goes out, so waiting for `running`
+    # alone let a stop on a busy machine land before the first step.
+    flow = make_flow(
+        hits, node("slow", "/slow?ms=1&hold=api-stop"), node("next", "/items")
+    )
     result = {}
     thread = threading.Thread(
         target=lambda: result.update(
@@ -418,13 +423,13 @@ def test_execute_can_be_stopped_through_the_api(client, app, hits):
         )
     )
     thread.start()
-    store = app.extensions["flowrun"].store
-    deadline = time.monotonic() + 5
-    while not store.list(1) or store.list(1)[0]["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    eid = store.list(1)[0]["executionId"]
-    assert client.post(f"/api/executions/{eid}/stop").status_code == 202
+    try:
+        wait_until(lambda: hits.held("api-stop"), message="the first request")
+        [row] = app.extensions["flowrun"].store.list(1)
+        eid = row["executionId"]
+        assert client.post(f"/api/executions/{eid}/stop").status_code == 202
+    finally:
+        hits.release("api-stop")
     thread.join(5)
     assert result["interrupted"] is True and result["notRun"] == ["next"]
     assert hits.paths() == ["/demo/slow"]
