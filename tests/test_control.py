@@ -15,6 +15,7 @@ import pytest
 from flowrun import create_app
 
 from .streams import assert_error, frames, make_flow, node
+from .waits import wait_until
 
 
 def two_workers(tmp_path, redis_url=None):
@@ -179,3 +180,76 @@ def test_partial_answer_through_the_other_worker_is_400_and_the_prompt_waits(
     assert (args["u"], args["p"]) == (["ada"], ["42"])
     state = b.extensions["flowrun"].channel.state(eid)
     assert (state["promptStep"], state["promptKeys"]) == (None, None)
+
+
+# -- a stop answered by the other worker, at each moment a run can be in ------------
+# Worker A's poller is made too slow to matter: the stop recorded by worker B can
+# reach A's run in time only through the check the engine makes, synchronously,
+# before each step starts (and in each wait). So each case fails every time that
+# check is missing, instead of when a random moment happens to hit its window.
+MOMENTS = {
+    # (the held/prompting/paused step, what ends the wait after the 202)
+    "during the first request": (0, "release"),
+    "during a middle request": (1, "release"),
+    "during the last request": (2, "release"),
+    "while a prompt waits, answered after the stop": (1, "answer"),
+    "while paused, continued after the stop": (1, "continue"),
+}
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_stop_through_the_other_worker_starts_no_later_step(tmp_path, hits, moment):
+    index, then = MOMENTS[moment]
+    a, b = two_workers(tmp_path)
+    a.extensions["flowrun"].channel.interval = 3600  # A learns only by checking
+    try:
+        nodes = [node(f"s{i}", f"/items?n={i}") for i in range(3)]
+        if then == "release":
+            nodes[index]["url"] += "&hold=stop"
+        elif then == "answer":
+            nodes[index]["userPrompts"] = {"word": "Word?"}
+        options = {"mode": "step"} if then == "continue" else {}
+        eid, reader = start(a, make_flow(hits, *nodes), options)
+        try:
+            _reach(a, eid, reader, hits, index, then)
+            resp = b.test_client().post(f"/api/executions/{eid}/stop")
+            assert resp.status_code == 202
+            if then == "answer":
+                body = {
+                    "executionId": eid,
+                    "stepIndex": index,
+                    "userInput": {"word": "x"},
+                }
+                a.test_client().post("/api/provide-input", json=body)
+            elif then == "continue":
+                a.test_client().post(f"/api/executions/{eid}/continue")
+        finally:
+            hits.release("stop")
+        end = reader.wait_for("end")[1]
+        reader.join(5)
+    finally:
+        for app in (a, b):
+            app.extensions["flowrun"].close()
+    ran = index + 1 if then == "release" else index
+    started = [d["id"] for n, d, _ in reader.events if n == "step_start"]
+    assert started == [f"s{i}" for i in range(ran)]
+    assert hits.paths() == ["/demo/items"] * ran  # nothing started after the 202
+    assert end["interrupted"] is True and end["success"] is False
+    assert end["notRun"] == [f"s{i}" for i in range(ran, 3)]
+
+
+def _reach(app, eid, reader, hits, index, then):
+    """Bring the run to ``moment``: its step ``index`` held, prompting or paused."""
+    if then == "release":
+        wait_until(lambda: hits.held("stop"), message=f"s{index}'s request")
+    elif then == "answer":
+        reader.wait_for("input_required")
+    else:
+        for step in range(index):
+            wait_until(lambda s=step: _paused_at(reader, s), message=f"pause {step}")
+            app.test_client().post(f"/api/executions/{eid}/continue")
+        wait_until(lambda: _paused_at(reader, index), message=f"pause {index}")
+
+
+def _paused_at(reader, index) -> bool:
+    return any(n == "paused" and d["stepIndex"] == index for n, d, _ in reader.events)
