@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from .offline import sitecustomize as offline
 from .target import Target, free_port
+from .waits import wait_until
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -92,7 +93,6 @@ def redis_url():
     import shutil
     import socket
     import subprocess
-    import time
 
     exe = shutil.which("redis-server")
     if exe is None:
@@ -102,13 +102,15 @@ def redis_url():
     proc = subprocess.Popen(
         [exe, *args, "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def listening():
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
         except OSError:
-            time.sleep(0.05)
+            return False
+        return True
+
+    wait_until(listening, timeout=10, message="redis-server to listen")
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)

@@ -326,25 +326,24 @@ def test_execute_is_listed_before_its_first_request(client, app, hits):
     # plain `execute` client finds its run's id in the list only, maybe on another
     # worker: the row is committed before the first step's request goes out.
     import threading
-    import time
 
     from flowrun.store.history import Store
 
     app.extensions["flowrun"].store._defer = lambda flush: None
-    flow = make_flow(hits, node("slow", "/slow?ms=400"), name="listed early")
+    flow = make_flow(hits, node("slow", "/slow?ms=1&hold=first"), name="listed early")
     thread = threading.Thread(
         target=lambda: client.post("/api/execute", json={"config": flow})
     )
     thread.start()
-    deadline = time.monotonic() + 5
-    while not hits.paths():
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    other = Store(app.config["FLOWRUN_DATA_DIR"])  # another worker's view
     try:
-        listed = other.list(flow="listed early")
+        wait_until(lambda: hits.held("first"), message="the first request")
+        other = Store(app.config["FLOWRUN_DATA_DIR"])  # another worker's view
+        try:
+            listed = other.list(flow="listed early")
+        finally:
+            other.close()
     finally:
-        other.close()
+        hits.release("first")
     thread.join(5)
     assert [e["status"] for e in listed] == ["running"]
 
@@ -520,9 +519,8 @@ def one_at_a_time(tmp_path):
 @pytest.mark.parametrize("second", ["execute", "execute-stream", "execute-node"])
 def test_execute_counts_against_max_executions(one_at_a_time, hits, second):
     import threading
-    import time
 
-    slow = make_flow(hits, node("slow", "/slow?ms=600"))
+    slow = make_flow(hits, node("slow", "/slow?ms=1&hold=first"))
     first = []
     thread = threading.Thread(
         target=lambda: first.append(
@@ -530,11 +528,12 @@ def test_execute_counts_against_max_executions(one_at_a_time, hits, second):
         )
     )
     thread.start()
-    deadline = time.monotonic() + 5
-    while "/demo/slow" not in hits.paths() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    request = {"config": slow, "nodeId": "slow"}  # nodeId: for Try it out
-    resp = one_at_a_time.test_client().post(f"/api/{second}", json=request)
+    try:  # the first run holds the one slot while the target holds its request
+        wait_until(lambda: hits.held("first"), message="the first run's request")
+        request = {"config": slow, "nodeId": "slow"}  # nodeId: for Try it out
+        resp = one_at_a_time.test_client().post(f"/api/{second}", json=request)
+    finally:
+        hits.release("first")
     body = assert_error(resp, 503, "FLOWRUN_MAX_EXECUTIONS")
     assert resp.headers["Retry-After"] == "1" and body["errors"] == []
     thread.join()

@@ -130,10 +130,7 @@ def test_stop_and_continue_while_waiting(workers, hits):
     reader.wait_for("paused")
     assert b.test_client().post(f"/api/executions/{eid}/continue").status_code == 200
     reader.wait_for("step")
-    deadline = time.monotonic() + 5
-    while sum(1 for e in reader.events if e[0] == "paused") < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(lambda: _paused_at(reader, 1), message="the second pause")
     sent = time.monotonic()
     assert b.test_client().post(f"/api/executions/{eid}/stop").status_code == 202
     end = reader.wait_for("end")

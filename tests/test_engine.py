@@ -16,6 +16,7 @@ from flowrun.engine.flow import RunOptions, normalize
 from flowrun.engine.run import EngineSettings, Run, new_execution_id
 
 from .target import end_of, run_events, steps_of
+from .waits import wait_until
 
 EXEC_ID = re.compile(r"^exec-\d{13}-[a-z0-9]{9}$")
 STEP_KEYS = {
@@ -277,8 +278,7 @@ def test_prompt_answered_from_another_thread(hits):
     results = []
 
     def answer():
-        while controls.waiting_input != 0:
-            time.sleep(0.005)
+        wait_until(lambda: controls.waiting_input == 0, message="the prompt's wait")
         results.append(controls.answer(0, {"password": "secret"}))
         results.append(controls.answer(0, {"password": "again"}))
 
@@ -296,8 +296,7 @@ def test_prompt_with_missing_answer_fails_step(hits):
     controls = Controls()
     live = Live(prompted(hits), controls)
     live.until("input_required")
-    while controls.waiting_input != 0:
-        time.sleep(0.005)
+    wait_until(lambda: controls.waiting_input == 0, message="the prompt's wait")
     assert controls.answer(0, {"other": "x"}) == "ok"
     step = live.until("step")
     assert step["status"] == "failed" and "password" in step["error"]
@@ -325,6 +324,8 @@ def test_step_mode_pauses_before_each_node(hits):
     live = Live(doc, controls, mode="step")
     paused = live.until("paused")
     assert (paused["step"], paused["stepIndex"], paused["resumeAt"]) == (1, 0, None)
+    # Nothing marks a request that should not happen: give a run that did not
+    # pause the time to send one.
     time.sleep(0.1)
     assert hits.paths() == []
     assert controls.resume() is True
@@ -365,13 +366,26 @@ def test_auto_mode_resume_skips_the_wait(hits):
 
 
 def slow_flow(target, ms=400):
+    """Four steps; the target holds the second one's request under ``hold=s2``."""
     return flow(
         target,
         get("s1", "/slow?ms=10&n=1"),
-        get("s2", f"/slow?ms={ms}&n=2"),
+        get("s2", f"/slow?ms={ms}&hold=s2&n=2"),
         get("s3", "/slow?ms=10&n=3"),
         get("s4", "/slow?ms=10&n=4"),
     )
+
+
+class Sleepy(Controls):
+    """Controls that say when the run starts a wait (a delay, or before a retry)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sleeping = threading.Event()
+
+    def sleep(self, seconds):
+        self.sleeping.set()
+        return super().sleep(seconds)
 
 
 def assert_interrupted(events, not_run, hits, sent):
@@ -384,8 +398,9 @@ def assert_interrupted(events, not_run, hits, sent):
 def test_stop_during_in_flight_step(hits):
     live = Live(slow_flow(hits))
     live.until("step_start", id="s2")
-    time.sleep(0.05)
+    wait_until(lambda: hits.held("s2"), message="s2's request")
     live.controls.stop()
+    hits.release("s2")
     step = live.until("step")
     assert step["id"] == "s2"
     assert step["status"] == "completed" and step["response"]["status"] == 200
@@ -393,7 +408,6 @@ def test_stop_during_in_flight_step(hits):
     events = live.finish()
     assert [n for n, _ in events][-2:] == ["step", "end"]
     assert_interrupted(events, ["s3", "s4"], hits, ["1", "2"])
-    time.sleep(0.1)
     assert len(hits.hits) == 2
 
 
@@ -403,8 +417,7 @@ def test_stop_during_prompt_wait(hits):
     )
     live = Live(doc)
     live.until("input_required")
-    while live.controls.waiting_input != 1:
-        time.sleep(0.005)
+    wait_until(lambda: live.controls.waiting_input == 1, message="the prompt's wait")
     live.controls.stop()
     events = live.finish()
     assert_interrupted(events, ["b"], hits, ["a"])
@@ -413,9 +426,8 @@ def test_stop_during_prompt_wait(hits):
 
 def test_stop_during_delay(hits):
     doc = flow(hits, get("a", "/items?n=a"), get("b", "/items?n=b", delayMs=5000))
-    live = Live(doc)
-    live.until("step", id="a")
-    time.sleep(0.05)
+    live = Live(doc, Sleepy())
+    wait_until(live.controls.sleeping.is_set, message="b's delay")
     started = time.monotonic()
     live.controls.stop()
     events = live.finish()
@@ -444,9 +456,8 @@ def test_stop_during_retry_wait(hits):
         ),
         get("b", "/items?n=b"),
     )
-    live = Live(doc)
-    live.until("step_start", id="a")
-    time.sleep(0.2)
+    live = Live(doc, Sleepy())
+    wait_until(live.controls.sleeping.is_set, message="the wait before a retry")
     live.controls.stop()
     events = live.finish()
     assert steps_of(events)[0]["attempts"] == 1
@@ -455,10 +466,14 @@ def test_stop_during_retry_wait(hits):
 
 def test_stop_during_the_last_step_ends_interrupted(hits):
     # Nothing is left to skip, but the person asked to stop: `end` says so.
-    doc = flow(hits, get("s1", "/slow?ms=10&n=1"), get("s2", "/slow?ms=300&n=2"))
+    doc = flow(
+        hits, get("s1", "/slow?ms=10&n=1"), get("s2", "/slow?ms=300&hold=s2&n=2")
+    )
     live = Live(doc)
     live.until("step_start", id="s2")
+    wait_until(lambda: hits.held("s2"), message="s2's request")
     live.controls.stop()
+    hits.release("s2")
     assert live.until("step")["status"] == "completed"
     events = live.finish()
     assert_interrupted(events, [], hits, ["1", "2"])

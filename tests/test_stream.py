@@ -8,8 +8,10 @@ import time
 import pytest
 
 from flowrun.jsontext import dumps
+from flowrun.web.executions import WebControls
 
 from .streams import assert_error, frames, make_flow, node, run_events
+from .waits import wait_until
 
 
 def answer(client, body, answers):
@@ -204,7 +206,7 @@ def test_stop_completes_the_step_in_flight(client, hits):
 
 
 @pytest.mark.parametrize("wait", ["prompt", "delay", "step-mode"])
-def test_stop_while_waiting_starts_nothing(client, hits, wait):
+def test_stop_while_waiting_starts_nothing(client, hits, wait, monkeypatch):
     waiting = node("wait", "/items")
     options = {}
     if wait == "prompt":
@@ -215,6 +217,14 @@ def test_stop_while_waiting_starts_nothing(client, hits, wait):
         options = {"mode": "step"}
     flow = make_flow(hits, waiting, node("after", "/items"))
     seen = []
+    sleeping = threading.Event()  # the run is in its delay
+    sleep = WebControls.sleep
+
+    def watched_sleep(self, seconds):
+        sleeping.set()
+        return sleep(self, seconds)
+
+    monkeypatch.setattr(WebControls, "sleep", watched_sleep)
 
     def on_event(name, data, resp):
         seen.append(name)
@@ -222,7 +232,7 @@ def test_stop_while_waiting_starts_nothing(client, hits, wait):
             wait == "delay" and name == "start"
         ):
             if wait == "delay":
-                time.sleep(0.1)
+                wait_until(sleeping.is_set, message="the delay")
             r = client.post(f"/api/executions/{data['executionId']}/stop")
             assert r.status_code == 202
 
@@ -267,21 +277,23 @@ def test_heartbeat_while_a_step_is_slow(client, hits):
 
 
 def test_closing_the_stream_interrupts_after_the_step_in_flight(client, app, hits):
-    flow = make_flow(hits, node("slow", "/slow?ms=400"), node("next", "/items"))
+    flow = make_flow(
+        hits, node("slow", "/slow?ms=400&hold=slow"), node("next", "/items")
+    )
     resp = client.post("/api/execute-stream", json={"config": flow}, buffered=False)
     eid = resp.headers["X-Execution-Id"]
-    for name, _data in frames(resp.response):
-        if name == "step_start":
-            break
-    resp.close()  # the client goes away while the slow step is in flight
+    controls = app.extensions["flowrun"].registry.get(eid).controls
+    try:
+        wait_until(lambda: hits.held("slow"), message="the slow step's request")
+        resp.close()  # the client goes away while the slow step is in flight
+        wait_until(controls.cancelled.is_set, message="the server to see the close")
+    finally:
+        hits.release("slow")
     store = app.extensions["flowrun"].store
-    deadline = time.monotonic() + 5
-    while store.get(eid)["status"] == "running" and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: store.get(eid)["status"] != "running", message="the run's end")
     detail = store.get(eid)
     assert detail["status"] == "interrupted"
     assert [s["status"] for s in detail["steps"]] == ["completed", "not_run"]
-    time.sleep(0.1)
     assert hits.paths() == ["/demo/slow"]
 
 
@@ -332,10 +344,11 @@ def test_dev_server_notices_a_closed_socket_without_heartbeats(tmp_path, hits):
         sock.close()
         resp.close()
         store = app.extensions["flowrun"].store
-        deadline = time.monotonic() + 10
-        while store.state(eid)["status"] == "running":
-            assert time.monotonic() < deadline, "the closed socket went unnoticed"
-            time.sleep(0.02)
+        wait_until(
+            lambda: store.state(eid)["status"] != "running",
+            timeout=10,
+            message="the server to notice the closed socket",
+        )
         assert store.state(eid)["status"] == "interrupted"
         assert hits.paths() == []
     finally:
@@ -379,10 +392,11 @@ def test_a_client_that_does_not_read_cannot_pile_up_a_whole_run(app, hits):
     )
     eid = resp.headers["X-Execution-Id"]
     store = app.extensions["flowrun"].store
-    deadline = time.monotonic() + 10
-    while store.state(eid)["status"] == "running":  # nobody reads the stream
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(  # nobody reads the stream
+        lambda: store.state(eid)["status"] != "running",
+        timeout=10,
+        message="the run to be stopped",
+    )
     events = list(frames(resp.response))
     resp.close()
     end = events[-1][1]
