@@ -19,6 +19,7 @@ from flowrun.cli.main import cli
 
 from . import streams
 from .target import free_port
+from .waits import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -37,6 +38,12 @@ def reap(proc: subprocess.Popen) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def sleeping(pid: int) -> bool:
+    """Whether the process waits in a system call (Linux's state S)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "S"
 
 
 def base(target) -> str:
@@ -260,11 +267,14 @@ def test_prompts_are_asked_on_a_terminal(target):
 
 
 # -- Ctrl-C -------------------------------------------------------------------------
-def test_ctrl_c_finishes_the_step_in_flight_then_stops(target, tmp_path):
+def test_ctrl_c_finishes_the_step_in_flight_then_stops(hits, tmp_path):
     report = tmp_path / "log.json"
+    # The example, with the target holding step 2's request until Ctrl-C is sent.
+    doc = json.loads((EXAMPLES / "slow-steps.json").read_text())
+    doc["nodes"][1]["url"] += "&hold=slow-2"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flowrun", "run", str(EXAMPLES / "slow-steps.json")]
-        + ["--var", base(target), "--var", "ms=400", "--json", str(report)],
+        [sys.executable, "-m", "flowrun", "run", write(tmp_path, doc)]
+        + ["--var", base(hits), "--var", "ms=400", "--json", str(report)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -277,10 +287,12 @@ def test_ctrl_c_finishes_the_step_in_flight_then_stops(target, tmp_path):
             line = proc.stdout.readline()
             assert line, "flowrun exited early"
             lines.append(line)
-        time.sleep(0.1)
+        wait_until(lambda: hits.held("slow-2"), message="step 2's request")
         proc.send_signal(signal.SIGINT)
+        hits.release("slow-2")
         out, err = proc.communicate(timeout=10)
     finally:
+        hits.release("slow-2")
         reap(proc)
 
     assert proc.returncode == 130
@@ -646,7 +658,7 @@ def test_ctrl_c_at_a_prompt_interrupts_the_run(hits):
             seen += os.read(controller, 1024)
         # The prompt text is written just before input() blocks in read(); a signal
         # landing between the two waits for the read to return, so let it block.
-        time.sleep(0.3)
+        wait_until(lambda: sleeping(proc.pid), message="flowrun to wait for input")
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=10)
     finally:

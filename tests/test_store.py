@@ -11,6 +11,7 @@ from flowrun.store.history import Store
 from flowrun.store.masking import MASK
 
 from .streams import make_flow, node, run_events
+from .waits import wait_until
 
 
 def test_wal_mode_and_tables(app):
@@ -238,15 +239,19 @@ def test_runs_of_dead_processes_are_marked_interrupted(tmp_path):
 
 def test_a_busy_database_is_waited_for_not_failed(tmp_path):
     import threading
-    import time
 
     store = Store(tmp_path)
     other = sqlite3.connect(store.db.path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another worker holds the write lock
     done = []
+    statements = []
+    store.db.conn.set_trace_callback(statements.append)
     writer = threading.Thread(target=lambda: done.append(store.create("e", "f", 1)))
     writer.start()
-    time.sleep(0.2)
+    wait_until(  # found the file busy, and tries again
+        lambda: statements.count("BEGIN IMMEDIATE") >= 2, message="a second try"
+    )
+    store.db.conn.set_trace_callback(None)
     assert done == []  # waiting, cooperatively
     other.execute("COMMIT")
     writer.join(5)
