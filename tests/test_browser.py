@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from .target import free_port
+from .waits import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -57,17 +58,16 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy():
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(f"{url}/api/health", timeout=1) as resp:
-                if resp.status == 200:
-                    return
+                return resp.status == 200
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not become healthy")
+            return False
+
+    wait_until(healthy, timeout, message="gunicorn to answer /api/health")
 
 
 def _flows(server_url: str, target_url: str) -> dict[str, dict]:
@@ -347,7 +347,9 @@ def test_prompt_modal_answered(page, shots):
     expect(
         step1.locator("pre mark.sub-input").filter(has_text='"grace"')
     ).to_be_visible()
-    time.sleep(0.7)  # the late answer must not turn "Completed" back into "Running"
+    # The late answer must not turn "Completed" back into "Running": nothing marks
+    # a change that does not happen, so give it longer than the answer's delay.
+    time.sleep(0.7)
     expect(panel.locator("#run-state")).to_have_text("Completed")
 
 
@@ -373,9 +375,7 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     page.get_by_role("button", name="Go with the Flow").click()
     panel = page.locator("#run-panel")
     # Wait until step 2's request is in flight at the target.
-    deadline = time.monotonic() + 10
-    while len(hits.paths()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(hits.paths()) >= 2, 10, message="step 2's request")
     assert len(hits.paths()) == 2
     page.get_by_role("button", name="Interrupt the Flow").click()
     interrupting = page.get_by_role("button", name="Interrupting the Flow...")
@@ -395,7 +395,6 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     expect(panel.locator(".card")).to_have_count(3)
     expect(panel.locator("#summary")).to_contain_text("slow-3, slow-4, slow-5")
     snap(page, shots, "interrupted")
-    time.sleep(0.5)
     queries = [h["query"] for h in hits.hits if h["path"] == "/demo/slow"]
     assert queries == ["ms=1500", "ms=1500"]  # steps 1 and 2, nothing after
 
@@ -655,18 +654,20 @@ def test_closing_the_tab_mid_run_stops_the_flow(browser, studio, hits):
     pg.goto(studio + "/")
     open_flow(pg, "Slow steps")
     pg.get_by_role("button", name="Go with the Flow").click()
-    deadline = time.monotonic() + 10
-    while not hits.paths() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(hits.paths, 10, message="step 1's request")
     # The target can see step 1 before the page has read the run's first event.
     expect(pg.locator("#run-meta")).to_have_text(re.compile(r"^exec-"))
     execution_id = pg.locator("#run-meta").inner_text()
     context.close()  # the tab goes away while step 1 is in flight
-    time.sleep(3.5)
+
+    def ended():
+        with urllib.request.urlopen(f"{studio}/api/executions/{execution_id}") as resp:
+            found = json.load(resp)
+        return found if found["status"] != "running" else None
+
+    record = wait_until(ended, 15, message="the run to end")
     # The in-flight step completed; no later step started.
     assert hits.paths() == ["/demo/slow"]
-    with urllib.request.urlopen(f"{studio}/api/executions/{execution_id}") as resp:
-        record = json.load(resp)
     assert record["status"] == "interrupted"
 
 
@@ -942,7 +943,7 @@ def test_import_flowsphere_steps_and_prompts(page, tmp_path):
     page.get_by_label("Import flow file").set_input_files(str(path))
     step1 = page.get_by_role("region", name="Step 1: Log in")
     expect(step1).to_be_visible()
-    time.sleep(0.7)
+    time.sleep(0.7)  # past the slow answer (600 ms): the step must still be there
     expect(step1).to_be_visible()
     expect(step1.get_by_label("Prompts key 1")).to_have_value("password")
     expect(page.get_by_role("region", name="Step 2: Me")).to_be_visible()
@@ -1068,7 +1069,7 @@ def test_step_mode_prompt_answer_keeps_the_pause(page):
     page.route("**/api/provide-input", slow_answer)
     panel, prompt = answer_first_prompt_in_step_mode(page, "bob")
     expect(panel.get_by_text("Paused before step #2")).to_be_visible()
-    time.sleep(0.6)
+    time.sleep(0.6)  # past the slow answer (500 ms): the word must stay "Paused"
     expect(panel.locator("#run-state")).to_have_text("Paused")
     panel.get_by_role("button", name="Continue", exact=True).click()
     expect(panel.get_by_text("Flow completed")).to_be_visible()
@@ -1123,9 +1124,7 @@ def test_run_goes_on_while_the_panel_is_closed(page, hits):
     expect(show).to_contain_text("Running")
     expect(page.get_by_text("The flow keeps running")).to_be_visible()
     # Not stopped: the next step starts with the panel closed.
-    deadline = time.monotonic() + 10
-    while len(hits.paths()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(hits.paths()) >= 2, 10, message="step 2's request")
     assert len(hits.paths()) == 2
     show.click()
     expect(panel.locator('.card[data-step-index="0"]')).to_contain_text("Success")
