@@ -1141,10 +1141,13 @@ def test_run_goes_on_while_the_panel_is_closed(page, hits):
     expect(show).to_be_hidden()
 
 
-# A fetch wrapper that holds the stream's `end` frame back for a while, as a slow
-# network or a large execution log would: the run is over on the server, and the
-# page does not know it yet.
+# A fetch wrapper that holds the stream's `end` frame back until the test calls
+# releaseEnd(), as a slow network or a large execution log would: the run is over
+# on the server, and the page does not know it yet.
 HOLD_END = """(() => {
+  let release;
+  const released = new Promise((r) => { release = r; });
+  window.releaseEnd = () => release();
   const f = window.fetch;
   window.fetch = async (u, init) => {
     const res = await f(u, init);
@@ -1158,7 +1161,7 @@ HOLD_END = """(() => {
         if (at < 0) return out.enqueue(enc.encode(text));
         held = true;
         out.enqueue(enc.encode(text.slice(0, at)));
-        await new Promise((r) => setTimeout(r, 1500));
+        await released;
         out.enqueue(enc.encode(text.slice(at)));
       },
     }));
@@ -1181,6 +1184,7 @@ def test_interrupt_after_the_last_step_asks_nothing(page):
     page.get_by_role("button", name="Interrupt the Flow").click()
     expect(page.get_by_text("Nothing left to interrupt")).to_be_visible()
     expect(page.get_by_role("button", name="Interrupt the Flow")).to_be_enabled()
+    page.evaluate("releaseEnd()")
     expect(panel.get_by_text("Flow completed")).to_be_visible()
     assert stops == []  # and no 409 in the console (the page fixture checks)
 

@@ -112,10 +112,16 @@ def test_input_through_the_other_worker(workers, hits):
 
 def test_stop_through_the_other_worker(workers, hits):
     a, b = workers
-    flow = make_flow(hits, node("slow", "/slow?ms=300"), node("next", "/items"))
+    flow = make_flow(
+        hits, node("slow", "/slow?ms=300&hold=slow"), node("next", "/items")
+    )
     eid, reader = start(a, flow)
     reader.wait_for("step_start")
-    resp = b.test_client().post(f"/api/executions/{eid}/stop")
+    try:  # stopped while the slow step is in flight, however busy the machine
+        wait_until(lambda: hits.held("slow"), message="the slow step's request")
+        resp = b.test_client().post(f"/api/executions/{eid}/stop")
+    finally:
+        hits.release("slow")
     assert resp.status_code == 202 and resp.get_json() == {"stopping": True}
     end = reader.wait_for("end")[1]
     reader.join(5)

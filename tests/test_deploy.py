@@ -414,14 +414,17 @@ def test_input_and_stop_through_the_other_worker(server, hits):
         stream.close()
 
     steps = [(f"s{i}", f"/slow?ms=300&run=xs&n={i}&{STARTED}", {}) for i in range(5)]
+    steps[0] = ("s0", steps[0][1] + "&hold=xs", {})  # in flight until stopped
     stream = Stream(server, flow_of(hits, "xs", *steps))
     try:
         stream.until("step_start")
         other = server.connection_to(want_other_than=stream.worker)
+        wait_until(lambda: hits.held("xs"), message="s0's request")
         status, reply, worker = server.call(
             "POST", f"/api/executions/{stream.id}/stop", conn=other
         )
         answered = time.time()
+        hits.release("xs")
         assert (status, reply) == (202, {"stopping": True}) and worker != stream.worker
         end = stream.until("end")[1]
         assert end["interrupted"] is True and end["notRun"] == ["s1", "s2", "s3", "s4"]
@@ -433,6 +436,7 @@ def test_input_and_stop_through_the_other_worker(server, hits):
         )
         other.close()
     finally:
+        hits.release("xs")
         stream.close()
     assert server.wait_status(stream.id)["status"] == "interrupted"
 
