@@ -27,15 +27,17 @@ HOLD_LIMIT_S = 30
 class Target:
     """A running target server; ``url`` is its base, ``hits`` what it received.
 
-    A request whose query has ``hold=KEY`` is recorded at once, then held until
-    the test calls ``release(KEY)``: the test knows the step is in flight, and
-    for as long as it needs.
+    A request whose query has ``hold=KEY`` (or that ``hold_path`` names) is
+    recorded at once, then held until the test calls ``release(KEY)``: the test
+    knows the step is in flight, and for as long as it needs.
     """
 
     def __init__(self):
         self.hits: list[dict] = []
         self.lock = threading.Lock()
         self._gates: dict[str, threading.Event] = {}
+        self._held: set[str] = set()  # keys some request was held under
+        self._path_holds: dict[str, tuple[int, str]] = {}  # path: (after, key)
         app = Flask("target")
         # Tests redirect through the target to other hosts (guard, DNS errors).
         app.config["DEMO_OFF_SITE_REDIRECTS"] = True
@@ -56,16 +58,22 @@ class Target:
 
     def _record(self, wsgi):
         def app(environ, start_response):
+            path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
             with self.lock:
                 self.hits.append(
                     {
                         "method": environ["REQUEST_METHOD"],
-                        "path": environ.get("PATH_INFO", ""),
-                        "query": environ.get("QUERY_STRING", ""),
+                        "path": path,
+                        "query": query,
                         "at": time.time(),
                     }
                 )
-            for key in parse_qs(environ.get("QUERY_STRING", "")).get("hold", []):
+                keys = parse_qs(query).get("hold", [])
+                after, key = self._path_holds.get(path, (None, None))
+                if key and sum(h["path"] == path for h in self.hits) > after:
+                    keys.append(key)
+                self._held.update(keys)
+            for key in keys:
                 self._gate(key).wait(HOLD_LIMIT_S)
             return wsgi(environ, start_response)
 
@@ -80,10 +88,16 @@ class Target:
             return self._gates.setdefault(key, threading.Event())
 
     def held(self, key: str) -> bool:
-        """Whether a request with ``hold=KEY`` has arrived (and waits, unless
+        """Whether a request held under ``key`` has arrived (and waits, unless
         released)."""
         with self.lock:
-            return any(key in parse_qs(h["query"]).get("hold", []) for h in self.hits)
+            return key in self._held
+
+    def hold_path(self, path: str, after: int, key: str) -> None:
+        """Hold the requests for ``path`` that come after the first ``after``
+        under ``key`` (for flows whose URLs the test does not write)."""
+        with self.lock:
+            self._path_holds[path] = (after, key)
 
     def release(self, key: str) -> None:
         """Let the requests held under ``key`` (and later ones) through."""
@@ -93,6 +107,8 @@ class Target:
         """Forget the requests received; let every held request go."""
         with self.lock:
             self.hits.clear()
+            self._held.clear()
+            self._path_holds.clear()
             gates, self._gates = self._gates, {}
         for gate in gates.values():
             gate.set()

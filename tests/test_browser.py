@@ -372,18 +372,21 @@ def test_prompt_cancel_keeps_a_card_that_reopens_it(page):
 
 def test_interrupt_five_slow_steps(page, hits, shots):
     open_flow(page, "Slow steps")
+    hits.hold_path("/demo/slow", after=1, key="step 2")  # in flight until released
     page.get_by_role("button", name="Go with the Flow").click()
     panel = page.locator("#run-panel")
     # Wait until step 2's request is in flight at the target.
-    wait_until(lambda: len(hits.paths()) >= 2, 10, message="step 2's request")
+    wait_until(lambda: hits.held("step 2"), 10, message="step 2's request")
     assert len(hits.paths()) == 2
-    page.get_by_role("button", name="Interrupt the Flow").click()
+    with page.expect_response("**/stop"):
+        page.get_by_role("button", name="Interrupt the Flow").click()
     interrupting = page.get_by_role("button", name="Interrupting the Flow...")
     expect(interrupting).to_be_visible()
     expect(interrupting).to_be_disabled()
     # The 800 ms rule: step 2's placeholder appears while its request is slow.
     expect(panel.get_by_text("Running…")).to_be_visible()
     snap(page, shots, "run-in-progress")
+    hits.release("step 2")
     expect(panel.get_by_text("Flow interrupted")).to_be_visible(timeout=8000)
     # The in-flight step completed; the next one shows as Not Run.
     step2 = panel.locator('.card[data-step-index="1"]')
@@ -1062,6 +1065,7 @@ def test_step_mode_prompt_answer_keeps_the_pause(page):
     open_flow(page, "User input")
 
     def slow_answer(route):
+        # A slow server: the answer's response lands after the next `paused`.
         response = route.fetch()
         time.sleep(0.5)
         route.fulfill(response=response)
@@ -1116,6 +1120,7 @@ def test_run_panel_closes_while_a_prompt_waits(page):
 
 def test_run_goes_on_while_the_panel_is_closed(page, hits):
     open_flow(page, "Slow steps")
+    hits.hold_path("/demo/slow", after=1, key="step 2")  # in flight until released
     page.get_by_role("button", name="Go with the Flow").click()
     panel = run_panel(page)
     page.get_by_role("button", name="Close run panel").click()
@@ -1124,11 +1129,13 @@ def test_run_goes_on_while_the_panel_is_closed(page, hits):
     expect(show).to_contain_text("Running")
     expect(page.get_by_text("The flow keeps running")).to_be_visible()
     # Not stopped: the next step starts with the panel closed.
-    wait_until(lambda: len(hits.paths()) >= 2, 10, message="step 2's request")
+    wait_until(lambda: hits.held("step 2"), 10, message="step 2's request")
     assert len(hits.paths()) == 2
     show.click()
     expect(panel.locator('.card[data-step-index="0"]')).to_contain_text("Success")
-    page.get_by_role("button", name="Interrupt the Flow").click()
+    with page.expect_response("**/stop"):
+        page.get_by_role("button", name="Interrupt the Flow").click()
+    hits.release("step 2")
     page.get_by_role("button", name="Close run panel").click()
     # It ends unseen: the top bar keeps the outcome until the panel is opened.
     expect(show).to_contain_text("Interrupted", timeout=8000)
