@@ -242,7 +242,7 @@ def test_a_stop_through_the_other_worker_starts_no_later_step(tmp_path, hits, mo
 
 
 def _reach(app, eid, reader, hits, index, then):
-    """Bring the run to ``moment``: its step ``index`` held, prompting or paused."""
+    """Bring the run to its moment: step ``index`` held, prompting or paused."""
     if then == "release":
         wait_until(lambda: hits.held("stop"), message=f"s{index}'s request")
     elif then == "answer":
