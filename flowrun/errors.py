@@ -6,6 +6,7 @@
         ├── UnresolvedPlaceholder
         ├── InputMissing       a prompt had no answer (no TTY, no inputs, timeout)
         ├── BlockedTarget      the target address is refused by settings
+        ├── BudgetExceeded     the step's own work ran past FLOWRUN_STEP_CPU_S
         └── TargetUnreachable  network, DNS, TLS, invalid URL
             └── StepTimeout
 
@@ -72,6 +73,10 @@ class InputMissing(StepError):
 
 class BlockedTarget(StepError):
     pass
+
+
+class BudgetExceeded(StepError):
+    """A step's conditions, placeholders and validations used up its CPU budget."""
 
 
 class TargetUnreachable(StepError):

@@ -36,3 +36,45 @@ def os_poll():
     if monkey is not None and monkey.is_module_patched("select"):
         return monkey.get_original("select", "poll")()
     return select.poll()
+
+
+# A greenlet that computes holds the whole worker (every stream, /api/health) until
+# it waits on something: long work gives the others a turn this often.
+TURN_S = 0.01
+
+
+class Turns:
+    """Give other greenlets a turn once this one has computed for ``TURN_S``."""
+
+    __slots__ = ("_since",)
+
+    def __init__(self):
+        self._since = time.perf_counter()
+
+    def take(self, now: float) -> float:
+        """Yield to the hub if a turn is due at ``now``; return the time it resumes.
+
+        Outside gevent nothing else waits on this thread: it never yields.
+        """
+        if now - self._since < TURN_S:
+            return now
+        if gevent_active():
+            import gevent
+
+            gevent.sleep(0)
+            now = time.perf_counter()
+        self._since = now
+        return now
+
+
+def in_thread(fn, *args):
+    """``fn(*args)`` in a real thread while other greenlets run; else right here.
+
+    For C code that releases the GIL (a ``regex`` search with ``concurrent=True``):
+    under gevent the hub serves every other greenlet meanwhile.
+    """
+    if not gevent_active():
+        return fn(*args)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(fn, args)

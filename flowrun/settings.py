@@ -63,6 +63,14 @@ SETTINGS = (
     ),
     Setting("FLOWRUN_MAX_STEPS", 1000, "Most nodes a flow may have.", int),
     Setting(
+        "FLOWRUN_STEP_CPU_S",
+        2.0,
+        "Seconds of computing a step's conditions, placeholders and validations "
+        "(regexes, JSON Schemas, jq programs) may take together; past it the step "
+        "fails.",
+        float,
+    ),
+    Setting(
         "FLOWRUN_MAX_EXECUTIONS",
         10_000,
         "Concurrent executions per worker (503 above).",

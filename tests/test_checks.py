@@ -8,9 +8,12 @@ import time
 import jsonschema
 import pytest
 
-from flowrun.engine import paths
+from flowrun.engine import paths, schemas
+from flowrun.engine.budget import Budget
 from flowrun.engine.checks import compare, condition_holds, validate_response
 from flowrun.engine.placeholders import Context, NodeResult
+from flowrun.engine.run import EngineSettings
+from flowrun.errors import BudgetExceeded
 
 from . import streams
 from .target import end_of, run_events, steps_of
@@ -27,12 +30,13 @@ BODY = {
 }
 
 
-def ctx(**results):
+def ctx(budget=None, **results):
     return Context(
         vars={"want": 7, "name": "apple", "env": "prod"},
         inputs={"choice": "yes"},
         results=results,
         node_ids=frozenset({"a", "b", "c", "later"}),
+        budget=budget or Budget(),
     )
 
 
@@ -402,7 +406,7 @@ def test_condition_with_a_bad_path_is_false_with_reason():
 def test_a_backtracking_regex_fails_the_step_instead_of_freezing_the_worker(hits):
     # ^(a|aa)+$ on 40 a's and a b backtracks for minutes (in `re` and in `regex`);
     # under gevent that would freeze every stream of the worker. The search gives
-    # up after a second.
+    # up when the step's CPU budget ends.
     body = "a" * 40 + "b"
     doc = {
         "nodes": [
@@ -415,10 +419,15 @@ def test_a_backtracking_regex_fails_the_step_instead_of_freezing_the_worker(hits
             }
         ]
     }
-    events = run_events(doc)
+    events = run_events(doc, settings=EngineSettings(step_cpu_s=0.5))
     (step,) = steps_of(events)
     assert step["status"] == "failed"
-    assert "gave up after 1s" in step["error"]
+    assert step["error"] == (
+        "Validation failed: .: /^(a|aa)+$/ gave up on this value (a pattern that "
+        "backtracks heavily, like (a+)+$?): the step used up its CPU budget of "
+        "0.5s (FLOWRUN_STEP_CPU_S, shared by its conditions, placeholders and "
+        "validations)"
+    )
     assert end_of(events)["success"] is False
 
 
@@ -469,19 +478,27 @@ NO_MATCH = "a" * 30 + "!"
 )
 def test_a_backtracking_schema_pattern_fails_the_validation_in_time(schema, body):
     began = time.monotonic()
-    [r] = check([{"schema": schema}], body=body)
+    [r] = check([{"schema": schema}], body=body, c=ctx(budget=Budget(0.3)))
     assert time.monotonic() - began < 10
     assert r["passed"] is False
-    assert f"/{SLOW}/ gave up after 1s" in r["message"], r["message"]
-    assert repr(NO_MATCH) in r["message"]
+    assert r["message"] == (
+        f"schema: /{SLOW}/ gave up on {NO_MATCH!r}: the step used up its CPU "
+        "budget of 0.3s (FLOWRUN_STEP_CPU_S, shared by its conditions, "
+        "placeholders and validations) (a pattern that backtracks heavily, like "
+        "(a+)+$?)"
+    )
 
 
 def test_the_time_limit_is_for_all_the_patterns_of_a_schema_together():
-    # 50 values that each take just under a second would otherwise take 50 s
+    # 50 values that each take just under the limit would otherwise add up
     began = time.monotonic()
-    [r] = check([{"schema": {"items": {"pattern": SLOW}}}], body=[NO_MATCH] * 50)
+    [r] = check(
+        [{"schema": {"items": {"pattern": SLOW}}}],
+        body=[NO_MATCH] * 50,
+        c=ctx(budget=Budget(0.3)),
+    )
     assert time.monotonic() - began < 10
-    assert r["passed"] is False and "gave up after 1s" in r["message"]
+    assert r["passed"] is False and "FLOWRUN_STEP_CPU_S" in r["message"]
 
 
 def test_a_backtracking_schema_pattern_fails_the_step_not_the_worker(hits):
@@ -506,16 +523,29 @@ def test_a_backtracking_schema_pattern_fails_the_step_not_the_worker(hits):
         ]
     }
     began = time.monotonic()
-    events = run_events(doc)
+    events = run_events(doc, settings=EngineSettings(step_cpu_s=0.3))
     assert time.monotonic() - began < 10
     (step,) = steps_of(events)
     assert step["status"] == "failed"
-    assert "gave up after 1s" in step["error"]
+    assert f"/{SLOW}/ gave up on {NO_MATCH!r}" in step["error"]
+
+
+STOCK = {
+    cls.ID_OF(cls.META_SCHEMA): cls
+    for cls in (
+        jsonschema.Draft3Validator,
+        jsonschema.Draft4Validator,
+        jsonschema.Draft6Validator,
+        jsonschema.Draft7Validator,
+        jsonschema.Draft201909Validator,
+        jsonschema.Draft202012Validator,
+    )
+}
 
 
 def _plain_message(schema, body):
-    """What the validation said before patterns had a limit: jsonschema's own."""
-    cls = jsonschema.validators.validator_for(schema)
+    """What the validation says without bounds: jsonschema's own classes."""
+    cls = STOCK.get(schema.get("$schema"), jsonschema.Draft202012Validator)
     error = jsonschema.exceptions.best_match(cls(schema).iter_errors(body))
     if error is None:
         return True, "body matches the schema"
@@ -672,12 +702,27 @@ def test_a_schema_ref_within_the_schema_still_resolves():
     assert r["passed"] is False and "cannot resolve $ref" in r["message"]
 
 
+class SearchesCounted(Budget):
+    """A budget that counts the searches made through it."""
+
+    __slots__ = ("searches",)
+
+    def __init__(self):
+        super().__init__()
+        self.searches = 0
+
+    def search(self, rx, text):
+        self.searches += 1
+        return super().search(rx, text)
+
+
 @pytest.mark.parametrize(
     "schema, body",
     [
         ({"pattern": "a"}, "a"),
         ({"patternProperties": {"^a": {}}}, {"ab": 1}),
         ({"patternProperties": {"^a": {}}, "additionalProperties": False}, {"ab": 1}),
+        ({"patternProperties": {"^a": {}}, "additionalProperties": {}}, {"ab": 1}),
         (
             {
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -694,22 +739,45 @@ def test_a_schema_ref_within_the_schema_still_resolves():
             },
             {"ab": 1},
         ),
+        (
+            {"$schema": "http://json-schema.org/draft-07/schema#", "pattern": "a"},
+            "a",
+        ),
+        (
+            {
+                "$schema": "http://json-schema.org/draft-04/schema#",
+                "patternProperties": {"^a": {}},
+                "additionalProperties": False,
+            },
+            {"ab": 1},
+        ),
+        (
+            {"$schema": "http://json-schema.org/draft-03/schema#", "pattern": "a"},
+            "a",
+        ),
+        # a subschema naming its draft, and a meta-schema, are bounded too
+        (
+            {
+                "properties": {
+                    "x": {
+                        "$schema": "http://json-schema.org/draft-07/schema#",
+                        "pattern": "a",
+                    }
+                }
+            },
+            {"x": "a"},
+        ),
+        (
+            {"$ref": "https://json-schema.org/draft/2020-12/schema"},
+            {"$anchor": "a"},
+        ),
     ],
 )
-def test_every_pattern_search_of_jsonschema_is_bounded(schema, body):
-    # With the budget already spent, any search that goes through the bounded
-    # path gives up at once; one that does not (jsonschema changed how it calls
-    # `re`) would pass silently, and a backtracking pattern would hang a worker.
-    from flowrun.engine import checks
-
-    checks._schema_error({"type": "object"}, {})  # installs the bounded `re`
-    token = checks._pattern_budget.set([0.0])
-    try:
-        cls = jsonschema.validators.validator_for(schema)
-        with pytest.raises(checks.PatternTimeout):
-            list(cls(schema).iter_errors(body))
-    finally:
-        checks._pattern_budget.reset(token)
+def test_every_pattern_search_of_a_schema_goes_through_the_budget(schema, body):
+    # A search that did not (jsonschema's own `re`) could not be stopped.
+    budget = SearchesCounted()
+    assert schemas.first_error(schema, body, budget) is None
+    assert budget.searches >= 1
 
 
 def test_validation_results_quote_a_huge_body_only_in_part(client, hits):
@@ -755,3 +823,186 @@ def test_short_values_are_quoted_whole(client, hits):
     step = next(data for name, data in events if name == "step")
     assert step["validations"][0]["message"] == ".name: expected 'pear', got 'apple'"
     assert step["validations"][0]["actual"] == "apple"
+
+
+# -- one CPU budget per step -------------------------------------------------------
+
+SLOW_TEXT = "a" * 40 + "b"  # ^(a|aa)+$ backtracks for minutes on it
+
+
+def _budget_flow(hits, **node):
+    return {
+        "nodes": [
+            {
+                "id": "slow",
+                "name": "Slow",
+                "method": "POST",
+                "url": f"{hits.url}/demo/echo",
+                "body": {"s": SLOW_TEXT},
+                **node,
+            }
+        ]
+    }
+
+
+def _slow_schema(i):
+    return {
+        "schema": {
+            "properties": {"json": {"properties": {"s": {"pattern": SLOW + "|" * i}}}}
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        # each used to stop after 1 s on its own: 40 s in one step
+        {"validations": [{"jsonpath": ".json.s", "matches": "^(a|aa)+$"}] * 40},
+        {"validations": [_slow_schema(i) for i in range(8)]},
+        {
+            "conditions": [{"variable": "s", "matches": "^(a|aa)+$"}] * 40,
+            "validations": [],
+        },
+        {"validations": [{"jq": "last(range(1e9))"}] * 3},
+    ],
+    ids=["matches", "schema-patterns", "conditions", "jq"],
+)
+def test_a_steps_checks_share_one_budget(hits, node):
+    began = time.monotonic()
+    events = run_events(
+        {**_budget_flow(hits, **node), "variables": {"s": SLOW_TEXT}},
+        settings=EngineSettings(step_cpu_s=0.5),
+    )
+    took = time.monotonic() - began
+    (step,) = steps_of(events)
+    assert step["status"] == "failed", step
+    assert "CPU budget of 0.5s (FLOWRUN_STEP_CPU_S" in step["error"]
+    # the check that ran out says so; the ones after it did not run
+    failed = [v for v in step["validations"] if not v["passed"]]
+    assert len(failed) <= 1 and len(step["validations"]) < 8
+    assert took < 10
+
+
+def test_many_conditions_fail_the_step_when_the_budget_ends():
+    c = ctx(budget=Budget(0.2))
+    cond = {"variable": "name", "matches": "^(a|aa)+$"}
+    c.vars["name"] = SLOW_TEXT
+    with pytest.raises(BudgetExceeded, match=r"^/\^\(a\|aa\)\+\$/ gave up on this"):
+        for _ in range(40):
+            condition_holds(cond, c)
+
+
+def test_placeholders_count_against_the_budget(hits):
+    # 20,000 substitutions of a 1,000-character variable: 20 MB of body, built
+    # well past a budget of a millisecond
+    doc = _budget_flow(hits, body={"parts": ["{{ .vars.big }}"] * 20_000})
+    doc["variables"] = {"big": "x" * 1000}
+    events = run_events(doc, settings=EngineSettings(step_cpu_s=0.001))
+    (step,) = steps_of(events)
+    assert step["status"] == "failed"
+    assert step["error"].startswith("the step used up its CPU budget of 0.001s")
+    assert step["response"] is None  # nothing was sent
+
+
+def test_cheap_checks_do_not_notice_the_budget(hits):
+    events = run_events(
+        _budget_flow(
+            hits,
+            validations=[
+                {"httpStatusCode": 200},
+                {"jsonpath": ".json.s", "matches": "^a+b$"},
+                {"schema": {"required": ["json"]}},
+            ],
+        ),
+        settings=EngineSettings(step_cpu_s=0.5),
+    )
+    (step,) = steps_of(events)
+    assert step["status"] == "completed", step
+
+
+# -- uniqueItems and depth ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [1, 1.0],
+        [True, 1],
+        [False, 0],
+        [None, None],
+        ["1", 1],
+        [{"a": 1, "b": [1]}, {"b": [1.0], "a": 1}],
+        [{"a": True}, {"a": 1}],
+        [[1, 2], [2, 1]],
+        [[1, [True]], [1.0, [True]]],
+        [{}, []],
+        [{"a": {"b": None}}, {"a": {"b": None}}],
+        [1e20, 100000000000000000000],
+    ],
+)
+def test_unique_items_compares_as_jsonschema_does(items):
+    schema = {"uniqueItems": True}
+    [r] = check([{"schema": schema}], body=items)
+    assert (r["passed"], r["message"]) == _plain_message(schema, items)
+
+
+def test_unique_items_on_thousands_of_objects_is_quick():
+    # jsonschema compares every pair of objects: 5,000 of them took ~20 s
+    body = [{"id": i, "tags": ["a", i]} for i in range(5000)]
+    began = time.monotonic()
+    [r] = check([{"schema": {"uniqueItems": True}}], body=body)
+    assert r["passed"] is True
+    [r] = check(
+        [{"schema": {"uniqueItems": True}}], body=[*body, {"tags": ["a", 7.0], "id": 7}]
+    )
+    assert r["passed"] is False, r["message"]
+    assert time.monotonic() - began < 5
+
+
+RECURSIVE = {
+    "$defs": {"n": {"type": "array", "items": {"$ref": "#/$defs/n"}}},
+    "$ref": "#/$defs/n",
+}
+
+
+def _nested(depth):
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_recursive_schema_on_a_deep_body_fails_with_a_message(hits):
+    schema = {
+        "$defs": RECURSIVE["$defs"],
+        "properties": {"json": RECURSIVE["$defs"]["n"]},
+    }
+    doc = _budget_flow(hits, body=_nested(90), validations=[{"schema": schema}])
+    [r] = check([{"schema": RECURSIVE}], body=_nested(400))
+    assert r == {
+        "type": "schema",
+        "expected": RECURSIVE,
+        "passed": False,
+        "message": "schema: references followed more than 100 levels deep (a "
+        "recursive schema on a body nested that deeply)",
+    }
+    # within the bound it is checked as ever
+    [r] = check([{"schema": RECURSIVE}], body=_nested(90))
+    assert r["passed"] is True
+    (step,) = steps_of(run_events(doc))
+    assert step["status"] == "completed", step
+
+
+def test_a_schema_that_refers_to_itself_for_ever_fails_with_a_message():
+    schema = {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}
+    [r] = check([{"schema": schema}], body=1)
+    assert r["passed"] is False and "more than 100 levels deep" in r["message"]
+
+
+def test_a_pattern_too_long_to_compile_is_refused():
+    [r] = check([{"schema": {"pattern": "a" * 3000}}], body="a")
+    assert r["message"] == (
+        "invalid schema: a pattern of 3000 characters, more than the 2000 allowed"
+    )
+    passed, message = compare("matches", "a", "a" * 3000)
+    assert passed is False and "more than the 2000 allowed" in message

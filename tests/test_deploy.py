@@ -608,7 +608,7 @@ def test_a_spinning_jq_program_does_not_freeze_the_worker(one_worker, hits):
     try:
         assert stream.until("step_start")[1]["id"] == "spin"
         _wait_for_hits(hits, "jqspin", 1)
-        time.sleep(0.3)  # the response is in: its jq validations spin, ~3 s
+        time.sleep(0.3)  # the response is in: its jq validations spin, ~2 s
         # Frozen, the worker would answer neither (in-process jq holds the GIL
         # for minutes on these programs).
         conn = http.client.HTTPConnection("127.0.0.1", one_worker.port, timeout=5)
@@ -630,12 +630,133 @@ def test_a_spinning_jq_program_does_not_freeze_the_worker(one_worker, hits):
         stream.close()
     assert answered - began < ended - began - 1  # answered while jq still ran
     assert step["id"] == "spin" and step["status"] == "failed"
+    # the first takes the step's whole budget; the others are not run
     assert [v["message"] for v in step["validations"]] == [
-        f"jq {p!r} gave up after 1s (the time limit for a jq program)"
-        for p in ("last(range(1e9))", "def f: f; f", "[limit(1e9; repeat(1))]")
+        f"jq 'last(range(1e9))' gave up: {BUDGET_USED_UP}"
     ]
     assert len(run_hits(hits, "jqspin")) == 2  # the run went on to "after"
     assert ended - began < 15
+
+
+BUDGET_USED_UP = (
+    "the step used up its CPU budget of 2s (FLOWRUN_STEP_CPU_S, shared by its "
+    "conditions, placeholders and validations)"
+)
+SLOW_TEXT = "a" * 40 + "b"  # ^(a|aa)+$ backtracks for minutes on it
+
+
+def test_slow_checks_leave_the_worker_responsive(one_worker, hits):
+    # Each node's checks used to hold the worker for seconds to minutes (40
+    # backtracking searches, 8 backtracking schema patterns, uniqueItems over
+    # 3,000 objects, 40 backtracking conditions); now each slow one stops at the
+    # step's budget, and /api/health answers throughout.
+    slow = "^(a|aa)+$"
+    objects = [{"i": i} for i in range(3000)]
+    nodes = [
+        ("matches", {"validations": [{"jsonpath": ".json.s", "matches": slow}] * 40}),
+        (
+            "patterns",
+            {
+                "validations": [
+                    {
+                        "schema": {
+                            "properties": {
+                                "json": {
+                                    "properties": {"s": {"pattern": slow + "|" * i}}
+                                }
+                            }
+                        }
+                    }
+                    for i in range(8)
+                ]
+            },
+        ),
+        (
+            "unique",
+            {
+                "body": {"s": SLOW_TEXT, "objects": objects},
+                "validations": [
+                    {
+                        "schema": {
+                            "properties": {
+                                "json": {
+                                    "properties": {"objects": {"uniqueItems": True}}
+                                }
+                            }
+                        }
+                    }
+                ],
+            },
+        ),
+        ("conditions", {"conditions": [{"variable": "s", "matches": slow}] * 40}),
+    ]
+    flow = {
+        "name": "slow checks",
+        "variables": {"s": SLOW_TEXT},
+        "nodes": [
+            {
+                "id": nid,
+                "name": nid,
+                "method": "POST",
+                "url": f"{hits.url}/demo/echo?run=slowchecks",
+                "body": {"s": SLOW_TEXT},
+                **extra,
+            }
+            for nid, extra in nodes
+        ],
+    }
+    latencies: list[float] = []
+    errors: list[str] = []
+    done = threading.Event()
+
+    def poll():
+        conn = http.client.HTTPConnection("127.0.0.1", one_worker.port, timeout=2)
+        try:
+            while not done.is_set():
+                began = time.monotonic()
+                try:
+                    status, _, _ = one_worker.call("GET", "/api/health", conn=conn)
+                except (OSError, http.client.HTTPException) as exc:
+                    errors.append(repr(exc))
+                    conn.close()
+                    conn = http.client.HTTPConnection(
+                        "127.0.0.1", one_worker.port, timeout=2
+                    )
+                    continue
+                latencies.append(time.monotonic() - began)
+                if status != 200:
+                    errors.append(f"status {status}")
+                time.sleep(0.02)
+        finally:
+            conn.close()
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    began = time.monotonic()
+    try:
+        stream = Stream(one_worker, flow, options={"continueOnFailure": True})
+        try:
+            assert stream.status == 200, stream.resp.read()
+            end = stream.until("end")
+            steps = [e[1] for e in stream.events if e[0] == "step"]
+        finally:
+            stream.close()
+    finally:
+        done.set()
+        poller.join(10)
+    took = time.monotonic() - began
+    assert end is not None and end[1]["stepsFailed"] == 3
+    by_id = {step["id"]: step for step in steps}
+    for nid in ("matches", "patterns", "conditions"):
+        assert by_id[nid]["status"] == "failed", by_id[nid]
+        assert BUDGET_USED_UP in by_id[nid]["error"], by_id[nid]["error"]
+    assert by_id["unique"]["status"] == "completed"  # hashed, not compared pairwise
+    assert errors == []
+    assert len(latencies) >= 20
+    print(
+        f"slow checks: {took:.1f} s; /api/health {len(latencies)} answers, "
+        f"max {max(latencies) * 1000:.0f} ms"
+    )
 
 
 def test_sigterm_ends_runs_gracefully(tmp_path, hits):

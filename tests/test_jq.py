@@ -12,7 +12,8 @@ import jq
 import pytest
 
 from flowrun.engine import jq as jqrun
-from flowrun.engine.checks import JQ_TIMEOUT_S
+from flowrun.engine.jq import TIMEOUT_S as JQ_TIMEOUT_S
+from flowrun.engine.run import EngineSettings
 
 from .target import end_of, run_events, steps_of
 
@@ -85,13 +86,18 @@ def check_flow(target, program):
 @pytest.mark.parametrize("program", SPINS[:2])
 def test_a_program_that_runs_for_ever_fails_at_the_limit(hits, program):
     began = time.monotonic()
-    events = run_events(check_flow(hits, program), continue_on_failure=True)
+    events = run_events(
+        check_flow(hits, program),
+        settings=EngineSettings(step_cpu_s=0.5),
+        continue_on_failure=True,
+    )
     took = time.monotonic() - began
     spin, after = steps_of(events)
     assert spin["status"] == "failed"
     [result] = [v for v in spin["validations"] if not v["passed"]]
     assert result["message"] == (
-        f"jq {program!r} gave up after 1s (the time limit for a jq program)"
+        f"jq {program!r} gave up: the step used up its CPU budget of 0.5s "
+        "(FLOWRUN_STEP_CPU_S, shared by its conditions, placeholders and validations)"
     )
     # the run went on, and the next jq validation had a fresh helper
     assert after["status"] == "completed", after
@@ -159,3 +165,79 @@ def test_a_program_that_runs_out_of_memory_fails_and_the_next_one_runs(
     with pytest.raises(jqrun.JqFailure, match="out of memory.*256 MiB"):
         jqrun.run_jq('"x" * 1e9 | length', None, timeout=JQ_TIMEOUT_S)
     assert jqrun.run_jq(".a", {"a": 1}, timeout=JQ_TIMEOUT_S) == [1]
+
+
+def test_jq_sees_nothing_of_the_servers_environment(fresh_helpers, monkeypatch):
+    monkeypatch.setenv("FLOWRUN_TOKEN", "secret")
+    assert jqrun.run_jq("$ENV.FLOWRUN_TOKEN", None) == [None]
+    assert jqrun.run_jq("env | length", None) == [0]
+    assert jqrun.run_jq("$ENV", None) == [{}]
+
+
+def test_jq_imports_no_file_of_the_servers(fresh_helpers, monkeypatch, tmp_path):
+    # jq reads `import "name" as $data` from name.json in the current directory
+    (tmp_path / "settings.json").write_text('{"token": "secret"}')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(jqrun.JqError, match="module not found: settings"):
+        jqrun.run_jq('import "settings" as $s; $s', None)
+
+
+def test_a_flows_jq_env_reads_nothing(hits, monkeypatch, fresh_helpers):
+    monkeypatch.setenv("FLOWRUN_TOKEN", "secret")
+    flow = check_flow(hits, ".")
+    flow["nodes"][0]["validations"] = [
+        {"jq": "$ENV.FLOWRUN_TOKEN", "equals": "x"},
+        {"jq": "env.FLOWRUN_TOKEN", "equals": "x"},
+    ]
+    (spin, _) = steps_of(run_events(flow, continue_on_failure=True))
+    messages = [v["message"] for v in spin["validations"]]
+    assert messages == [
+        "$ENV.FLOWRUN_TOKEN: expected 'x', got 'null'",
+        "env.FLOWRUN_TOKEN: expected 'x', got 'null'",
+    ]
+    assert "secret" not in str(spin)
+
+
+def _resident() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_flow_validation_compiles_jq_in_the_helper_only():
+    # jq folds the constant as it compiles: 100 MB per program, which an
+    # in-process compile cache would keep for good
+    from flowrun.engine import validation
+
+    before = _resident()
+    for i in range(3):
+        program = f'"x1" * {50_000_000 + i} | length'
+        doc = {
+            "nodes": [
+                {
+                    "id": "a",
+                    "name": "A",
+                    "method": "GET",
+                    "url": "http://127.0.0.1:9/",
+                    "validations": [{"jq": program, "greaterThan": 0}],
+                }
+            ]
+        }
+        assert validation.check(doc) == ([], [])
+    assert _resident() - before < 50 << 20
+    errors, _ = validation.check(
+        {
+            "nodes": [
+                {
+                    "id": "a",
+                    "name": "A",
+                    "method": "GET",
+                    "url": "http://127.0.0.1:9/",
+                    "validations": [{"jq": ".items | map(", "exists": True}],
+                }
+            ]
+        }
+    )
+    assert [e["message"] for e in errors] == [
+        "bad jq program: syntax error, unexpected end of file at <top-level>, "
+        "line 1, column 13:"
+    ]

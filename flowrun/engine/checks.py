@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import contextvars
-import time
-from functools import lru_cache
+from dataclasses import dataclass
 
-import jq
 import jsonschema
-import referencing
 import referencing.exceptions
-import regex
 
-from flowrun.engine import paths
-from flowrun.engine.jq import JqTimeout, run_jq
+from flowrun.engine import paths, schemas
+from flowrun.engine.budget import Budget, RegexError, compile_regex
+from flowrun.engine.jq import JqFailure, JqTimeout, run_jq
 from flowrun.engine.placeholders import Context, substitute
-from flowrun.errors import UnresolvedPlaceholder
+from flowrun.errors import BudgetExceeded, UnresolvedPlaceholder
 
 OPERATORS = (
     "exists",
@@ -28,12 +24,6 @@ OPERATORS = (
     "contains",
     "matches",
 )
-NUMERIC = {
-    "greaterThan": (">", lambda a, b: a > b),
-    "lessThan": ("<", lambda a, b: a < b),
-    "greaterThanOrEqual": (">=", lambda a, b: a >= b),
-    "lessThanOrEqual": ("<=", lambda a, b: a <= b),
-}
 VALIDATION_KINDS = (
     "httpStatusCode",
     "jsonpath",
@@ -43,29 +33,10 @@ VALIDATION_KINDS = (
     "maxDurationMs",
 )
 _ABSENT = object()
-
-
-@lru_cache(maxsize=512)
-def compile_jq(program: str):
-    """Compile a jq program in-process (flow validation: compiling runs nothing)."""
-    return jq.compile(program)
-
-
-# `matches` runs patterns from the flow on response text; a pattern that
-# backtracks catastrophically (`^(a+)+$`) would hold the worker, and every stream
-# on it, for minutes. The regex library can stop a search after a time limit.
-REGEX_TIMEOUT_S = 1.0
-RegexError = regex.error
-
-# A jq program from the flow can loop for ever (`last(range(1e9))`, `def f: f; f`),
-# and jq holds the GIL while it runs: programs run in a helper process (jqrun),
-# killed after this long.
-JQ_TIMEOUT_S = 1.0
-
-
-@lru_cache(maxsize=512)
-def compile_regex(pattern: str):
-    return regex.compile(pattern)
+# `matches` patterns, schemas and jq programs come from the flow and run on
+# response bodies: each may take as long as the step's budget leaves it
+# (flowrun.engine.budget), and no longer.
+BACKTRACKS = "a pattern that backtracks heavily, like (a+)+$?"
 
 
 def _number(value):
@@ -137,65 +108,98 @@ def _shown(value) -> str:
     return paths.text(value) if isinstance(value, dict) else paths.js_str(value)
 
 
-def compare(op: str, actual, expected) -> tuple[bool, str]:
-    """Apply one operator; return ``(passed, message)``. ``actual`` may be _ABSENT."""
-    present = actual is not _ABSENT
-    if op == "exists":
-        exists = present and actual is not None
-        want = bool(expected)
-        if exists == want:
-            return True, "exists" if want else "does not exist"
-        return False, "expected to exist, but it does not" if want else (
-            f"expected not to exist, but got {_q(paths.text(actual))}"
-        )
-    if not present:
+def compare(op: str, actual, expected, budget: Budget | None = None):
+    """Apply one operator; return ``(passed, message)``. ``actual`` may be _ABSENT.
+
+    ``matches`` searches within ``budget`` (a fresh one if None) and raises
+    BudgetExceeded when the budget ends before the search does.
+    """
+    check = _COMPARE.get(op)
+    if check is None:
+        return False, f"unknown operator '{op}'"
+    if actual is _ABSENT and op != "exists":
         return False, "not found"
-    if op in ("equals", "notEquals"):
-        same = _same(actual, expected)
-        want, got = _shown(expected), _shown(actual)
-        if op == "equals":
-            if same:
-                return True, f"equals {_q(want)}"
-            return False, f"expected {_q(want)}, got {_q(got)}"
-        if not same:
-            return True, f"not equal to {_q(want)}"
-        return False, f"should not equal {_q(want)}, but it does"
-    if op in NUMERIC:
-        symbol, fn = NUMERIC[op]
+    return check(actual, expected, budget)
+
+
+def _exists(actual, expected, budget):
+    exists = actual is not _ABSENT and actual is not None
+    want = bool(expected)
+    if exists == want:
+        return True, "exists" if want else "does not exist"
+    if want:
+        return False, "expected to exist, but it does not"
+    return False, f"expected not to exist, but got {_q(paths.text(actual))}"
+
+
+def _equals(actual, expected, budget):
+    want = _shown(expected)
+    if _same(actual, expected):
+        return True, f"equals {_q(want)}"
+    return False, f"expected {_q(want)}, got {_q(_shown(actual))}"
+
+
+def _not_equals(actual, expected, budget):
+    want = _shown(expected)
+    if not _same(actual, expected):
+        return True, f"not equal to {_q(want)}"
+    return False, f"should not equal {_q(want)}, but it does"
+
+
+def _numeric(symbol: str, holds):
+    def check(actual, expected, budget):
         a, b = _number(actual), _number(expected)
         if a is None:
             return False, f"expected a number, got {_q(paths.text(actual))}"
         if b is None:
             return False, f"expected value {_q(paths.text(expected))} is not a number"
-        if fn(a, b):
+        if holds(a, b):
             return True, f"{paths.js_str(a)} {symbol} {paths.js_str(b)}"
         return False, f"expected {symbol} {paths.js_str(b)}, got {paths.js_str(a)}"
-    if op == "contains":
-        if isinstance(actual, list):
-            ok = any(paths.js_str(v) == paths.js_str(expected) for v in actual)
-        elif isinstance(actual, dict):
-            ok = paths.js_str(expected) in actual
-        else:
-            ok = paths.js_str(expected) in paths.text(actual)
-        if ok:
-            return True, f"contains {_q(paths.text(expected))}"
-        return False, f"expected to contain {_q(paths.text(expected))}"
-    if op == "matches":
-        try:
-            rx = compile_regex(str(expected))
-        except RegexError as exc:
-            return False, f"bad regex {expected!r}: {exc}"
-        try:
-            found = rx.search(paths.text(actual), timeout=REGEX_TIMEOUT_S)
-        except TimeoutError:
-            return False, (
-                f"/{expected}/ gave up after {REGEX_TIMEOUT_S:g}s on this value "
-                "(a pattern that backtracks heavily, like (a+)+$?)"
-            )
-        if found:
-            return True, f"matches /{expected}/"
-        return False, f"expected to match /{expected}/, got {_q(paths.text(actual))}"
-    return False, f"unknown operator '{op}'"
+
+    return check
+
+
+def _contains(actual, expected, budget):
+    if isinstance(actual, list):
+        ok = any(paths.js_str(v) == paths.js_str(expected) for v in actual)
+    elif isinstance(actual, dict):
+        ok = paths.js_str(expected) in actual
+    else:
+        ok = paths.js_str(expected) in paths.text(actual)
+    if ok:
+        return True, f"contains {_q(paths.text(expected))}"
+    return False, f"expected to contain {_q(paths.text(expected))}"
+
+
+def _matches(actual, expected, budget):
+    try:
+        rx = compile_regex(str(expected))
+    except RegexError as exc:
+        return False, f"bad regex {expected!r}: {exc}"
+    budget = budget or Budget()
+    try:
+        found = budget.search(rx, paths.text(actual))
+    except BudgetExceeded:
+        raise budget.exceeded(
+            f"/{expected}/ gave up on this value ({BACKTRACKS})"
+        ) from None
+    if found:
+        return True, f"matches /{expected}/"
+    return False, f"expected to match /{expected}/, got {_q(paths.text(actual))}"
+
+
+_COMPARE = {
+    "exists": _exists,
+    "equals": _equals,
+    "notEquals": _not_equals,
+    "greaterThan": _numeric(">", lambda a, b: a > b),
+    "lessThan": _numeric("<", lambda a, b: a < b),
+    "greaterThanOrEqual": _numeric(">=", lambda a, b: a >= b),
+    "lessThanOrEqual": _numeric("<=", lambda a, b: a <= b),
+    "contains": _contains,
+    "matches": _matches,
+}
 
 
 def _operators(spec: dict) -> list[str]:
@@ -210,10 +214,14 @@ def _expected(spec: dict, op: str, ctx: Context):
 
 
 def _operator_results(kind, path, actual, spec, ctx) -> list[dict]:
+    """One result per operator; the one the budget ran out in is the last."""
     out = []
     for op in _operators(spec):
         expected = _expected(spec, op, ctx)
-        passed, message = compare(op, actual, expected)
+        try:
+            passed, message = compare(op, actual, expected, ctx.budget)
+        except BudgetExceeded as exc:
+            passed, message = False, str(exc)
         out.append(
             {
                 "type": kind,
@@ -225,7 +233,19 @@ def _operator_results(kind, path, actual, spec, ctx) -> list[dict]:
                 "message": f"{path}: {message}",
             }
         )
+        if ctx.budget.exhausted:
+            break
     return out
+
+
+@dataclass(frozen=True)
+class Response:
+    """What validations look at."""
+
+    status: int
+    headers: dict  # lower-cased names
+    body: object
+    duration_ms: float
 
 
 def validate_response(
@@ -237,15 +257,25 @@ def validate_response(
     duration_ms: float,
     ctx: Context,
 ) -> list[dict]:
-    """Run every validation against a response and return all results."""
+    """Run every validation against a response and return all results.
+
+    Within the step's budget (``ctx.budget``): once it is used up, the result
+    that ran out says so and the validations after it are not run.
+    """
+    response = Response(status, headers, body, duration_ms)
     results: list[dict] = []
-    for spec in validations:
-        try:
-            results.extend(_validate_one(spec, status, headers, body, duration_ms, ctx))
-        except UnresolvedPlaceholder as exc:
-            results.append(
-                {"type": _kind_of(spec), "passed": False, "message": str(exc)}
-            )
+    with ctx.budget as budget:
+        for spec in validations:
+            kind = _kind_of(spec)
+            try:
+                budget.check()
+                results.extend(_KINDS.get(kind, _unknown)(spec, response, ctx))
+            except UnresolvedPlaceholder as exc:
+                results.append({"type": kind, "passed": False, "message": str(exc)})
+            except BudgetExceeded as exc:
+                results.append({"type": kind, "passed": False, "message": str(exc)})
+            if budget.exhausted:
+                break
     return results
 
 
@@ -253,97 +283,80 @@ def _kind_of(spec: dict) -> str:
     return next((k for k in VALIDATION_KINDS if k in spec), "unknown")
 
 
-def _validate_one(spec, status, headers, body, duration_ms, ctx):
-    kind = _kind_of(spec)
-    if kind == "httpStatusCode":
-        expected = substitute(spec["httpStatusCode"], ctx, kind, None)
-        allowed = expected if isinstance(expected, list) else [expected]
-        passed = any(str(status) == paths.js_str(c) for c in allowed)
-        shown = " or ".join(paths.js_str(c) for c in allowed)
+def _status(spec: dict, response: Response, ctx: Context) -> list[dict]:
+    status = response.status
+    expected = substitute(spec["httpStatusCode"], ctx, "httpStatusCode", None)
+    allowed = expected if isinstance(expected, list) else [expected]
+    passed = any(str(status) == paths.js_str(c) for c in allowed)
+    shown = " or ".join(paths.js_str(c) for c in allowed)
+    message = f"status {status}" + ("" if passed else f", expected {shown}")
+    return [
+        {
+            "type": "httpStatusCode",
+            "expected": expected,
+            "actual": status,
+            "passed": passed,
+            "message": message,
+        }
+    ]
+
+
+def _jsonpath(spec: dict, response: Response, ctx: Context) -> list[dict]:
+    path = spec["jsonpath"]
+    try:
+        actual = paths.resolve(response.body, path)
+    except paths.Missing:
+        actual = _ABSENT
+    except paths.PathSyntaxError as exc:
         return [
-            {
-                "type": kind,
-                "expected": expected,
-                "actual": status,
-                "passed": passed,
-                "message": f"status {status}"
-                + ("" if passed else f", expected {shown}"),
-            }
+            {"type": "jsonpath", "path": path, "passed": False, "message": str(exc)}
         ]
-    if kind == "jsonpath":
-        path = spec["jsonpath"]
-        try:
-            actual = paths.resolve(body, path)
-        except paths.Missing:
-            actual = _ABSENT
-        except paths.PathSyntaxError as exc:
-            return [{"type": kind, "path": path, "passed": False, "message": str(exc)}]
-        return _operator_results(kind, path, actual, spec, ctx)
-    if kind == "header":
-        name = spec["header"]
-        actual = headers.get(name.lower(), _ABSENT)
-        return _operator_results(kind, name, actual, spec, ctx)
-    if kind == "jq":
-        program = spec["jq"]
-        try:
-            out = run_jq(program, body, timeout=JQ_TIMEOUT_S)
-        except JqTimeout:
-            return [
-                {
-                    "type": kind,
-                    "path": program,
-                    "passed": False,
-                    "message": f"jq {program!r} gave up after {JQ_TIMEOUT_S:g}s "
-                    "(the time limit for a jq program)",
-                }
-            ]
-        except Exception as exc:  # jq's message for both compile and runtime errors
-            return [
-                {
-                    "type": kind,
-                    "path": program,
-                    "passed": False,
-                    "message": f"jq {program!r}: {exc}",
-                }
-            ]
+    return _operator_results("jsonpath", path, actual, spec, ctx)
+
+
+def _header(spec: dict, response: Response, ctx: Context) -> list[dict]:
+    name = spec["header"]
+    actual = response.headers.get(name.lower(), _ABSENT)
+    return _operator_results("header", name, actual, spec, ctx)
+
+
+def _jq(spec: dict, response: Response, ctx: Context) -> list[dict]:
+    program = spec["jq"]
+    try:
+        out = run_jq(program, response.body, budget=ctx.budget)
+    except JqTimeout:
+        message = str(ctx.budget.exceeded(f"jq {program!r} gave up"))
+    except JqFailure as exc:  # jq's message for compile and runtime errors
+        message = f"jq {program!r}: {exc}"
+    else:
         actual = _ABSENT if not out else out[0] if len(out) == 1 else out
-        return _operator_results(kind, program, actual, spec, ctx)
-    if kind == "schema":
-        try:
-            error = _schema_error(spec["schema"], body)
-        except referencing.exceptions.Unresolvable as exc:
-            return [
-                {
-                    "type": kind,
-                    "expected": spec["schema"],
-                    "passed": False,
-                    "message": f"schema: cannot resolve $ref {exc.ref!r} (only "
-                    "references within the schema are followed)",
-                }
-            ]
-        except PatternTimeout as exc:
-            return [
-                {
-                    "type": kind,
-                    "expected": spec["schema"],
-                    "passed": False,
-                    "message": (
-                        f"schema: /{exc.pattern}/ gave up after {REGEX_TIMEOUT_S:g}s "
-                        "(the time limit for all the schema's patterns together) "
-                        f"on {_q(exc.text)} (a pattern that backtracks heavily, "
-                        "like (a+)+$?)"
-                    ),
-                }
-            ]
-        except jsonschema.exceptions.SchemaError as exc:
-            return [
-                {
-                    "type": kind,
-                    "expected": spec["schema"],
-                    "passed": False,
-                    "message": f"invalid schema: {exc.message}",
-                }
-            ]
+        return _operator_results("jq", program, actual, spec, ctx)
+    return [{"type": "jq", "path": program, "passed": False, "message": message}]
+
+
+def _schema(spec: dict, response: Response, ctx: Context) -> list[dict]:
+    schema = spec["schema"]
+    try:
+        error = schemas.first_error(schema, response.body, ctx.budget)
+    except referencing.exceptions.Unresolvable as exc:
+        message = (
+            f"schema: cannot resolve $ref {exc.ref!r} (only references within the "
+            "schema are followed)"
+        )
+    except schemas.PatternGaveUp as exc:
+        message = (
+            f"schema: /{exc.pattern}/ gave up on {_q(exc.text)}: {exc} ({BACKTRACKS})"
+        )
+    except BudgetExceeded as exc:
+        message = f"schema: {exc}"
+    except schemas.TooDeep:
+        message = (
+            f"schema: references followed more than {schemas.MAX_REF_DEPTH} levels "
+            "deep (a recursive schema on a body nested that deeply)"
+        )
+    except jsonschema.exceptions.SchemaError as exc:
+        message = f"invalid schema: {exc.message}"
+    else:
         if error is None:
             message = "body matches the schema"
         else:
@@ -352,131 +365,57 @@ def _validate_one(spec, status, headers, body, duration_ms, ctx):
             if len(detail) > 2 * MAX_QUOTED:
                 detail = f"{detail[: 2 * MAX_QUOTED]}… ({len(detail)} characters)"
             message = f"schema: {detail} at {where}"
+        passed = error is None
         return [
-            {
-                "type": kind,
-                "expected": spec["schema"],
-                "passed": error is None,
-                "message": message,
-            }
+            {"type": "schema", "expected": schema, "passed": passed, "message": message}
         ]
-    if kind == "maxDurationMs":
-        limit = substitute(spec["maxDurationMs"], ctx, kind, None)
-        number = _number(limit)
-        passed = number is not None and duration_ms <= number
-        return [
-            {
-                "type": kind,
-                "expected": limit,
-                "actual": round(duration_ms, 1),
-                "passed": passed,
-                "message": f"took {duration_ms:.0f} ms"
-                + ("" if passed else f", limit {limit} ms"),
-            }
-        ]
+    return [{"type": "schema", "expected": schema, "passed": False, "message": message}]
+
+
+def _duration(spec: dict, response: Response, ctx: Context) -> list[dict]:
+    limit = substitute(spec["maxDurationMs"], ctx, "maxDurationMs", None)
+    number = _number(limit)
+    took = response.duration_ms
+    passed = number is not None and took <= number
+    return [
+        {
+            "type": "maxDurationMs",
+            "expected": limit,
+            "actual": round(took, 1),
+            "passed": passed,
+            "message": f"took {took:.0f} ms"
+            + ("" if passed else f", limit {limit} ms"),
+        }
+    ]
+
+
+def _unknown(spec: dict, response: Response, ctx: Context) -> list[dict]:
     return [
         {"type": "unknown", "passed": False, "message": f"unknown validation {spec}"}
     ]
 
 
-def _schema_error(schema, body):
-    """The most relevant schema violation of ``body``, or None.
-
-    Raises PatternTimeout when the schema's patterns use up REGEX_TIMEOUT_S.
-    """
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    token = _pattern_budget.set([REGEX_TIMEOUT_S])
-    try:
-        _bound_jsonschema_patterns()
-        validator = cls(schema, registry=_LOCAL_REFS)
-        errors = validator.iter_errors(body)
-        return jsonschema.exceptions.best_match(errors)
-    finally:
-        _pattern_budget.reset(token)
-
-
-# A `$ref` resolves within the schema and to the standard meta-schemas only: by
-# default jsonschema fetches any other URL with urllib, past the network guard and
-# with no timeout.
-_LOCAL_REFS = referencing.Registry()
-
-
-# jsonschema searches the patterns of `pattern`, `patternProperties`,
-# `additionalProperties` and `unevaluatedProperties` with Python's `re`, which holds
-# the GIL (and so the gevent worker) for as long as a backtracking search lasts.
-# Its keyword modules use `re` only as `re.search(pattern, text)`; they are given
-# `_BoundedRe` instead, whose search is the regex library's with a time limit
-# shared by all the searches of one validation (a schema applying a slow pattern
-# to many values is bounded too). `format: regex` only compiles patterns (in
-# check_schema), which does not backtrack.
-_pattern_budget: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
-    "flowrun_pattern_budget", default=None
-)
-
-
-class PatternTimeout(Exception):
-    """A schema pattern's search ran out of time."""
-
-    def __init__(self, pattern: str, text: str):
-        super().__init__(pattern)
-        self.pattern = pattern
-        self.text = text
-
-
-def _search(pattern: str, text: str):
-    """``re.search(pattern, text)`` with the regex library, within the budget."""
-    budget = _pattern_budget.get()
-    left = REGEX_TIMEOUT_S if budget is None else budget[0]
-    if left <= 0:
-        raise PatternTimeout(pattern, text)
-    try:
-        rx = compile_regex(pattern)
-    except RegexError as exc:
-        # `re` accepted it (check_schema compiles patterns); `regex` does not
-        raise jsonschema.exceptions.SchemaError(
-            f"bad regex {pattern!r}: {exc}"
-        ) from None
-    began = time.monotonic()
-    try:
-        return rx.search(text, timeout=left)
-    except TimeoutError:
-        raise PatternTimeout(pattern, text) from None
-    finally:
-        if budget is not None:
-            budget[0] -= time.monotonic() - began
-
-
-class _BoundedRe:
-    """``re`` as jsonschema's keyword modules see it: a bounded ``search``."""
-
-    def __init__(self, re_module):
-        self._re = re_module
-
-    def search(self, pattern, string, flags=0):
-        if flags:
-            return self._re.search(pattern, string, flags)
-        return _search(pattern, string)
-
-    def __getattr__(self, name):
-        return getattr(self._re, name)
-
-
-_KEYWORD_MODULES = ("_keywords", "_legacy_keywords", "_utils")
-
-
-def _bound_jsonschema_patterns() -> None:
-    """Give jsonschema's keyword modules the bounded ``re`` (once per process)."""
-    import importlib
-
-    for name in _KEYWORD_MODULES:
-        module = importlib.import_module(f"jsonschema.{name}")
-        if not isinstance(getattr(module, "re", None), _BoundedRe):
-            module.re = _BoundedRe(module.re)
+_KINDS = {
+    "httpStatusCode": _status,
+    "jsonpath": _jsonpath,
+    "header": _header,
+    "jq": _jq,
+    "schema": _schema,
+    "maxDurationMs": _duration,
+}
 
 
 def condition_holds(cond: dict, ctx: Context) -> tuple[bool, str]:
-    """Evaluate one condition; return ``(holds, reason)``."""
+    """Evaluate one condition; return ``(holds, reason)``.
+
+    Within the step's budget (``ctx.budget``): BudgetExceeded once it is used up.
+    """
+    with ctx.budget as budget:
+        budget.check()
+        return _holds(cond, ctx)
+
+
+def _holds(cond: dict, ctx: Context) -> tuple[bool, str]:
     source = cond.get("source") or (
         "node" if "node" in cond else "variable" if "variable" in cond else "input"
     )
@@ -510,7 +449,8 @@ def condition_holds(cond: dict, ctx: Context) -> tuple[bool, str]:
             if actual is not _ABSENT and cond.get("field"):
                 actual = _maybe(actual, cond["field"])
         for op in _operators(cond):
-            passed, message = compare(op, actual, _expected(cond, op, ctx))
+            expected = _expected(cond, op, ctx)
+            passed, message = compare(op, actual, expected, ctx.budget)
             if not passed:
                 return False, f"{what}: {message}"
         return True, ""

@@ -12,7 +12,13 @@ the next call starts a fresh one.
 A helper may use MEMORY_LIMIT_BYTES of address space and send back at most
 MAX_OUTPUT_BYTES of output: ``"x" * 1e9`` takes jq well under the time limit, and
 its gigabyte would otherwise land in the server process. Over the memory limit jq
-aborts, which ends the helper.
+aborts, which ends the helper. Programs are compiled there too, also to check a
+flow (``jq_error``): jq folds constants as it compiles (``"x1" * 200000000`` is
+400 MB), so no program is ever compiled, or kept, in the server process.
+
+A helper starts with an empty environment in a directory that no longer exists:
+jq's ``$ENV`` and ``env`` see nothing of the server's (its token, its keys), and
+``import "name" as $data`` finds no JSON file of the server's.
 
     JqFailure
     ├── JqError        jq rejected the program or failed running it (jq's message),
@@ -34,6 +40,7 @@ import threading
 import time
 from pathlib import Path
 
+from flowrun.engine.budget import Budget
 from flowrun.green import gevent_active
 
 CHILD = str(Path(__file__).with_name("jq_helper.py"))
@@ -47,7 +54,8 @@ READ_BYTES_PER_S = 4_000_000
 # not for a gigabyte.
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024
 MEMORY_LIMIT_BYTES = 1 << 30  # a helper's address space; idle it uses ~16 MiB
-_REQUEST_HEAD = 8  # jq_helper.REQUEST: !II
+TIMEOUT_S = 1.0  # a program's limit when no budget is given; compiling one's
+_RUN, _COMPILE = 0, 1  # jq_helper.REQUEST: !BII (what to do, program, input)
 _REPLY_HEAD = 5  # jq_helper.REPLY: !BI
 
 
@@ -75,19 +83,43 @@ class _Gone(Exception):
     """The helper closed its pipes (it exited or was killed)."""
 
 
-def run_jq(program: str, value, *, timeout: float) -> list:
+def run_jq(
+    program: str, value, *, timeout: float = TIMEOUT_S, budget: Budget | None = None
+) -> list:
     """All outputs of ``program`` on ``value``, as ``jq``'s ``.all()`` gives them.
 
-    Raises JqError, JqTimeout (after ``timeout`` seconds) or JqHelperDied.
+    The program gets ``timeout`` seconds, or with ``budget`` what is left of it
+    once a helper is free (and the budget is charged the program's running time;
+    waiting for a helper and reading the input are not counted).
+    Raises JqError, JqTimeout or JqHelperDied.
     """
     # jq's input_value() is input_text(json.dumps(value)): the same text, made once
     text = json.dumps(value).encode()
-    return _pool().run(_frame(program.encode(), text), timeout, len(text))
+    request = _frame(_RUN, _utf8(program), text)
+    if budget is None:
+        return _pool().run(request, timeout, len(text))
+    with budget.elsewhere():
+        return _pool().run(request, timeout, len(text), budget)
 
 
-def _frame(program: bytes, text: bytes) -> bytes:
-    head = len(program).to_bytes(4, "big") + len(text).to_bytes(4, "big")
-    return head + program + text
+def jq_error(program: str, *, timeout: float = TIMEOUT_S) -> str | None:
+    """jq's message if ``program`` does not compile, else None (JqTimeout,
+    JqHelperDied when the helper gives up on it)."""
+    try:
+        _pool().run(_frame(_COMPILE, _utf8(program), b""), timeout, 0)
+    except JqError as exc:
+        return str(exc)
+    return None
+
+
+def _utf8(program: str) -> bytes:
+    # a lone surrogate (valid JSON) gets as far as jq, which refuses it
+    return program.encode(errors="surrogatepass")
+
+
+def _frame(what: int, program: bytes, text: bytes) -> bytes:
+    head = bytes([what]) + len(program).to_bytes(4, "big")
+    return head + len(text).to_bytes(4, "big") + program + text
 
 
 _POOL: _Pool | None = None
@@ -120,40 +152,55 @@ class _Pool:
         self.slots = threading.BoundedSemaphore(POOL_SIZE)
         self.idle: list[_Helper] = []
 
-    def run(self, request: bytes, timeout: float, input_size: int) -> list:
+    def run(self, request: bytes, timeout: float, input_size: int, budget=None):
         with self.slots:
+            if budget is not None:
+                timeout = budget.left()
+                if timeout <= 0:
+                    raise JqTimeout(0)
+            began = time.monotonic()
             try:
-                helper = self.idle.pop()
-            except IndexError:  # (checking first would race with other threads)
-                helper = None
-            for attempt in (1, 2):
-                if helper is None:
-                    helper = _Helper()
-                try:
-                    status, payload = helper.call(request, timeout, input_size)
-                    break
-                except _Gone:
-                    code = helper.kill()
-                    helper = None
-                    if code == -signal.SIGABRT:  # jq's answer to a failed allocation
-                        raise JqHelperDied(
-                            "jq aborted, as it does when it runs out of memory "
-                            f"(the limit is {MEMORY_LIMIT_BYTES >> 20} MiB)"
-                        ) from None
-                    if attempt == 2:
-                        raise JqHelperDied(
-                            f"the jq helper process ended (exit status {code}) "
-                            "twice while running this program"
-                        ) from None
-                except BaseException:
-                    # JqTimeout, or interrupted mid-call (the greenlet killed, ^C):
-                    # a reply may still come, so this helper can serve no other call
-                    helper.kill()
-                    raise
-            self.idle.append(helper)
+                status, payload = self._call(request, timeout, input_size)
+            finally:
+                if budget is not None:
+                    reading = input_size / READ_BYTES_PER_S
+                    budget.charge(max(0.0, time.monotonic() - began - reading))
         if status:
             raise JqError(payload.decode())
         return json.loads(payload)
+
+    def _call(self, request: bytes, timeout: float, input_size: int):
+        """``(status, payload)`` from an idle or a new helper (a slot is held)."""
+        try:
+            helper = self.idle.pop()
+        except IndexError:  # (checking first would race with other threads)
+            helper = None
+        for attempt in (1, 2):
+            if helper is None:
+                helper = _Helper()
+            try:
+                status, payload = helper.call(request, timeout, input_size)
+                break
+            except _Gone:
+                code = helper.kill()
+                helper = None
+                if code == -signal.SIGABRT:  # jq's answer to a failed allocation
+                    raise JqHelperDied(
+                        "jq aborted, as it does when it runs out of memory "
+                        f"(the limit is {MEMORY_LIMIT_BYTES >> 20} MiB)"
+                    ) from None
+                if attempt == 2:
+                    raise JqHelperDied(
+                        f"the jq helper process ended (exit status {code}) "
+                        "twice while running this program"
+                    ) from None
+            except BaseException:
+                # JqTimeout, or interrupted mid-call (the greenlet killed, ^C):
+                # a reply may still come, so this helper can serve no other call
+                helper.kill()
+                raise
+        self.idle.append(helper)
+        return status, payload
 
     def forget(self) -> None:
         """Drop helpers inherited through fork(), without touching the processes."""
@@ -184,6 +231,7 @@ class _Helper:
                 ],
                 stdin=to_child,
                 stdout=from_child,
+                env={},  # nothing of the server's environment reaches jq's $ENV
             )
         except BaseException:
             os.close(self.wfd)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flowrun.engine import paths
+from flowrun.engine.budget import Budget
 from flowrun.errors import UnresolvedPlaceholder
 
 PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
@@ -38,13 +39,16 @@ class NodeResult:
 
 @dataclass
 class Context:
-    """Everything a placeholder can refer to during one run."""
+    """Everything a placeholder can refer to during one run, and the step's budget."""
 
     vars: dict
     inputs: dict
     results: dict = field(default_factory=dict)  # node id -> NodeResult
     node_ids: frozenset = frozenset()
     now: float = 0.0  # the step's clock, so `$timestamp` is stable within a step
+    # what the current step's placeholders and checks may still spend (the run
+    # gives each step its own)
+    budget: Budget = field(default_factory=Budget)
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,7 @@ def substitute(value, ctx: Context, where: str, records: list | None, typed=True
 
 
 def _one(expr: str, shown: str, ctx: Context, where: str, records: list | None):
+    ctx.budget.tick()
     value = lookup(expr, ctx)
     if records is not None:
         source = expr.strip().split(".")[1] if expr.strip().startswith(".") else ""

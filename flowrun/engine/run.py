@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flowrun.engine import events, paths
+from flowrun.engine.budget import DEFAULT_S, Budget
 from flowrun.engine.checks import condition_holds, validate_response
 from flowrun.engine.controls import Controls
 from flowrun.engine.flow import (
@@ -28,7 +29,7 @@ from flowrun.engine.flow import (
     merge_headers,
 )
 from flowrun.engine.placeholders import Context, NodeResult, substitute
-from flowrun.errors import InputMissing, StepError
+from flowrun.errors import BudgetExceeded, InputMissing, StepError
 from flowrun.http.client import Client
 from flowrun.http.forms import form_urlencode
 from flowrun.http.guard import NetworkGuard
@@ -59,6 +60,7 @@ class EngineSettings:
     input_timeout_s: float = 600
     guard: NetworkGuard | None = None
     verify_tls: bool = True
+    step_cpu_s: float = DEFAULT_S
 
     @classmethod
     def from_settings(cls, values: dict) -> EngineSettings:
@@ -70,6 +72,7 @@ class EngineSettings:
             max_body_bytes=int(values["FLOWRUN_MAX_BODY_BYTES"]),
             max_validate_bytes=int(values["FLOWRUN_MAX_VALIDATE_BYTES"]),
             input_timeout_s=float(values["FLOWRUN_INPUT_TIMEOUT_S"]),
+            step_cpu_s=float(values["FLOWRUN_STEP_CPU_S"]),
             guard=NetworkGuard(blocked, allowed or None)
             if blocked or allowed
             else None,
@@ -172,6 +175,7 @@ class Run:
             tally.skipped += 1
             yield events.StepEvent(eid, record)
             return True
+        self.ctx.budget = Budget(self.settings.step_cpu_s)
         outcome = yield from self._guarded(self._prepare, index, node)
         if outcome == "stopped":
             tally.interrupted, tally.ran_to = True, index
@@ -288,7 +292,10 @@ class Run:
                 )
             self.ctx.inputs.update({k: answers[k] for k in missing})
         for cond in node.get("conditions") or []:
-            holds, reason = condition_holds(cond, self.ctx)
+            try:
+                holds, reason = condition_holds(cond, self.ctx)
+            except BudgetExceeded as exc:
+                return self._fail_early(index, node, str(exc))
             if not holds:
                 return self._skip(index, node, reason)
         delay_ms = node.get("delayMs") or 0
@@ -306,7 +313,9 @@ class Run:
         method = record["method"]
         started = time.perf_counter()
         try:
-            url, headers, body = self._render(node, record["substitutions"])
+            with self.ctx.budget:
+                url, headers, body = self._render(node, record["substitutions"])
+                self.ctx.budget.check()
         except StepError as exc:
             yield events.StepStart(
                 eid, index + 1, index, node["id"], record["name"], method, node["url"]
@@ -375,7 +384,9 @@ class Run:
                 )
             record["validations"] = results
             passed = error is None and all(r["passed"] for r in results)
-            if passed or attempts_left <= 0 or self.controls.should_stop():
+            if passed or attempts_left <= 0 or self.ctx.budget.exhausted:
+                return reply, error
+            if self.controls.should_stop():
                 return reply, error
             if interval and not self.controls.sleep(interval):
                 return reply, error

@@ -13,21 +13,18 @@ import hashlib
 import json
 import math
 import re
+import time
 from importlib import resources
 
 import fastjsonschema
-import jsonschema
 from jsonschema import Draft202012Validator
 
-from flowrun.engine import paths
-from flowrun.engine.checks import (
-    OPERATORS,
-    VALIDATION_KINDS,
-    RegexError,
-    compile_jq,
-    compile_regex,
-)
+from flowrun.engine import paths, schemas
+from flowrun.engine.budget import RegexError, compile_regex
+from flowrun.engine.checks import OPERATORS, VALIDATION_KINDS
 from flowrun.engine.flow import METHODS, header, merge_headers, normalize
+from flowrun.engine.jq import TIMEOUT_S as JQ_TIMEOUT_S
+from flowrun.engine.jq import JqHelperDied, JqTimeout, jq_error
 from flowrun.engine.placeholders import PLACEHOLDER, parse_ref
 from flowrun.errors import FlowInvalid, LocatedError, located
 
@@ -353,6 +350,44 @@ def _normalizable(doc: dict) -> dict:
     return doc
 
 
+# A document's jq programs are compiled in a helper process (never in this one),
+# each within JQ_TIMEOUT_S, and all of them within JQ_CHECKS_S.
+JQ_CHECKS_S = 10.0
+
+
+class _JqChecks:
+    """jq's verdicts on the programs of one document, each program checked once."""
+
+    def __init__(self):
+        self.left = JQ_CHECKS_S
+        self.verdicts: dict[str, str | None] = {}
+
+    def problem(self, program: str) -> str | None:
+        """What is wrong with ``program``, or None if it compiles."""
+        if program not in self.verdicts:
+            self.verdicts[program] = self._compile(program)
+        return self.verdicts[program]
+
+    def _compile(self, program: str) -> str | None:
+        if self.left <= 0:
+            return (
+                "not checked: this document's jq programs took more than "
+                f"{JQ_CHECKS_S:g}s to compile"
+            )
+        began = time.monotonic()
+        try:
+            message = jq_error(program, timeout=min(JQ_TIMEOUT_S, self.left))
+        except JqTimeout:
+            return f"jq took more than {JQ_TIMEOUT_S:g}s to compile this program"
+        except JqHelperDied as exc:
+            return f"bad jq program: {exc}"
+        finally:
+            self.left -= time.monotonic() - began
+        if message is None:
+            return None
+        return "bad jq program: " + message.splitlines()[0].removeprefix("jq: error: ")
+
+
 class _Scope:
     """Where a placeholder sits: which node (None: defaults) and what it may use."""
 
@@ -374,6 +409,7 @@ class _Checker:
         self.flow = normalize(_normalizable(doc))
         self.errors: list[dict] = []
         self.warnings: list[dict] = []
+        self.jq = _JqChecks()
         raw_nodes = doc.get("nodes")
         self.nodes_key = "nodes"
         if "nodes" not in doc and isinstance(doc.get("steps"), list):
@@ -916,13 +952,11 @@ class _Checker:
             if isinstance(spec.get("jsonpath"), str):
                 self._path((*at, "jsonpath"), spec["jsonpath"])
             if isinstance(spec.get("jq"), str):
-                try:
-                    compile_jq(spec["jq"])
-                except ValueError as exc:
+                problem = self.jq.problem(spec["jq"])
+                if problem is not None:
                     self.error(
                         (*at, "jq"),
-                        "bad jq program: "
-                        + str(exc).splitlines()[0].removeprefix("jq: error: "),
+                        problem,
                         "check it with the jq command line, e.g. .items | length",
                     )
             if isinstance(spec.get("schema"), dict):
@@ -933,10 +967,8 @@ class _Checker:
         if not isinstance(schema.get("$schema", ""), str):
             self.error((*where, "$schema"), "$schema must be a URL string", hint)
             return
-        cls = jsonschema.validators.validator_for(schema, default=Draft202012Validator)
-        try:
-            cls.check_schema(schema)
-        except jsonschema.SchemaError as exc:
+        exc = schemas.schema_problem(schema)
+        if exc is not None:
             self.error(
                 (*where, *exc.path), f"not a valid JSON Schema: {exc.message}", hint
             )
