@@ -204,13 +204,13 @@ def _resident() -> int:
 
 
 def test_flow_validation_compiles_jq_in_the_helper_only():
-    # jq folds the constant as it compiles: 100 MB per program, which an
+    # jq folds the constant as it compiles: 40 MB per program, which an
     # in-process compile cache would keep for good
     from flowrun.engine import validation
 
     before = _resident()
     for i in range(3):
-        program = f'"x1" * {50_000_000 + i} | length'
+        program = f'"x1" * {20_000_000 + i} | length'
         doc = {
             "nodes": [
                 {
