@@ -143,7 +143,6 @@ def main(argv=None) -> None:
         url = f"http://127.0.0.1:{port}"
         with open(workdir / "gunicorn.log", "wb") as log:
             server = _common.start_server(port, workdir, 1, log=log, repo=args.repo)
-            (worker,) = _common.children(server.pid)
 
             poller = Poller(url + "/api/health")
             poller.start()
@@ -168,6 +167,11 @@ def main(argv=None) -> None:
                 print(f"  {step['id']:10s} {step['status']:9s} at {at:5.1f} s  {error}")
             poller.report(f"slow checks ({took:.1f} s)")
 
+            if len(steps) < 4:
+                print(f"  the stream ended after {len(steps)} of 4 steps")
+            # a worker gunicorn killed meanwhile has been replaced
+            _common.wait_http(url + "/api/health", timeout=60)
+            (worker,) = _common.children(server.pid)
             before = _common.rss_bytes(worker)
             for i in range(args.programs):
                 program = f'"x1" * {200_000_000 + i} | length'

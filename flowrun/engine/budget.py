@@ -43,11 +43,12 @@ SEARCH_IN_PLACE_S = 0.002
 class Budget:
     """The seconds one step may compute; see the module docstring."""
 
-    __slots__ = ("limit", "spent", "_started", "_depth", "_countdown", "_turns")
+    __slots__ = ("limit", "spent", "out", "_started", "_depth", "_countdown", "_turns")
 
     def __init__(self, seconds: float = DEFAULT_S):
         self.limit = seconds
         self.spent = 0.0
+        self.out = False  # whether it ran out (BudgetExceeded was made)
         self._started = 0.0  # when the clock last started (inside a section)
         self._depth = 0
         self._countdown = TICKS
@@ -56,8 +57,6 @@ class Budget:
     def __enter__(self) -> Budget:
         if not self._depth:
             self._started = time.perf_counter()
-            if self._turns is None:
-                self._turns = Turns()
         self._depth += 1
         return self
 
@@ -87,6 +86,8 @@ class Budget:
         self._started = now
         if self.spent >= self.limit:
             raise self.exceeded()
+        if self._turns is None:
+            self._turns = Turns()
         self._started = self._turns.take(now)
 
     def tick(self) -> None:
@@ -117,6 +118,7 @@ class Budget:
 
     def exceeded(self, what: str = "") -> BudgetExceeded:
         """The error to raise, its message led by ``what`` gave up."""
+        self.out = True
         message = (
             f"the step used up its CPU budget of {self.limit:g}s ({SETTING}, "
             "shared by its conditions, placeholders and validations)"
