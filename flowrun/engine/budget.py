@@ -15,6 +15,9 @@ all of its own work together:
 - a jq program runs in its helper process (``elsewhere()``) and is charged its
   running time (``charge()``).
 
+``compile_regex`` compiles the patterns those searches use: at most
+MAX_PATTERN_CHARS long (compiling cannot be stopped), the last 512 kept.
+
 In this thread the clock is the wall clock while the step computes (reading the
 thread's CPU clock costs some twenty times more, at every step): waits for the
 network, for a helper or for a turn of the hub are not counted, and on a busy

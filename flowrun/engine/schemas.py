@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -115,24 +116,19 @@ def validator_class(schema: dict):
     return validators.validator_for(schema, default=_classes()[-1])
 
 
-class _checking:
-    """Run a check with ``budget`` (a context manager)."""
-
-    def __init__(self, budget: Budget):
-        self.budget = budget
-
-    def __enter__(self):
-        self.token = _CHECK.set(_Check(self.budget))
-        self.budget.__enter__()
-
-    def __exit__(self, kind, exc, tb):
-        self.budget.__exit__(kind, exc, tb)
-        _CHECK.reset(self.token)
-        if kind is RecursionError:
-            # The depth bound holds for references; this is the backstop for
-            # whatever else nests (a body nested thousands of levels deep).
-            raise TooDeep() from None
-        return False
+@contextmanager
+def _checking(budget: Budget):
+    """Run a check in this greenlet with ``budget``."""
+    token = _CHECK.set(_Check(budget))
+    try:
+        with budget:
+            yield
+    except RecursionError:
+        # The depth bound holds for references; this is the backstop for whatever
+        # else nests (a body nested thousands of levels deep).
+        raise TooDeep() from None
+    finally:
+        _CHECK.reset(token)
 
 
 def _refuse_long_patterns(schema) -> None:
