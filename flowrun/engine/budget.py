@@ -76,7 +76,7 @@ class Budget:
 
     @property
     def exhausted(self) -> bool:
-        return self.left() <= 0
+        return self.out or self.left() <= 0
 
     def check(self) -> None:
         """Raise BudgetExceeded if the budget is used up; let others run if due."""
