@@ -645,6 +645,9 @@ BUDGET_USED_UP = (
 SLOW_TEXT = "a" * 40 + "b"  # ^(a|aa)+$ backtracks for minutes on it
 
 
+# Three steps each compute for their whole budget (2 CPU-seconds): on a busy
+# machine that is several times longer on the wall clock.
+@pytest.mark.timeout(240)
 def test_slow_checks_leave_the_worker_responsive(one_worker, hits):
     # Each node's checks used to hold the worker for seconds to minutes (40
     # backtracking searches, 8 backtracking schema patterns, uniqueItems over
