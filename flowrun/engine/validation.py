@@ -16,7 +16,7 @@ import re
 import time
 from importlib import resources
 
-import orjson
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 
 from flowrun.engine import paths, schemas
@@ -27,7 +27,6 @@ from flowrun.engine.jq import TIMEOUT_S as JQ_TIMEOUT_S
 from flowrun.engine.jq import JqHelperDied, JqTimeout, jq_error
 from flowrun.engine.placeholders import PLACEHOLDER, parse_ref
 from flowrun.errors import FlowInvalid, LocatedError, located
-from flowrun.green import Turns
 
 SCHEMA: dict = json.loads(
     resources.files(__package__).joinpath("flow.schema.json").read_text("utf-8")
@@ -37,51 +36,21 @@ _VALIDATOR = Draft202012Validator(SCHEMA)
 _DEFS = SCHEMA["$defs"]
 
 
-def _without_nodes(schema: dict) -> dict:
-    """``schema`` with any node allowed in ``nodes``/``steps`` (checked apart)."""
-    props = schema["properties"]
-    return {
-        **schema,
-        "properties": {
-            **props,
-            "nodes": {**props["nodes"], "items": True},
-            "steps": {**props["steps"], "items": True},
-        },
-    }
-
-
-# A flow is checked node by node, and the digests of nodes found valid are kept:
-# a flow edited in Studio, or sent again with other variables, costs only the
-# nodes that changed (a node's validity depends on nothing else).
-_OUTLINE = Draft202012Validator(_without_nodes(SCHEMA))
-_NODE = _VALIDATOR.evolve(schema=_DEFS["node"])
-_valid_nodes: dict[bytes, None] = {}  # oldest first
-_VALID_NODES_KEPT = 4096
+# The verdict comes from jsonschema-rs (compiled Rust): a flow is checked before
+# every run that sends new bytes, and jsonschema's pure-Python check of a 10-node
+# flow costs about 100 times as much (bench/flow_check.py). jsonschema itself
+# describes what is wrong, on the rare documents that fail.
+_FAST = jsonschema_rs.validator_for(SCHEMA)
 
 
 def schema_valid(doc) -> bool:
-    """Whether ``doc`` matches the schema (``_VALIDATOR``'s verdict).
-
-    jsonschema's check costs some 0.5 ms per node on a laptop: a long flow gives
-    other greenlets a turn between nodes.
-    """
-    if not _OUTLINE.is_valid(doc):
-        return False
-    turns = Turns()
-    nodes = [*(doc.get("nodes") or ()), *(doc.get("steps") or ())]
-    for node in nodes:
-        try:
-            key = hashlib.blake2b(orjson.dumps(node), digest_size=16).digest()
-        except TypeError:  # an integer orjson cannot write: check it every time
-            key = None
-        if key is not None and key in _valid_nodes:
-            continue
-        if not _NODE.is_valid(node):
-            return False
-        if key is not None:
-            _remember(_valid_nodes, key, _VALID_NODES_KEPT)
-        turns.take(time.perf_counter())
-    return True
+    """Whether ``doc`` matches the flow schema."""
+    try:
+        return _FAST.is_valid(doc)
+    except (ValueError, OverflowError):
+        # A value jsonschema-rs cannot read (an integer past 64 bits): ask
+        # jsonschema, which reads any Python value.
+        return _VALIDATOR.is_valid(doc)
 
 
 def _remember(kept: dict, key, most: int) -> None:
