@@ -274,3 +274,54 @@ def test_unresolvable_fails_step_and_sends_nothing(hits, where, placeholder, wor
     ) in events
     assert end_of(events)["success"] is False
     assert hits.paths() == ["/demo/items"]
+
+
+# -- the escape: \{{ sends a literal {{ -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "sent"),
+    [
+        ("\\{{ .vars.user }}", "{{ .vars.user }}"),
+        ("Hi \\{{name}}, {{ .vars.user }}", "Hi {{name}}, ada"),
+        ("\\{{ not closed, {{ .vars.n }}", "{{ not closed, 7"),
+        ("{{ .vars.user }}\\{{", "ada{{"),
+        ("a \\{{{ .vars.user }}", "a {{{ .vars.user }}"),
+        ("\\{{ .vars.user }} and \\{{ .vars.n }}", "{{ .vars.user }} and {{ .vars.n }}"),
+    ],
+)
+def test_an_escaped_opening_is_sent_as_written(text, sent):
+    records = []
+    assert substitute(text, ctx(), "body", records) == sent
+    # Only real placeholders are recorded; an escaped one stays text.
+    assert all("\\" not in r["placeholder"] for r in records)
+
+
+def test_an_escaped_placeholder_alone_keeps_its_text_not_a_type():
+    assert substitute({"n": "\\{{ .vars.n }}"}, ctx(), "body", []) == {
+        "n": "{{ .vars.n }}"
+    }
+
+
+def test_an_escaped_placeholder_goes_out_on_the_wire_as_text(target):
+    flow = {
+        "name": "escape",
+        "variables": {"user": "ada"},
+        "defaults": {"baseUrl": target.url + "/demo"},
+        "nodes": [
+            {
+                "id": "echo",
+                "name": "Echo",
+                "method": "POST",
+                "url": "/echo?q=\\{{x}}",
+                "headers": {"X-Template": "\\{{ .vars.user }} is {{ .vars.user }}"},
+                "body": {"template": "Dear \\{{ name }}", "who": "{{ .vars.user }}"},
+            }
+        ],
+    }
+    events = run_events(flow)
+    assert end_of(events)["success"] is True
+    echoed = steps_of(events)[0]["response"]["body"]
+    assert echoed["args"] == {"q": ["{{x}}"]}
+    assert echoed["headers"]["X-Template"] == "{{ .vars.user }} is ada"
+    assert echoed["json"] == {"template": "Dear {{ name }}", "who": "ada"}

@@ -554,7 +554,22 @@ FLOWSPHERE = {
 
 def test_flowsphere_flows_are_valid_and_load_normalised():
     doc = copy.deepcopy(FLOWSPHERE)
-    assert validation.check(doc) == ([], [])
+    errors, warnings = validation.check(doc)
+    assert errors == []
+    # Each older spelling runs, with a warning naming today's.
+    assert [(w["path"], w["hint"]) for w in warnings] == [
+        ("steps", 'rename it to "nodes"'),
+        ("steps[0].prompts", 'rename it to "userPrompts"'),
+        (
+            "steps[1].condition",
+            'write "conditions": [{"node": "log-in", "httpStatusCode": 200}]',
+        ),
+        (
+            "steps[2].condition",
+            'write "conditions": [{"source": "input", "input": "password", '
+            '"exists": true}]',
+        ),
+    ]
     loaded = validation.load(doc)
     assert doc == FLOWSPHERE, "check/load must not change the document"
     assert "steps" not in loaded
@@ -606,7 +621,7 @@ def test_placeholders_and_numeric_strings_are_accepted_as_operator_values():
                 {"jsonpath": ".s", "matches": "^{{ .vars.prefix }}"},
                 {"header": "X-Id", "exists": False},
                 {"jq": ".items | length", "greaterThanOrEqual": 1},
-                {"jsonpath": "$.items[-1].id", "notEquals": None},
+                {"jsonpath": ".items[-1].id", "notEquals": None},
                 {"schema": {"type": "object", "required": ["id"]}},
                 {"schema": {"$schema": "https://example.com/own", "type": "array"}},
                 {"maxDurationMs": 500},

@@ -17,24 +17,47 @@ _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 def normalize(flow: dict) -> dict:
     """Return a copy with FlowSphere's legacy spellings mapped to the current ones.
 
-    ``steps`` → ``nodes``, ``prompts`` → ``userPrompts``, a single ``condition`` → a
-    one-element ``conditions``, conditions' ``statusCode`` → ``httpStatusCode``, and
-    methods upper-cased. Unknown shapes are left for validation to report. Only the
-    containers it changes are copied (a deep copy cost more than the check itself);
-    the caller's document is never modified.
+    ``steps`` → ``nodes``, ``prompts`` → ``userPrompts``, ``expect`` →
+    ``validations``, a single ``condition`` → a one-element ``conditions``,
+    conditions' ``statusCode`` → ``httpStatusCode`` and ``response`` (a node index)
+    or ``step`` → ``node``, validations' ``status`` → ``httpStatusCode``,
+    ``"true"``/``"false"`` → booleans, and methods upper-cased. In the old ``steps``
+    format (where they belong), ``{{ .responses[N]… }}`` becomes
+    ``{{ .responses.<id of node N>… }}``. Unknown shapes are left for validation to
+    report (it also warns about each legacy form). Only the containers it changes
+    are copied (a deep copy cost more than the check itself); the caller's document
+    is never modified.
     """
     if not isinstance(flow, dict):
         return flow
     flow = dict(flow)
-    if "nodes" not in flow and isinstance(flow.get("steps"), list):
+    legacy = "nodes" not in flow and isinstance(flow.get("steps"), list)
+    if legacy:
         flow["nodes"] = flow.pop("steps")
+    if _BOOL_TEXT.get(flow.get("enableDebug")) is not None:
+        flow["enableDebug"] = _BOOL_TEXT[flow["enableDebug"]]
+    defaults = flow.get("defaults")
+    if isinstance(defaults, dict) and (
+        "expect" in defaults or isinstance(defaults.get("validations"), list)
+    ):
+        flow["defaults"] = _normalize_checks(dict(defaults), None)
     nodes = flow.get("nodes")
     if isinstance(nodes, list):
-        flow["nodes"] = [_normalize_node(n) for n in nodes]
+        nodes = [_normalize_node(n, defaults) for n in nodes]
+        ids = [n.get("id") if isinstance(n, dict) else None for n in nodes]
+        flow["nodes"] = [_normalize_conditions(n, ids, legacy) for n in nodes]
     return flow
 
 
-def _normalize_node(node):
+# FlowSphere's older configs wrote booleans as strings.
+_BOOL_TEXT = {"true": True, "false": False}
+_BOOL_FIELDS = ("skipDefaultValidations", "skipDefaultHeaders")
+# ``{{ .responses[N]… }}``: the response of the N-th node (0-based), the old
+# ``steps`` format's only way to refer to one.
+INDEX_PLACEHOLDER = re.compile(r"\{\{\s*\.responses\[(\d+)\]")
+
+
+def _normalize_node(node, defaults):
     if not isinstance(node, dict):
         return node
     node = dict(node)
@@ -42,23 +65,115 @@ def _normalize_node(node):
         node["userPrompts"] = node.pop("prompts")
     if "conditions" not in node and isinstance(node.get("condition"), dict):
         node["conditions"] = [node.pop("condition")]
-    conditions = node.get("conditions")
-    if isinstance(conditions, list) and any(
-        isinstance(c, dict) and "statusCode" in c for c in conditions
-    ):
-        node["conditions"] = [
-            _rename_status(c) if isinstance(c, dict) else c for c in conditions
-        ]
+    for name in _BOOL_FIELDS:
+        if _BOOL_TEXT.get(node.get(name)) is not None:
+            node[name] = _BOOL_TEXT[node[name]]
     if isinstance(node.get("method"), str):
         node["method"] = node["method"].upper()
+    if "expect" in node or isinstance(node.get("validations"), list):
+        node = _normalize_checks(node, defaults)
     return node
 
 
-def _rename_status(cond: dict) -> dict:
-    cond = dict(cond)
-    if "statusCode" in cond:
-        cond.setdefault("httpStatusCode", cond.pop("statusCode"))
-    return cond
+def _normalize_checks(owner: dict, defaults) -> dict:
+    """``owner``'s validations with ``expect`` and ``status`` in today's words."""
+    expect = owner.get("expect")
+    if "validations" not in owner and isinstance(expect, dict):
+        owner["validations"] = _from_expect(owner.pop("expect"), defaults)
+    validations = owner.get("validations")
+    if isinstance(validations, list) and any(
+        isinstance(v, dict)
+        and ("status" in v or _BOOL_TEXT.get(v.get("exists")) is not None)
+        for v in validations
+    ):
+        owner["validations"] = [_modern_check(v, "status") for v in validations]
+    return owner
+
+
+def _from_expect(expect: dict, defaults) -> list:
+    """The validations a FlowSphere ``expect`` block stood for.
+
+    ``expect`` always checked the status (its own, the defaults', else 200) and,
+    with a ``jsonpath``, that field (exists, or ``equals``).
+    """
+    default = defaults.get("expect") if isinstance(defaults, dict) else None
+    status = expect.get("status")
+    if status is None and isinstance(default, dict):
+        status = default.get("status")
+    checks = [{"httpStatusCode": 200 if status is None else status}]
+    if "jsonpath" in expect:
+        check = {k: v for k, v in expect.items() if k != "status"}
+        if "equals" not in check:
+            check.setdefault("exists", True)
+        checks.append(_modern_check(check, "status"))
+    return checks
+
+
+def _modern_check(check, status_key: str):
+    """A validation or condition with its old status key (``status``,
+    ``statusCode``) and string booleans in today's spelling."""
+    if not isinstance(check, dict):
+        return check
+    check = dict(check)
+    if status_key in check and "httpStatusCode" not in check:
+        check["httpStatusCode"] = check.pop(status_key)
+    if _BOOL_TEXT.get(check.get("exists")) is not None:
+        check["exists"] = _BOOL_TEXT[check["exists"]]
+    return check
+
+
+def _normalize_conditions(node, ids: list, legacy: bool):
+    """Conditions in today's words; old-format index placeholders as node ids."""
+    if not isinstance(node, dict):
+        return node
+    conditions = node.get("conditions")
+    if isinstance(conditions, list) and any(
+        isinstance(c, dict) and _LEGACY_CONDITION_KEYS.intersection(c)
+        for c in conditions
+    ):
+        node["conditions"] = [_modern_condition(c, ids) for c in conditions]
+    if legacy:
+        for key, value in node.items():
+            if key not in ("id", "name"):
+                node[key] = _index_placeholders(value, ids)
+    return node
+
+
+_LEGACY_CONDITION_KEYS = frozenset(("statusCode", "response", "step", "exists"))
+
+
+def _modern_condition(cond, ids: list):
+    cond = _modern_check(cond, "statusCode")
+    if not isinstance(cond, dict) or "node" in cond:
+        return cond
+    name = cond.get("step")
+    index = cond.get("response")
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(ids):
+        name = ids[index] if "step" not in cond else None
+    if not isinstance(name, str):
+        return cond
+    rest = {k: v for k, v in cond.items() if k not in ("step", "response")}
+    return {"node": name, **rest}
+
+
+def _index_placeholders(value, ids: list):
+    """``value`` with ``{{ .responses[N]`` written as ``{{ .responses.<id>``."""
+    if isinstance(value, str):
+        if "{{" not in value or ".responses[" not in value:
+            return value
+
+        def repl(m):
+            index = int(m.group(1))
+            if index < len(ids) and isinstance(ids[index], str):
+                return "{{ .responses." + ids[index]
+            return m.group(0)  # validation names it
+
+        return INDEX_PLACEHOLDER.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _index_placeholders(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_index_placeholders(v, ids) for v in value]
+    return value
 
 
 def header(headers: dict, name: str):

@@ -13,6 +13,11 @@ from flowrun.engine.budget import Budget
 from flowrun.errors import UnresolvedPlaceholder
 
 PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+# What a string's text is made of, read left to right: ``\{{`` is a literal ``{{``
+# (with the ``}}`` that closes it on the same line, if any, kept as text too), and
+# ``{{ … }}`` is a placeholder (group 1: its expression). Reading escapes and
+# placeholders in one pass is what makes ``\{{ .vars.x }}`` text, not a placeholder.
+TOKEN = re.compile(r"\\\{\{(?:(?:(?!\{\{).)*?\}\})?|\{\{\s*(.*?)\s*\}\}")
 _WHOLE = re.compile(r"^\{\{\s*(.*?)\s*\}\}$", re.S)
 _REF = re.compile(
     r"^\.(vars|input|responses|headers|status)\.([A-Za-z0-9_\-]+)(.*)$", re.S
@@ -149,7 +154,8 @@ def substitute(value, ctx: Context, where: str, records: list | None, typed=True
     """Return ``value`` with placeholders replaced, recording each in ``records``.
 
     A string that is exactly one placeholder takes the value's JSON type when
-    ``typed``; otherwise values are rendered as text. Dict keys are not touched.
+    ``typed``; otherwise values are rendered as text. ``\\{{`` becomes a literal
+    ``{{``. Dict keys are not touched.
     """
     if isinstance(value, str):
         if "{{" not in value:
@@ -160,9 +166,11 @@ def substitute(value, ctx: Context, where: str, records: list | None, typed=True
                 return _one(m.group(1), value, ctx, where, records)
 
         def repl(m):
+            if m.group(1) is None:
+                return m.group(0)[1:]  # an escaped ``{{``: the text without its ``\\``
             return paths.text(_one(m.group(1), m.group(0), ctx, where, records))
 
-        return PLACEHOLDER.sub(repl, value)
+        return TOKEN.sub(repl, value)
     if isinstance(value, dict):
         return {
             k: substitute(v, ctx, f"{where}.{k}", records, typed)
@@ -174,6 +182,36 @@ def substitute(value, ctx: Context, where: str, records: list | None, typed=True
             for i, v in enumerate(value)
         ]
     return value
+
+
+def expressions(text: str) -> list[str]:
+    """The expressions of the placeholders in ``text`` (escaped ``{{`` left out)."""
+    return [m.group(1) for m in TOKEN.finditer(text) if m.group(1) is not None]
+
+
+def stray_braces(text: str) -> str | None:
+    """``"{{"`` or ``"}}"`` when ``text`` has one without its partner, else None.
+
+    Placeholders and escaped ``\\{{ … }}`` spans are taken out first.
+    """
+    rest = TOKEN.sub("", text)
+    if "{{" in rest:
+        return "{{"
+    if "}}" in rest:
+        return "}}"
+    return None
+
+
+def as_literal(text: str, placeholder: str = "") -> str:
+    """``text`` with escaped ``{{`` as sent and each placeholder as ``placeholder``."""
+    return TOKEN.sub(
+        lambda m: m.group(0)[1:] if m.group(1) is None else placeholder, text
+    )
+
+
+def escape(text: str) -> str:
+    """Text to send as written: each ``{{`` escaped as ``\\{{``."""
+    return text.replace("{{", "\\{{") if "{{" in text else text
 
 
 def _one(expr: str, shown: str, ctx: Context, where: str, records: list | None):
@@ -190,17 +228,3 @@ def _one(expr: str, shown: str, ctx: Context, where: str, records: list | None):
             }
         )
     return value
-
-
-def references(value):
-    """Yield each placeholder expression inside ``value`` (any depth, not keys)."""
-    if isinstance(value, str):
-        if "{{" in value:
-            for m in PLACEHOLDER.finditer(value):
-                yield m.group(1)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from references(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from references(v)

@@ -22,10 +22,21 @@ from jsonschema import Draft202012Validator
 from flowrun.engine import paths, schemas
 from flowrun.engine.budget import RegexError, compile_regex
 from flowrun.engine.checks import OPERATORS, VALIDATION_KINDS
-from flowrun.engine.flow import METHODS, header, merge_headers, normalize
+from flowrun.engine.flow import (
+    INDEX_PLACEHOLDER,
+    METHODS,
+    header,
+    merge_headers,
+    normalize,
+)
 from flowrun.engine.jq import TIMEOUT_S as JQ_TIMEOUT_S
 from flowrun.engine.jq import JqHelperDied, JqTimeout, jq_error
-from flowrun.engine.placeholders import PLACEHOLDER, parse_ref
+from flowrun.engine.placeholders import (
+    as_literal,
+    expressions,
+    parse_ref,
+    stray_braces,
+)
 from flowrun.errors import FlowInvalid, LocatedError, located
 
 SCHEMA: dict = json.loads(
@@ -71,6 +82,9 @@ NUMERIC_OPERATORS = (
 )
 OPERATOR_KINDS = ("jsonpath", "header", "jq")
 CONDITION_KEYS = ("source", "node", "variable", "input", "httpStatusCode", "field")
+# What a condition tests: one of these (``response`` and ``step`` are FlowSphere's
+# old ways to name a node; normalising turns a resolvable one into ``node``).
+CONDITION_SOURCES = ("node", "variable", "input", "response", "step")
 NODE_SOURCES = ("responses", "headers", "status")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$@-]+$")
@@ -304,6 +318,44 @@ class _JqChecks:
         return "bad jq program: " + message.splitlines()[0].removeprefix("jq: error: ")
 
 
+_OLD_NODE_KEYS = ("response", "step")
+
+
+def _raw_checks(out: list, at: int, owner) -> tuple:
+    """Map ``…validations[j].key`` (``out[at]`` is ``validations``) back to the
+    ``expect`` block or the ``status`` key the document wrote."""
+    owner = owner if isinstance(owner, dict) else {}
+    key = out[at + 2] if len(out) > at + 2 else None
+    if "validations" not in owner and isinstance(owner.get("expect"), dict):
+        key = "status" if key == "httpStatusCode" else key
+        return tuple([*out[:at], "expect", *([key] if key in owner["expect"] else [])])
+    if key == "httpStatusCode":
+        checks = owner.get("validations")
+        j = out[at + 1]
+        check = checks[j] if isinstance(checks, list) and j < len(checks) else None
+        if isinstance(check, dict) and key not in check and "status" in check:
+            out[at + 2] = "status"
+    return tuple(out)
+
+
+def _strings(value, where=()):
+    """Yield ``(path, text)`` for every string in ``value`` (keys excluded)."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, (*where, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, (*where, i))
+
+
+# Node fields whose text the value checks read themselves (placeholders and all).
+_TEXT_FIELDS = frozenset(
+    ("url", "headers", "userPrompts", "prompts", "body", "validations", "conditions")
+)
+
+
 class _Scope:
     """Where a placeholder sits: which node (None: defaults) and what it may use."""
 
@@ -362,6 +414,8 @@ class _Checker:
 
     def _raw(self, parts: tuple) -> tuple:
         """Map a path in the normalised flow back to the document's spelling."""
+        if len(parts) >= 2 and parts[:2] == ("defaults", "validations"):
+            return _raw_checks(list(parts), 1, self.doc.get("defaults"))
         if not parts or parts[0] != "nodes":
             return parts
         out = [self.nodes_key, *parts[1:]]
@@ -372,6 +426,8 @@ class _Checker:
             return tuple(out)
         if out[2] == "userPrompts" and "userPrompts" not in raw and "prompts" in raw:
             out[2] = "prompts"
+        if out[2] == "validations":
+            return _raw_checks(out, 2, raw)
         if out[2] == "conditions":
             conds = raw.get("conditions")
             if "conditions" not in raw and isinstance(raw.get("condition"), dict):
@@ -380,20 +436,25 @@ class _Checker:
                 at = 3
             else:
                 at = 4
-            if len(out) > at and out[at] == "httpStatusCode":
+            if len(out) > at:
                 j = out[3] if at == 4 else 0
                 cond = conds[j] if isinstance(conds, list) and j < len(conds) else {}
-                if isinstance(cond, dict) and "httpStatusCode" not in cond:
-                    if "statusCode" in cond:
-                        out[at] = "statusCode"
+                cond = cond if isinstance(cond, dict) else {}
+                if out[at] not in cond:
+                    # Written in FlowSphere's older words.
+                    old = {"httpStatusCode": ("statusCode",), "node": _OLD_NODE_KEYS}
+                    for key in old.get(out[at], ()):
+                        if key in cond:
+                            out[at] = key
+                            break
         return tuple(out)
 
     def error(self, parts, message, hint="", raw=False):
         parts = tuple(parts) if raw else self._raw(tuple(parts))
         self.errors.append(_entry(parts, self._node_id(parts), message, hint, "error"))
 
-    def warn(self, parts, message, hint=""):
-        parts = self._raw(tuple(parts))
+    def warn(self, parts, message, hint="", raw=False):
+        parts = tuple(parts) if raw else self._raw(tuple(parts))
         self.warnings.append(
             _entry(parts, self._node_id(parts), message, hint, "warning")
         )
@@ -529,8 +590,128 @@ class _Checker:
             )
         return err.message, about
 
+    # -- FlowSphere's older forms ----------------------------------------------------
+    def _legacy(self):
+        """Warn about each of FlowSphere's older forms (they run as the newer ones)."""
+        doc = self.doc
+        if self.nodes_key == "steps":
+            self.warn(
+                ("steps",),
+                "'steps' is FlowSphere's old name for 'nodes'",
+                'rename it to "nodes"',
+                raw=True,
+            )
+        if isinstance(doc.get("enableDebug"), str):
+            self._bool_text(("enableDebug",), doc["enableDebug"])
+        defaults = doc.get("defaults")
+        if isinstance(defaults, dict):
+            self._legacy_checks(("defaults",), defaults, self.defaults)
+        for i, raw in enumerate(self.raw_nodes):
+            if not isinstance(raw, dict) or i >= len(self.nodes):
+                continue
+            at = (self.nodes_key, i)
+            node = self.nodes[i]
+            if "prompts" in raw and "userPrompts" not in raw:
+                self.warn(
+                    (*at, "prompts"),
+                    "'prompts' is FlowSphere's old name for 'userPrompts'",
+                    'rename it to "userPrompts"',
+                    raw=True,
+                )
+            for name in ("skipDefaultValidations", "skipDefaultHeaders"):
+                if isinstance(raw.get(name), str):
+                    self._bool_text((*at, name), raw[name])
+            self._legacy_checks(at, raw, node)
+            modern = node.get("conditions")
+            modern = modern if isinstance(modern, list) else []
+            if "condition" in raw and "conditions" not in raw:
+                self._legacy_condition(at, raw["condition"], modern[:1], single=True)
+            elif isinstance(raw.get("conditions"), list):
+                for j, cond in enumerate(raw["conditions"]):
+                    self._legacy_condition(
+                        (*at, "conditions", j), cond, modern[j : j + 1]
+                    )
+            if self.nodes_key == "steps":
+                for where, text in _strings(raw):
+                    if where[:1] in (("id",), ("name",)) or "[" not in text:
+                        continue
+                    for m in INDEX_PLACEHOLDER.finditer(text):
+                        self._index_placeholder((*at, *where), int(m.group(1)))
+
+    def _bool_text(self, where, value):
+        if value in ("true", "false"):
+            self.warn(
+                where,
+                f'"{value}" in quotes is FlowSphere\'s old spelling of {value}',
+                f"write {value} without quotes",
+                raw=True,
+            )
+
+    def _legacy_checks(self, at, raw: dict, now: dict):
+        """``expect``, ``status`` and string booleans in validations."""
+        if "expect" in raw and "validations" not in raw:
+            modern = json.dumps(now.get("validations"), ensure_ascii=False)
+            self.warn(
+                (*at, "expect"),
+                "'expect' is FlowSphere's oldest form of validations",
+                f'write "validations": {modern}',
+                raw=True,
+            )
+            return
+        checks = raw.get("validations")
+        for j, check in enumerate(checks if isinstance(checks, list) else []):
+            if not isinstance(check, dict):
+                continue
+            if "status" in check and "httpStatusCode" not in check:
+                self.warn(
+                    (*at, "validations", j, "status"),
+                    "'status' is FlowSphere's old name for 'httpStatusCode'",
+                    f'write {{"httpStatusCode": {json.dumps(check["status"])}}}',
+                    raw=True,
+                )
+            if isinstance(check.get("exists"), str):
+                self._bool_text((*at, "validations", j, "exists"), check["exists"])
+
+    def _legacy_condition(self, at, cond, modern: list, single=False):
+        """One warning per condition written in FlowSphere's older words."""
+        if not isinstance(cond, dict):
+            return
+        old = []
+        if single:
+            old.append("a single 'condition' is FlowSphere's old form")
+        if "node" not in cond and "step" in cond:
+            old.append("'step' is its old name for 'node'")
+        index = cond.get("response")
+        if "node" not in cond and isinstance(index, int) and modern:
+            if modern[0].get("node") is not None:
+                old.append(f"'response': {index} names a node by its position")
+        if cond.get("exists") in ("true", "false"):
+            old.append(f'"{cond["exists"]}" in quotes is its old spelling of a boolean')
+        if not old:
+            return
+        shown = json.dumps(modern[0] if modern else cond, ensure_ascii=False)
+        self.warn(
+            (*at, "condition") if single else at,
+            "; ".join(old),
+            f'write "conditions": [{shown}]' if single else f"write {shown}",
+            raw=True,
+        )
+
+    def _index_placeholder(self, where, index: int):
+        if index >= len(self.nodes) or not isinstance(self.nodes[index], dict):
+            return  # the placeholder check reports it
+        node_id = self.nodes[index].get("id")
+        self.warn(
+            where,
+            f"{{{{ .responses[{index}]… }}}} is FlowSphere's old way to refer to a "
+            "response (by the node's position)",
+            f"write {{{{ .responses.{node_id}… }}}}",
+            raw=True,
+        )
+
     # -- values ---------------------------------------------------------------------
     def values(self):
+        self._legacy()
         nodes = self.nodes
         if len(nodes) > self.max_steps:
             self.error(
@@ -610,6 +791,11 @@ class _Checker:
             self._conditions((*at, "conditions"), node["conditions"], scope)
         if isinstance(node.get("launchBrowser"), str):
             self._path((*at, "launchBrowser"), node["launchBrowser"])
+        raw = self.raw_nodes[i] if i < len(self.raw_nodes) else None
+        for key, value in raw.items() if isinstance(raw, dict) else ():
+            if key not in _TEXT_FIELDS and key != "condition":
+                for where, text in _strings(value, (self.nodes_key, i, key)):
+                    self._braces(where, text, raw=True)
 
     def _headers(self, where, headers: dict):
         # What the HTTP client would refuse (or a server misread) at run time.
@@ -662,7 +848,8 @@ class _Checker:
                 f"{json.dumps(json.dumps(body))}",
             )
             return
-        self._text(where, body, scope, loose_close=True)
+        # JSON text nests braces: a '}}' in a body written as text is likely one.
+        self._text(where, body, scope, loose_close=isinstance(body, str))
         method = node.get("method")
         if method in ("GET", "HEAD"):
             self.warn(
@@ -685,19 +872,26 @@ class _Checker:
         if isinstance(body, str):
             # Placeholders become a number: valid JSON inside quotes and outside.
             try:
-                parsed = json.loads(PLACEHOLDER.sub("0", body))
+                parsed = json.loads(as_literal(body, "0"))
             except ValueError as exc:
                 parsed = exc
+            # bodyFormat text: the person says the text is to be sent as written.
+            report = self.warn if body_format == "text" else self.error
             if is_json and isinstance(parsed, ValueError):
-                self.error(
+                report(
                     where,
                     f"body is not valid JSON ({parsed}) but Content-Type is "
                     f"{content_type}",
                     "fix the JSON, write the body as an object, or change the "
-                    "Content-Type",
+                    "Content-Type"
+                    + (
+                        ""
+                        if body_format == "text"
+                        else ' (or say "bodyFormat": "text" to send it as written)'
+                    ),
                 )
             elif is_form and isinstance(parsed, (dict, list)):
-                self.error(
+                report(
                     where,
                     f"a JSON body with a form Content-Type ({content_type})",
                     "write the body as an object (it is then form-encoded), or use "
@@ -720,7 +914,10 @@ class _Checker:
 
     # -- placeholders ---------------------------------------------------------------
     def _text(self, where, value, scope, loose_close=False):
-        """Check every placeholder in a value (any depth; keys excluded)."""
+        """Check every placeholder in a value (any depth; keys excluded).
+
+        ``loose_close``: a '}}' without its '{{' is a warning, not an error.
+        """
         if isinstance(value, dict):
             for k, v in value.items():
                 self._text((*where, k), v, scope, loose_close)
@@ -728,21 +925,28 @@ class _Checker:
             for j, v in enumerate(value):
                 self._text((*where, j), v, scope, loose_close)
         elif isinstance(value, str) and ("{{" in value or "}}" in value):
-            rest = PLACEHOLDER.sub("", value)
-            if "{{" in rest:
-                self.error(
-                    where,
-                    "'{{' is not closed",
-                    "close each placeholder with '}}', e.g. {{ .vars.name }}",
-                )
-            elif "}}" in rest and not loose_close:
-                self.error(
-                    where,
-                    "'}}' without a matching '{{'",
-                    "open each placeholder with '{{', e.g. {{ .vars.name }}",
-                )
-            for m in PLACEHOLDER.finditer(value):
-                self._placeholder(where, m.group(1), scope)
+            self._braces(where, value, loose_close)
+            for expr in expressions(value):
+                self._placeholder(where, expr, scope)
+
+    def _braces(self, where, text: str, loose_close=False, raw=False):
+        """Report a '{{' or '}}' without its partner (FlowSphere refuses both)."""
+        stray = stray_braces(text)
+        if stray == "{{":
+            self.error(
+                where,
+                "'{{' is not closed",
+                "close each placeholder with '}}', e.g. {{ .vars.name }}; to send "
+                "'{{' as text, write \\{{",
+                raw=raw,
+            )
+        elif stray == "}}":
+            (self.warn if loose_close else self.error)(
+                where,
+                "'}}' without a matching '{{'",
+                "open each placeholder with '{{', e.g. {{ .vars.name }}",
+                raw=raw,
+            )
 
     def _placeholder(self, where, expr: str, scope: _Scope):
         shown = "{{ " + expr.strip() + " }}"
@@ -762,7 +966,20 @@ class _Checker:
                 ".status.ID"
             )
             kind = re.match(r"\.(vars|input|responses|headers|status)\.", expr.strip())
-            if kind:
+            index = re.match(r"\.responses\[(\d+)\]", expr.strip())
+            if index:
+                n = int(index.group(1))
+                target = self.nodes[n] if n < len(self.nodes) else None
+                node_id = target.get("id") if isinstance(target, dict) else None
+                hint = (
+                    f"write {{{{ .responses.{node_id}… }}}} (a response by its "
+                    "node's id; {{ .responses[N] }} is FlowSphere's oldest form, "
+                    'read only in flows that use "steps")'
+                    if isinstance(node_id, str)
+                    else f"there is no node {n}: refer to a node by its id, "
+                    "{{ .responses.ID.PATH }}"
+                )
+            elif kind:
                 # e.g. {{ .vars.ключ }} or {{ .vars.my var }}: the name is the problem.
                 what = "NAME" if kind.group(1) in ("vars", "input") else "ID"
                 hint = (
@@ -837,6 +1054,21 @@ class _Checker:
                 str(exc),
                 "PATH looks like .a.b, .items[0].id, . or .list | length",
             )
+            return
+        text = path.strip()
+        if text.startswith("."):
+            return
+        if text.startswith("$"):
+            # flowrun reads a JSONPath-style root; FlowSphere does not.
+            rest = text[1:]
+            modern = rest if rest.startswith(".") else "." + rest
+            self.warn(
+                where,
+                f"path '{path}' does not start with '.' (FlowSphere refuses it)",
+                f"write {modern}",
+            )
+        else:
+            self.error(where, f"path '{path}' must start with '.'", f"write .{text}")
 
     # -- validations and conditions -------------------------------------------------
     def _validations(self, where, validations: list, scope: _Scope):
@@ -865,6 +1097,12 @@ class _Checker:
                     )
                 else:
                     self._operator((*at, key), key, value, scope)
+            if kind in OPERATOR_KINDS and not any(op in spec for op in OPERATORS):
+                self.warn(
+                    (*at, kind),
+                    f"no operator: this {kind} validation checks that the value exists",
+                    'say so with "exists": true (FlowSphere reads it the same way)',
+                )
             if isinstance(spec.get("jsonpath"), str):
                 self._path((*at, "jsonpath"), spec["jsonpath"])
             if isinstance(spec.get("jq"), str):
@@ -895,7 +1133,7 @@ class _Checker:
                 continue
             at = (*where, j)
             for key, value in cond.items():
-                if key in CONDITION_KEYS or key.startswith("_"):
+                if key in CONDITION_KEYS or key in _OLD_NODE_KEYS or key[:1] == "_":
                     continue
                 if key not in OPERATORS:
                     self._unknown_operator((*at, key), key, CONDITION_KEYS)
@@ -905,6 +1143,18 @@ class _Checker:
                 self._text((*at, "httpStatusCode"), cond["httpStatusCode"], scope)
             if isinstance(cond.get("field"), str):
                 self._path((*at, "field"), cond["field"])
+            sources = [k for k in CONDITION_SOURCES if k in cond]
+            if len(sources) > 1:
+                self.error(
+                    at,
+                    "a condition tests one thing: it has "
+                    + " and ".join(f"'{k}'" for k in sources),
+                    "write one condition per node, variable or input (all must hold)",
+                )
+                continue
+            if "response" in cond:
+                self._old_response(at, cond["response"])
+                continue
             source = cond.get("source") or (
                 "node"
                 if "node" in cond
@@ -914,6 +1164,7 @@ class _Checker:
             )
             if source not in ("node", "variable", "input"):
                 continue  # the schema reports it
+            self._condition_test(at, cond, source)
             name = cond.get(source)
             if not isinstance(name, str):
                 continue
@@ -923,6 +1174,34 @@ class _Checker:
                 self._unknown_variable((*at, "variable"), name, f"variable '{name}'")
             elif source == "input" and name not in scope.prompted:
                 self._unknown_input((*at, "input"), name, scope, f"input '{name}'")
+
+    def _condition_test(self, at, cond: dict, source: str):
+        """A condition must say what it tests (FlowSphere refuses it otherwise)."""
+        if source == "node" and "httpStatusCode" in cond:
+            return
+        if source == "node" and "field" not in cond:
+            self.error(
+                at,
+                "a node condition tests the node's httpStatusCode or a field",
+                'e.g. {"node": "login", "httpStatusCode": 200} or {"node": '
+                '"login", "field": ".token", "exists": true}',
+            )
+        elif not any(op in cond for op in OPERATORS):
+            self.error(
+                at,
+                "the condition has no operator",
+                "add one of: " + ", ".join(OPERATORS) + ' (e.g. "exists": true)',
+            )
+
+    def _old_response(self, at, index):
+        """A ``response`` index normalising could not turn into a node."""
+        count = len(self.nodes)
+        self.error(
+            (*at, "response"),
+            f"'response': {json.dumps(index)} names no node (nodes are numbered 0 "
+            f"to {count - 1})",
+            'name the node by its id: "node": "ID"',
+        )
 
     def _unknown_operator(self, where, key, structural):
         close = difflib.get_close_matches(key, (*OPERATORS, *structural), n=1)
