@@ -742,7 +742,7 @@ def test_failed_step_ends_the_flow(page, studio):
                 "id": "after",
                 "name": "Never sent",
                 "method": "GET",
-                "url": "/items/{{ .responses.boom.id }}?v={{ $guid }}",
+                "url": "/items/{{ .responses.boom.id }}?v={{ $guid }}&t=\\{{x}}",
             },
         ],
     }
@@ -761,10 +761,12 @@ def test_failed_step_ends_the_flow(page, studio):
     url = not_run.locator(".card-url")
     expect(url.locator(".url-tag")).to_have_text("as written")
     expect(url.locator(".url-text")).to_have_text(
-        "/items/{{ .responses.boom.id }}?v={{ $guid }}"
+        "/items/{{ .responses.boom.id }}?v={{ $guid }}&t=\\{{x}}"
     )
     expect(url.locator(".ph.sub-response")).to_have_text("{{ .responses.boom.id }}")
     expect(url.locator(".ph.sub-dynamic")).to_have_text("{{ $guid }}")
+    # An escaped \{{ is text, not a placeholder: no chip.
+    expect(url.locator(".ph")).to_have_count(2)
     expect(not_run).to_contain_text("placeholders were never resolved")
 
 

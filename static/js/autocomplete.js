@@ -113,7 +113,7 @@ function position(el) {
 function update(el) {
   const caret = el.selectionStart ?? el.value.length;
   const before = el.value.slice(0, caret);
-  const m = before.match(/\{\{\s*([^{}]*)$/);
+  const m = before.match(/(?<!\\)\{\{\s*([^{}]*)$/); // `\{{` is text, not a placeholder
   if (!m) return close();
   const query = m[1].trim().toLowerCase();
   const nodeEl = el.closest(".node");

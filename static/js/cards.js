@@ -322,7 +322,8 @@ export function runningCard(start) {
   return card;
 }
 
-const PLACEHOLDER = /\{\{[\s\S]*?\}\}/g;
+// A placeholder, or an escaped `\{{` (with the `}}` that closes it), which is text.
+const PLACEHOLDER = /\\\{\{(?:(?:(?!\{\{).)*?\}\})?|\{\{[\s\S]*?\}\}/g;
 
 // The kind of value a placeholder would take, for the substitution colours.
 function placeholderKind(text) {
@@ -339,6 +340,7 @@ export function unresolved(text) {
   const value = String(text ?? "");
   let last = 0;
   for (const m of value.matchAll(PLACEHOLDER)) {
+    if (m[0].startsWith("\\")) continue; // escaped: text as written
     if (m.index > last) frag.append(value.slice(last, m.index));
     const kind = placeholderKind(m[0]);
     frag.append(h("span", { class: `ph sub-${kind}`, title: `${kind}: not resolved, the step never ran` }, m[0]));
@@ -358,7 +360,7 @@ export function notRunCard(rec) {
   });
   card.append(head("not_run", rec));
   const url = String(rec.url || "");
-  const hasPlaceholders = url.match(PLACEHOLDER) !== null;
+  const hasPlaceholders = [...url.matchAll(PLACEHOLDER)].some((m) => !m[0].startsWith("\\"));
   if (url) {
     card.append(
       h(

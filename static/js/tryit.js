@@ -11,11 +11,13 @@ const form = $("#try-form");
 const fields = $("#try-fields");
 const intro = $("#try-intro");
 const result = $("#try-result");
-const PH = /\{\{\s*([^{}]+?)\s*\}\}/g;
+// A placeholder (group 1: its expression), or an escaped `\{{`, which is text.
+const PH = /\\\{\{(?:(?:(?!\{\{).)*?\}\})?|\{\{\s*([^{}]+?)\s*\}\}/g;
 
 function refs(value, out = []) {
-  if (typeof value === "string") for (const m of value.matchAll(PH)) out.push(m[1].trim());
-  else if (Array.isArray(value)) value.forEach((v) => refs(v, out));
+  if (typeof value === "string") {
+    for (const m of value.matchAll(PH)) if (m[1] !== undefined) out.push(m[1].trim());
+  } else if (Array.isArray(value)) value.forEach((v) => refs(v, out));
   else if (value && typeof value === "object") Object.values(value).forEach((v) => refs(v, out));
   return out;
 }
