@@ -13,6 +13,7 @@ import re
 import time
 from pathlib import Path
 
+from flowrun import text
 from flowrun.engine.flow import normalize
 from flowrun.errors import FlowInvalid, located
 from flowrun.resources import examples_dir
@@ -70,7 +71,7 @@ class Workspace:
                 ),
             }
             try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
+                doc = json.loads(text.read(path))
                 entry["flowName"] = doc.get("name") if isinstance(doc, dict) else None
                 nodes = normalize(doc).get("nodes") if isinstance(doc, dict) else None
                 entry["nodes"] = len(nodes) if isinstance(nodes, list) else 0

@@ -8,6 +8,7 @@ import os
 import click
 
 from flowrun import settings as settings_mod
+from flowrun import text
 from flowrun.engine import validation
 from flowrun.engine.events import End
 from flowrun.errors import FlowError, FlowInvalid
@@ -56,17 +57,21 @@ def load_settings() -> dict:
         raise UserError(str(exc)) from None
 
 
-def read_json(path: str):
-    """Read a JSON file; a clear UserError when it cannot be read or parsed."""
+def read_text(path: str) -> str:
+    """Read a text file (a byte-order mark allowed); UserError when it cannot be."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        return text.read(path)
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+        raise UserError(f"{path}: not {text.ENCODINGS} text") from None
+
+
+def read_json(path: str):
+    """Read a JSON file; a clear UserError when it cannot be read or parsed."""
+    content = read_text(path)
     try:
-        return validation.parse_json(text)
+        return validation.parse_json(content)
     except json.JSONDecodeError as exc:
         raise UserError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"

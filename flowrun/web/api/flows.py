@@ -6,6 +6,7 @@ import json
 
 from flask import Blueprint, jsonify
 
+from flowrun import text
 from flowrun.web.api.common import body, get_state
 from flowrun.web.errors import ApiError
 
@@ -23,8 +24,8 @@ def flow_get(name):
     if not path.is_file():
         raise ApiError(404, f"No flow {path.name}")
     try:
-        return jsonify(json.loads(path.read_text(encoding="utf-8")))
-    except ValueError as exc:
+        return jsonify(json.loads(text.read(path)))
+    except ValueError as exc:  # UnicodeDecodeError too
         raise ApiError(422, f"{path.name} is not valid JSON: {exc}") from None
 
 
