@@ -488,7 +488,8 @@ def test_import_flow_file(page, tmp_path):
         "nodes": [{"id": "ping", "name": "Ping", "method": "GET", "url": "/items"}],
     }
     path = tmp_path / "imported.json"
-    path.write_text(json.dumps(doc), "utf-8")
+    # As Windows editors save it: UTF-16 with a byte-order mark.
+    path.write_text(json.dumps(doc), "utf-16")
     page.get_by_label("Import flow file").set_input_files(str(path))
     expect(page.get_by_role("region", name="Step 1: Ping")).to_be_visible()
     expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
@@ -785,9 +786,14 @@ def test_import_postman_collection(page, studio, tmp_path):
         ],
     }
     path = tmp_path / "demo.postman_collection.json"
-    path.write_text(json.dumps(collection), "utf-8")
+    path.write_text(json.dumps(collection), "utf-8-sig")  # a byte-order mark
     page.get_by_label("Import flow file").set_input_files(str(path))
     expect(page.get_by_role("region", name="Step 1: List items")).to_be_visible()
+    # The import's counts are shown; its report does not become part of the flow.
+    expect(page.get_by_text("(1 request: 1 as they were)", exact=False)).to_be_visible()
+    page.get_by_role("tab", name="JSON").click()
+    expect(page.get_by_label("Flow JSON")).not_to_have_value(re.compile("importReport"))
+    page.get_by_role("tab", name="Form").click()
     page.get_by_role("button", name="Go with the Flow").click()
     expect(page.locator("#run-panel").get_by_text("Flow completed")).to_be_visible()
 

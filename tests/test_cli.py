@@ -315,7 +315,9 @@ def test_junit_report(runner, target, tmp_path):
             FAILING["nodes"][0],
             {
                 **node("skip-me", "/items"),
-                "conditions": [{"source": "variable", "variable": "nope"}],
+                "conditions": [
+                    {"source": "variable", "variable": "nope", "exists": True}
+                ],
             },
             *FAILING["nodes"][1:],
         ],
@@ -684,7 +686,9 @@ def test_import_curl_then_run_it(runner, hits, tmp_path):
     result = runner.invoke(cli, ["import", "curl", str(command), "-o", str(out)])
 
     assert result.exit_code == 0, result.output
-    assert f"Wrote {out} (1 node)" in result.stderr
+    assert f"Imported {command} into {out}: 1 request: 1 as they were" in (
+        result.stderr
+    )
     doc = json.loads(out.read_text())
     assert [n["method"] for n in doc["nodes"]] == ["POST"]
 

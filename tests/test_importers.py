@@ -12,7 +12,7 @@ from flowrun.cli.main import cli
 from flowrun.engine.run import Run
 from flowrun.engine.validation import check
 from flowrun.errors import FlowInvalid
-from flowrun.importers import convert
+from flowrun.importers import convert, load
 
 from .streams import assert_error
 
@@ -23,11 +23,19 @@ def fixture(name: str) -> str:
     return (DATA / name).read_text(encoding="utf-8")
 
 
-def imported(fmt: str, content: str) -> dict:
-    """Convert and assert the flow is valid (no errors, no warnings)."""
+def imported(fmt: str, content: str, warnings=()) -> dict:
+    """Convert and assert the flow is valid: no errors, and warnings only at the
+    paths given."""
     flow = convert(fmt, content)
-    assert check(flow) == ([], [])
+    errors, found = check(flow)
+    assert errors == []
+    assert [w["path"] for w in found] == list(warnings)
     return flow
+
+
+def report(fmt: str, content: str) -> dict:
+    """The import's report (counts and notes) as the API gives it."""
+    return load(fmt, content).report.as_dict()
 
 
 def by_id(flow: dict) -> dict:
@@ -105,9 +113,10 @@ def test_postman_flow_name_description_and_variables(shop):
         "user": "",
         "password": "",
         "page": "",
-        "id": "7",
         "apiKey": "",
         "orderId": "",
+        # "Upload receipt" has a file field: skipped unless this is set to true.
+        "runSkipped": False,
     }
 
 
@@ -116,7 +125,8 @@ def test_postman_common_base_url_becomes_default(shop):
     assert [n["url"] for n in shop["nodes"]] == [
         "/login",
         "/items?limit=10&page={{ .vars.page }}",
-        "/items/{{ .vars.id }}",
+        # A path variable's value is this request's own (Newman sends it).
+        "/items/7",
         "/orders",
         "/orders/form",
         "/receipts",
@@ -171,10 +181,24 @@ def test_postman_urlencoded_formdata_and_graphql_bodies(shop):
     form = nodes["create-order-2"]
     assert form["body"] == {"itemId": "{{ .vars.itemId }}"}
     assert form["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    # Multipart as Postman sends it; the file cannot be, so the node is skipped
+    # by default.
     upload = nodes["upload-receipt"]
-    assert upload["body"] == {"orderId": "1"}
-    assert upload["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
-    assert "File field 'file' dropped" in upload["description"]
+    content_type = upload["headers"]["Content-Type"]
+    assert content_type.startswith("multipart/form-data; boundary=flowrun-")
+    boundary = content_type.split("boundary=")[1]
+    assert upload["body"] == (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="orderId"\r\n\r\n1'
+        f"\r\n--{boundary}--\r\n"
+    )
+    assert "File field(s) 'file' cannot be sent" in upload["description"]
+    assert upload["conditions"] == [
+        {
+            "variable": "runSkipped",
+            "equals": True,
+            "_why": "skipped by default: its form has a file field",
+        }
+    ]
     graph = nodes["order-graph"]
     assert graph["body"] == {
         "query": "query Order($id: ID!) { order(id: $id) { id total } }",
@@ -216,7 +240,7 @@ def test_postman_status_tests_become_validations(shop):
         ),
         (
             "pm.expect(pm.response.json()['a-b'][0]).to.not.eql('x')",
-            [{"jsonpath": '["a-b"][0]', "notEquals": "x"}],
+            [{"jsonpath": '.["a-b"][0]', "notEquals": "x"}],
         ),
         (
             "pm.expect(pm.response.json().items).to.have.lengthOf(3);",
@@ -365,7 +389,7 @@ def test_postman_unknown_dynamic_variable_becomes_a_variable():
     )
     assert flow["nodes"][0]["url"] == "/{{ .vars.randomEmail }}"
     assert flow["variables"] == {"randomEmail": ""}
-    assert "{{$randomEmail}}" in flow["description"]
+    assert "{{$randomEmail}}" in flow["nodes"][0]["description"]
 
 
 def test_postman_json_body_with_comments_and_trailing_comma():
@@ -380,12 +404,15 @@ def test_postman_json_body_with_comments_and_trailing_comma():
     assert node["headers"] == {"Content-Type": "application/json"}
 
 
-def test_postman_body_marked_json_that_is_not_stays_text():
+def test_postman_body_marked_json_that_is_not_is_sent_as_written():
+    # Postman sends the text with the JSON Content-Type the language implies.
     body = {"mode": "raw", "raw": "not json", "options": {"raw": {"language": "json"}}}
-    node = imported("postman", postman(request(body=body, method="POST")))["nodes"][0]
+    content = postman(request(body=body, method="POST"))
+    node = imported("postman", content, ["nodes[0].body"])["nodes"][0]
     assert node["body"] == "not json"
-    assert "headers" not in node
-    assert "does not parse as JSON" in node["description"]
+    assert node["bodyFormat"] == "text"
+    assert node["headers"] == {"Content-Type": "application/json"}
+    assert "not valid JSON: it is sent as written" in node["description"]
 
 
 def test_postman_raw_json_text_without_json_content_type_stays_a_string():
@@ -431,7 +458,8 @@ def test_postman_api_key_in_query_and_unsupported_auth():
     ]
     flow = imported("postman", postman(*items))
     assert flow["nodes"][0]["url"] == "https://a.example/x?y=1&api_key={{ .vars.k }}"
-    assert "Auth type 'digest' is not supported" in flow["description"]
+    assert "headers" not in flow["nodes"][1]
+    assert "Auth 'digest' cannot be reproduced" in flow["nodes"][1]["description"]
 
 
 def test_postman_collection_test_scripts_apply_to_every_request():
@@ -493,18 +521,40 @@ def test_postman_pre_request_scripts_are_named_as_ignored():
     assert "Pre-request script ignored" in node["description"]
 
 
-def test_postman_skips_what_flowrun_cannot_send():
+def test_postman_what_flowrun_cannot_send_is_skipped_or_left_out_with_a_note():
     items = [
         request("A"),
         request("Link", method="LINK"),
         request("No URL", url=""),
-        request("No host", url={"path": ["x"]}),
+        {"name": "F", "item": [request("No host", url={"path": ["x"]})]},
     ]
-    flow = imported("postman", postman(*items))
-    assert [n["name"] for n in flow["nodes"]] == ["A"]
-    assert "Skipped 'Link': method LINK is not supported." in flow["description"]
-    assert "Skipped 'No URL': it has no URL with a host." in flow["description"]
-    assert "Skipped 'No host'" in flow["description"]
+    content = postman(*items)
+    flow = imported("postman", content)
+    # A method flowrun does not send: a node skipped by default.
+    assert [(n["name"], n["method"]) for n in flow["nodes"]] == [
+        ("A", "GET"),
+        ("Link", "GET"),
+    ]
+    assert flow["nodes"][1]["conditions"][0]["variable"] == "runSkipped"
+    assert flow["variables"] == {"runSkipped": False}
+    found = report("postman", content)
+    assert {k: v for k, v in found.items() if k != "notes"} == {
+        "requests": 4,
+        "asIs": 1,
+        "withNotes": 0,
+        "skipped": 1,
+        "leftOut": 2,
+    }
+    assert [(n["where"], n["message"]) for n in found["notes"]] == [
+        ("Link", "skipped by default: method LINK is not one flowrun sends"),
+        (
+            "Link",
+            "Method LINK: flowrun sends GET, POST, PUT, PATCH, DELETE, HEAD, "
+            "OPTIONS, so this node is a GET, skipped by default.",
+        ),
+        ("No URL", "left out: it has no URL with a host"),
+        ("F / No host", "left out: it has no URL with a host"),
+    ]
 
 
 def test_postman_url_without_scheme_gets_http_and_unwraps_api_export():
@@ -541,10 +591,13 @@ def test_postman_no_base_url_when_one_request_differs():
         ('{"info": {}, "requests": []}', ("v1 is not supported",)),
         ('{"name": "x"}', ("not a Postman collection",)),
         ('{"info": {}, "item": {}}', ("item must be an array",)),
-        ('{"info": {}, "item": [3]}', ("item[0] must be an object",)),
+        ('{"info": {}, "item": [3]}', ("not a folder or request",)),
         ('{"info": {}, "item": [{"name": "x"}]}', ("neither a folder",)),
-        ('{"info": {}, "item": []}', ("has no requests",)),
-        ('{"info": {}, "item": [{"item": [{"request": 5}]}]}', ("must be an object",)),
+        ('{"info": {}, "item": []}', ("nothing to import: no request found",)),
+        (
+            '{"info": {}, "item": [{"item": [{"request": 5}]}]}',
+            ("its request is not an object",),
+        ),
         ("[" * 100_000, ("not valid JSON",)),
     ],
 )
@@ -558,15 +611,20 @@ def test_postman_deeply_nested_folders_are_refused_cleanly():
     refused("postman", '{"info": {}, "item": [' + nested + "]}")
 
 
-def test_postman_body_that_breaks_the_flow_is_reported():
-    body = {"mode": "raw", "raw": "{oops"}
+def test_postman_body_that_is_not_json_under_a_json_type_is_sent_as_written():
+    # As Postman does: one such body used to refuse the whole collection.
+    body = {"mode": "raw", "raw": '{"profile": <profileId>}'}
     item = request(
+        "Create",
         body=body,
         method="POST",
         header=[{"key": "Content-Type", "value": "application/json"}],
     )
-    exc = refused("postman", postman(item), "not a valid flow")
-    assert exc.errors[0]["path"] == "nodes[0].body"
+    flow = imported("postman", postman(request("Other"), item), ["nodes[1].body"])
+    node = flow["nodes"][1]
+    assert node["body"] == '{"profile": <profileId>}'
+    assert node["bodyFormat"] == "text"
+    assert "not valid JSON" in node["description"]
 
 
 # -- curl -----------------------------------------------------------------------
@@ -690,13 +748,16 @@ def test_curl_json_option_spanning_lines(commands):
             {"headers": {"Authorization": "Bearer t0k"}},
         ),
         (
-            "curl -F name=Rex -F photo=@rex.png https://a.example/x",
-            "POST",
-            "/x",
-            {
-                "body": {"name": "Rex"},
-                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
-            },
+            "curl --url-query 'q=a b' --url-query +raw=%20 https://a.example/x",
+            "GET",
+            "/x?q=a%20b&raw=%20",
+            {},
+        ),
+        (
+            "curl -G --data-urlencode 'q=a&b' https://a.example/s",
+            "GET",
+            "/s?q=a%26b",
+            {},
         ),
     ],
 )
@@ -710,9 +771,12 @@ def test_curl_options(command, method, url, extra):
 
 
 def test_curl_repeated_data_is_joined_even_where_that_breaks_json():
+    # curl sends "[1,&2]": so does the flow, as text, with a note.
     command = "curl -H 'content-type: application/json' -d '[1,' -d '2]' a.example/x"
-    exc = refused("curl", command, "not a valid flow", "not valid JSON")
-    assert exc.errors[0]["path"] == "nodes[0].body"
+    [node] = imported("curl", command, ["nodes[0].body"])["nodes"]
+    assert node["body"] == "[1,&2]"
+    assert node["bodyFormat"] == "text"
+    assert "sent as written" in node["description"]
 
 
 def test_curl_json_data_without_content_type_is_sent_as_json():
@@ -764,32 +828,185 @@ def test_curl_without_scheme_and_hosts_that_differ():
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        ("wget https://a.example/", ("line 1", "expected a curl command", "wget")),
-        ("curl -X POST", ("line 1", "has no URL")),
-        ("curl 'https://a.example/", ("line 1", "No closing quotation")),
-        (
-            "curl https://a.example/\ncurl --frobnicate https://a/",
-            ("line 2", "--frobnicate"),
-        ),
-        ("curl -Z https://a.example/", ("unsupported curl option -Z",)),
-        ("curl https://a.example/ -H", ("-H needs a value",)),
-        ("curl https://a.example/ --header", ("--header needs a value",)),
-        ("curl -d @body.json https://a.example/", ("reading data from a file",)),
-        ("curl --data-urlencode n@f.txt https://a.example/", ("from a file",)),
-        ("curl -b cookies.txt https://a.example/", ("cookies from a file",)),
-        ("curl -T up.bin https://a.example/", ("needs a file",)),
-        ("curl -X BREW https://a.example/", ("method BREW is not supported",)),
-        ("curl -H NoColon https://a.example/", ("has no ':'",)),
-        ("curl -F novalue https://a.example/", ("has no '='",)),
-        ("curl -m soon https://a.example/", ("is not a number",)),
-        ("curl https://a.example/ https://b.example/", ("more than one URL",)),
-        ("# only a comment\n", ("no curl command",)),
-        ("curl /path/only", ("has no host",)),
-        ("curl 'http://[oops/'", ("is not a valid URL",)),
+        ("wget https://a.example/", ("no curl command found",)),
+        ("# only a comment\n", ("no curl command found",)),
+        ("curl -X POST", ("nothing to import", "has no URL")),
+        ("curl 'https://a.example/", ("nothing to import", "' quote is not closed")),
+        ("curl /path/only", ("nothing to import", "has no host")),
+        ("curl ftp://a.example/f", ("nothing to import", "ftp URL")),
+        ("curl --help", ("nothing to import", "prints curl's help")),
     ],
 )
 def test_curl_bad_input(content, words):
     refused("curl", content, *words)
+
+
+@pytest.mark.parametrize(
+    ("command", "words", "skipped"),
+    [
+        ("curl --frobnicate https://a.example/", "Unknown curl option --frobnicate", 0),
+        ("curl https://a.example/ -H", "-H has no value", 0),
+        ("curl -d @body.json https://a.example/", "the file body.json", 1),
+        ("curl --data-urlencode n@f.txt https://a.example/", "the file f.txt", 1),
+        ("curl -b cookies.txt https://a.example/", "Cookies from the file", 0),
+        ("curl -T up.bin https://a.example/", "uploads the file up.bin", 1),
+        ("curl -X BREW https://a.example/", "Method BREW", 1),
+        ("curl -H NoColon https://a.example/", "has no ':'", 0),
+        ("curl -F novalue https://a.example/", "has no '='", 0),
+        ("curl -F photo=@rex.png https://a.example/", "the file rex.png", 1),
+        ("curl -m soon https://a.example/", "is not a number", 0),
+        ("curl -k https://a.example/", "run the flow with --insecure", 0),
+        ("curl --digest -u a:b https://a.example/", "Digest", 0),
+        ("curl -x proxy:3128 https://a.example/", "proxy is not used", 0),
+        ("curl -K opts.txt https://a.example/", "config file", 0),
+    ],
+)
+def test_curl_what_cannot_be_carried_over_is_noted_not_refused(command, words, skipped):
+    result = load("curl", command)
+    [node] = result.flow["nodes"]
+    assert words in node["description"]
+    assert result.report.skipped == skipped
+    assert ("conditions" in node) == bool(skipped)
+
+
+def test_curl_shell_variables_become_declared_flow_variables():
+    text = (
+        "export REGION=eu\n"
+        'curl "https://api.example.com/$REGION/v1/${ACCOUNT:-acme}/calls" \\\n'
+        '  -H "X-Api-Key: $API_KEY" \\\n'
+        "  -u \"$SID:$TOKEN\" -d 'to=+1555'\n"
+    )
+    flow = imported("curl", text)
+    [node] = flow["nodes"]
+    assert flow["variables"] == {
+        "basicAuth": "",
+        "API_KEY": "",
+        "REGION": "eu",
+        "ACCOUNT": "acme",
+    }
+    assert flow["defaults"]["baseUrl"] == "https://api.example.com"
+    assert node["url"] == "/{{ .vars.REGION }}/v1/{{ .vars.ACCOUNT }}/calls"
+    # Never the variable's name as literal text, never base64 of it.
+    assert node["headers"] == {
+        "X-Api-Key": "{{ .vars.API_KEY }}",
+        "Authorization": "Basic {{ .vars.basicAuth }}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    description = node["description"]
+    assert "Shell variable $API_KEY became the variable 'API_KEY'" in description
+    assert "'basicAuth' to the base64 encoding" in description
+
+
+@pytest.mark.parametrize(
+    ("text", "url", "headers"),
+    [
+        # Windows cmd, as a browser's "Copy as cURL (cmd)" writes it.
+        (
+            'curl ^"https://a.example/x?a=1^&b=2^" ^\n'
+            '  -H ^"sec-ch-ua: ^\\^"Brand^\\^";v=^\\^"9^\\^"^" ^\n'
+            '  -H "Authorization: Bearer %TOKEN%"',
+            "https://a.example/x?a=1&b=2",
+            {
+                "sec-ch-ua": '"Brand";v="9"',
+                "Authorization": "Bearer {{ .vars.TOKEN }}",
+            },
+        ),
+        # PowerShell: backtick continuations, $env: variables.
+        (
+            'curl.exe -X GET `\n  -H "X-Key: $env:KEY" `\n  https://a.example/x',
+            "https://a.example/x",
+            {"X-Key": "{{ .vars.KEY }}"},
+        ),
+    ],
+)
+def test_curl_windows_command_lines(text, url, headers):
+    flow = imported("curl", text)
+    [node] = flow["nodes"]
+    assert flow["defaults"]["baseUrl"] + node["url"] == url
+    assert node["headers"] == headers
+
+
+def test_curl_pipes_redirections_and_data_piped_in():
+    text = (
+        "echo '{\"a\": 1}' | curl --json @- https://a.example/in | jq .\n"
+        "curl https://a.example/out > out.json 2>&1\n"
+        "curl -d @- https://a.example/doc <<'EOF'\n"
+        "name=ada\n"
+        "EOF\n"
+    )
+    flow = imported("curl", text)
+    piped, redirected, heredoc = flow["nodes"]
+    assert (piped["method"], piped["body"]) == ("POST", {"a": 1})
+    assert "| jq ." in piped["description"]
+    assert "The data piped to curl is the body." in piped["description"]
+    assert redirected["method"] == "GET"
+    assert "> out.json" in redirected["description"]
+    assert heredoc["body"] == "name=ada"
+
+
+def test_curl_multipart_form_is_sent_as_curl_sends_it():
+    command = (
+        "curl -H 'Content-Type: multipart/form-data' -F name=Rex "
+        "-F 'note=\"hi\";type=text/plain' https://a.example/pets"
+    )
+    [node] = imported("curl", command)["nodes"]
+    assert node["method"] == "POST"
+    content_type = node["headers"]["Content-Type"]
+    # The type given by hand is kept, with the boundary added as curl does.
+    assert content_type.startswith("multipart/form-data; boundary=flowrun-")
+    boundary = content_type.split("boundary=")[1]
+    assert node["body"] == (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nRex\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n'
+        f"--{boundary}--\r\n"
+    )
+
+
+def test_curl_empty_data_with_a_json_type_posts_nothing():
+    command = "curl -H 'Content-Type: application/json' -d '' https://a.example/x"
+    [node] = imported("curl", command)["nodes"]
+    assert node["method"] == "POST"
+    assert "body" not in node
+
+
+def test_curl_several_urls_globs_and_next_are_one_node_each():
+    text = (
+        "curl https://a.example/one https://a.example/two\n"
+        "curl 'https://a.example/{x,y}/[1-2]'\n"
+        "curl -d a=1 https://a.example/post --next https://a.example/get\n"
+    )
+    flow = imported("curl", text)
+    assert [(n["method"], n["url"]) for n in flow["nodes"]] == [
+        ("GET", "/one"),
+        ("GET", "/two"),
+        ("GET", "/x/1"),
+        ("GET", "/x/2"),
+        ("GET", "/y/1"),
+        ("GET", "/y/2"),
+        ("POST", "/post"),
+        ("GET", "/get"),
+    ]
+
+
+def test_curl_a_line_of_options_after_a_command_belongs_to_it():
+    # API docs often lose a continuation backslash.
+    text = "curl https://a.example/files \\\n  -F purpose=x\n  -F name=y\n"
+    [node] = imported("curl", text)["nodes"]
+    assert 'name="name"' in node["body"]
+    assert "Line(s) 3 start with an option" in node["description"]
+
+
+def test_curl_literal_braces_and_curl_variables():
+    text = (
+        "curl -d '{\"t\": \"Hi {{ name }}\"}' -H 'Content-Type: application/json' "
+        "https://a.example/t\n"
+        "curl --variable host=a.example --expand-url 'https://{{host}}/v' \n"
+    )
+    flow = imported("curl", text)
+    # curl sends {{ name }} as it is: escaped, so flowrun does too.
+    assert flow["nodes"][0]["body"] == {"t": "Hi \\{{ name }}"}
+    assert flow["nodes"][1]["url"] == "/v"
+    assert flow["defaults"]["baseUrl"] == "https://a.example"
 
 
 def test_curl_end_to_end_against_the_target(target):
@@ -889,17 +1106,23 @@ def test_postman_end_to_end_against_the_target(target):
         ("openapi", "petstore.swagger.json"),
     ],
 )
-def test_api_import_returns_the_flow(client, fmt, name):
+def test_api_import_returns_the_flow_and_its_report(client, fmt, name):
     resp = client.post("/api/import", json={"format": fmt, "content": fixture(name)})
     assert resp.status_code == 200, resp.get_data(as_text=True)
-    assert resp.get_json() == convert(fmt, fixture(name))
+    answer = resp.get_json()
+    # The flow stays the answer itself (where Studio reads it); the report is
+    # one more field beside it.
+    found = answer.pop("importReport")
+    assert answer == convert(fmt, fixture(name))
+    assert found == report(fmt, fixture(name))
+    assert found["requests"] == len(answer["nodes"]) + found["leftOut"]
 
 
 def test_api_import_of_bad_content_is_a_located_400(client):
     resp = client.post("/api/import", json={"format": "curl", "content": "wget x"})
     body = assert_error(resp, 400, "Cannot import curl commands")
     assert body["errors"][0]["path"] == "content"
-    assert "expected a curl command" in body["errors"][0]["message"]
+    assert "no curl command found" in body["errors"][0]["message"]
 
 
 def test_cli_import_openapi_yaml(runner, tmp_path):
@@ -1003,7 +1226,7 @@ def test_swagger2():
     assert form["body"] == {"name": "doggie"}
     assert form["headers"] == {"Content-Type": "application/x-www-form-urlencoded"}
     assert form["validations"] == [{"httpStatusCode": 201}]
-    assert "File field 'photo' dropped" in form["description"]
+    assert "File field 'photo' cannot be sent" in form["description"]
 
 
 def openapi(paths, **top) -> str:
@@ -1117,6 +1340,19 @@ paths:
     json.dumps(flow)
 
 
+def test_openapi_a_reference_to_nothing_is_a_note_on_its_operation():
+    content = (
+        '{"openapi": "3.0.0", "servers": [{"url": "https://a.example"}], "paths": '
+        '{"/a": {"get": {"parameters": [{"$ref": "#/components/parameters/Nope"}]}}, '
+        '"/b": {"get": {}}}}'
+    )
+    flow = imported("openapi", content)
+    assert [n["url"] for n in flow["nodes"]] == ["/a", "/b"]
+    assert flow["nodes"][0]["description"] == (
+        "$ref #/components/parameters/Nope points to nothing: left out."
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [
@@ -1125,12 +1361,10 @@ paths:
         ("title: x\n", ("not an OpenAPI document",)),
         ('{"openapi": "4.0.0", "paths": {}}', ("OpenAPI 4.0.0 is not supported",)),
         ('{"swagger": "1.2", "paths": {}}', ("Swagger 1.2 is not supported",)),
-        ('{"openapi": "3.0.0"}', ("'paths' must be an object",)),
-        ('{"openapi": "3.0.0", "paths": {"/a": {"x-y": {}}}}', ("no operations",)),
+        ('{"openapi": "3.0.0"}', ("has no 'paths' (nor 'webhooks')",)),
         (
-            '{"openapi": "3.0.0", "paths": {"/a": {"get": {"parameters": '
-            '[{"$ref": "#/components/parameters/Nope"}]}}}}',
-            ("$ref #/components/parameters/Nope points to nothing",),
+            '{"openapi": "3.0.0", "paths": {"/a": {"x-y": {}}}}',
+            ("nothing to import: no request found",),
         ),
     ],
 )

@@ -287,7 +287,10 @@ def test_unresolvable_fails_step_and_sends_nothing(hits, where, placeholder, wor
         ("\\{{ not closed, {{ .vars.n }}", "{{ not closed, 7"),
         ("{{ .vars.user }}\\{{", "ada{{"),
         ("a \\{{{ .vars.user }}", "a {{{ .vars.user }}"),
-        ("\\{{ .vars.user }} and \\{{ .vars.n }}", "{{ .vars.user }} and {{ .vars.n }}"),
+        (
+            "\\{{ .vars.user }} and \\{{ .vars.n }}",
+            "{{ .vars.user }} and {{ .vars.n }}",
+        ),
     ],
 )
 def test_an_escaped_opening_is_sent_as_written(text, sent):

@@ -1,11 +1,15 @@
 """Postman test scripts, read for what a flow can say without running JavaScript.
 
 Scripts cannot run in flowrun. The common one-line patterns are translated:
-status assertions become ``httpStatusCode`` validations; ``pm.expect`` assertions on
-the JSON body, a header or the response time become ``jsonpath``/``header``/
-``maxDurationMs`` validations; ``pm.environment.set("x", <response value>)`` becomes a
-reference later requests use instead of the variable. Every other line is counted so
-the importer can say how much was left out.
+status assertions (``pm.response.to.have.status``, ``pm.expect(pm.response.code)…``
+with or without a message, ``oneOf``, the legacy ``tests[…] = responseCode.code ===
+200 || …``) become ``httpStatusCode`` validations; ``pm.expect`` assertions on the JSON
+body, a header or the response time become ``jsonpath``/``header``/``maxDurationMs``
+validations; the legacy ``responseBody.has("x")`` becomes a check of the body's text;
+``pm.environment.set("x", <response value>)`` (and ``pm.collectionVariables.set``,
+``postman.setEnvironmentVariable``…) becomes a reference later requests use instead of
+the variable. Every other line is counted so the importer can say how much was left
+out.
 """
 
 from __future__ import annotations
@@ -13,17 +17,32 @@ from __future__ import annotations
 import json
 import re
 
+# An assertion's optional message argument: ``(200, "message")``.
+_MESSAGE = r"\s*(?:,\s*(?:\"[^\"]*\"|'[^']*'|`[^`]*`)\s*)?\)"
 _STATUS = [
-    re.compile(r"pm\.response\.to\.(?:have\.)?status\(\s*(\d{3})\s*\)"),
-    re.compile(r"pm\.expect\(\s*pm\.response\s*\)\.to\.have\.status\(\s*(\d{3})\s*\)"),
+    re.compile(r"pm\.response\.to\.(?:have\.|be\.)?status\(\s*(\d{3})" + _MESSAGE),
     re.compile(
-        r"pm\.expect\(\s*pm\.response\.(?:code|status)\s*\)\s*\.to\.(?:be\.)?"
-        r"(?:eql|equal|equals|eq)\(\s*(\d{3})\s*\)"
+        r"pm\.expect\(\s*pm\.response\s*\)\.to\.(?:have\.|be\.)?status\(\s*(\d{3})"
+        + _MESSAGE
+    ),
+    re.compile(
+        r"pm\.expect\(\s*pm\.response\.(?:code|status)\s*(?:,[^)]*)?\)\s*\.to\."
+        r"(?:be\.|deep\.)*(?:eql|equal|equals|eq)\(\s*(\d{3})" + _MESSAGE
     ),
     re.compile(r"responseCode\.code\s*===?\s*(\d{3})"),
+    re.compile(r"pm\.response\.code\s*===?\s*(\d{3})"),
 ]
+_SUCCESS = [200, 201, 202, 203, 204, 205, 206, 207, 208, 226]
+_IS_SUCCESS = re.compile(r"pm\.response\.to\.(?:be|have)\.success\b")
+_IS_JSON = re.compile(
+    r"pm\.response\.to\.(?:be|have)\.(?:json|jsonBody\(\s*\))\s*;?\s*$"
+)
+_HAS_TEXT = re.compile(
+    r"^\s*tests\s*\[[^\]]*\]\s*=\s*responseBody\.has\(\s*([\"'])(.*?)\1\s*\)\s*;?\s*$"
+)
 _ONE_OF = re.compile(
-    r"pm\.expect\(\s*pm\.response\.code\s*\)\s*\.to\.be\.oneOf\(\s*\[([\d\s,]+)\]"
+    r"pm\.expect\(\s*pm\.response\.(?:code|status)\s*(?:,[^)]*)?\)\s*\.to\.(?:be\.)?"
+    r"oneOf\(\s*\[([\d\s,]+)\]"
 )
 _OK = re.compile(r"pm\.response\.to\.be\.ok\b")
 _HAS_HEADER = re.compile(
@@ -89,6 +108,7 @@ class Reader:
         self.node_id = node_id
         self.codes: list = []
         self.checks: list[dict] = []
+        self.notes: list[str] = []
         self.saved: dict[str, str] = {}  # variable name -> placeholder expression
         self.untranslated = 0
         self._aliases: set[str] = set()
@@ -97,21 +117,52 @@ class Reader:
         return [{"httpStatusCode": code} for code in self.codes] + self.checks
 
     def read(self, line: str) -> None:
-        found = [int(c) for p in _STATUS for c in p.findall(line)]
+        found: list = [int(c) for p in _STATUS for c in p.findall(line)]
+        if len(found) > 1 and "||" in line:
+            # One assertion accepting any of them (``code === 200 || code === 201``).
+            found = [sorted(set(found))]
         for m in _ONE_OF.findall(line):
             found.append(sorted({int(c) for c in re.findall(r"\d{3}", m)}))
         if _OK.search(line):
             found.append(200)
+        if _IS_SUCCESS.search(line):
+            found.append(_SUCCESS)
         for code in found:
             if code not in self.codes:
                 self.codes.append(code)
         if found or _STRUCTURAL.match(line):
+            return
+        if _IS_JSON.search(line):
+            self._add({"header": "Content-Type", "contains": "json"})
+            return
+        if m := _HAS_TEXT.match(line):
+            self._has_text(_literal(m.group(1) + m.group(2) + m.group(1)))
             return
         if m := _ALIAS.match(line):
             self._aliases.add(m.group(1))
             return
         if not (self._save(line) or self._check(line)):
             self.untranslated += 1
+
+    def _add(self, check: dict) -> None:
+        if check not in self.checks:
+            self.checks.append(check)
+
+    def _has_text(self, needle) -> None:
+        """``responseBody.has("x")``: the body's text contains x."""
+        if not isinstance(needle, str):
+            self.untranslated += 1
+            return
+        # jq's tostring is the text of a string body and the compact JSON text of
+        # a JSON one (Postman looks at the body as received).
+        self._add({"jq": "tostring", "contains": needle})
+        if any(c in needle for c in ':,{["'):
+            note = (
+                "responseBody.has(…) is checked against the body's compact JSON text "
+                "(spacing may differ from the response as sent)."
+            )
+            if note not in self.notes:
+                self.notes.append(note)
 
     # -- values saved for later requests ----------------------------------------
     def _save(self, line: str) -> bool:
@@ -185,7 +236,7 @@ class Reader:
             path = self._body_path(expr)
             if path is None:
                 return False
-            target = {"jsonpath": path}
+            target = {"jsonpath": path if path.startswith(".") else "." + path}
         if word in ("lengthOf", "length") and "jsonpath" in target:
             count = _literal(arg)
             if isinstance(count, bool) or not isinstance(count, int) or negated:
@@ -270,12 +321,30 @@ def _expect(line: str):
         close = _close(rest, 0)
         if close is None:
             return None
-        arg = rest[1:close].strip()
+        arg = _first_argument(rest[1:close]).strip()
         rest = rest[close + 1 :]
     # Nothing may follow but the end of the statement (and of a pm.test wrapper).
     if not re.fullmatch(r"[\s;)}]*", rest):
         return None
     return expr, words, arg
+
+
+def _first_argument(args: str) -> str:
+    """The first of a call's arguments (a chai assertion's message comes second)."""
+    depth, quote = 0, None
+    for i, c in enumerate(args):
+        if quote:
+            if c == quote and args[i - 1] != "\\":
+                quote = None
+        elif c in "\"'`":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            return args[:i]
+    return args
 
 
 def _close(text: str, open_at: int) -> int | None:

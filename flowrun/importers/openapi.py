@@ -1,9 +1,13 @@
 """OpenAPI 3.x / Swagger 2.0 (JSON or YAML) → a flow, one node per operation.
 
-Path and required query/header parameters become ``{{ .vars.NAME }}`` placeholders
-with defaults from the document's examples; a JSON request body comes from its
-example or is sketched from its schema (local ``$ref`` resolved); each node checks
-the first 2xx response code.
+Path and required query/header/cookie parameters become ``{{ .vars.NAME }}``
+placeholders with defaults from the document's examples; a request body comes from
+its example or is sketched from its schema (``allOf`` merged, the first usable
+``oneOf``/``anyOf`` alternative); the first security alternative flowrun can apply
+becomes headers or query parameters; each node checks the first 2xx response code.
+A 3.1 document's ``webhooks`` become nodes too (skipped by default: they post to a
+receiver you name). ``$ref``s are followed within the document and, when it was read
+from a file, into neighbouring files (through ``referencing``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,26 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from urllib.parse import quote
+from pathlib import Path
+from urllib.parse import quote, urljoin, urlsplit
+from urllib.request import url2pathname
 
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
 import yaml
 
+from flowrun import text
 from flowrun.engine.flow import METHODS
-from flowrun.importers._common import Ids, describe, finish, invalid, var_name, var_ref
+from flowrun.importers._common import (
+    Collector,
+    Imported,
+    describe,
+    invalid,
+    literal,
+    var_name,
+    var_ref,
+)
 
 LABEL = "OpenAPI document"
 _HINT = "Give an OpenAPI 3.x or Swagger 2.0 document, as JSON or YAML."
@@ -26,6 +44,9 @@ _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 _RESERVED_HEADERS = {"accept", "content-type", "authorization"}
 _MAX_NODES = 1_000_000
 _MAX_DEPTH = 200
+# A file a $ref points to is read only if it is one of these, and this small.
+_REF_SUFFIXES = (".json", ".yaml", ".yml")
+_MAX_REF_BYTES = 16 * 1024 * 1024
 # libyaml's loader when PyYAML was built with it: the same result, much faster.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SAMPLE_DEPTH = 12
@@ -46,8 +67,12 @@ _STRING_SAMPLES = {
 }
 
 
-def convert(content) -> dict:
-    """Convert an OpenAPI/Swagger document (JSON or YAML text, or parsed) to a flow."""
+def read(content, max_nodes: int, path=None) -> Imported:
+    """Import an OpenAPI/Swagger document (JSON or YAML text, or parsed).
+
+    ``path``: the file it was read from; ``$ref``s to other files are followed
+    relative to it (never over the network).
+    """
     doc = _load(content) if isinstance(content, str) else content
     if not isinstance(doc, dict):
         raise invalid(LABEL, "the document must be a JSON or YAML object", hint=_HINT)
@@ -73,9 +98,13 @@ def convert(content) -> dict:
         raise invalid(
             LABEL, "not an OpenAPI document (no 'openapi' or 'swagger')", hint=_HINT
         )
-    if not isinstance(doc.get("paths"), dict):
-        raise invalid(LABEL, "'paths' must be an object", path="content.paths")
-    return _Converter(doc).flow()
+    if not isinstance(doc.get("paths"), dict) and not isinstance(
+        doc.get("webhooks"), dict
+    ):
+        raise invalid(
+            LABEL, "the document has no 'paths' (nor 'webhooks')", path="content.paths"
+        )
+    return _Converter(doc, max_nodes, path).flow()
 
 
 def _load(text: str):
@@ -143,76 +172,149 @@ def _plain(value):
     return value
 
 
+class _Files:
+    """Documents a ``$ref`` points into, read through ``referencing``.
+
+    Only files next to (or below, or above) the imported one are read, never a URL.
+    Each file read has its own relative ``$ref``s made absolute, so a value taken
+    from it can be followed without knowing where it came from.
+    """
+
+    def __init__(self, path):
+        self.base = Path(path).resolve().as_uri()
+        self.registry = referencing.Registry(retrieve=self._retrieve)
+        self._read: dict[str, referencing.Resource] = {}
+
+    def lookup(self, ref: str):
+        """The value ``ref`` (relative to the imported file) points to."""
+        resolved = self.registry.resolver(base_uri=self.base).lookup(
+            urljoin(self.base, ref)
+        )
+        return resolved.contents
+
+    def _retrieve(self, uri: str):
+        if uri not in self._read:
+            self._read[uri] = self._resource(uri)
+        return self._read[uri]
+
+    def _resource(self, uri: str):
+        parts = urlsplit(uri)
+        if parts.scheme != "file":
+            raise referencing.exceptions.NoSuchResource(uri)
+        path = Path(url2pathname(parts.path))
+        if path.suffix.lower() not in _REF_SUFFIXES or not path.is_file():
+            raise referencing.exceptions.NoSuchResource(uri)
+        if path.stat().st_size > _MAX_REF_BYTES:
+            raise referencing.exceptions.NoSuchResource(uri)
+        doc = _absolute_refs(_load(text.read(path)), uri)
+        return referencing.Resource.from_contents(
+            doc, default_specification=referencing.jsonschema.DRAFT202012
+        )
+
+
+def _absolute_refs(value, base: str):
+    """``value`` with every ``$ref`` made absolute against ``base``."""
+    if isinstance(value, dict):
+        out = {k: _absolute_refs(v, base) for k, v in value.items()}
+        if isinstance(out.get("$ref"), str):
+            out["$ref"] = urljoin(base, out["$ref"])
+        return out
+    if isinstance(value, list):
+        return [_absolute_refs(v, base) for v in value]
+    return value
+
+
 class _Converter:
-    def __init__(self, doc: dict):
+    def __init__(self, doc: dict, max_nodes: int, path):
         self.doc = doc
         self.swagger = "swagger" in doc
+        self.files = _Files(path) if path is not None else None
+        self.collector = Collector(LABEL, max_nodes)
         self.variables: dict = {}
-        self.ids = Ids()
-        self.notes: list[str] = []
+        self.notes: list[str] = []  # of the operation being converted
         self.budget = _SAMPLE_BUDGET
 
-    def flow(self) -> dict:
+    def flow(self) -> Imported:
         info = self.doc.get("info") if isinstance(self.doc.get("info"), dict) else {}
+        version = self.doc.get("swagger") or self.doc.get("openapi")
         flow = {
             "name": str(info.get("title") or "Imported OpenAPI document"),
-            "description": "",
+            "description": describe(
+                info.get("description")
+                if isinstance(info.get("description"), str)
+                else "",
+                f"Imported from {'Swagger' if self.swagger else 'OpenAPI'} {version}.",
+            ),
             "variables": self.variables,
             "defaults": {"baseUrl": self.base_url()},
         }
-        nodes = []
-        for path, item in self.doc["paths"].items():
-            item = self.deref(item)
-            if not isinstance(item, dict):
-                continue
-            for method, op in item.items():
-                if method not in _OPERATIONS or not isinstance(op, dict):
+        for group, webhook in (("paths", False), ("webhooks", True)):
+            # (Bundlers' inputs write even the whole group as a $ref.)
+            items = self.deref(self.doc.get(group))
+            for name, item in (items if isinstance(items, dict) else {}).items():
+                self.notes = []
+                item = self.deref(item)
+                if not isinstance(item, dict):
+                    why = "; ".join(self.notes) or "it is not an object"
+                    self.collector.leave_out(f"{group} {name}", f"left out: {why}")
                     continue
-                if method.upper() not in METHODS:
-                    self.notes.append(
-                        f"Skipped {method.upper()} {path}: not supported."
-                    )
-                    continue
-                nodes.append(self.node(path, method.upper(), item, op))
-        if not nodes:
-            raise invalid(LABEL, "the document has no operations", path="content.paths")
-        version = self.doc.get("swagger") or self.doc.get("openapi")
-        flow["description"] = describe(
-            info.get("description") if isinstance(info.get("description"), str) else "",
-            f"Imported from {'Swagger' if self.swagger else 'OpenAPI'} {version}.",
-            *self.notes,
-        )
-        flow["nodes"] = nodes
-        return finish(LABEL, flow)
+                shared = self.notes
+                for method, op in item.items():
+                    if method in _OPERATIONS and isinstance(op, dict):
+                        self.notes = list(shared)
+                        if "$ref" in op:
+                            # An operation kept in another file, beside its id.
+                            found = self.deref(op)
+                            own = {k: v for k, v in op.items() if k != "$ref"}
+                            op = {**found, **own} if isinstance(found, dict) else own
+                        self.operation(name, method.upper(), item, op, webhook)
+        return self.collector.finish(flow)
 
     # -- references -----------------------------------------------------------
     def deref(self, value, seen: frozenset = frozenset()):
-        """Follow local ``$ref``s; None for a cycle, a remote or a missing target."""
+        """Follow ``$ref``s; None (with a note) for a cycle or what cannot be read."""
         while isinstance(value, dict) and "$ref" in value:
             ref = value["$ref"]
-            if not isinstance(ref, str) or not ref.startswith("#/") or ref in seen:
-                if isinstance(ref, str) and not ref.startswith("#/"):
-                    note = f"External $ref {ref} was not followed."
-                    if note not in self.notes:
-                        self.notes.append(note)
+            if not isinstance(ref, str) or ref in seen:
                 return None
             seen = seen | {ref}
-            value = self.doc
-            for part in ref[2:].split("/"):
-                part = part.replace("~1", "/").replace("~0", "~")
-                if isinstance(value, dict) and part in value:
-                    value = value[part]
-                elif (
-                    isinstance(value, list)
-                    and part.isdigit()
-                    and int(part) < len(value)
-                ):
-                    value = value[int(part)]
-                else:
-                    raise invalid(
-                        LABEL, f"$ref {ref} points to nothing", path="content"
-                    )
+            if ref.startswith("#"):
+                value = self._pointer(ref)
+            else:
+                value = self._external(ref)
+            if value is None:
+                return None
         return value
+
+    def _pointer(self, ref: str):
+        value = self.doc
+        for part in ref[1:].split("/")[1:] if ref != "#" else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                self._note(f"$ref {ref} points to nothing: left out.")
+                return None
+        return value
+
+    def _external(self, ref: str):
+        if self.files is None:
+            self._note(
+                f"$ref {ref} (another document) was not followed: import the file "
+                "with `flowrun import openapi FILE` to follow it."
+            )
+            return None
+        try:
+            return self.files.lookup(ref)
+        except (referencing.exceptions.Unresolvable, OSError, ValueError) as exc:
+            self._note(f"$ref {ref} could not be followed ({type(exc).__name__}).")
+            return None
+
+    def _note(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
 
     # -- base URL ---------------------------------------------------------------
     def base_url(self) -> str:
@@ -250,37 +352,53 @@ class _Converter:
 
     def _base_variable(self, value: str, why: str) -> str:
         self.variables["baseUrl"] = value
-        self.notes.append(
+        self.collector.note(
+            "servers",
             f"The base URL comes from the 'baseUrl' variable ({why}): set it to the "
-            "API's address."
+            "API's address.",
         )
         return var_ref("baseUrl")
 
     # -- operations -------------------------------------------------------------
-    def node(self, path: str, method: str, item: dict, op: dict) -> dict:
-        params = self.parameters(item.get("parameters"), op.get("parameters"))
-        headers: dict = {}
-        query: list[str] = []
-        path_values: dict = {}
-        form: dict = {}
+    def operation(self, path: str, method: str, item: dict, op: dict, webhook: bool):
+        op_id = op.get("operationId")
+        where = f"{'webhook ' if webhook else ''}{method} {path}" + (
+            f" ({op_id})" if op_id else ""
+        )
+        node_id = (
+            self.collector.ids(str(op_id), lower=False)
+            if op_id
+            else self.collector.ids(f"{method} {path}")
+        )
+        skip = None
+        if method not in METHODS:
+            skip = f"method {method} is not one flowrun sends"
+            self.notes.append(
+                f"Method {method}: flowrun sends {', '.join(METHODS)}, so this node "
+                "is a GET, skipped by default."
+            )
+            method = "GET"
+        headers, query, cookies, path_values, form = {}, [], [], {}, {}
         body = None
-        notes: list[str] = []
-        for param in params:
-            name, where = str(param.get("name")), param.get("in")
-            if where == "path":
+        for param in self.parameters(item.get("parameters"), op.get("parameters")):
+            name, where_in = str(param.get("name")), param.get("in")
+            if where_in == "path":
                 path_values[name] = self.param_value(param)
-            elif where == "query" and param.get("required"):
+            elif where_in == "query" and param.get("required"):
                 var = self.variable(name, self.param_value(param))
                 query.append(f"{quote(name, safe='')}={var_ref(var)}")
-            elif where == "header" and param.get("required"):
+            elif where_in == "header" and param.get("required"):
                 if name.lower() not in _RESERVED_HEADERS:
                     var = self.variable(name, self.param_value(param))
                     headers[name] = var_ref(var)
-            elif where == "body":
-                body = self.sketch(param.get("schema"), notes)
-            elif where == "formData":
+            elif where_in == "cookie" and param.get("required"):
+                var = self.variable(name, self.param_value(param))
+                cookies.append(f"{name}={var_ref(var)}")
+            elif where_in == "body":
+                body = self.sketch(param.get("schema"))
+            elif where_in == "formData":
                 if param.get("type") == "file":
-                    notes.append(f"File field '{name}' dropped: uploads not supported.")
+                    self.notes.append(f"File field '{name}' cannot be sent: left out.")
                 else:
                     form[name] = self.param_value(param)
 
@@ -288,27 +406,44 @@ class _Converter:
             name = m.group(1)
             return var_ref(self.variable(name, path_values.get(name, "")))
 
-        url = _TEMPLATE.sub(fill, path)
-        override = self.operation_server(item, op)
-        if override:
-            url = override + url
+        if webhook:
+            url = var_ref(self.variable("webhookUrl", ""))
+            skip = skip or "a webhook: set 'webhookUrl' to the receiver to send it"
+        else:
+            url = _TEMPLATE.sub(fill, path)
+            override = self.operation_server(item, op)
+            if override:
+                url = override + url
+        content_type = None
+        if not self.swagger:
+            body, content_type = self.request_body(op.get("requestBody"))
+        elif form:
+            body, content_type = form, "application/x-www-form-urlencoded"
+        elif body is not None:
+            content_type = _swagger_type(op.get("consumes") or self.doc.get("consumes"))
+            if content_type and "json" not in content_type.lower():
+                self.notes.append(
+                    f"The body is described for {content_type}; it is sent as JSON."
+                )
+                content_type = None
+        if body is not None and method in ("GET", "HEAD"):
+            self.notes.append(
+                f"The document gives this {method} a request body; flowrun sends none "
+                "on a GET or HEAD, so it is left out."
+            )
+            body = content_type = None
+        if content_type and content_type != "application/json":
+            headers["Content-Type"] = content_type
+        self.security(op, headers, query)
+        if cookies:
+            headers["Cookie"] = "; ".join(cookies)
         if query:
             url += "?" + "&".join(query)
-        if not self.swagger:
-            body, content_type = self.request_body(op.get("requestBody"), notes)
-            if content_type and content_type != "application/json":
-                headers["Content-Type"] = content_type
-        elif form:
-            body = form
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.security(op, headers)
-        if isinstance(body, (str, int, float, bool)):
+        if isinstance(body, (int, float, bool)) or (
+            isinstance(body, str) and "json" in (content_type or "application/json")
+        ):
             # A JSON body that is not an object or array is sent as its JSON text.
             body = json.dumps(body)
-        op_id = op.get("operationId")
-        node_id = (
-            self.ids(str(op_id), lower=False) if op_id else self.ids(f"{method} {path}")
-        )
         summary = str(op.get("summary") or "").strip()
         node = {
             "id": node_id,
@@ -319,14 +454,14 @@ class _Converter:
         if headers:
             node["headers"] = headers
         if body is not None:
-            node["body"] = body
+            node["body"] = literal(body)
         code = self.success_code(op.get("responses"))
         if code is not None:
             node["validations"] = [{"httpStatusCode": code}]
-        text = op.get("description") if isinstance(op.get("description"), str) else ""
-        if text or notes:
-            node["description"] = describe(text, *notes)
-        return node
+        description = op.get("description")
+        if isinstance(description, str) and description.strip():
+            node["description"] = description
+        self.collector.add(node, where, self.notes, skip)
 
     def parameters(self, shared, own) -> list[dict]:
         """Path-item parameters overridden by the operation's (same name and in)."""
@@ -341,22 +476,22 @@ class _Converter:
     def param_value(self, param: dict):
         """A parameter's example or default value, or ""."""
         if "example" in param:
-            return param["example"]
+            return literal(param["example"])
         examples = param.get("examples")
         if isinstance(examples, dict):
             for example in examples.values():
                 example = self.deref(example)
                 if isinstance(example, dict) and "value" in example:
-                    return example["value"]
+                    return literal(example["value"])
         if "x-example" in param:
-            return param["x-example"]
+            return literal(param["x-example"])
         schema = self.deref(param.get("schema")) if "schema" in param else param
         if isinstance(schema, dict):
             for key in ("example", "default"):
                 if key in schema:
-                    return schema[key]
+                    return literal(schema[key])
             if isinstance(schema.get("enum"), list) and schema["enum"]:
-                return schema["enum"][0]
+                return literal(schema["enum"][0])
         return ""
 
     def variable(self, name: str, value) -> str:
@@ -376,7 +511,7 @@ class _Converter:
                     return url
         return ""
 
-    def request_body(self, request_body, notes: list):
+    def request_body(self, request_body):
         """Return ``(body, content type)`` for an OpenAPI 3 requestBody."""
         request_body = self.deref(request_body)
         if not isinstance(request_body, dict):
@@ -384,44 +519,60 @@ class _Converter:
         content = request_body.get("content")
         if not isinstance(content, dict) or not content:
             return None, None
-        json_type = next(
-            (t for t in content if t.split(";")[0].strip().lower().endswith("json")),
+        types = [t for t in content if isinstance(t, str)]
+        base = {t: t.split(";")[0].strip().lower() for t in types}
+        json_type = next((t for t in types if base[t].endswith("json")), None)
+        form_type = next((t for t in types if "x-www-form-urlencoded" in base[t]), None)
+        text_type = next(
+            (
+                t
+                for t in types
+                if base[t].startswith("text/") or base[t].endswith("xml")
+            ),
             None,
         )
-        form_type = next(
-            (t for t in content if "x-www-form-urlencoded" in t.lower()), None
-        )
-        chosen = json_type or form_type
+        chosen = json_type or form_type or text_type
         if chosen is None:
-            notes.append(
-                f"Request body of type {', '.join(content)} not imported: only JSON "
-                "and URL-encoded forms are."
+            self.notes.append(
+                f"Request body of type {', '.join(types)} not imported: flowrun "
+                "sends JSON, URL-encoded forms and text."
             )
             return None, None
-        media = content[chosen] if isinstance(content[chosen], dict) else {}
-        if "example" in media:
-            body = media["example"]
-        else:
-            body = None
-            examples = media.get("examples")
-            if isinstance(examples, dict):
-                for example in examples.values():
-                    example = self.deref(example)
-                    if isinstance(example, dict) and "value" in example:
-                        body = example["value"]
-                        break
-            if body is None:
-                body = self.sketch(media.get("schema"), notes)
+        media = self.deref(content[chosen])
+        media = media if isinstance(media, dict) else {}
+        body = self.example(media)
+        if body is None and chosen != text_type:
+            body = self.sketch(media.get("schema"))
         if chosen == form_type and not isinstance(body, dict):
-            body = None
+            self.notes.append("The form body has no example or schema: left out.")
+            return None, None
+        if chosen == text_type and not isinstance(body, str):
+            self.notes.append(f"The {chosen} body has no text example: left out.")
+            return None, None
+        if body is None:
+            self.notes.append("The request body has no example and no usable schema.")
+            return None, None
         return body, chosen
 
-    def sketch(self, schema, notes: list):
+    def example(self, media: dict):
+        if "example" in media:
+            return self.deref(media["example"])
+        examples = media.get("examples")
+        if isinstance(examples, dict):
+            for example in examples.values():
+                example = self.deref(example)
+                if isinstance(example, dict) and "value" in example:
+                    return self.deref(example["value"])
+        return None
+
+    def sketch(self, schema):
         """A body built from a schema, within a budget (noted when cut short)."""
         self.budget = _SAMPLE_BUDGET
         value = self.sample(schema)
         if self.budget < 0:
-            notes.append("The body sketched from the schema was cut short: too large.")
+            self.notes.append(
+                "The body sketched from the schema was cut short: too large."
+            )
         return value
 
     def sample(self, schema, seen: frozenset = frozenset(), depth: int = 0):
@@ -455,8 +606,14 @@ class _Converter:
                 merged.update(self.sample(extra, seen, depth + 1) or {})
             return merged
         for key in ("oneOf", "anyOf"):
-            if isinstance(schema.get(key), list) and schema[key]:
-                return self.sample(schema[key][0], seen, depth + 1)
+            choices = schema.get(key)
+            if isinstance(choices, list) and choices:
+                # The first alternative that gives a value (not the "null" one).
+                for choice in choices:
+                    value = self.sample(choice, seen, depth + 1)
+                    if value is not None:
+                        return value
+                return None
         kind = schema.get("type")
         if isinstance(kind, list):
             kind = next((k for k in kind if k != "null"), "null")
@@ -488,43 +645,68 @@ class _Converter:
             return True
         return None
 
-    def security(self, op: dict, headers: dict) -> None:
-        """Add the header the operation's first security requirement asks for."""
+    # -- security ---------------------------------------------------------------
+    def security(self, op: dict, headers: dict, query: list) -> None:
+        """Apply the first security alternative flowrun can send (a note if none)."""
         requirements = op.get("security", self.doc.get("security"))
         if not isinstance(requirements, list) or not requirements:
             return
-        first = requirements[0]
-        if not isinstance(first, dict):
-            return
         if self.swagger:
-            schemes = self.doc.get("securityDefinitions") or {}
+            schemes = self.doc.get("securityDefinitions")
         else:
-            schemes = (self.doc.get("components") or {}).get("securitySchemes") or {}
-        for name in first:
-            scheme = (
-                self.deref(schemes.get(name)) if isinstance(schemes, dict) else None
-            )
-            if not isinstance(scheme, dict):
+            schemes = (self.doc.get("components") or {}).get("securitySchemes")
+        schemes = schemes if isinstance(schemes, dict) else {}
+        names = []
+        for requirement in requirements:
+            if not isinstance(requirement, dict):
                 continue
-            kind = scheme.get("type")
-            bearer = kind in ("oauth2", "openIdConnect") or (
-                kind == "http" and str(scheme.get("scheme", "")).lower() == "bearer"
+            if not requirement:
+                return  # {}: this alternative needs no credentials
+            plans = [self._credential(name, schemes.get(name)) for name in requirement]
+            names.append(" + ".join(str(n) for n in requirement))
+            if all(plan is not None for plan in plans):
+                for where, name, value in plans:
+                    if where == "header":
+                        headers.setdefault(name, value)
+                    else:
+                        query.append(f"{quote(name, safe='')}={value}")
+                return
+        self.notes.append(
+            f"None of its security alternatives ({'; '.join(names)}) can be sent by "
+            "flowrun (they are signed or negotiated): add the credentials by hand."
+        )
+
+    def _credential(self, name, scheme):
+        """``(where, name, value)`` to send for one security scheme, or None."""
+        scheme = self.deref(scheme)
+        if not isinstance(scheme, dict):
+            return None
+        kind = scheme.get("type")
+        http = str(scheme.get("scheme", "")).lower()
+        if kind in ("oauth2", "openIdConnect") or (kind == "http" and http == "bearer"):
+            return (
+                "header",
+                "Authorization",
+                "Bearer " + var_ref(self.variable("token", "")),
             )
-            if bearer:
-                headers.setdefault(
-                    "Authorization", "Bearer " + var_ref(self.variable("token", ""))
-                )
-            elif (
-                kind == "apiKey" and scheme.get("in") == "header" and scheme.get("name")
-            ):
-                header_name = str(scheme["name"])
-                headers.setdefault(header_name, var_ref(self.variable(header_name, "")))
-            else:
-                note = (
-                    f"Security scheme '{name}' ({kind}) is not applied: add it by hand."
-                )
-                if note not in self.notes:
-                    self.notes.append(note)
+        if kind == "basic" or (kind == "http" and http == "basic"):
+            var = self.variable("basicAuth", "")
+            self._note(
+                f"Basic auth: set the variable '{var}' to the base64 encoding of "
+                "user:password."
+            )
+            return "header", "Authorization", "Basic " + var_ref(var)
+        if kind == "apiKey" and scheme.get("name"):
+            key = str(scheme["name"])
+            value = var_ref(self.variable(key, ""))
+            where = scheme.get("in")
+            if where == "header":
+                return "header", key, value
+            if where == "query":
+                return "query", key, value
+            if where == "cookie":
+                return "header", "Cookie", f"{key}={value}"
+        return None
 
     @staticmethod
     def success_code(responses):
@@ -537,3 +719,11 @@ class _Converter:
             if text == "2XX":
                 return 200
         return None
+
+
+def _swagger_type(consumes) -> str | None:
+    """The Content-Type of a Swagger 2.0 body parameter (JSON unless it says else)."""
+    if isinstance(consumes, list) and consumes:
+        kinds = [str(c) for c in consumes]
+        return next((c for c in kinds if "json" in c.lower()), kinds[0])
+    return None

@@ -1,10 +1,15 @@
 """Postman Collection v2.1 / v2.0 JSON → a flow.
 
-Requests become nodes in folder order; collection variables become flow variables;
-``{{var}}`` becomes ``{{ .vars.var }}``; bearer/basic/API-key auth becomes headers;
-test scripts' common assertions become validations and the values they save from a
-response become response references (see ``_scripts``). What cannot be carried over
-is listed in the node's or the flow's description.
+Requests become nodes in folder order; collection, folder and request variables
+become flow variables; ``{{var}}`` becomes ``{{ .vars.var }}`` (a literal ``{{`` is
+escaped); the query comes from ``url.query`` and path variables from
+``url.variable``, as Newman sends them; every auth type Postman exports becomes a
+header or query parameter where flowrun can send it, and a note where it cannot
+(signatures computed per request); test scripts' common assertions become
+validations and the values they save from a response become response references
+(see ``_scripts``). A request flowrun cannot send as it is is imported as close as
+possible (a body sent as written, a node skipped by default) with a note located by
+folder and request name.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ import json
 import re
 
 from flowrun.engine.flow import METHODS, header
+from flowrun.engine.placeholders import as_literal, escape
 from flowrun.importers._common import (
-    Ids,
+    Collector,
+    Imported,
     absolute,
     describe,
-    finish,
     invalid,
     load_json,
-    split_base_url,
+    multipart,
     var_name,
     var_ref,
 )
@@ -48,10 +54,23 @@ _IMPLIED_TYPES = {
     "html": "text/html",
     "javascript": "application/javascript",
 }
+# Auth schemes whose header is a signature computed for each request (or a
+# challenge-response): flowrun cannot produce it.
+_SIGNED = {
+    "oauth1": "OAuth 1.0 signs each request",
+    "digest": "Digest answers the server's challenge",
+    "hawk": "Hawk signs each request",
+    "awsv4": "AWS Signature v4 signs each request",
+    "ntlm": "NTLM is a challenge-response handshake",
+    "edgegrid": "Akamai EdgeGrid signs each request",
+    "akamai": "Akamai EdgeGrid signs each request",
+    "asap": "ASAP signs a token for each request",
+    "jwt": "a JWT is generated for each request",
+}
 
 
-def convert(content) -> dict:
-    """Convert a Postman collection (JSON text or the parsed object) to a flow."""
+def read(content, max_nodes: int, path=None) -> Imported:
+    """Import a Postman collection (JSON text or the parsed object)."""
     doc = load_json(LABEL, content, _HINT) if isinstance(content, str) else content
     if isinstance(doc, dict) and isinstance(doc.get("collection"), dict):
         # The Postman API wraps exports in {"collection": …}.
@@ -64,7 +83,9 @@ def convert(content) -> dict:
         raise invalid(
             LABEL, "not a Postman collection (no 'info' and 'item')", hint=_HINT
         )
-    return _Converter(doc).flow()
+    if not isinstance(doc["item"], list):
+        raise invalid(LABEL, "item must be an array", path="content.item")
+    return _Converter(doc, max_nodes).flow()
 
 
 def _text(value) -> str:
@@ -151,26 +172,21 @@ def _json_template(raw: str):
 
 
 class _Converter:
-    def __init__(self, doc: dict):
+    def __init__(self, doc: dict, max_nodes: int):
         self.doc = doc
+        self.collector = Collector(LABEL, max_nodes)
         self.variables: dict = {}
+        # Variables whose value uses other variables: written where they are used.
+        self.composite: dict[str, str] = {}
         self.bare: set[str] = set()
-        self.ids = Ids()
-        self.nodes: list[dict] = []
-        self.notes: list[str] = []
         # Variables a test script sets from a response: name -> placeholder body.
         self.chained: dict[str, str] = {}
-        for entry in _enabled(doc.get("variable")):
-            value = entry.get("value")
-            self.variables[var_name(entry["key"])] = "" if value is None else value
+        self.notes: list[str] = []  # of the request being converted
+        self.declare(doc.get("variable"), "the collection")
 
-    def flow(self) -> dict:
+    def flow(self) -> Imported:
         info = self.doc["info"]
-        self.walk(
-            self.doc["item"], "item", self.doc.get("auth"), self._events(self.doc)
-        )
-        if not self.nodes:
-            raise invalid(LABEL, "the collection has no requests", path="content.item")
+        self.walk(self.doc["item"], [], self.doc.get("auth"), self._events(self.doc))
         # Postman variables are strings; one written bare in a JSON body
         # (``{"id": {{id}}}``) stood for a number or boolean, so keep that type.
         for name in self.bare:
@@ -182,44 +198,69 @@ class _Converter:
                     continue
                 if not isinstance(parsed, (dict, list, str)):
                     self.variables[name] = parsed
+        for name in self.composite:
+            self.variables.pop(name, None)
         flow = {
             "name": str(info.get("name") or "Imported Postman collection"),
             "description": describe(
-                _text(info.get("description")),
-                "Imported from a Postman collection.",
-                *self.notes,
+                _text(info.get("description")), "Imported from a Postman collection."
             ),
             "variables": self.variables,
         }
-        base = split_base_url(self.nodes)
-        if base:
-            flow["defaults"] = {"baseUrl": base}
-        flow["nodes"] = self.nodes
-        return finish(LABEL, flow)
+        return self.collector.finish(flow)
 
-    # -- placeholders ---------------------------------------------------------
-    def sub(self, text) -> str:
-        """Translate Postman ``{{var}}`` placeholders in a string."""
+    # -- variables and placeholders -------------------------------------------
+    def declare(self, entries, owner: str) -> None:
+        """Add a collection's, folder's or request's variables."""
+        for entry in _enabled(entries):
+            name, value = var_name(entry["key"]), entry.get("value")
+            value = "" if value is None else value
+            if isinstance(value, str) and "{{" in value:
+                self.composite.setdefault(name, value)
+            elif name in self.variables and self.variables[name] not in ("", value):
+                self.collector.note(
+                    owner,
+                    f"Variable '{name}' is set again by {owner} "
+                    f"({json.dumps(value)}): the flow keeps "
+                    f"{json.dumps(self.variables[name])}.",
+                )
+            else:
+                self.variables[name] = value
+
+    def sub(self, text, _seen: frozenset = frozenset()) -> str:
+        """Translate Postman ``{{var}}`` placeholders in a string; escape the rest."""
         if not isinstance(text, str):
             return "" if text is None else str(text)
+        out, last = [], 0
+        for m in _PM_VAR.finditer(text):
+            out.append(escape(text[last : m.start()]))
+            out.append(self._placeholder(m.group(1), m.group(0), _seen))
+            last = m.end()
+        out.append(escape(text[last:]))
+        return "".join(out)
 
-        def repl(m):
-            name = m.group(1)
-            if name in _DYNAMIC:
-                return "{{ " + _DYNAMIC[name] + " }}"
-            if var_name(name) in self.chained:
-                return "{{ " + self.chained[var_name(name)] + " }}"
-            if name.startswith("$"):
-                note = (
-                    f"Postman dynamic variable {{{{{name}}}}} has no flowrun "
-                    f"equivalent: it became the variable '{var_name(name[1:])}'."
-                )
-                if note not in self.notes:
-                    self.notes.append(note)
-                name = name[1:]
-            return var_ref(self.use(name))
-
-        return _PM_VAR.sub(repl, text)
+    def _placeholder(self, name: str, written: str, seen: frozenset) -> str:
+        if name in _DYNAMIC:
+            return "{{ " + _DYNAMIC[name] + " }}"
+        key = var_name(name)
+        if key in self.chained:
+            return "{{ " + self.chained[key] + " }}"
+        if key in self.composite:
+            if key in seen:
+                self.notes.append(f"Variable '{name}' refers to itself: sent as text.")
+                return escape(written)
+            self.notes.append(
+                f"Variable '{name}' is made of other variables: its value "
+                f"({self.composite[key]}) is written where it is used."
+            )
+            return self.sub(self.composite[key], seen | {key})
+        if name.startswith("$"):
+            self.notes.append(
+                f"Postman's dynamic variable {written} has no flowrun equivalent: it "
+                f"became the variable '{var_name(name[1:])}'."
+            )
+            name = name[1:]
+        return var_ref(self.use(name))
 
     def use(self, name: str) -> str:
         name = var_name(name)
@@ -237,30 +278,38 @@ class _Converter:
     # -- walking --------------------------------------------------------------
     @staticmethod
     def _events(item: dict) -> list:
-        return [e for e in item.get("event") or [] if isinstance(e, dict)]
+        events = item.get("event")
+        return (
+            [e for e in events if isinstance(e, dict)]
+            if isinstance(events, list)
+            else []
+        )
 
-    def walk(self, items, path: str, auth, events: list) -> None:
-        if not isinstance(items, list):
-            raise invalid(LABEL, f"{path} must be an array", path=f"content.{path}")
+    def walk(self, items, folders: list[str], auth, events: list) -> None:
         for index, item in enumerate(items):
-            where = f"{path}[{index}]"
+            name = str(item.get("name") or "").strip() if isinstance(item, dict) else ""
+            where = " / ".join([*folders, name or f"item {index + 1}"])
             if not isinstance(item, dict):
-                raise invalid(
-                    LABEL, f"{where} must be an object", path=f"content.{where}"
-                )
+                self.collector.leave_out(where, "left out: not a folder or request")
+                continue
             own_auth = item.get("auth")
             if not isinstance(own_auth, dict) or own_auth.get("type") == "inherit":
                 own_auth = auth
             scripts = events + self._events(item)
             if "item" in item:
-                self.walk(item["item"], f"{where}.item", own_auth, scripts)
+                self.declare(item.get("variable"), f"folder '{where}'")
+                children = item["item"]
+                if isinstance(children, list):
+                    self.walk(children, [*folders, name or "folder"], own_auth, scripts)
+                else:
+                    self.collector.leave_out(where, "left out: its item is not a list")
             elif "request" in item:
+                self.declare(item.get("variable"), f"request '{where}'")
+                self.notes = []
                 self.request(item, where, own_auth, scripts)
             else:
-                raise invalid(
-                    LABEL,
-                    f"{where} is neither a folder ('item') nor a request ('request')",
-                    path=f"content.{where}",
+                self.collector.leave_out(
+                    where, "left out: neither a folder ('item') nor a request"
                 )
 
     def request(self, item: dict, where: str, auth, scripts: list) -> None:
@@ -268,53 +317,100 @@ class _Converter:
         if isinstance(req, str):
             req = {"url": req}
         if not isinstance(req, dict):
-            raise invalid(
-                LABEL, f"{where}.request must be an object", path=f"content.{where}"
-            )
+            self.collector.leave_out(where, "left out: its request is not an object")
+            return
+        notes = self.notes
+        skip = None
         name = str(item.get("name") or "").strip() or "Request"
         method = str(req.get("method") or "GET").upper()
-        if method not in METHODS:
-            self.notes.append(f"Skipped '{name}': method {method} is not supported.")
-            return
-        notes: list[str] = []
         url = self.url(req.get("url"))
         if not url or url.startswith(("/", "?")):
-            self.notes.append(f"Skipped '{name}': it has no URL with a host.")
+            self.collector.leave_out(where, "left out: it has no URL with a host")
             return
         headers = self.headers(req.get("header"))
         own_auth = req.get("auth")
         if isinstance(own_auth, dict) and own_auth.get("type") != "inherit":
             auth = own_auth
         url = self.auth(auth, headers, url)
-        node = {"id": self.ids(name), "name": name, "method": method, "url": url}
-        body = self.body(req.get("body"), headers, notes)
+        body, why = self.body(req.get("body"), headers)
+        skip = skip or why
+        if method not in METHODS:
+            skip = f"method {method} is not one flowrun sends"
+            notes.append(
+                f"Method {method}: flowrun sends {', '.join(METHODS)}, so this node "
+                f"is a {'POST' if body is not None else 'GET'}, skipped by default."
+            )
+            method = "POST" if body is not None else "GET"
+        node = {
+            "id": self.collector.ids(name),
+            "name": name,
+            "method": method,
+            "url": url,
+        }
         if headers:
             node["headers"] = headers
         if body is not None:
             node["body"] = body
-        validations = self.validations(scripts, notes, node["id"])
+            if isinstance(body, str) and _needs_text(body, headers):
+                node["bodyFormat"] = "text"
+            if method in ("GET", "HEAD"):
+                notes.append(
+                    f"Postman sends this {method} request's body; flowrun does not."
+                )
+        validations = self.validations(scripts, node["id"])
         if validations:
             node["validations"] = validations
+        self.behaviour(req, item.get("protocolProfileBehavior"))
         text = describe(_text(req.get("description") or item.get("description")))
-        if text or notes:
-            node["description"] = describe(text, *notes)
-        self.nodes.append(node)
+        if text:
+            node["description"] = text
+        self.collector.add(node, where, notes, skip)
 
+    def behaviour(self, req: dict, profile) -> None:
+        """Note request settings flowrun does not share."""
+        profile = profile if isinstance(profile, dict) else {}
+        if profile.get("followRedirects") is False:
+            self.notes.append("Postman does not follow redirects here; flowrun does.")
+        if profile.get("strictSSL") is False:
+            self.notes.append(
+                "Postman skips TLS verification here: run with --insecure to do the "
+                "same."
+            )
+        if req.get("certificate") or req.get("proxy"):
+            self.notes.append("The request's client certificate or proxy is not used.")
+
+    # -- URL ------------------------------------------------------------------
     def url(self, url) -> str:
         if isinstance(url, dict):
             raw = url.get("raw")
             if not isinstance(raw, str) or not raw.strip():
                 raw = self._url_from_parts(url)
-            for entry in _enabled(url.get("variable")):
-                value = entry.get("value")
-                self.variables.setdefault(var_name(entry["key"]), value or "")
+            query = url.get("query")
+            if isinstance(query, list):
+                # Newman sends url.query, whatever url.raw says.
+                raw = raw.split("?", 1)[0].split("#", 1)[0] + _query(query)
+            values = {
+                str(e["key"]): e.get("value") for e in _enabled(url.get("variable"))
+            }
         elif isinstance(url, str):
-            raw = url
+            raw, values = url, {}
         else:
             return ""
         raw = raw.strip()
-        raw = _PATH_VAR.sub(lambda m: "{{" + m.group(1) + "}}", raw)
-        return absolute(self.sub(raw))
+
+        def path_var(m):
+            value = values.get(m.group(1))
+            if value is None or value == "":
+                self.notes.append(
+                    f"Path variable ':{m.group(1)}' has no value: it became the "
+                    f"variable '{var_name(m.group(1))}'."
+                )
+                return "{{" + m.group(1) + "}}"
+            return str(value)
+
+        head, sep, tail = raw.partition("?")
+        head = _PATH_VAR.sub(path_var, head)
+        return absolute(self.sub(head + sep + tail))
 
     @staticmethod
     def _url_from_parts(url: dict) -> str:
@@ -332,11 +428,6 @@ class _Converter:
             )
         if path:
             text += "/" + str(path).lstrip("/")
-        query = [
-            f"{q['key']}={q.get('value') or ''}" for q in _enabled(url.get("query"))
-        ]
-        if query:
-            text += "?" + "&".join(query)
         return text
 
     def headers(self, entries) -> dict:
@@ -349,103 +440,156 @@ class _Converter:
             ]
         return {str(e["key"]): self.sub(e.get("value")) for e in _enabled(entries)}
 
+    # -- auth -----------------------------------------------------------------
     def auth(self, auth, headers: dict, url: str) -> str:
         """Add the request's auth as a header (or query parameter); return the URL."""
         if not isinstance(auth, dict) or auth.get("type") in (None, "noauth"):
             return url
-        kind = auth["type"]
+        kind = str(auth["type"])
         params = _params(auth, kind)
         if header(headers, "Authorization") is not None and kind != "apikey":
             return url
         if kind == "bearer":
             headers["Authorization"] = "Bearer " + self.sub(params.get("token"))
-        elif kind == "oauth2" and params.get("accessToken"):
-            headers["Authorization"] = "Bearer " + self.sub(params["accessToken"])
+        elif kind == "oauth2":
+            return self.oauth2(params, headers, url)
         elif kind == "basic":
-            user, password = params.get("username") or "", params.get("password") or ""
-            if "{{" in f"{user}{password}":
-                self.notes.append(
-                    "Basic auth built from variables cannot be encoded ahead of "
-                    "time: add an Authorization header where it is needed."
-                )
-            else:
-                token = base64.b64encode(f"{user}:{password}".encode()).decode()
-                headers["Authorization"] = f"Basic {token}"
+            self.basic(params, headers)
         elif kind == "apikey":
             key, value = self.sub(params.get("key")), self.sub(params.get("value"))
             if params.get("in") == "query":
                 url += ("&" if "?" in url else "?") + f"{key}={value}"
             elif key and header(headers, key) is None:
                 headers[key] = value
+        elif kind in _SIGNED:
+            self.notes.append(
+                f"Auth '{kind}' cannot be reproduced ({_SIGNED[kind]}): no "
+                "Authorization header is sent; add one by hand."
+            )
         else:
-            note = f"Auth type '{kind}' is not supported: add its header by hand."
-            if note not in self.notes:
-                self.notes.append(note)
+            self.notes.append(
+                f"Auth type '{kind}' is not supported: add its header by hand."
+            )
         return url
 
-    def body(self, body, headers: dict, notes: list):
+    def oauth2(self, params: dict, headers: dict, url: str) -> str:
+        token = params.get("accessToken")
+        if not token:
+            self.notes.append(
+                "OAuth 2.0: the collection holds no access token; get one and set "
+                "the variable 'accessToken'."
+            )
+            token = "{{accessToken}}"
+        token = self.sub(token)
+        if params.get("addTokenTo") == "queryParams":
+            return url + ("&" if "?" in url else "?") + f"access_token={token}"
+        prefix = params.get("headerPrefix")
+        prefix = "Bearer" if prefix is None else str(prefix)
+        headers["Authorization"] = f"{prefix} {token}".strip()
+        return url
+
+    def basic(self, params: dict, headers: dict) -> None:
+        user, password = params.get("username") or "", params.get("password") or ""
+        if "{{" in f"{user}{password}":
+            # flowrun cannot base64-encode at run time: the encoded pair is a
+            # variable to fill in.
+            name = self.use("basicAuth")
+            headers["Authorization"] = f"Basic {var_ref(name)}"
+            self.notes.append(
+                f"Basic auth from variables ({user}:{password}): set the variable "
+                f"'{name}' to their base64 encoding."
+            )
+        else:
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+
+    # -- body -----------------------------------------------------------------
+    def body(self, body, headers: dict):
+        """``(body, why the node is skipped by default or None)``."""
         if not isinstance(body, dict) or body.get("disabled"):
-            return None
+            return None, None
         mode = body.get("mode")
-        content_type = header(headers, "Content-Type")
         if mode == "raw":
-            raw = body.get("raw")
-            if not isinstance(raw, str) or not raw.strip():
-                return None
-            options = (body.get("options") or {}).get("raw") or {}
-            language = options.get("language") if isinstance(options, dict) else None
-            implied = content_type is None and language in _IMPLIED_TYPES
-            if implied:
-                # Postman sends these Content-Types without showing them as headers.
-                content_type = headers["Content-Type"] = _IMPLIED_TYPES[language]
-            if content_type and "json" in content_type.lower():
-                parsed = _json_template(raw)
-                if parsed is not None:
-                    value, names = parsed
-                    self.bare.update(
-                        var_name(n) for n in names if not n.startswith("$")
-                    )
-                    return self.sub_all(value)
-                if implied:
-                    # Marked JSON but it is not: send the text as written, unlabelled.
-                    del headers["Content-Type"]
-                    notes.append("The body is marked JSON but does not parse as JSON.")
-            return self.sub(raw)
-        if mode in ("urlencoded", "formdata"):
-            form = {}
-            for entry in _enabled(body.get(mode)):
-                if entry.get("type") == "file":
-                    notes.append(
-                        f"File field '{entry['key']}' dropped: file uploads are "
-                        "not supported."
-                    )
-                    continue
-                form[str(entry["key"])] = self.sub(entry.get("value"))
-            if mode == "formdata":
-                notes.append("Multipart form data is sent URL-encoded.")
-                for name in [k for k in headers if k.lower() == "content-type"]:
-                    del headers[name]
+            return self.raw(body, headers), None
+        if mode == "urlencoded":
+            form = {
+                str(e["key"]): self.sub(e.get("value"))
+                for e in _enabled(body.get("urlencoded"))
+            }
             if not form:
-                return None
+                return None, None
             if header(headers, "Content-Type") is None:
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
-            return form
+            return form, None
+        if mode == "formdata":
+            return self.formdata(body.get("formdata"), headers)
         if mode == "graphql":
-            graphql = body.get("graphql") or {}
+            graphql = (
+                body.get("graphql") if isinstance(body.get("graphql"), dict) else {}
+            )
             variables = graphql.get("variables") or {}
             if isinstance(variables, str):
                 parsed = _json_template(variables) if variables.strip() else ({}, [])
+                if parsed is None:
+                    self.notes.append("The GraphQL variables are not JSON: left out.")
                 variables = parsed[0] if parsed else {}
-            if content_type is None:
+            if header(headers, "Content-Type") is None:
                 headers["Content-Type"] = "application/json"
             return self.sub_all(
                 {"query": graphql.get("query") or "", "variables": variables}
-            )
+            ), None
+        if mode == "file":
+            self.notes.append("The body is a file, which flowrun cannot send.")
+            return None, "its body is a file"
         if mode:
-            notes.append(f"Body mode '{mode}' is not supported: the body was dropped.")
-        return None
+            self.notes.append(
+                f"Body mode '{mode}' is not supported: the body was left out."
+            )
+        return None, None
 
-    def validations(self, scripts: list, notes: list, node_id: str) -> list[dict]:
+    def raw(self, body: dict, headers: dict):
+        raw = body.get("raw")
+        if not isinstance(raw, str) or not raw.strip():
+            return None
+        options = body.get("options")
+        options = options.get("raw") if isinstance(options, dict) else None
+        language = options.get("language") if isinstance(options, dict) else None
+        content_type = header(headers, "Content-Type")
+        if content_type is None and language in _IMPLIED_TYPES:
+            # Postman sends these Content-Types without showing them as headers.
+            content_type = headers["Content-Type"] = _IMPLIED_TYPES[language]
+        if content_type and "json" in content_type.lower():
+            parsed = _json_template(raw)
+            if parsed is not None:
+                value, names = parsed
+                self.bare.update(var_name(n) for n in names if not n.startswith("$"))
+                return self.sub_all(value)
+            self.notes.append(
+                "The body is not valid JSON: it is sent as written, as Postman does."
+            )
+        return self.sub(raw)
+
+    def formdata(self, entries, headers: dict):
+        fields, files = [], []
+        for entry in _enabled(entries):
+            if entry.get("type") == "file":
+                files.append(str(entry["key"]))
+            else:
+                fields.append((str(entry["key"]), self.sub(entry.get("value"))))
+        for name in [k for k in headers if k.lower() == "content-type"]:
+            del headers[name]
+        if files:
+            self.notes.append(
+                "File field(s) " + ", ".join(f"'{f}'" for f in files) + " cannot be "
+                "sent: the form goes without them."
+            )
+        if not fields and not files:
+            return None, None
+        headers["Content-Type"], text = multipart(fields)
+        return text, ("its form has a file field" if files else None)
+
+    # -- scripts --------------------------------------------------------------
+    def validations(self, scripts: list, node_id: str) -> list[dict]:
         """Translate what the request's test scripts check and save."""
         reader = Reader(node_id)
         for event in scripts:
@@ -453,11 +597,14 @@ class _Converter:
             lines = script.get("exec") if isinstance(script, dict) else None
             if isinstance(lines, str):
                 lines = lines.splitlines()
-            lines = [str(line) for line in lines or []]
+            lines = (
+                [str(line) for line in lines if line is not None]
+                if isinstance(lines, list)
+                else []
+            )
             if event.get("listen") != "test":
-                note = "Pre-request script ignored: scripts cannot run."
-                if any(line.strip() for line in lines) and note not in notes:
-                    notes.append(note)
+                if any(line.strip() for line in lines):
+                    self.notes.append("Pre-request script ignored: scripts cannot run.")
                 continue
             for line in lines:
                 reader.read(line)
@@ -465,13 +612,36 @@ class _Converter:
             # Later requests refer to the response directly: the variable would
             # only ever hold that value.
             self.chained[var_name(name)] = ref
-            notes.append(
+            self.notes.append(
                 f"The test script sets '{name}'; later requests use "
                 f"{{{{ {ref} }}}} instead."
             )
+        self.notes += reader.notes
         if reader.untranslated:
-            notes.append(
+            self.notes.append(
                 f"Test script: {reader.untranslated} line(s) not translated (scripts "
                 "cannot run; write what they check as validations)."
             )
         return reader.validations()
+
+
+def _query(entries) -> str:
+    """``?a=1&b`` from Postman's ``url.query`` (disabled ones left out)."""
+    parts = []
+    for entry in _enabled(entries):
+        value = entry.get("value")
+        parts.append(str(entry["key"]) if value is None else f"{entry['key']}={value}")
+    return "?" + "&".join(parts) if parts else ""
+
+
+def _needs_text(body: str, headers: dict) -> bool:
+    """Whether a text body must be marked to be sent as written: JSON under a form
+    Content-Type, or not JSON under a JSON one."""
+    content_type = (header(headers, "Content-Type") or "").lower()
+    if "json" not in content_type and "x-www-form-urlencoded" not in content_type:
+        return False
+    try:
+        parsed = json.loads(as_literal(body, "0"))
+    except ValueError:
+        return "json" in content_type
+    return "x-www-form-urlencoded" in content_type and isinstance(parsed, (dict, list))

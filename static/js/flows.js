@@ -222,9 +222,19 @@ async function newFrom(kind) {
 
 // A file: flowrun/FlowSphere JSON opens as is; a Postman collection goes through
 // /api/import.
+// A file's text: UTF-8, or UTF-16 when its byte-order mark says so (the mark dropped).
+async function fileText(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let encoding = "utf-8";
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) encoding = "utf-16le";
+  else if (bytes[0] === 0xfe && bytes[1] === 0xff) encoding = "utf-16be";
+  return new TextDecoder(encoding).decode(bytes);
+}
+
 async function importFile(file) {
-  const textContent = await file.text();
+  const textContent = await fileText(file);
   let doc = null;
+  let summary = "";
   try {
     doc = JSON.parse(textContent);
   } catch (err) {
@@ -239,7 +249,7 @@ async function importFile(file) {
   if (isPostman || isOpenApi) {
     try {
       const res = await api.importFlow(isPostman ? "postman" : "openapi", textContent);
-      doc = res.flow || res.config || res;
+      ({ doc, summary } = imported(res));
     } catch (err) {
       toast(`Import failed: ${err.message}`, "error");
       return;
@@ -253,15 +263,27 @@ async function importFile(file) {
   setDoc(canonical(doc), { file: null, dirty: true, source: "load" });
   remember(null);
   markCurrent();
-  toast(`Imported ${file.name}: save it to keep it in the workspace`, "success");
+  toast(`Imported ${file.name}${summary}: save it to keep it in the workspace`, "success");
+}
+
+// /api/import answers the flow itself, with its report beside it in importReport
+// (kept out of the flow): "12 requests: 9 as they were, 2 with notes, 1 skipped".
+function imported(res) {
+  const { importReport: report, ...doc } = res;
+  if (!report) return { doc, summary: "" };
+  const parts = [`${report.asIs} as they were`];
+  if (report.withNotes) parts.push(`${report.withNotes} with notes`);
+  if (report.skipped) parts.push(`${report.skipped} skipped by default`);
+  if (report.leftOut) parts.push(`${report.leftOut} left out`);
+  const noun = report.requests === 1 ? "request" : "requests";
+  return { doc, summary: ` (${report.requests} ${noun}: ${parts.join(", ")})` };
 }
 
 async function importCurl() {
   const content = await ask({ heading: "Import from curl", label: "curl command", multiline: true, okLabel: "Import" });
   if (!content) return;
   try {
-    const res = await api.importFlow("curl", content);
-    const doc = res.flow || res.config || res;
+    const { doc } = imported(await api.importFlow("curl", content));
     if (!(await confirmDiscard())) return;
     openGeneration += 1; // a flow still loading must not replace this one
     setDoc(canonical(doc), { file: null, dirty: true, source: "load" });

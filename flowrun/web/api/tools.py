@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from flowrun import importers
+from flowrun import importers, text
 from flowrun.engine import validation
-from flowrun.errors import FlowInvalid, located
+from flowrun.errors import located
 from flowrun.version import __version__
 from flowrun.web.api.common import body, get_state
 from flowrun.web.errors import ApiError
@@ -28,12 +28,22 @@ def schema():
 def validate():
     sent = body()
     doc = sent["config"] if "config" in sent else sent
+    if "content" in sent and "config" not in sent:
+        doc = sent["content"]
+    if isinstance(doc, str):
+        # The text of a flow file, as an editor holds it (byte-order mark and all).
+        try:
+            doc = validation.parse_json(text.unmarked(doc))
+        except (ValueError, RecursionError) as exc:
+            error = located("content", f"not valid JSON: {exc}")
+            return {"valid": False, "errors": [error], "warnings": []}
     errors, warnings = validation.check(doc, get_state().max_steps)
     return {"valid": not errors, "errors": errors, "warnings": warnings}
 
 
 @bp.post("/import")
 def import_():
+    """The imported flow, with ``importReport``: the counts and the notes."""
     sent = body()
     fmt, content = sent.get("format"), sent.get("content")
     errors = []
@@ -43,10 +53,5 @@ def import_():
         errors.append(located("content", "required: the text to import"))
     if errors:
         raise ApiError(400, "Invalid import request", errors)
-    try:
-        flow = importers.convert(fmt, content)
-    except FlowInvalid:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ApiError(400, f"Could not import {fmt}: {exc}") from None
-    return jsonify(flow)
+    result = importers.load(fmt, content, max_steps=get_state().max_steps)
+    return jsonify({**result.flow, "importReport": result.report.as_dict()})
