@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -293,12 +294,13 @@ def test_open_sample_flow_and_run_to_success(page, shots):
     cards.nth(1).get_by_role("button", name="Copy as curl").click()
     expect(page.get_by_text("curl command copied")).to_be_visible()
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.startswith("curl -X GET ") and "/demo/items" in copied
+    assert copied.startswith("curl --globoff -X GET ") and "/demo/items" in copied
     head = page.evaluate(
         """async () => (await import("/static/js/cards.js"))
           .curlFor({method: "HEAD", url: "http://h.test/x"})"""
     )
-    assert head == "curl -I 'http://h.test/x'"  # -X HEAD would wait for a body
+    # -I, not -X HEAD: curl would wait for a body that never comes.
+    assert head == "curl --globoff -I 'http://h.test/x'"
     with page.expect_download() as download:
         panel.get_by_role("button", name="Download log").click()
     log = json.loads(Path(download.value.path()).read_text("utf-8"))
@@ -1306,3 +1308,37 @@ def test_conflicts_the_server_reports_are_quiet(page):
     logged = [p for p in page.problems if "Failed to load resource" not in p]
     assert logged == [] and len(page.problems) == 4, page.problems
     page.problems.clear()
+
+
+def test_copy_as_curl_gives_a_command_curl_runs(page, hits):
+    """Studio's "Copy as curl" text, run by the real curl against the target."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    command = page.evaluate(
+        """async (base) => {
+            const { curlFor } = await import("/static/js/cards.js");
+            return curlFor({
+                method: "POST",
+                url: base + "/demo/echo?filter[name]=a b&x={y}",
+                request: {
+                    headers: {"Content-Type": "application/json", "X-Empty": "",
+                              "X-Quote": "it's"},
+                    body: {a: "it's", b: [1]},
+                },
+            });
+        }""",
+        hits.url,
+    )
+    ran = subprocess.run(
+        ["bash", "-c", command + " --silent --show-error"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ran.returncode == 0, (command, ran.stderr)
+    echoed = json.loads(ran.stdout)
+    assert echoed["args"] == {"filter[name]": ["a b"], "x": ["{y}"]}
+    assert echoed["json"] == {"a": "it's", "b": [1]}
+    assert echoed["headers"]["X-Empty"] == ""
+    assert echoed["headers"]["X-Quote"] == "it's"

@@ -1,4 +1,4 @@
-"""The ``flowrun`` command line: run, validate, serve, import.
+"""The ``flowrun`` command line: run, validate, serve, import, export.
 
 The CLI drives the same engine as the web API and prints its events (``report``).
 Outcomes and errors become exit codes in one place (``common.exit_code``); user
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from flowrun.cli import imports, report, run, serve, validate
+from flowrun.cli import export, imports, report, run, serve, validate
 from flowrun.cli.common import EXIT_HELP, exit_code
 from flowrun.errors import FlowError, FlowInvalid
 from flowrun.version import __version__
@@ -53,3 +53,4 @@ cli.add_command(run.run)
 cli.add_command(validate.validate)
 cli.add_command(serve.serve)
 cli.add_command(imports.import_)
+cli.add_command(export.export)

@@ -195,6 +195,25 @@ def merge_headers(defaults: dict, own: dict) -> dict:
     return merged
 
 
+# What a node checks when neither it nor the defaults say.
+DEFAULT_VALIDATIONS = ({"httpStatusCode": 200},)
+
+
+def node_validations(node: dict, defaults: dict):
+    """The validations a node runs: its own, else the defaults', else status 200."""
+    if "validations" in node and node["validations"]:
+        return node["validations"]
+    if node.get("skipDefaultValidations"):
+        return node.get("validations") or []
+    return defaults.get("validations") or DEFAULT_VALIDATIONS
+
+
+def node_headers(node: dict, defaults: dict) -> dict:
+    """A node's headers with the defaults' merged under them (unless it skips them)."""
+    base = {} if node.get("skipDefaultHeaders") else defaults.get("headers") or {}
+    return merge_headers(base, node.get("headers") or {})
+
+
 def join_url(base: str, url: str) -> str:
     """Join a relative URL to baseUrl with exactly one '/' between them."""
     if not base or _ABSOLUTE.match(url):

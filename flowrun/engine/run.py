@@ -26,7 +26,8 @@ from flowrun.engine.flow import (
     RunOptions,
     header,
     join_url,
-    merge_headers,
+    node_headers,
+    node_validations,
 )
 from flowrun.engine.placeholders import Context, NodeResult, substitute
 from flowrun.errors import BudgetExceeded, InputMissing, StepError
@@ -36,9 +37,6 @@ from flowrun.http.guard import NetworkGuard
 from flowrun.settings import split
 
 _ALPHABET = string.ascii_lowercase + string.digits
-
-
-DEFAULT_VALIDATIONS = ({"httpStatusCode": 200},)
 
 
 def new_execution_id() -> str:
@@ -342,9 +340,7 @@ class Run:
             substitute(defaults.get("baseUrl", ""), ctx, "baseUrl", subs, False),
             substitute(node["url"], ctx, "url", subs, False),
         )
-        own = node.get("headers") or {}
-        base = {} if node.get("skipDefaultHeaders") else defaults.get("headers") or {}
-        headers = substitute(merge_headers(base, own), ctx, "headers", subs, False)
+        headers = substitute(node_headers(node, defaults), ctx, "headers", subs, False)
         for name, value in headers.items():
             if not isinstance(value, str):
                 headers[name] = paths.text(value)
@@ -425,11 +421,7 @@ class Run:
         return record
 
     def _validations(self, node: dict):
-        if "validations" in node and node["validations"]:
-            return node["validations"]
-        if node.get("skipDefaultValidations"):
-            return node.get("validations") or []
-        return self.defaults.get("validations") or DEFAULT_VALIDATIONS
+        return node_validations(node, self.defaults)
 
     def _client_for(self) -> Client:
         if self._client is None:

@@ -96,9 +96,13 @@ function shellQuote(s) {
 export function curlFor(rec) {
   const method = String(rec.method || "GET").toUpperCase();
   // `-X HEAD` makes curl wait for a body that never comes; `-I` sends a HEAD.
-  const parts = ["curl", ...(method === "HEAD" ? ["-I"] : ["-X", method]), shellQuote(rec.url || "")];
+  // --globoff: [ ] { } in a URL (filter[name]=x) are text, not curl's globs; a
+  // space is sent encoded, as flowrun's client sends it (curl refuses a raw one).
+  const url = String(rec.url || "").replace(/ /g, "%20");
+  const parts = ["curl", "--globoff", ...(method === "HEAD" ? ["-I"] : ["-X", method]), shellQuote(url)];
   const headers = (rec.request && rec.request.headers) || {};
-  for (const [k, v] of Object.entries(headers)) parts.push("-H", shellQuote(`${k}: ${v}`));
+  // "Name:" with nothing after it would remove the header; "Name;" sends it empty.
+  for (const [k, v] of Object.entries(headers)) parts.push("-H", shellQuote(v === "" ? `${k};` : `${k}: ${v}`));
   const body = rec.request ? rec.request.body : undefined;
   if (body !== undefined && body !== null) {
     parts.push("--data-raw", shellQuote(typeof body === "string" ? body : JSON.stringify(body)));
