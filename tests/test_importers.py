@@ -219,8 +219,8 @@ def test_postman_status_tests_become_validations(shop):
     assert "validations" not in nodes["get-item"]
     # What the scripts did besides status checks is named, not silently lost.
     assert nodes["log-in"]["description"] == (
-        "The test script sets 'authToken'; later requests use "
-        "{{ .responses.log-in.token }} instead."
+        "The test script sets 'authToken'; later requests use the response "
+        "value it holds (.responses.log-in.token) instead."
     )
     assert "description" not in nodes["list-items"]
     assert "description" not in nodes["create-order"]
@@ -389,7 +389,10 @@ def test_postman_unknown_dynamic_variable_becomes_a_variable():
     )
     assert flow["nodes"][0]["url"] == "/{{ .vars.randomEmail }}"
     assert flow["variables"] == {"randomEmail": ""}
-    assert "{{$randomEmail}}" in flow["nodes"][0]["description"]
+    assert (
+        "dynamic variable $randomEmail has no flowrun equivalent"
+        in (flow["nodes"][0]["description"])
+    )
 
 
 def test_postman_json_body_with_comments_and_trailing_comma():
@@ -1496,3 +1499,374 @@ def test_swagger_scheme(schemes, base):
     doc = {"swagger": "2.0", "host": "h.example", "basePath": "/v1/"}
     doc.update(paths={"/a": {"get": {}}}, schemes=schemes)
     assert imported("openapi", json.dumps(doc))["defaults"] == {"baseUrl": base}
+
+
+# -- failure classes found importing real collections, documents and commands -----
+
+
+def test_postman_query_in_url_query_but_not_in_raw_is_sent():
+    url = {
+        "raw": "https://a.example/search",
+        "host": ["a", "example"],
+        "path": ["search"],
+        "query": [
+            {"key": "q", "value": "{{term}}"},
+            {"key": "page", "value": "2"},
+            {"key": "flag", "value": None},
+            {"key": "off", "value": "1", "disabled": True},
+        ],
+    }
+    [node] = imported("postman", postman(request(url=url)))["nodes"]
+    assert node["url"] == "/search?q={{ .vars.term }}&page=2&flag"
+
+
+@pytest.mark.parametrize(
+    ("lines", "validations"),
+    [
+        (
+            ["pm.expect(pm.response.code).to.be.oneOf([200, 201, 204]);"],
+            [{"httpStatusCode": [200, 201, 204]}],
+        ),
+        (
+            [
+                "const ok = [200, 202];",
+                'pm.expect(pm.response.code).to.be.oneOf(ok, "expected");',
+            ],
+            [{"httpStatusCode": [200, 202]}],
+        ),
+        (
+            ['pm.expect(pm.response.code).to.be.equal(201, "Created");'],
+            [{"httpStatusCode": 201}],
+        ),
+        (
+            [
+                'tests["Status " + responseCode.code] = responseCode.code === 200'
+                " || responseCode.code === 201;"
+            ],
+            [{"httpStatusCode": [200, 201]}],
+        ),
+        (
+            ['tests["has id"] = responseBody.has("id");'],
+            [{"jq": "tostring", "contains": "id"}],
+        ),
+        (["pm.response.to.be.json;"], [{"header": "Content-Type", "contains": "json"}]),
+        (
+            ["pm.response.to.be.success;"],
+            [{"httpStatusCode": [200, 201, 202, 203, 204, 205, 206, 207, 208, 226]}],
+        ),
+        (
+            ['pm.expect(pm.response.json().n, "count").to.equal(3, "three");'],
+            [{"jsonpath": ".n", "equals": 3}],
+        ),
+        (["} else {", "  break;", "};", "try {", "} catch (e) {"], []),
+    ],
+)
+def test_postman_common_test_forms_become_validations(lines, validations):
+    item = request()
+    item["event"] = [{"listen": "test", "script": {"exec": lines}}]
+    [node] = imported("postman", postman(item))["nodes"]
+    assert node.get("validations", []) == validations
+    # Lines carrying no check of their own (braces, break) are not "left out".
+    assert "not translated" not in node.get("description", "")
+
+
+def test_postman_variables_made_of_variables_are_written_where_used():
+    items = [request(url="{{api}}/users")]
+    variables = [
+        {"key": "host", "value": "a.example"},
+        {"key": "api", "value": "https://{{host}}/v1"},
+    ]
+    flow = imported("postman", postman(*items, variable=variables))
+    assert flow["defaults"]["baseUrl"] == "https://{{ .vars.host }}"
+    assert flow["nodes"][0]["url"] == "/v1/users"
+    # Never sent as the literal text "{{host}}".
+    assert flow["variables"] == {"host": "a.example"}
+
+
+def test_postman_folder_and_request_variables_become_flow_variables():
+    item = request(url="https://a.example/{{a}}/{{b}}")
+    item["variable"] = [{"key": "b", "value": "2"}]
+    folder = {"name": "F", "variable": [{"key": "a", "value": "1"}], "item": [item]}
+    flow = imported("postman", postman(folder))
+    assert flow["variables"] == {"a": "1", "b": "2"}
+
+
+@pytest.mark.parametrize(
+    ("auth", "header", "words"),
+    [
+        (
+            {"type": "oauth2", "oauth2": [{"key": "accessToken", "value": "t0k"}]},
+            "Bearer t0k",
+            None,
+        ),
+        (
+            {"type": "oauth2", "oauth2": [{"key": "grant_type", "value": "x"}]},
+            "Bearer {{ .vars.accessToken }}",
+            "holds no access token",
+        ),
+        (
+            {"type": "basic", "basic": {"username": "{{u}}", "password": "p"}},
+            "Basic {{ .vars.basicAuth }}",
+            "base64 encoding",
+        ),
+        ({"type": "hawk", "hawk": []}, None, "Hawk signs each request"),
+        ({"type": "awsv4", "awsv4": []}, None, "AWS Signature v4"),
+        ({"type": "ntlm", "ntlm": []}, None, "NTLM"),
+        ({"type": "edgegrid", "edgegrid": []}, None, "EdgeGrid"),
+    ],
+)
+def test_postman_every_auth_type_is_sent_or_noted(auth, header, words):
+    [node] = imported("postman", postman(request(auth=auth)))["nodes"]
+    assert node.get("headers", {}).get("Authorization") == header
+    if words:
+        assert words in node["description"]
+
+
+def test_postman_what_the_checks_refuse_is_mended_with_a_note():
+    items = [
+        # A header named after a dynamic variable, as some exports have.
+        request("Bad header", header=[{"key": "{{$guid}}", "value": "x"}]),
+        # A stray }} in the URL: what the HTTP client sends, percent-encoded.
+        request("Braces", url="https://api.example.com/x}}y"),
+        # A JSON text body with a form Content-Type: sent as written.
+        request(
+            "Form",
+            method="POST",
+            header=[
+                {"key": "Content-Type", "value": "application/x-www-form-urlencoded"}
+            ],
+            body={"mode": "raw", "raw": '{"a": 1}'},
+        ),
+    ]
+    content = postman(*items)
+    flow = imported("postman", content, ["nodes[2].body"])
+    bad, braces, form = flow["nodes"]
+    assert "headers" not in bad
+    assert "Header '{ {$guid} }' left out" in bad["description"]
+    assert braces["url"] == "/x%7D%7Dy"
+    assert form["bodyFormat"] == "text"
+    # (The form one is sent exactly as Postman sends it: no note needed.)
+    assert report("postman", content)["withNotes"] == 2
+
+
+def test_postman_literal_braces_are_escaped():
+    item = request(
+        method="POST",
+        header=[{"key": "X-Template", "value": "{{ not closed"}],
+        body={"mode": "raw", "raw": "Dear {{ name, {{who}}"},
+    )
+    [node] = imported("postman", postman(item))["nodes"]
+    assert node["headers"]["X-Template"] == "\\{{ not closed"
+    assert node["body"] == "Dear \\{{ name, {{ .vars.who }}"
+
+
+@pytest.mark.parametrize("fmt", ["postman", "openapi", "curl"])
+def test_flowrun_max_steps_truncates_an_import_with_a_note(fmt):
+    count = 7
+    if fmt == "postman":
+        content = postman(
+            *[request(f"R{i}", url=f"https://a.example/{i}") for i in range(count)]
+        )
+    elif fmt == "openapi":
+        paths = {f"/p{i}": {"get": {}} for i in range(count)}
+        content = json.dumps(
+            {
+                "openapi": "3.0.0",
+                "servers": [{"url": "https://a.example"}],
+                "paths": paths,
+            }
+        )
+    else:
+        content = "\n".join(f"curl https://a.example/{i}" for i in range(count))
+    result = load(fmt, content, max_steps=5)
+    assert len(result.flow["nodes"]) == 5
+    counts = {k: v for k, v in result.report.as_dict().items() if k != "notes"}
+    assert counts["requests"] == 7
+    assert counts["leftOut"] == 2
+    assert "2 requests from" in result.flow["description"]
+    assert "FLOWRUN_MAX_STEPS" in result.report.notes[-1].message
+
+
+def test_api_and_cli_imports_honour_flowrun_max_steps(tmp_path, runner, monkeypatch):
+    from flowrun import create_app
+
+    content = "\n".join(f"curl https://a.example/{i}" for i in range(4))
+    app = create_app(
+        {
+            "TESTING": True,
+            "FLOWRUN_DATA_DIR": str(tmp_path / "d"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "f"),
+            "FLOWRUN_MAX_STEPS": 3,
+        }
+    )
+    try:
+        resp = app.test_client().post(
+            "/api/import", json={"format": "curl", "content": content}
+        )
+    finally:
+        app.extensions["flowrun"].close()
+    assert resp.status_code == 200
+    assert len(resp.get_json()["nodes"]) == 3
+    assert resp.get_json()["importReport"]["leftOut"] == 1
+    monkeypatch.setenv("FLOWRUN_MAX_STEPS", "2")
+    result = runner.invoke(cli, ["import", "curl", "-"], input=content)
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["nodes"]) == 2
+    assert "4 requests: 2 as they were, 2 left out" in result.stderr
+
+
+def test_cli_import_prints_the_counts_and_each_note(runner, tmp_path):
+    source = tmp_path / "c.json"
+    source.write_text(postman(request("Ok"), request("Link", method="LINK")))
+    result = runner.invoke(cli, ["import", "postman", str(source)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["nodes"][1]["name"] == "Link"
+    err = result.stderr.splitlines()
+    assert err[0] == (
+        f"Imported {source}: 2 requests: 1 as they were, 1 skipped by default"
+    )
+    assert err[1] == "  Link: skipped by default: method LINK is not one flowrun sends"
+
+
+def test_openapi_the_first_security_alternative_flowrun_can_send_wins():
+    doc = {
+        "openapi": "3.0.0",
+        "servers": [{"url": "https://a.example"}],
+        "components": {
+            "securitySchemes": {
+                "mtls": {"type": "mutualTLS"},
+                "digest": {"type": "http", "scheme": "digest"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "key": {"type": "apiKey", "in": "query", "name": "api_key"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "sid"},
+            }
+        },
+        "paths": {
+            "/a": {"get": {"security": [{"mtls": []}, {"bearer": []}]}},
+            "/b": {"get": {"security": [{"digest": []}, {"key": [], "cookie": []}]}},
+            "/c": {"get": {"security": [{"mtls": []}]}},
+            "/d": {"get": {"security": [{}, {"bearer": []}]}},
+        },
+    }
+    a, b, c, d = imported("openapi", json.dumps(doc))["nodes"]
+    assert a["headers"] == {"Authorization": "Bearer {{ .vars.token }}"}
+    assert b["url"] == "/b?api_key={{ .vars.api_key }}"
+    assert b["headers"] == {"Cookie": "sid={{ .vars.sid }}"}
+    assert "headers" not in c
+    assert "None of its security alternatives (mtls)" in c["description"]
+    assert "headers" not in d  # {} first: no credentials needed
+
+
+def test_openapi_get_gets_no_body_and_one_of_skips_a_null_choice():
+    schema = {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "object", "properties": {"a": {"type": "integer"}}},
+        ]
+    }
+    content = {"application/json": {"schema": schema}}
+    doc = {
+        "openapi": "3.1.0",
+        "servers": [{"url": "https://a.example"}],
+        "paths": {
+            "/x": {
+                "get": {"requestBody": {"content": content}},
+                "post": {"requestBody": {"content": content}},
+            }
+        },
+    }
+    get, post = imported("openapi", json.dumps(doc))["nodes"]
+    assert "body" not in get
+    assert "flowrun sends none on a GET" in get["description"]
+    assert post["body"] == {"a": 0}
+
+
+def test_openapi_a_webhooks_only_document_is_imported_skipped_by_default():
+    doc = {
+        "openapi": "3.1.0",
+        "info": {"title": "hooks"},
+        "webhooks": {
+            "newPet": {
+                "post": {
+                    "requestBody": {
+                        "content": {"application/json": {"example": {"id": 1}}}
+                    }
+                }
+            }
+        },
+    }
+    result = load("openapi", json.dumps(doc))
+    [node] = result.flow["nodes"]
+    assert node["url"] == "{{ .vars.webhookUrl }}"
+    assert node["body"] == {"id": 1}
+    assert result.report.skipped == 1
+
+
+def test_openapi_refs_into_neighbouring_files_are_followed(tmp_path):
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "pet.yaml").write_text(
+        "type: object\nproperties:\n  name: {type: string, example: Rex}\n"
+        "  owner: {$ref: '#/definitions/Owner'}\n"
+        "definitions:\n  Owner: {type: object, properties: {id: {type: integer}}}\n"
+    )
+    (tmp_path / "paths.yaml").write_text(
+        "/pets:\n  post:\n    requestBody:\n      content:\n        application/json:"
+        "\n          schema: {$ref: 'schemas/pet.yaml'}\n"
+    )
+    main = tmp_path / "api.yaml"
+    main.write_text(
+        "openapi: 3.0.0\nservers: [{url: 'https://a.example'}]\n"
+        "paths: {$ref: 'paths.yaml'}\n"
+    )
+    flow = load("openapi", main.read_text(), path=main).flow
+    assert flow["nodes"][0]["body"] == {"name": "Rex", "owner": {"id": 0}}
+    # Without the file's place (the API), the reference cannot be followed: here
+    # that leaves nothing, and the refusal says why.
+    exc = refused("openapi", main.read_text(), "nothing to import")
+    assert "$ref paths.yaml (another document) was not followed" in json.dumps(
+        exc.errors
+    )
+
+
+def test_openapi_literal_braces_in_examples_are_escaped():
+    media = {"application/json": {"example": {"template": "Hi {{ name }}"}}}
+    doc = {
+        "openapi": "3.0.0",
+        "servers": [{"url": "https://a.example"}],
+        "paths": {"/t": {"post": {"requestBody": {"content": media}}}},
+    }
+    [node] = imported("openapi", json.dumps(doc))["nodes"]
+    assert node["body"] == {"template": "Hi \\{{ name }}"}
+
+
+def test_curl_one_unclosed_quote_does_not_sink_the_other_commands():
+    text = (
+        "curl https://a.example/one\ncurl 'https://a.example/two\n"
+        "curl https://a.example/three\n"
+    )
+    result = load("curl", text)
+    # The shell would refuse it all; the other commands are imported.
+    assert [n["url"] for n in result.flow["nodes"]] == ["/one", "/three"]
+    assert result.report.left_out == 1
+    text = "curl https://a.example/one\ncurl https://a.example/two -d 'x\n"
+    result = load("curl", text)
+    assert [n["url"] for n in result.flow["nodes"]] == ["/one"]
+    assert "quote is not closed" in result.report.notes[-1].message
+
+
+def test_curl_a_pipeline_of_curls_and_a_whole_url_variable():
+    text = (
+        "echo hi | curl -d @- https://a.example/a | curl https://a.example/b\n"
+        "curl $URL\n"
+        "curl ftp://a.example/f\n"
+    )
+    result = load("curl", text)
+    nodes = result.flow["nodes"]
+    assert [(n["method"], n["url"]) for n in nodes] == [
+        ("POST", "https://a.example/a"),
+        ("GET", "https://a.example/b"),
+        ("GET", "{{ .vars.URL }}"),
+    ]
+    assert nodes[0]["body"] == "hi"
+    assert result.report.left_out == 1
+    assert "a ftp URL (flowrun sends HTTP only)" in result.report.notes[-1].message

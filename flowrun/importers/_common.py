@@ -103,8 +103,8 @@ def literal(value):
 
 
 def label(text: str) -> str:
-    """A node name: braces that would read as a placeholder are spaced apart (a
-    name is shown, never substituted)."""
+    """A node's name or description: braces that would read as a placeholder are
+    spaced apart (they are shown, never substituted)."""
     return re.sub(r"([{}])(?=\1)", r"\1 ", str(text))
 
 
@@ -302,7 +302,8 @@ class Collector:
             node = dict(entry.node)
             text = describe(node.get("description"), *entry.notes)
             if text:
-                node["description"] = text
+                # Shown, never substituted: braces must not read as placeholders.
+                node["description"] = label(text)
             if entry.skip:
                 skipping = True
                 node["conditions"] = [
@@ -419,11 +420,15 @@ def _mend(entry: _Entry, problems: list[dict]) -> bool:
             if name is None:
                 return False
             del node["headers"][name]
+            if not node["headers"]:
+                del node["headers"]
             entry.notes.append(f"Header {name!r} left out: {message}.")
         elif part == "url":
             # What the HTTP client sends anyway: the braces percent-encoded.
             node["url"] = node["url"].replace("}}", "%7D%7D")
-            entry.notes.append("The URL's '}}' is sent percent-encoded (%7D%7D).")
+            entry.notes.append(
+                "The URL's stray closing braces are sent percent-encoded."
+            )
         else:
             return False
     return True

@@ -42,7 +42,11 @@ _HAS_TEXT = re.compile(
 )
 _ONE_OF = re.compile(
     r"pm\.expect\(\s*pm\.response\.(?:code|status)\s*(?:,[^)]*)?\)\s*\.to\.(?:be\.)?"
-    r"oneOf\(\s*\[([\d\s,]+)\]"
+    r"oneOf\(\s*(?:\[([\d\s,]+)\]|([A-Za-z_$][\w$]*))"
+)
+# A list of status codes kept in a variable, for oneOf(expectedCodes).
+_CODES = re.compile(
+    r"^\s*(?:var|let|const)\s+([A-Za-z_$][\w$]*)\s*=\s*\[([\d\s,]+)\]\s*;?\s*$"
 )
 _OK = re.compile(r"pm\.response\.to\.be\.ok\b")
 _HAS_HEADER = re.compile(
@@ -70,7 +74,8 @@ _TIME = re.compile(r"^pm\.response\.responseTime$")
 _EXPECT = "pm.expect("
 # Script lines that carry no check of their own: blank, comments, test wrappers.
 _STRUCTURAL = re.compile(
-    r"^\s*(?://.*|pm\.test\(.*(?:function\s*\(\s*\)|=>)\s*\{\s*|\}\s*\)\s*;?\s*|)$"
+    r"^\s*(?://.*|/?\*.*|pm\.test\(.*(?:function\s*\(\s*\)|=>)\s*\{\s*|[{}()\[\];,\s]*"
+    r"|break\s*;?|\}?\s*else\s*\{?|try\s*\{|\}\s*catch\s*\(\s*\w*\s*\)\s*\{)\s*$"
 )
 # Chai words that only make an assertion read well.
 _FILLER = {
@@ -109,6 +114,7 @@ class Reader:
         self.codes: list = []
         self.checks: list[dict] = []
         self.notes: list[str] = []
+        self._code_lists: dict[str, list[int]] = {}
         self.saved: dict[str, str] = {}  # variable name -> placeholder expression
         self.untranslated = 0
         self._aliases: set[str] = set()
@@ -121,8 +127,12 @@ class Reader:
         if len(found) > 1 and "||" in line:
             # One assertion accepting any of them (``code === 200 || code === 201``).
             found = [sorted(set(found))]
-        for m in _ONE_OF.findall(line):
-            found.append(sorted({int(c) for c in re.findall(r"\d{3}", m)}))
+        for listed, name in _ONE_OF.findall(line):
+            codes = (
+                re.findall(r"\d{3}", listed) if listed else self._code_lists.get(name)
+            )
+            if codes:
+                found.append(sorted({int(c) for c in codes}))
         if _OK.search(line):
             found.append(200)
         if _IS_SUCCESS.search(line):
@@ -140,6 +150,9 @@ class Reader:
             return
         if m := _ALIAS.match(line):
             self._aliases.add(m.group(1))
+            return
+        if m := _CODES.match(line):
+            self._code_lists[m.group(1)] = re.findall(r"\d{3}", m.group(2))
             return
         if not (self._save(line) or self._check(line)):
             self.untranslated += 1
@@ -309,7 +322,7 @@ def _expect(line: str):
     end = _close(line, start + len(_EXPECT) - 1)
     if end is None:
         return None
-    expr = line[start + len(_EXPECT) : end].strip()
+    expr = _first_argument(line[start + len(_EXPECT) : end]).strip()
     rest = line[end + 1 :]
     m = re.match(r"((?:\s*\.\s*[A-Za-z_$][\w$]*)+)", rest)
     if not m:

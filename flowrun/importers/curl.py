@@ -637,8 +637,11 @@ class _Request:
     def node(self, url: str, where: str) -> None:
         collector = self.owner.collector
         notes = list(self.notes)
-        url = absolute(url.strip())
-        scheme = url.split("://", 1)[0] if "://" in url else ""
+        url = url.strip()
+        # A URL that starts with a shell variable ($URL) is complete at run time.
+        whole = url.startswith(VAR_OPEN)
+        url = url if whole else absolute(url)
+        scheme = "http" if whole else url.split("://", 1)[0] if "://" in url else ""
         if not scheme:
             collector.leave_out(where, f"left out: the URL {_plain(url)} has no host")
             return
@@ -722,6 +725,9 @@ class _Request:
         if body is not None and method in ("GET", "HEAD"):
             notes.append(f"curl sends this {method} request's body; flowrun does not.")
         for name in sorted({m for v in (url, headers, body) for m in _marks(v)}):
+            if name == "basicAuth" and "basicAuth" in (self.authorization or ""):
+                self.owner.variables.setdefault(name, "")
+                continue  # the Basic auth note says it
             self.owner.declare(name, notes)
         try:
             path = urlsplit(_plain(url)).path or "/"

@@ -250,7 +250,10 @@ class _Converter:
         }
         for group, webhook in (("paths", False), ("webhooks", True)):
             # (Bundlers' inputs write even the whole group as a $ref.)
+            self.notes = []
             items = self.deref(self.doc.get(group))
+            for note in self.notes:
+                self.collector.note(group, note)
             for name, item in (items if isinstance(items, dict) else {}).items():
                 self.notes = []
                 item = self.deref(item)

@@ -256,7 +256,7 @@ class _Converter:
             return self.sub(self.composite[key], seen | {key})
         if name.startswith("$"):
             self.notes.append(
-                f"Postman's dynamic variable {written} has no flowrun equivalent: it "
+                f"Postman's dynamic variable {name} has no flowrun equivalent: it "
                 f"became the variable '{var_name(name[1:])}'."
             )
             name = name[1:]
@@ -613,8 +613,8 @@ class _Converter:
             # only ever hold that value.
             self.chained[var_name(name)] = ref
             self.notes.append(
-                f"The test script sets '{name}'; later requests use "
-                f"{{{{ {ref} }}}} instead."
+                f"The test script sets '{name}'; later requests use the response "
+                f"value it holds ({ref}) instead."
             )
         self.notes += reader.notes
         if reader.untranslated:
