@@ -12,7 +12,6 @@ from flowrun.engine import paths
 from flowrun.engine.budget import Budget
 from flowrun.errors import UnresolvedPlaceholder
 
-PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 # What a string's text is made of, read left to right: ``\{{`` is a literal ``{{``
 # (with the ``}}`` that closes it on the same line, if any, kept as text too), and
 # ``{{ … }}`` is a placeholder (group 1: its expression). Reading escapes and
