@@ -22,7 +22,10 @@ class Setting:
 SETTINGS = (
     Setting("FLOWRUN_DATA_DIR", "./.flowrun", "Directory of the SQLite history store."),
     Setting(
-        "FLOWRUN_FLOWS_DIR", "./flows", "Workspace directory of flow files (*.json)."
+        "FLOWRUN_FLOWS_DIR",
+        "./flows",
+        "Workspace directory of flow files (*.json); environments in its "
+        "environments/ folder.",
     ),
     Setting(
         "FLOWRUN_HEARTBEAT_S",
@@ -105,7 +108,8 @@ SETTINGS = (
     Setting(
         "FLOWRUN_SECRET_VARS",
         "",
-        "Comma-separated variable names masked in stored history.",
+        "Comma-separated variable names whose values are masked in events, history "
+        "and reports.",
     ),
     Setting("PORT", 8000, "Port gunicorn.conf.py binds.", int),
     Setting("WEB_CONCURRENCY", 2, "gunicorn worker processes.", int),

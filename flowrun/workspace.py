@@ -1,8 +1,10 @@
 """The workspace: flow files in ``FLOWRUN_FLOWS_DIR``, shared by Studio and the CLI.
 
-Flows are plain ``NAME.json`` files (git-friendly). Names are
-``[A-Za-z0-9_.-]+``, not starting with ``.`` (no path traversal, no hidden files);
-files are replaced atomically, so a reader never sees half a flow.
+Flows are plain ``NAME.json`` files (git-friendly); environments are files in its
+``environments/`` folder, ``NAME.json`` (also ``NAME.yaml``, ``NAME.yml`` or
+``NAME.env``, read in that order of preference). Names are ``[A-Za-z0-9_.-]+``,
+not starting with ``.`` (no path traversal, no hidden files); files are replaced
+atomically, so a reader never sees half a flow.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import re
 import time
 from pathlib import Path
 
-from flowrun import text
+from flowrun import environments, text
+from flowrun.documents import DocumentError, decode
 from flowrun.engine.flow import normalize
 from flowrun.errors import FlowInvalid, located
 from flowrun.resources import examples_dir
@@ -32,28 +35,7 @@ class Workspace:
 
     def path(self, name: str) -> Path:
         """The file of flow ``name`` (``.json`` added); FlowInvalid for a bad name."""
-        if len(name) > MAX_FLOW_NAME:
-            raise FlowInvalid(
-                [
-                    located(
-                        "name",
-                        f"the name is {len(name)} characters long",
-                        f"use at most {MAX_FLOW_NAME}",
-                    )
-                ],
-                "Invalid flow name",
-            )
-        if not FLOW_NAME.match(name) or name.startswith("."):
-            raise FlowInvalid(
-                [
-                    located(
-                        "name",
-                        f"{name!r} is not a valid flow name",
-                        "letters, digits, '_', '-' and '.', not starting with '.'",
-                    )
-                ],
-                "Invalid flow name",
-            )
+        check_name(name, "flow")
         if not name.endswith(".json"):
             name += ".json"
         return self.dir / name
@@ -104,6 +86,144 @@ class Workspace:
             if not target.exists():
                 text = example.read_text("utf-8").replace(EXAMPLES_DEMO_URL, own)
                 _replace(target, text)
+
+    # -- environments ---------------------------------------------------------------
+    @property
+    def environments_dir(self) -> Path:
+        return self.dir / "environments"
+
+    def environment_files(self, name: str) -> list[Path]:
+        """The files that hold environment ``name``, the one that is read first."""
+        name = environment_name(name)
+        return [
+            path
+            for suffix in environments.SUFFIXES
+            if (path := self.environments_dir / (name + suffix)).is_file()
+        ]
+
+    def environment(self, name: str) -> environments.Environment | None:
+        """Environment ``name``, or None if there is none.
+
+        Raises FlowInvalid (a bad name, a wrong shape) or DocumentError (a file
+        that cannot be read or parsed), each naming the file.
+        """
+        files = self.environment_files(name)
+        if not files:
+            return None
+        path = files[0]
+        label = f"{self.environments_dir.name}/{path.name}"
+        return read_environment(path, environment_name(name), label)
+
+    def list_environments(self) -> list[dict]:
+        """Every environment, by name: ``{name, variables, secrets, missing}``
+        (and ``error`` for a file that cannot be read)."""
+        names = set()
+        if self.environments_dir.is_dir():
+            for path in self.environments_dir.iterdir():
+                stem, suffix = os.path.splitext(path.name)
+                if suffix.lower() in environments.SUFFIXES and _valid_name(stem):
+                    names.add(stem)
+        found = []
+        for name in sorted(names):
+            try:
+                env = self.environment(name)
+            except (FlowInvalid, DocumentError) as exc:
+                entry = {"name": name, "variables": {}, "secrets": [], "missing": []}
+                entry["error"] = _problem(exc)
+                found.append(entry)
+                continue
+            if env is not None:
+                found.append(dict(env.to_dict(), missing=env.missing))
+        return found
+
+    def write_environment(self, env: environments.Environment) -> bool:
+        """Save ``env`` as ``environments/NAME.json``; True if the name is new.
+
+        A YAML or ``.env`` file of the same name is left as it is; the JSON file
+        is the one read from now on.
+        """
+        created = not self.environment_files(env.name)
+        path = self.environments_dir / (environment_name(env.name) + ".json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(env.document(), indent=2, ensure_ascii=False) + "\n"
+        _replace(path, text)
+        return created
+
+    def delete_environment(self, name: str) -> bool:
+        """Remove every file of environment ``name``; False if there was none."""
+        files = self.environment_files(name)
+        for path in files:
+            path.unlink(missing_ok=True)
+        return bool(files)
+
+
+def read_environment(path, name: str | None = None, label: str | None = None):
+    """The environment in the file at ``path`` (named after the file unless given).
+
+    Raises DocumentError or FlowInvalid, naming the file as ``label`` (its path
+    unless given).
+    """
+    path = Path(path)
+    label = label or str(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise DocumentError(f"{label}: is a directory") from None
+    except OSError as exc:
+        raise DocumentError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    stem = name or os.path.splitext(path.name)[0]
+    return environments.parse_text(stem, decode(data, label), label)
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, FlowInvalid):
+        first = exc.errors[0] if exc.errors else {}
+        return f"{exc.message}: {first.get('path')}: {first.get('message')}"
+    return str(exc)
+
+
+def _valid_name(name: str) -> bool:
+    return (
+        0 < len(name) <= MAX_FLOW_NAME
+        and FLOW_NAME.match(name) is not None
+        and not name.startswith(".")
+    )
+
+
+def check_name(name: str, kind: str) -> None:
+    """Raise FlowInvalid unless ``name`` is a valid flow or environment name."""
+    if len(name) > MAX_FLOW_NAME:
+        raise FlowInvalid(
+            [
+                located(
+                    "name",
+                    f"the name is {len(name)} characters long",
+                    f"use at most {MAX_FLOW_NAME}",
+                )
+            ],
+            f"Invalid {kind} name",
+        )
+    if not _valid_name(name):
+        raise FlowInvalid(
+            [
+                located(
+                    "name",
+                    f"{name!r} is not a valid {kind} name",
+                    "letters, digits, '_', '-' and '.', not starting with '.'",
+                )
+            ],
+            f"Invalid {kind} name",
+        )
+
+
+def environment_name(name: str) -> str:
+    """An environment's name, checked; a file suffix (``staging.json``) is dropped."""
+    check_name(name, "environment")
+    stem, suffix = os.path.splitext(name)
+    if suffix.lower() in environments.SUFFIXES and stem:
+        check_name(stem, "environment")
+        return stem
+    return name
 
 
 def _replace(path: Path, text: str) -> None:

@@ -233,6 +233,17 @@ class RunOptions:
     mode: str = "run"
     auto_step_delay_ms: int = 2000
     continue_on_failure: bool = False
+    # A workspace environment, by name (resolved by the caller, which fills in the
+    # two fields below; the engine reads no files).
+    environment: str | None = None
+    env_variables: dict = field(default_factory=dict)
+    env_secrets: tuple = ()
+
+    def use_environment(self, env) -> None:
+        """Run with ``env`` (a ``flowrun.environments.Environment``)."""
+        self.environment = env.name
+        self.env_variables = dict(env.variables)
+        self.env_secrets = tuple(env.secrets)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> RunOptions:
@@ -255,6 +266,7 @@ class RunOptions:
             "mode",
             "autoStepDelayMs",
             "continueOnFailure",
+            "environment",
         }
         for key in data:
             if key not in known:
@@ -289,6 +301,13 @@ class RunOptions:
             bad("continueOnFailure", "must be true or false")
         else:
             opts.continue_on_failure = cof
+        environment = data.get("environment")
+        if environment is not None and (
+            not isinstance(environment, str) or not environment
+        ):
+            bad("environment", "must be the name of an environment")
+        else:
+            opts.environment = environment
         if errors:
             raise FlowInvalid(errors, "Invalid options")
         return opts

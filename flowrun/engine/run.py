@@ -30,11 +30,18 @@ from flowrun.engine.flow import (
     node_validations,
 )
 from flowrun.engine.placeholders import Context, NodeResult, substitute
-from flowrun.errors import BudgetExceeded, InputMissing, StepError
+from flowrun.errors import (
+    BlockedTarget,
+    BudgetExceeded,
+    InputMissing,
+    StepError,
+    TargetUnreachable,
+)
 from flowrun.http.client import Client
 from flowrun.http.forms import form_urlencode
 from flowrun.http.guard import NetworkGuard
 from flowrun.settings import split
+from flowrun.store.masking import Secrets
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -57,8 +64,11 @@ class EngineSettings:
     max_validate_bytes: int = 16_777_216
     input_timeout_s: float = 600
     guard: NetworkGuard | None = None
-    verify_tls: bool = True
+    # True, False (no certificate check) or the path of a CA bundle.
+    verify_tls: bool | str = True
     step_cpu_s: float = DEFAULT_S
+    # Variables masked in every event (FLOWRUN_SECRET_VARS).
+    secret_vars: frozenset = frozenset()
 
     @classmethod
     def from_settings(cls, values: dict) -> EngineSettings:
@@ -74,6 +84,7 @@ class EngineSettings:
             guard=NetworkGuard(blocked, allowed or None)
             if blocked or allowed
             else None,
+            secret_vars=frozenset(split(values["FLOWRUN_SECRET_VARS"])),
         )
 
 
@@ -98,8 +109,19 @@ class _Tally:
     interrupted: bool = False
 
 
+# Why a step failed, in ``Run.failures``: the CLI's exit code tells them apart.
+FAILED_CHECK = "check"  # a validation did not hold
+UNREACHABLE = "unreachable"  # timeout, refused, DNS, TLS, blocked target
+NO_INPUT = "input"  # a prompt had no answer
+OTHER = "error"  # an unresolvable placeholder, an internal error
+
+
 class Run:
-    """One execution of a flow. Iterate ``events()`` once."""
+    """One execution of a flow. Iterate ``events()`` once.
+
+    Variables resolve in one order: run options over the environment over the
+    flow's ``variables``. Secret values (``Secrets``) are masked in every event.
+    """
 
     def __init__(
         self,
@@ -117,17 +139,81 @@ class Run:
         self.nodes: list[dict] = flow["nodes"]
         self.defaults: dict = flow.get("defaults") or {}
         variables = dict(flow.get("variables") or {})
+        variables.update(self.options.env_variables)
         variables.update(self.options.variables)
         self.ctx = Context(
             vars=variables,
             inputs=dict(self.options.inputs),
             node_ids=frozenset(n["id"] for n in self.nodes),
         )
+        self.secrets = Secrets(
+            {
+                *self.settings.secret_vars,
+                *self.options.env_secrets,
+                *(flow.get("secrets") or ()),
+            },
+            self.ctx.vars,
+            self.ctx.inputs,
+        )
         self.log: list[dict] = []
+        # node id -> why it failed (FAILED_CHECK, UNREACHABLE, NO_INPUT, OTHER)
+        self.failures: dict[str, str] = {}
         self._client: Client | None = None
 
     def events(self) -> Iterator[events.Event]:
-        """Yield the run's events in order, ending with exactly one ``end``."""
+        """Yield the run's events in order, ending with exactly one ``end``.
+
+        Secrets are masked in each (``Secrets``); ``end``'s ``executionLog``
+        holds the records as their ``step`` events showed them.
+        """
+        for ev in self._events():
+            if self.secrets.active:
+                self._mask(ev)
+            yield ev
+
+    def _mask(self, ev: events.Event) -> None:
+        mask = self.secrets.mask
+        name = ev.name
+        if name == "step":
+            shown = mask(ev.record)
+            if shown is not ev.record:
+                log = self.log
+                for i in range(len(log) - 1, -1, -1):
+                    if log[i] is ev.record:
+                        log[i] = shown
+                        break
+                ev.record = shown
+        elif name == "step_start":
+            ev.url = mask(ev.url)
+        elif name == "input_required":
+            ev.prompts = mask(ev.prompts)
+        elif name == "error":
+            ev.message = mask(ev.message)
+
+    def preview(self) -> Iterator[dict]:
+        """Render every node's request without sending anything (a dry run).
+
+        Yields one record per node, as a ``step`` record would show the request
+        (``url``, ``request``), or with ``error`` saying why it cannot be rendered
+        yet (a value from a response, an unanswered prompt). Conditions are not
+        evaluated: they need responses.
+        """
+        for index, node in enumerate(self.nodes):
+            record = self._base(index, node)
+            self.ctx.now = time.time()
+            try:
+                url, headers, body = self._render(node, record["substitutions"])
+            except StepError as exc:
+                record["error"] = str(exc)
+            else:
+                record["url"] = url
+                _, shown = _encode_body(
+                    record["method"], body, headers, node, self.defaults
+                )
+                record["request"] = {"headers": headers, "body": shown}
+            yield self.secrets.mask(record)
+
+    def _events(self) -> Iterator[events.Event]:
         eid = self.execution_id
         started = time.perf_counter()
         yield events.Start(
@@ -236,10 +322,13 @@ class Run:
         self.log.append(record)
         return record
 
-    def _fail_early(self, index: int, node: dict, message: str) -> dict:
+    def _fail_early(
+        self, index: int, node: dict, message: str, why: str = OTHER
+    ) -> dict:
         record = self._base(index, node)
         record["status"] = "failed"
         record["error"] = message
+        self.failures[node["id"]] = why
         self.ctx.results[node["id"]] = NodeResult("failed")
         self.log.append(record)
         return record
@@ -277,7 +366,7 @@ class Run:
             try:
                 answers = controls.ask(index, shown, self.settings.input_timeout_s)
             except InputMissing as exc:
-                return self._fail_early(index, node, str(exc))
+                return self._fail_early(index, node, str(exc), NO_INPUT)
             finally:
                 # an overriding ask() (terminal, no-prompt runs) may not clear it
                 controls.input_done(index)
@@ -286,7 +375,10 @@ class Run:
             absent = [k for k in missing if k not in answers]
             if absent:
                 return self._fail_early(
-                    index, node, f"No answer given for prompt(s): {', '.join(absent)}"
+                    index,
+                    node,
+                    f"No answer given for prompt(s): {', '.join(absent)}",
+                    NO_INPUT,
                 )
             self.ctx.inputs.update({k: answers[k] for k in missing})
         for cond in node.get("conditions") or []:
@@ -318,6 +410,7 @@ class Run:
             yield events.StepStart(
                 eid, index + 1, index, node["id"], record["name"], method, node["url"]
             )
+            self.failures[node["id"]] = OTHER
             return self._finish(record, node, started, error=str(exc))
         record["url"] = url
         yield events.StepStart(
@@ -325,12 +418,18 @@ class Run:
         )
         data, shown_body = _encode_body(method, body, headers, node, self.defaults)
         record["request"] = {"headers": headers, "body": shown_body}
-        reply, error = self._send(node, record, method, url, _wire(headers), data)
+        reply, failure = self._send(node, record, method, url, _wire(headers), data)
+        error = None
         if reply is not None:
             self._keep_reply(node, record, reply)
-        if error is None and not all(r["passed"] for r in record["validations"]):
+        if failure is not None:
+            error = str(failure)
+            unreachable = isinstance(failure, (TargetUnreachable, BlockedTarget))
+            self.failures[node["id"]] = UNREACHABLE if unreachable else OTHER
+        elif not all(r["passed"] for r in record["validations"]):
             failed = [r["message"] for r in record["validations"] if not r["passed"]]
             error = "Validation failed: " + "; ".join(failed)
+            self.failures[node["id"]] = FAILED_CHECK
         return self._finish(record, node, started, error=error)
 
     def _render(self, node: dict, subs: list[dict]) -> tuple[str, dict, object]:
@@ -350,7 +449,7 @@ class Run:
         return url, headers, body
 
     def _send(self, node, record, method, url, headers, data):
-        """Send and validate, again while ``retry`` allows; ``(reply, error)``.
+        """Send and validate, again while ``retry`` allows; ``(reply, StepError)``.
 
         The last attempt's validation results are left in the record.
         """
@@ -367,7 +466,7 @@ class Run:
             try:
                 reply = client.send(method, url, headers, data, timeout)
             except StepError as exc:
-                error = str(exc)
+                error = exc
             results = []
             if reply is not None:
                 results = validate_response(

@@ -388,6 +388,9 @@ class _Checker:
         self.variables = self.flow.get("variables")
         if not isinstance(self.variables, dict):
             self.variables = {}
+        secrets = self.flow.get("secrets")
+        if isinstance(secrets, list):  # declared secrets are given at run time
+            self.variables = {**dict.fromkeys(map(str, secrets)), **self.variables}
         self.defaults = self.flow.get("defaults")
         if not isinstance(self.defaults, dict):
             self.defaults = {}

@@ -1,9 +1,25 @@
-"""Secrets masked in what is stored: ``Masker`` turns a step record into its
-history form, with secret header values and secret variables replaced by ``MASK``."""
+"""Secrets masked in everything flowrun shows: ``MASK`` stands in for each.
+
+Two layers:
+
+- ``Secrets``, used by the engine for every event of a run (the live stream, the
+  CLI, reports, history): the values of variables declared secret (an
+  environment's or the flow's ``secrets``, ``FLOWRUN_SECRET_VARS``) and of prompt
+  answers whose key ``looks_secret``, in every form a request gives them: as
+  written, percent-encoded, JSON-escaped, base64 (in Basic auth and elsewhere).
+  Only the wire carries the values themselves.
+- ``Masker``, for what is stored and reported: also the header values of
+  Authorization, Cookie, Set-Cookie and Proxy-Authorization, whatever they hold,
+  and those values wherever else they show up later in the run.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
+from urllib.parse import quote, quote_plus, unquote_plus
 
 from flowrun.jsontext import dumps as _dumps
 
@@ -12,7 +28,171 @@ SECRET_HEADERS = frozenset(
 )
 
 
-MASK = "********"
+MASK = "••••"
+
+
+# A variable or prompt key containing one of these (any case) holds a secret.
+SECRET_WORDS = ("pass", "secret", "token", "otp", "key")
+
+
+# Values shorter than this are masked where they are substituted, not wherever
+# they occur: a flag like "1" would mask unrelated text.
+MIN_SECRET = 3
+
+
+def looks_secret(name: str) -> bool:
+    """Whether a variable or prompt key names a secret (``apiKey``, ``password``)."""
+    lower = str(name).lower()
+    return any(word in lower for word in SECRET_WORDS)
+
+
+# What requests leaves unquoted when it re-quotes a URL (requote_uri).
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+# The credential of a Basic Authorization value (RFC 7617), wherever it is shown.
+_BASIC = re.compile(r"\bBasic\s+([A-Za-z0-9+/]{4,}={0,2})", re.IGNORECASE)
+# A base64 stretch shorter than this could match unrelated text by chance.
+_MIN_BASE64 = 8
+
+
+def encoded_forms(value: str) -> set[str]:
+    """``value`` and how a request or response may spell it.
+
+    Percent-encoded (as a query or form value, as requests re-quotes URLs; either
+    case of hex digits; decoded again by a server), JSON-escaped, UTF-8 read as
+    latin-1 (an echoed header), and the stretches of its base64 encoding that do
+    not depend on what surrounds it (standard and URL-safe alphabets).
+    """
+    requoted = quote(value, safe=_URL_SAFE)
+    # As a server decodes a query that carried it unquoted ("+" read as a space).
+    forms = {value, unquote_plus(requoted)}
+    for encoded in (
+        quote(value, safe=""),
+        quote(value, safe="/"),
+        requoted,
+        quote_plus(value),
+    ):
+        forms.add(encoded)
+        forms.add(_PERCENT.sub(lambda m: m.group(0).lower(), encoded))
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    raw = value.encode()
+    # A header value is sent as UTF-8 and read back (HTTP's default) as latin-1.
+    forms.add(raw.decode("latin-1"))
+    for lead in range(3):
+        core = _base64_core(raw, lead)
+        if len(core) >= _MIN_BASE64:
+            forms.add(core)
+            forms.add(core.replace("+", "-").replace("/", "_"))
+    return {f for f in forms if len(f) >= MIN_SECRET}
+
+
+def _base64_core(raw: bytes, lead: int) -> str:
+    """The characters of a base64 encoding set by ``raw`` alone, when ``raw``
+    starts ``lead`` bytes into a 3-byte group: the rest mix in its neighbours."""
+    encoded = base64.b64encode(bytes(lead) + raw).decode()
+    start = (0, 2, 3)[lead]
+    total = lead + len(raw)
+    end = 4 * (total // 3) + (0, 1, 2)[total % 3]
+    return encoded[start:end]
+
+
+def _leaves(value) -> list[str]:
+    """A secret value's text: itself, or each scalar inside an object or array."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _leaves(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _leaves(v)]
+    if value is None or isinstance(value, bool):
+        return []
+    return [_dumps(value)]
+
+
+class Secrets:
+    """The secrets of one run, masked in every event it yields.
+
+    ``names``: variables declared secret; prompt answers whose key looks secret
+    are added as they arrive. ``variables`` and ``inputs`` are the run's own dicts,
+    read again when an answer has been added.
+    """
+
+    def __init__(self, names, variables: dict, inputs: dict):
+        self.declared = frozenset(names)
+        self.variables = variables
+        self.inputs = inputs
+        self._seen_inputs = -1
+        self.names: frozenset = frozenset()
+        # (value, its forms) for each secret value, longest value first.
+        self._groups: list[tuple[str, frozenset]] = []
+
+    def _refresh(self) -> None:
+        if self._seen_inputs == len(self.inputs):
+            return
+        self._seen_inputs = len(self.inputs)
+        self.names = self.declared | {k for k in self.inputs if looks_secret(k)}
+        values = set()
+        for pool in (self.variables, self.inputs):
+            for name in self.names:
+                if name in pool:
+                    values.update(_leaves(pool[name]))
+        values = sorted((v for v in values if len(v) >= MIN_SECRET), key=len)
+        self._groups = [(v, frozenset(encoded_forms(v))) for v in reversed(values)]
+
+    @property
+    def active(self) -> bool:
+        """Whether this run has anything to mask (so far)."""
+        self._refresh()
+        return bool(self.names)
+
+    def mask(self, value):
+        """A copy of ``value`` (any JSON value, or a step record) with every
+        secret replaced by ``MASK``; ``value`` itself when it holds none."""
+        if not self.active:
+            return value
+        text = value if isinstance(value, str) else _dumps(value)
+        found = set()
+        for secret, forms in self._groups:
+            if any(form in text for form in forms):
+                found.update(forms)
+                found.add(secret)
+        for match in _BASIC.finditer(text):
+            if self._hides_secret(match.group(1)):
+                found.add(match.group(1))
+        by_name = _secret_substitutions(value, self.names)
+        if not found and not by_name:
+            return value
+        values = sorted(found, key=len, reverse=True)
+        value = _Scrubber(values).scrub(value)
+        if by_name:
+            for sub in value["substitutions"]:
+                if _placeholder_name(sub.get("placeholder", "")) in self.names and (
+                    sub.get("type") in ("variable", "input")
+                ):
+                    sub["value"] = MASK
+        return value
+
+    def _hides_secret(self, credential: str) -> bool:
+        try:
+            decoded = base64.b64decode(credential, validate=True).decode(
+                "utf-8", "replace"
+            )
+        except (binascii.Error, ValueError):
+            return False
+        return any(secret in decoded for secret, _ in self._groups)
+
+
+def _secret_substitutions(value, names: frozenset) -> bool:
+    """Whether ``value`` is a step record substituting a secret by name."""
+    if not isinstance(value, dict) or not value.get("substitutions"):
+        return False
+    return any(
+        sub.get("type") in ("variable", "input")
+        and _placeholder_name(sub.get("placeholder", "")) in names
+        for sub in value["substitutions"]
+        if isinstance(sub, dict)
+    )
 
 
 class Masker:
