@@ -30,8 +30,8 @@ _FINISH = (
     "prompt_keys = NULL, paused_step = NULL, summary = ? WHERE seq = ?"
 )
 _INSERT_EXECUTION = (
-    "INSERT INTO executions (id, flow_name, status, started_at, total_steps, owner) "
-    "VALUES (?, ?, 'running', ?, ?, ?)"
+    "INSERT INTO executions (id, flow_name, status, started_at, total_steps, owner, "
+    "environment) VALUES (?, ?, 'running', ?, ?, ?, ?)"
 )
 
 
@@ -88,14 +88,22 @@ class Store:
         self.db.close()
 
     # -- writes, by the execution thread
-    def create(self, execution_id: str, flow_name: str, total_steps: int) -> Row:
+    def create(
+        self,
+        execution_id: str,
+        flow_name: str,
+        total_steps: int,
+        environment: str | None = None,
+    ) -> Row:
         """A ``running`` execution's row (its ``seq`` is set once it is committed).
 
         With ``defer`` the row waits for the next group commit, like step rows: a
         commit of its own was a quarter of the cost of ``POST /api/execute-stream``
         before its first event, and the two workers' commits collided in bursts.
         """
-        row = Row((execution_id, flow_name, now_iso(), total_steps, self.owner))
+        row = Row(
+            (execution_id, flow_name, now_iso(), total_steps, self.owner, environment)
+        )
         self._record(creates=[row])
         return row
 
@@ -340,7 +348,8 @@ class Store:
     def list(self, limit: int = 50, flow: str | None = None) -> list[dict]:
         self.flush()
         sql = (
-            "SELECT id, flow_name, status, started_at, ended_at, total_steps, summary "
+            "SELECT id, flow_name, status, started_at, ended_at, total_steps, summary, "
+            "environment "
             "FROM executions"
         )
         args: list = []
@@ -358,21 +367,21 @@ class Store:
         def work(db):
             row = db.execute(
                 "SELECT id, flow_name, status, started_at, ended_at, total_steps, "
-                "summary, seq FROM executions WHERE id = ?",
+                "summary, environment, seq FROM executions WHERE id = ?",
                 (execution_id,),
             ).fetchone()
             if row is None:
                 return None, None
             steps = db.execute(
                 "SELECT record FROM steps WHERE exec_seq = ? ORDER BY step_index",
-                (row[7],),
+                (row[8],),
             ).fetchall()
             return row, steps
 
         row, steps = self.db.run(work)
         if row is None:
             return None
-        found = _execution(row[:7])
+        found = _execution(row[:8])
         found["steps"] = [json.loads(s[0]) for s in steps]
         return found
 
@@ -397,4 +406,5 @@ def _execution(row) -> dict:
         "endedAt": row[4],
         "totalSteps": row[5],
         "summary": summary,
+        "environment": row[7],
     }

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS executions (
     paused_step INTEGER,
     summary TEXT,
     owner TEXT,
-    prompt_keys TEXT
+    prompt_keys TEXT,
+    environment TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_flow ON executions (flow_name);
 -- The oldest ended execution, for the retention check (Store._retain).
@@ -70,6 +71,7 @@ CREATE TABLE IF NOT EXISTS controls (
 _ADDED_COLUMNS = (
     ("executions", "owner", "TEXT"),
     ("executions", "prompt_keys", "TEXT"),
+    ("executions", "environment", "TEXT"),
 )
 
 

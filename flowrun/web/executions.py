@@ -113,18 +113,25 @@ class NoPrompts(WebControls):
 
 
 class Recorder:
-    """Write one run's events to the store as they happen (masking secrets)."""
+    """Write one run's events to the store as they happen (masking secrets).
+
+    The engine has masked secret variables and answers already (``Run.secrets``);
+    what is stored also has secret headers masked (``Masker``).
+    """
 
     # (stepIndex, keys) of the prompt waiting for an answer, or None.
     prompt: tuple[int, list[str]] | None = None
 
-    def __init__(self, store: Store, run: Run, secret_vars, channel=None):
+    def __init__(self, store: Store, run: Run, channel=None):
         self.store = store
         self.run = run
         self.channel = channel
-        self.masker = Masker(secret_vars, run.ctx.vars, run.ctx.inputs)
+        self.masker = Masker((), run.ctx.vars, run.ctx.inputs)
         self.row = store.create(
-            run.execution_id, run.flow.get("name") or "", len(run.nodes)
+            run.execution_id,
+            run.flow.get("name") or "",
+            len(run.nodes),
+            run.options.environment,
         )
         self._announce(status="running", prompt=None, paused=None)
         self._waiting = False
@@ -217,7 +224,7 @@ class Execution:
         # connection): past ``state.backlog_limit`` the run is stopped, so a
         # client cannot make a worker hold a whole run's bodies in memory.
         self.pending = 0
-        self.recorder = Recorder(state.store, run, state.secret_vars, state.channel)
+        self.recorder = Recorder(state.store, run, state.channel)
         # Step records as encoded for their `step` events, so that `end`'s
         # executionLog (the same records) is joined, not encoded again.
         self._logged: list | None = []

@@ -64,7 +64,9 @@ class State:
             execution.controls.stop()
 
     def engine_settings(self) -> EngineSettings:
-        return EngineSettings.from_settings(self.config)
+        settings = EngineSettings.from_settings(self.config)
+        settings.secret_vars = self.secret_vars
+        return settings
 
     def start(self, flow: dict, options) -> Execution:
         """Create, record and start a live execution (its own thread)."""
@@ -93,7 +95,7 @@ class State:
             execution_id = new_execution_id()
             controls = NoPrompts(execution_id, self.channel)
             run = Run(flow, options, controls, self.engine_settings(), execution_id)
-            recorder = Recorder(self.store, run, self.secret_vars, self.channel)
+            recorder = Recorder(self.store, run, self.channel)
             # A client that went away stops the run after the step in flight, as a
             # closed stream does: nobody would read the rest.
             if watch is not None:

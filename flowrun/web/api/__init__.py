@@ -4,6 +4,7 @@
 - ``control``: stop, answer a prompt, continue (from any worker);
 - ``history``: recorded executions;
 - ``flows``: the workspace's flow files;
+- ``environments``: the workspace's environments;
 - ``tools``: health, the flow schema, validation, import.
 
 Each module has a blueprint of its own, nested here. Status codes are listed in
@@ -13,8 +14,8 @@ place (``flowrun.web.errors``).
 
 from flask import Blueprint
 
-from flowrun.web.api import control, flows, history, runs, tools
+from flowrun.web.api import control, environments, flows, history, runs, tools
 
 bp = Blueprint("api", __name__)
-for module in (runs, control, history, flows, tools):
+for module in (runs, control, history, flows, environments, tools):
     bp.register_blueprint(module.bp)

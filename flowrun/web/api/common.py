@@ -7,6 +7,8 @@ import time
 
 from flask import current_app, request
 
+from flowrun import environments
+from flowrun.documents import DocumentError
 from flowrun.engine import validation
 from flowrun.engine.flow import RunOptions
 from flowrun.errors import FlowInvalid, located
@@ -72,7 +74,62 @@ def flow_and_options(body: dict, raw: bytes):
             ],
             "Invalid options",
         )
+    use_environment(flow, options)
     return flow, options
+
+
+def use_environment(flow: dict, options: RunOptions) -> None:
+    """Resolve ``options.environment`` in the workspace; then every declared secret
+    must have a value (400 naming each missing one)."""
+    name = options.environment
+    if name is not None:
+        where = "options.environment"
+        try:
+            env = get_state().workspace.environment(name)
+        except FlowInvalid as exc:
+            first = exc.errors[0] if exc.errors else {}
+            detail = f"{first.get('path')}: {first.get('message')}"
+            raise ApiError(
+                400, exc.message, [located(where, detail, first.get("hint", ""))]
+            ) from None
+        except DocumentError as exc:
+            raise ApiError(
+                400, "Invalid environment", [located(where, str(exc))]
+            ) from None
+        if env is None:
+            known = [e["name"] for e in get_state().workspace.list_environments()]
+            raise ApiError(
+                400,
+                f"No environment {name!r}",
+                [
+                    located(
+                        where,
+                        f"no environment {name!r}",
+                        "environments: " + ", ".join(known)
+                        if known
+                        else "create one with PUT /api/environments/NAME",
+                    )
+                ],
+            )
+        options.use_environment(env)
+    missing = environments.resolve(flow, options)
+    if missing:
+        raise ApiError(
+            400,
+            "Missing secret"
+            + ("s" if len(missing) > 1 else "")
+            + ": "
+            + ", ".join(missing),
+            [
+                located(
+                    f"options.variables.{secret}",
+                    f"secret '{secret}' has no value",
+                    "give it in options.variables (it is declared secret, with no "
+                    "value, by the environment or the flow)",
+                )
+                for secret in missing
+            ],
+        )
 
 
 # -- controlling a live execution

@@ -10,7 +10,12 @@ from flowrun.engine.placeholders import NodeResult
 from flowrun.engine.run import Run
 from flowrun.errors import InputMissing, located
 from flowrun.web import sse
-from flowrun.web.api.common import body_and_bytes, flow_and_options, get_state
+from flowrun.web.api.common import (
+    body_and_bytes,
+    flow_and_options,
+    get_state,
+    use_environment,
+)
 from flowrun.web.errors import ApiError
 from flowrun.web.executions import NoPrompts
 
@@ -98,14 +103,15 @@ def execute_node():
         ]
     if errors:
         raise ApiError(400, "Invalid request", errors)
+    # options.environment and options.variables as for a whole run; the
+    # top-level variables (Try it out's own) go over them.
+    options = RunOptions.from_dict(body.get("options"))
+    options.variables.update(variables)
+    options.inputs.update(inputs)
     node = flow["nodes"][ids.index(node_id)]
+    use_environment(dict(flow, nodes=[node]), options)
     controls = _TryItPrompts("", None)
-    run = Run(
-        dict(flow, nodes=[node]),
-        RunOptions(inputs=inputs, variables=variables),
-        controls,
-        state.engine_settings(),
-    )
+    run = Run(dict(flow, nodes=[node]), options, controls, state.engine_settings())
     # The one node runs in the context of the whole flow, earlier nodes answered by
     # the given bodies: references to them resolve, others fail with their names.
     run.ctx.node_ids = frozenset(ids)
