@@ -38,7 +38,10 @@ def test_failed_run_records_failed_step_and_not_run(client, app, hits):
     assert "executionLog" not in detail["summary"]
 
 
-def test_secrets_are_masked_in_history_not_in_the_stream(app, hits):
+def test_secret_variables_are_masked_everywhere_secret_headers_in_history(app, hits):
+    # Secret variables and answers are masked in the live stream too (only the
+    # wire carries them); header values of Authorization, Cookie… are masked in
+    # what is stored.
     app.extensions["flowrun"].secret_vars = frozenset({"apiKey", "password"})
     flow = make_flow(
         hits,
@@ -60,7 +63,10 @@ def test_secrets_are_masked_in_history_not_in_the_stream(app, hits):
     _, events = run_events(app.test_client(), flow, {"inputs": {"password": "hunter2"}})
     live = events[2][1]
     assert live["request"]["headers"]["Authorization"] == "Bearer abc123"
-    assert "K-999-SECRET" in live["url"]
+    assert live["url"].endswith("/echo?key=" + MASK)
+    assert live["request"]["body"] == {"key": MASK, "pw": MASK}
+    assert "K-999-SECRET" not in json.dumps(events) and "hunter2" not in str(events)
+    assert hits.hits[0]["query"] == "key=K-999-SECRET"  # the wire has it
     eid = events[0][1]["executionId"]
     stored = app.extensions["flowrun"].store.get(eid)
     text = str(stored)
@@ -422,7 +428,7 @@ def test_authorization_value_is_masked_in_later_steps_too(client, hits):
     token = events[-1][1]["executionLog"][0]["response"]["body"]["token"]
     stored = client.get(f"/api/executions/{headers['X-Execution-Id']}").get_json()
     me, echo = stored["steps"][1], stored["steps"][2]
-    assert me["request"]["headers"]["Authorization"] == "********"
+    assert me["request"]["headers"]["Authorization"] == "••••"
     assert token not in json.dumps(echo)
 
 
