@@ -145,7 +145,8 @@ def test_transport_error_is_shown_under_the_step(runner, target, tmp_path):
         cli, ["run", path, "--var", f"baseUrl=http://127.0.0.1:{port}/demo"]
     )
 
-    assert result.exit_code == 1
+    # A target that cannot be reached is not a failed check: exit 3.
+    assert result.exit_code == 3
     lines = result.stdout.splitlines()
     assert lines[1].startswith(f"✗ #1 down  GET http://127.0.0.1:{port}/demo/items  —")
     assert lines[2].startswith("    Network error: ")
@@ -227,7 +228,8 @@ def test_prompt_without_answer_on_non_tty_fails_clearly(runner, hits):
         cli, ["run", str(path), "--var", base(hits), "--input", "username=grace"]
     )
 
-    assert result.exit_code == 1
+    # A prompt with no answer is a usage mistake, not a failed check: exit 2.
+    assert result.exit_code == 2
     assert "✗ #1 Log in with your answers" in result.stdout
     assert (
         "    step #1 asks for password and stdin is not a terminal: "
@@ -578,12 +580,13 @@ def test_help_documents_exit_codes(runner, command):
 
     assert result.exit_code == 0
     assert "Exit codes:" in result.stdout
+    assert "3    a target could not be reached" in result.stdout
     assert "130  interrupted" in result.stdout
 
 
 @pytest.mark.parametrize("command", ["run", "validate", "serve", "import"])
 def test_every_option_has_help(command):
-    sub = cli.commands[command]
+    sub = cli.get_command(None, command)  # commands load when used
     for param in sub.params:
         if param.param_type_name == "option":
             assert param.help, f"{command} {param.opts} has no help"

@@ -9,13 +9,12 @@ import click
 
 from flowrun import settings as settings_mod
 from flowrun import text
-from flowrun.engine import validation
-from flowrun.engine.events import End
 from flowrun.errors import FlowError, FlowInvalid
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -23,8 +22,11 @@ EXIT_HELP = """
 \b
 Exit codes:
   0    every step passed (validate: every file is valid)
-  1    a step failed
-  2    invalid flow, unreadable file or JSON, or bad usage
+  1    a step failed: a validation did not hold, or another step error
+  2    invalid flow or environment, unreadable file, a secret or a prompt
+       answer not given, or bad usage
+  3    a target could not be reached (timeout, refused, TLS, blocked) and
+       no check failed
   130  interrupted with Ctrl-C (the step in flight finishes first)
 """
 
@@ -36,11 +38,7 @@ class UserError(click.ClickException):
 
 
 def exit_code(outcome) -> int:
-    """Map a run's ``end`` event or a flowrun error to the process exit code."""
-    if isinstance(outcome, End):
-        if outcome.success:
-            return EXIT_OK
-        return EXIT_INTERRUPTED if outcome.interrupted else EXIT_FAILED
+    """Map a flowrun error (or Ctrl-C) to the process exit code."""
     if isinstance(outcome, FlowInvalid):
         return EXIT_INVALID
     if isinstance(outcome, FlowError):
@@ -48,6 +46,33 @@ def exit_code(outcome) -> int:
     if isinstance(outcome, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     return EXIT_FAILED
+
+
+def run_code(end, failures: dict) -> int:
+    """A finished run's exit code, from its ``end`` event and ``Run.failures``.
+
+    A failed check (or any step error but a missing answer or an unreachable
+    target) is 1; an unanswered prompt 2; only unreachable targets 3.
+    """
+    from flowrun.engine.run import NO_INPUT, UNREACHABLE
+
+    if end.interrupted:
+        return EXIT_INTERRUPTED
+    if end.success:
+        return EXIT_OK
+    kinds = set(failures.values())
+    if kinds - {NO_INPUT, UNREACHABLE} or not kinds:
+        return EXIT_FAILED
+    return EXIT_INVALID if NO_INPUT in kinds else EXIT_UNREACHABLE
+
+
+def overall_code(codes) -> int:
+    """The exit code of several runs: interrupted, else the worst of 1, 2, 3."""
+    codes = set(codes)
+    for code in (EXIT_INTERRUPTED, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE):
+        if code in codes:
+            return code
+    return EXIT_OK
 
 
 def load_settings() -> dict:
@@ -69,6 +94,8 @@ def read_text(path: str) -> str:
 
 def read_json(path: str):
     """Read a JSON file; a clear UserError when it cannot be read or parsed."""
+    from flowrun.engine import validation
+
     content = read_text(path)
     try:
         return validation.parse_json(content)
@@ -104,3 +131,12 @@ def is_tty(stream) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def use_color(choice: str, stream) -> bool:
+    """``--color``: always, never, or auto (a terminal, and NO_COLOR unset)."""
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    return is_tty(stream) and not os.environ.get("NO_COLOR")

@@ -1,33 +1,47 @@
-"""``flowrun run``: run a flow in the terminal, one line per step, reports for CI."""
+"""``flowrun run``: run flows in a terminal or in CI; one line per step, reports.
+
+Every flow given (files, directories, globs, ``-``) is read and checked first:
+nothing runs unless all are valid and every declared secret has a value. Flows
+then run one after the other, or ``--jobs`` at a time, each printed as one block.
+"""
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import click
 
-from flowrun.cli import report
+from flowrun.cli import report, sources
+from flowrun.cli import variables as cli_variables
 from flowrun.cli.common import (
     EXIT_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
     UserError,
-    exit_code,
     is_tty,
     load_settings,
+    overall_code,
     prepare_report_path,
-    read_json,
+    run_code,
+    use_color,
 )
+from flowrun.documents import DocumentError, decode, is_yaml, parse
 from flowrun.engine import validation
 from flowrun.engine.controls import Controls
 from flowrun.engine.flow import RunOptions
 from flowrun.engine.run import EngineSettings, Run
+from flowrun.environments import parse_dotenv
+from flowrun.environments import resolve as missing_secrets
 from flowrun.errors import FlowInvalid, InputMissing
-
-# Prompt keys containing one of these are read without echo.
-SECRET_WORDS = ("pass", "secret", "token", "otp", "pin")
+from flowrun.store.masking import looks_secret
 
 
 def _json_or_text(raw: str):
@@ -55,24 +69,26 @@ def _pairs(typed: bool):
     return callback
 
 
-def _is_secret(key: str) -> bool:
-    return any(word in key.lower() for word in SECRET_WORDS)
+def _hidden(key: str) -> bool:
+    """Answers read without echo: secret-looking keys, and PINs."""
+    return looks_secret(key) or "pin" in key.lower()
 
 
 class TerminalControls(Controls):
     """Steer a run from a terminal: prompts on a TTY, Ctrl-C stops gracefully."""
 
-    def __init__(self, interactive: bool):
+    def __init__(self, interactive: bool, why_not: str = "stdin is not a terminal"):
         super().__init__()
         self.interactive = interactive
+        self.why_not = why_not
         self.prompting = False
 
     def ask(self, step_index: int, prompts: dict, timeout: float) -> dict | None:
         if not self.interactive:
             flags = " ".join(f"--input {key}=..." for key in prompts)
             raise InputMissing(
-                f"step #{step_index + 1} asks for {', '.join(prompts)} and stdin is "
-                f"not a terminal: pass {flags}"
+                f"step #{step_index + 1} asks for {', '.join(prompts)} and "
+                f"{self.why_not}: pass {flags}"
             )
         answers = {}
         self.prompting = True
@@ -82,7 +98,7 @@ class TerminalControls(Controls):
                 answers[key] = click.prompt(
                     text,
                     prompt_suffix=" " if text[-1] in ":?" else ": ",
-                    hide_input=_is_secret(key),
+                    hide_input=_hidden(key),
                     err=True,
                 )
         except click.Abort:
@@ -93,17 +109,21 @@ class TerminalControls(Controls):
         return answers
 
 
-@contextmanager
-def _ctrl_c_stops(controls: TerminalControls):
-    """First Ctrl-C: stop after the step in flight. Second (or at a prompt): abort."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class Stopper:
+    """Ctrl-C for every run of the command: the first stops them all after their
+    step in flight (and starts no other flow); a second one (or one at a prompt)
+    quits at once."""
 
-    def handler(signum, frame):
-        if controls.prompting or controls.cancelled.is_set():
+    def __init__(self):
+        self.stopping = False
+        self.live: list[TerminalControls] = []
+
+    def handler(self, signum, frame):
+        if self.stopping or any(c.prompting for c in self.live):
             raise KeyboardInterrupt
-        controls.stop()
+        self.stopping = True
+        for controls in list(self.live):
+            controls.stop()
         # Not click.echo: a signal handler may interrupt a write to the same stream.
         os.write(
             2,
@@ -111,33 +131,59 @@ def _ctrl_c_stops(controls: TerminalControls):
             b"(Ctrl-C again to quit at once)\n",
         )
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    @contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self.handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
-def _warn(warnings: list[dict], source: str) -> None:
-    for line in report.located(warnings, source, "warning"):
-        click.secho(line, fg="yellow", err=True)
+@dataclass
+class Item:
+    """A checked flow, ready to run."""
+
+    label: str
+    flow: dict
+    options: RunOptions
+    warnings: list = field(default_factory=list)
 
 
 @click.command(epilog=EXIT_HELP)
-@click.argument("flow_file", metavar="FLOW.json", type=click.Path(dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--env",
+    "env_name",
+    metavar="NAME",
+    help="Run in the workspace environment NAME "
+    "(FLOWRUN_FLOWS_DIR/environments/NAME.json, .yaml, .yml or .env).",
+)
+@click.option(
+    "--env-file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Run in the environment of this file (JSON, YAML or .env); over --env's "
+    "when both are given.",
+)
 @click.option(
     "--var",
     "variables",
     multiple=True,
     metavar="KEY=VALUE",
     callback=_pairs(typed=True),
-    help="Set a flow variable (overrides the flow's and --vars-file's). VALUE is "
-    "read as JSON when it parses (5, true, [1,2]), else as text. Repeatable.",
+    help="Set a flow variable (over FLOWRUN_VAR_<KEY>, --vars-file, the "
+    "environment and the flow). VALUE is read as JSON when it parses (5, true, "
+    "[1,2]), else as text. Repeatable.",
 )
 @click.option(
     "--vars-file",
+    metavar="FILE",
     type=click.Path(dir_okay=False),
-    help="JSON object of variables, applied over the flow's variables.",
+    help="Variables from a file: a JSON or YAML object, or a .env file.",
 )
 @click.option(
     "--input",
@@ -160,21 +206,71 @@ def _warn(warnings: list[dict], source: str) -> None:
 @click.option(
     "--continue-on-failure",
     is_flag=True,
-    help="Keep going after a failed step (the exit code is still 1 if any failed).",
+    help="Keep going after a failed step (the exit code still says it failed).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    metavar="N",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run up to N flows at once; each flow's lines are printed together when "
+    "it ends (prompts then need --input).",
 )
 @click.option(
     "--junit",
     "junit_file",
     metavar="FILE",
     type=click.Path(dir_okay=False),
-    help="Write a JUnit XML report (one test case per step) for CI servers.",
+    help="Write a JUnit XML report (a test suite per flow, a test case per step).",
 )
 @click.option(
     "--json",
     "json_file",
     metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write each flow's execution log as a line of JSON; - writes to standard "
+    "output (the step lines then go to standard error).",
+)
+@click.option(
+    "--report-html",
+    "html_file",
+    metavar="FILE",
     type=click.Path(dir_okay=False),
-    help="Write the execution log as JSON (the data of the run's end event).",
+    help="Write one self-contained HTML page: every flow, step, request and response.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Print each step's request and response (masked, bodies cut at "
+    f"{report.VERBOSE_BODY} bytes).",
+)
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour the output: auto means on a terminal unless NO_COLOR is set.",
+)
+@click.option(
+    "-k",
+    "--insecure",
+    is_flag=True,
+    help="Do not verify TLS certificates of the targets.",
+)
+@click.option(
+    "--cacert",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Verify TLS certificates with the CA bundle in FILE (PEM).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print every request that can be rendered without sending anything "
+    "(those that need an earlier response say so).",
 )
 @click.option(
     "-q",
@@ -185,86 +281,328 @@ def _warn(warnings: list[dict], source: str) -> None:
 @click.pass_context
 def run(
     ctx,
-    flow_file,
+    paths,
+    env_name,
+    env_file,
     variables,
     vars_file,
     inputs,
     start_step,
     continue_on_failure,
+    jobs,
     junit_file,
     json_file,
+    html_file,
+    verbose,
+    color,
+    insecure,
+    cacert,
+    dry_run,
     quiet,
 ):
-    """Run a flow and print one line per step as it finishes.
+    """Run flows and print one line per step as it finishes.
 
-    Prompts (userPrompts) are asked on the terminal; answer them in advance with
-    --input KEY=VALUE (required when stdin is not a terminal). Ctrl-C stops
-    gracefully: the step in flight finishes, the rest are reported as not run.
+    PATH is a flow file (JSON or YAML), a directory (every flow file in it), a
+    glob ('flows/*.yaml', quoted), or - for standard input. Variables come from
+    the flow, then the environment (--env, --env-file), then --vars-file,
+    FLOWRUN_VAR_<name> variables of this process and --var, each over the one
+    before. Prompts (userPrompts) are asked on the terminal; answer them in
+    advance with --input KEY=VALUE (required when stdin is not a terminal).
+    Ctrl-C stops gracefully: the step in flight finishes, the rest are reported
+    as not run.
     """
     values = load_settings()
-    merged = {}
-    if vars_file:
-        from_file = read_json(vars_file)
-        if not isinstance(from_file, dict):
-            raise click.BadParameter(
-                f"{vars_file} must hold a JSON object", param_hint="'--vars-file'"
-            )
-        merged.update(from_file)
-    merged.update(variables)
+    if insecure and cacert:
+        raise click.UsageError("--insecure and --cacert cannot be used together")
+    out = sys.stderr if json_file == "-" else sys.stdout
+    color_out, color_err = use_color(color, out), use_color(color, sys.stderr)
+    files = sources.paths(paths)
+    env = cli_variables.environment(env_name, env_file, values["FLOWRUN_FLOWS_DIR"])
+    run_vars = _vars_file(vars_file) if vars_file else {}
+    run_vars.update(cli_variables.from_process())
+    run_vars.update(variables)
 
-    doc = read_json(flow_file)
-    try:
-        flow, warnings = validation.load_with_warnings(doc, values["FLOWRUN_MAX_STEPS"])
-    except FlowInvalid as exc:
-        _invalid(exc.errors, flow_file)
-    if warnings and not quiet:
-        _warn(warnings, flow_file)
-    count = len(flow["nodes"])
-    if start_step >= count:
-        raise click.BadParameter(
-            f"{start_step} is past the last node (the flow has {count}: 0-{count - 1})",
-            param_hint="'--start-step'",
-        )
+    items = _check(files, env, run_vars, inputs, start_step, continue_on_failure)
+    items = _usable(items, values["FLOWRUN_MAX_STEPS"], color_err)
+    if not quiet:
+        for item in items:
+            for line in report.located(item.warnings, item.label, "warning"):
+                click.secho(line, fg="yellow", err=True, color=color_err)
 
     # Before running anything: a report that cannot be written would otherwise be
     # found out only after the whole run (and its side effects) has happened.
-    for path, hint in ((junit_file, "'--junit'"), (json_file, "'--json'")):
-        if path:
+    for path, hint in (
+        (junit_file, "'--junit'"),
+        (json_file, "'--json'"),
+        (html_file, "'--report-html'"),
+    ):
+        if path and path != "-":
             prepare_report_path(path, hint)
 
-    options = RunOptions(
-        start_step=start_step,
-        variables=merged,
-        inputs=inputs,
-        continue_on_failure=continue_on_failure,
-    )
-    controls = TerminalControls(interactive=is_tty(sys.stdin))
-    printer = report.Printer(quiet=quiet, live=is_tty(sys.stdout))
-    engine = Run(flow, options, controls, EngineSettings.from_settings(values))
-    end, started_at = None, ""
-    try:
-        with _ctrl_c_stops(controls):
-            for event in engine.events():
-                printer(event)
-                if event.name == "start":
-                    started_at = event.startedAt
-                elif event.name == "end":
-                    end = event
-    except KeyboardInterrupt as exc:
-        click.secho("\nAborted.", fg="yellow", err=True)
-        ctx.exit(exit_code(exc))
+    settings = EngineSettings.from_settings(values)
+    if insecure:
+        import urllib3
 
+        # The person asked for it: no warning per request.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        settings.verify_tls = False
+    elif cacert:
+        settings.verify_tls = os.path.abspath(cacert)
+
+    printing = {"quiet": quiet, "verbose": verbose, "color": color_out, "stream": out}
+    if dry_run:
+        _dry_run(items, settings, printing)
+        ctx.exit(EXIT_OK)
+
+    started = time.perf_counter()
+    outcomes, not_started, aborted = _run_all(items, settings, jobs, printing)
+    if aborted:
+        click.secho("\nAborted.", fg="yellow", err=True, color=color_err)
+        ctx.exit(EXIT_INTERRUPTED)
+    if len(items) > 1:
+        click.echo(
+            report.totals_line(outcomes, not_started, time.perf_counter() - started),
+            file=out,
+            color=color_out,
+        )
     try:
-        if junit_file:
-            report.write_junit(junit_file, flow, end, started_at)
-        if json_file:
-            report.write_json(json_file, end)
+        if junit_file and outcomes:
+            report.write_junit(junit_file, outcomes)
+        if json_file and outcomes:
+            report.write_json(json_file, outcomes)
+        if html_file:
+            from flowrun.cli import html
+
+            html.write(html_file, outcomes, not_started)
     except OSError as exc:
         raise UserError(f"cannot write report: {exc}") from None
-    ctx.exit(exit_code(end))
+    codes = [o.code for o in outcomes] + [EXIT_INTERRUPTED] * len(not_started)
+    ctx.exit(overall_code(codes))
 
 
-def _invalid(errors: list[dict], source: str):
-    exc = FlowInvalid(errors, "Invalid flow: nothing was run")
-    exc.source = source
-    raise exc
+def _vars_file(path: str) -> dict:
+    """``--vars-file``: an object of variables (JSON, YAML) or a ``.env`` file."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        text = decode(data, path)
+        if path.lower().endswith(".env"):
+            return dict(parse_dotenv("", text, path).variables)
+        doc = parse(text, path, yaml=is_yaml(path))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except DocumentError as exc:
+        raise UserError(str(exc)) from None
+    if not isinstance(doc, dict):
+        raise click.BadParameter(
+            f"{path} must hold a JSON object", param_hint="'--vars-file'"
+        )
+    if isinstance(doc.get("values"), list) and "_postman_variable_scope" in doc:
+        raise click.BadParameter(
+            f"{path} is a Postman environment: convert it with "
+            "'flowrun import postman-env' and pass it with --env-file",
+            param_hint="'--vars-file'",
+        )
+    return dict(doc)
+
+
+def _check(files, env, run_vars, inputs, start_step, continue_on_failure):
+    """Read every flow: a list of ``(label, document or DocumentError, options)``."""
+    checked = []
+    for path in files:
+        options = RunOptions(
+            start_step=start_step,
+            variables=dict(run_vars),
+            inputs=dict(inputs),
+            continue_on_failure=continue_on_failure,
+        )
+        if env is not None:
+            options.use_environment(env)
+        try:
+            source = sources.load(path)
+        except DocumentError as exc:
+            checked.append((path, exc, options))
+            continue
+        checked.append((source.label, source.doc, options))
+    return checked
+
+
+def _usable(checked, max_steps: int, color: bool) -> list[Item]:
+    """Validate every flow; print every problem and exit 2 if there is one."""
+    items, problems = [], 0
+    for label, doc, options in checked:
+        if isinstance(doc, DocumentError):
+            click.secho(str(doc), fg="red", err=True, color=color)
+            problems += 1
+            continue
+        # Variables the run supplies are defined, whatever the flow says.
+        supplied = {*options.env_variables, *options.variables}
+        try:
+            flow, warnings = validation.load_with_warnings(
+                cli_variables.declaring(doc, supplied), max_steps
+            )
+        except FlowInvalid as exc:
+            for line in report.located(exc.errors, label):
+                click.echo(line, err=True, color=color)
+            problems += len(exc.errors)
+            continue
+        errors = []
+        nodes = len(flow["nodes"])
+        if options.start_step >= nodes:
+            errors.append(
+                f"Invalid value for '--start-step': {options.start_step} is past "
+                f"the last node of {label} (it has {nodes}: 0-{nodes - 1})"
+            )
+        for name in missing_secrets(flow, options):
+            errors.append(
+                f"{label}: secret '{name}' has no value: give it with --var "
+                f"{name}=…, FLOWRUN_VAR_{name}, or in the environment"
+            )
+        for line in errors:
+            click.secho(line, fg="red", err=True, color=color)
+        problems += len(errors)
+        if not errors:
+            items.append(Item(label, flow, options, warnings))
+    if problems:
+        files = f" in {len(checked)} files" if len(checked) > 1 else ""
+        click.secho(
+            f"✗ Invalid flow: nothing was run ({problems} "
+            f"error{'s' if problems != 1 else ''}{files})",
+            fg="red",
+            err=True,
+            color=color,
+        )
+        raise click.exceptions.Exit(EXIT_INVALID)
+    return items
+
+
+def _printer(item: Item, printing: dict, several: bool, buffered: bool):
+    stream = printing["stream"]
+    return report.Printer(
+        quiet=printing["quiet"],
+        live=is_tty(stream) and not buffered,
+        verbose=printing["verbose"],
+        color=printing["color"],
+        stream=stream,
+        buffered=buffered,
+        label=item.label if several else "",
+    )
+
+
+def _run_all(items: list[Item], settings, jobs: int, printing: dict):
+    """Run the flows; ``(outcomes, labels not started, aborted)``."""
+    stopper = Stopper()
+    several = len(items) > 1
+    buffered = jobs > 1 and several
+    interactive = (
+        is_tty(sys.stdin)
+        and not buffered
+        and not any(item.label == sources.STDIN_LABEL for item in items)
+    )
+    why_not = (
+        "flows run side by side (--jobs)" if buffered else "stdin is not a terminal"
+    )
+    outcomes: list[report.Outcome] = []
+    started: set[str] = set()
+
+    def one(item: Item) -> report.Outcome | None:
+        if stopper.stopping:
+            return None
+        started.add(item.label)
+        controls = TerminalControls(interactive, why_not)
+        stopper.live.append(controls)
+        printer = _printer(item, printing, several, buffered)
+        try:
+            return _execute(item, settings, controls, printer)
+        finally:
+            stopper.live.remove(controls)
+            if buffered:
+                printer.flush()
+
+    try:
+        with stopper.installed():
+            if not buffered:
+                for i, item in enumerate(items):
+                    if i and not stopper.stopping:
+                        click.echo(file=printing["stream"])
+                    outcome = one(item)
+                    if outcome is not None:
+                        outcomes.append(outcome)
+            else:
+                outcomes = _in_parallel(items, jobs, one)
+    except KeyboardInterrupt:
+        return outcomes, [], True
+    done = {o.label for o in outcomes}
+    return outcomes, [i.label for i in items if i.label not in done], False
+
+
+def _in_parallel(items: list[Item], jobs: int, one) -> list[report.Outcome]:
+    """``one(item)`` for every item, ``jobs`` at a time, in threads that do not
+    hold the process up if it has to quit at once (a second Ctrl-C)."""
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for item in items:
+        todo.put(item)
+    results: queue.SimpleQueue = queue.SimpleQueue()
+
+    def worker():
+        while True:
+            try:
+                item = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results.put((item, one(item), None))
+            except BaseException as exc:  # reported by the main thread
+                results.put((item, None, exc))
+
+    for _ in range(min(jobs, len(items))):
+        threading.Thread(target=worker, daemon=True).start()
+    finished: dict[str, report.Outcome | None] = {}
+    while len(finished) < len(items):
+        try:
+            item, outcome, exc = results.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if exc is not None:
+            raise exc
+        finished[item.label] = outcome
+    return [finished[i.label] for i in items if finished.get(i.label) is not None]
+
+
+def _execute(item: Item, settings, controls, printer) -> report.Outcome:
+    """Run one flow to its end, printing as it goes."""
+    engine = Run(item.flow, item.options, controls, settings)
+    outcome = report.Outcome(item.label, item.flow)
+    for event in engine.events():
+        printer(event)
+        if event.name == "start":
+            outcome.started_at = event.startedAt
+        elif event.name == "end":
+            outcome.end = event
+    outcome.records = printer.records
+    outcome.code = run_code(outcome.end, engine.failures)
+    return outcome
+
+
+def _dry_run(items: list[Item], settings, printing: dict) -> None:
+    """Print each flow's requests as they would be sent; send nothing."""
+    for i, item in enumerate(items):
+        printer = _printer(item, printing, len(items) > 1, False)
+        if i:
+            printer.echo()
+        engine = Run(item.flow, item.options, Controls(), settings)
+        nodes = len(item.flow["nodes"])
+        where = f"{item.label}, " if len(items) > 1 else ""
+        printer.echo(
+            click.style(item.flow.get("name") or "flow", bold=True)
+            + click.style(
+                f" ({nodes} step{'s' if nodes != 1 else ''}, {where}dry run: "
+                "nothing is sent)",
+                dim=True,
+            )
+        )
+        for record in engine.preview():
+            if printer.masker.needed(record):
+                record = printer.masker.mask(record)
+            for line in report.preview_lines(record):
+                printer.echo(line)
