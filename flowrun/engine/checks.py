@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jsonschema
-import referencing.exceptions
-
-from flowrun.engine import paths, schemas
+from flowrun.engine import paths
 from flowrun.engine.budget import Budget, RegexError, compile_regex
 from flowrun.engine.jq import JqFailure, JqTimeout, run_jq
 from flowrun.engine.placeholders import Context, substitute
@@ -334,6 +331,13 @@ def _jq(spec: dict, response: Response, ctx: Context) -> list[dict]:
 
 
 def _schema(spec: dict, response: Response, ctx: Context) -> list[dict]:
+    # Imported here: only flows with schema validations need jsonschema (a short
+    # CLI run of other flows never loads it).
+    import jsonschema
+    import referencing.exceptions
+
+    from flowrun.engine import schemas
+
     schema = spec["schema"]
     try:
         error = schemas.first_error(schema, response.body, ctx.budget)

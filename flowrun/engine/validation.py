@@ -9,17 +9,17 @@ block a run; warnings (``"severity": "warning"``) never do.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import math
 import re
 import time
-from importlib import resources
+from pathlib import Path
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
 
-from flowrun.engine import paths, schemas
+from flowrun.engine import paths
 from flowrun.engine.budget import RegexError, compile_regex
 from flowrun.engine.checks import OPERATORS, VALIDATION_KINDS
 from flowrun.engine.flow import (
@@ -39,12 +39,28 @@ from flowrun.engine.placeholders import (
 )
 from flowrun.errors import FlowInvalid, LocatedError, located
 
+# Beside this module (package data; importlib.resources costs a short CLI run more
+# than reading the file does).
 SCHEMA: dict = json.loads(
-    resources.files(__package__).joinpath("flow.schema.json").read_text("utf-8")
+    Path(__file__).with_name("flow.schema.json").read_text("utf-8")
 )
-# Compiled once: check() runs before every execution.
-_VALIDATOR = Draft202012Validator(SCHEMA)
 _DEFS = SCHEMA["$defs"]
+
+
+@functools.cache
+def _validator():
+    """jsonschema's validator of the flow schema (compiled once), which says what is
+    wrong with a document that fails; made, and jsonschema imported, only then: a
+    run of a valid flow in the CLI never loads it."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(SCHEMA)
+
+
+def __getattr__(name: str):
+    if name == "_VALIDATOR":
+        return _validator()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # The verdict comes from jsonschema-rs (compiled Rust): a flow is checked before
@@ -61,7 +77,7 @@ def schema_valid(doc) -> bool:
     except (ValueError, OverflowError):
         # A value jsonschema-rs cannot read (an integer past 64 bits): ask
         # jsonschema, which reads any Python value.
-        return _VALIDATOR.is_valid(doc)
+        return _validator().is_valid(doc)
 
 
 def _remember(kept: dict, key, most: int) -> None:
@@ -466,7 +482,7 @@ class _Checker:
     def structure(self):
         if schema_valid(self.doc):
             return
-        for err in _VALIDATOR.iter_errors(self.doc):
+        for err in _validator().iter_errors(self.doc):
             self._schema_error(err)
 
     def _schema_error(self, err):
@@ -1124,6 +1140,8 @@ class _Checker:
         if not isinstance(schema.get("$schema", ""), str):
             self.error((*where, "$schema"), "$schema must be a URL string", hint)
             return
+        from flowrun.engine import schemas  # only flows with schema validations
+
         exc = schemas.schema_problem(schema)
         if exc is not None:
             self.error(
