@@ -178,7 +178,7 @@ def _exchange(headers: dict, body, response: dict | None = None) -> str:
         out += f"<pre>{_e(text)}</pre>"
     if cut:
         out += f"<p class='muted'>… {cut} more bytes not shown</p>"
-    return out
+    return out or "<p class='muted'>no headers, no body</p>"
 
 
 def _e(value) -> str:
