@@ -653,3 +653,38 @@ def test_examples_still_run_with_the_path_form(target):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert lines(result.stdout)[-1].startswith("✓ 5 of 5 flows passed")
+
+
+def test_ctrl_c_stops_every_flow_and_starts_no_other(ws, hits):
+    import signal
+    import time
+
+    slow = {"defaults": {"baseUrl": hits.url + "/demo"}}
+    for name in ("s1", "s2", "s3"):
+        doc = flow(name, step("a", "/slow?ms=400"), step("b", "/slow?ms=400"), **slow)
+        (ws / f"{name}.json").write_text(json.dumps(doc))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowrun", "run", "s1.json", "s2.json", "s3.json"]
+        + ["--jobs", "2"],
+        cwd=ws,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while len(hits.paths()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)  # both first steps in flight
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+
+    assert proc.returncode == 130, out + err
+    assert "Interrupting: the step in flight finishes" in err
+    last = lines(out)[-1]
+    assert last.startswith("⊘ 0 of 3 flows passed; ")
+    assert "interrupted: s1.json, s2.json; not run: s3.json" in last
+    assert hits.paths() == ["/demo/slow", "/demo/slow"]  # nothing started after

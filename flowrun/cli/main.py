@@ -60,6 +60,9 @@ class FlowrunGroup(click.Group):
         except FlowError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             ctx.exit(exit_code(exc))
+        except KeyboardInterrupt as exc:  # before a run's own handler is in place
+            click.secho("\nAborted.", fg="yellow", err=True)
+            ctx.exit(exit_code(exc))
 
 
 @click.group(cls=FlowrunGroup, epilog=EXIT_HELP)

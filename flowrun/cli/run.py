@@ -503,12 +503,10 @@ def _run_all(items: list[Item], settings, jobs: int, printing: dict):
         "flows run side by side (--jobs)" if buffered else "stdin is not a terminal"
     )
     outcomes: list[report.Outcome] = []
-    started: set[str] = set()
 
     def one(item: Item) -> report.Outcome | None:
         if stopper.stopping:
             return None
-        started.add(item.label)
         controls = TerminalControls(interactive, why_not)
         stopper.live.append(controls)
         printer = _printer(item, printing, several, buffered)
