@@ -13,7 +13,7 @@ engine, and secret header values (Authorization, Cookie…) by a ``Masker`` per 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -140,7 +140,7 @@ class Printer:
     def on_step_start(self, ev: events.StepStart) -> None:
         if not self.live:
             return
-        width = shutil.get_terminal_size().columns - 1
+        width = _columns() - 1
         text = f"… #{ev.step} {ev.name_}  {ev.method} {ev.url}"
         if len(text) > width:
             text = text[: max(width - 1, 0)] + "…"
@@ -175,6 +175,14 @@ class Printer:
     def on_end(self, ev: events.End) -> None:
         self._clear()
         self.echo(summary_line(ev, self.failed_at))
+
+
+def _columns() -> int:
+    """The terminal's width (what shutil.get_terminal_size finds, for less)."""
+    try:
+        return int(os.environ.get("COLUMNS") or os.get_terminal_size(1).columns)
+    except (OSError, ValueError):
+        return 80
 
 
 def step_lines(record: dict) -> list[str]:
