@@ -688,3 +688,14 @@ def test_ctrl_c_stops_every_flow_and_starts_no_other(ws, hits):
     assert last.startswith("⊘ 0 of 3 flows passed; ")
     assert "interrupted: s1.json, s2.json; not run: s3.json" in last
     assert hits.paths() == ["/demo/slow", "/demo/slow"]  # nothing started after
+
+
+def test_a_dotenv_vars_file_makes_secret_looking_names_secret(secret_ws, target):
+    # No environment here: only the .env file says apiKey is a secret.
+    (secret_ws / "local.env").write_text(f"base={target.url}/demo\napiKey={SECRET}\n")
+    result = flowrun(
+        "run", "secret.json", "--vars-file", "local.env", "-v", cwd=secret_ws
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert SECRET not in result.stdout and f"X-Key: {MASK}" in result.stdout

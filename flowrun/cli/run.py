@@ -318,11 +318,13 @@ def run(
     color_out, color_err = use_color(color, out), use_color(color, sys.stderr)
     files = sources.paths(paths)
     env = cli_variables.environment(env_name, env_file, values["FLOWRUN_FLOWS_DIR"])
-    run_vars = _vars_file(vars_file) if vars_file else {}
+    run_vars, run_secrets = _vars_file(vars_file) if vars_file else ({}, [])
     run_vars.update(cli_variables.from_process())
     run_vars.update(variables)
 
     items = _check(files, env, run_vars, inputs, start_step, continue_on_failure)
+    for _label, _doc, options in items:
+        options.env_secrets = (*options.env_secrets, *run_secrets)
     items = _usable(items, values["FLOWRUN_MAX_STEPS"], color_err)
     if not quiet:
         for item in items:
@@ -380,14 +382,16 @@ def run(
     ctx.exit(overall_code(codes))
 
 
-def _vars_file(path: str) -> dict:
-    """``--vars-file``: an object of variables (JSON, YAML) or a ``.env`` file."""
+def _vars_file(path: str) -> tuple[dict, list[str]]:
+    """``--vars-file``: an object of variables (JSON, YAML) or a ``.env`` file,
+    and the names that are secrets (those a ``.env`` file makes secret)."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
         text = decode(data, path)
         if path.lower().endswith(".env"):
-            return dict(parse_dotenv("", text, path).variables)
+            env = parse_dotenv("", text, path)
+            return dict(env.variables), list(env.secrets)
         doc = parse(text, path, yaml=is_yaml(path))
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
@@ -403,7 +407,7 @@ def _vars_file(path: str) -> dict:
             "'flowrun import postman-env' and pass it with --env-file",
             param_hint="'--vars-file'",
         )
-    return dict(doc)
+    return dict(doc), []
 
 
 def _check(files, env, run_vars, inputs, start_step, continue_on_failure):
