@@ -126,6 +126,10 @@ def test_a_broken_file_is_listed_with_its_error_and_is_422(app, client):
     assert [e["name"] for e in listed] == ["bad", "worse"]
     assert "invalid JSON at line 1" in listed[0]["error"]
     assert "line 1: not NAME=value" in listed[1]["error"]
+    (envs_dir(app) / "shape.yaml").write_text("variables: [1, 2]\n")
+    resp = client.get("/api/environments/shape")
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"][0]["path"] == "variables"
     resp = client.get("/api/environments/bad")
     assert resp.status_code == 422
     assert "environments/bad.json" in resp.get_json()["error"]

@@ -10,6 +10,7 @@ from flask import Blueprint
 
 from flowrun.documents import DocumentError
 from flowrun.environments import from_document
+from flowrun.errors import FlowInvalid
 from flowrun.web.api.common import body, get_state
 from flowrun.web.errors import ApiError
 from flowrun.workspace import environment_name
@@ -28,6 +29,11 @@ def environment_get(name):
         env = get_state().workspace.environment(name)
     except DocumentError as exc:
         raise ApiError(422, str(exc)) from None
+    except FlowInvalid as exc:
+        source = getattr(exc, "source", None)
+        if source is None:  # the name, not the file
+            raise
+        raise ApiError(422, f"{source}: {exc.message}", exc.errors) from None
     if env is None:
         raise ApiError(404, f"No environment {environment_name(name)!r}")
     return env.to_dict()
