@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,9 @@ class Printer:
     True/False, or None for click's default (a terminal).
     """
 
+    # Blocks of flows that ran side by side are written one at a time.
+    _flushing = threading.Lock()
+
     def __init__(
         self,
         quiet: bool = False,
@@ -118,8 +122,9 @@ class Printer:
 
     def flush(self) -> None:
         lines, self.lines = self.lines, []
-        for text, nl in lines:
-            click.echo(text, file=self.stream, nl=nl, color=self.color)
+        with self._flushing:
+            for text, nl in lines:
+                click.echo(text, file=self.stream, nl=nl, color=self.color)
 
     def __call__(self, event: events.Event) -> None:
         handler = getattr(self, "on_" + event.name, None)
