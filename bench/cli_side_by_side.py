@@ -305,7 +305,6 @@ def main() -> None:
         FLOWRUN_FLOWS_DIR=str(work / "workspace"),
         STEPCI_DISABLE_ANALYTICS="1",
         NO_COLOR="1",
-        XDG_CACHE_HOME=str(work / "cache"),
     )
     proc, base = start_target("asyncio")
     results: dict = {}
