@@ -9,17 +9,11 @@ the file's name says so (or when it is not JSON and has no name). A problem is a
 
 from __future__ import annotations
 
-import codecs
 import json
 
+from flowrun import text
+
 YAML_SUFFIXES = (".yaml", ".yml")
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 
 
 class DocumentError(ValueError):
@@ -28,16 +22,11 @@ class DocumentError(ValueError):
 
 def decode(data: bytes, source: str) -> str:
     """Text of ``data``: UTF-8, or the encoding its byte-order mark names."""
-    encoding = "utf-8"
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            encoding = name
-            break
     try:
-        return data.decode(encoding)
+        return text.decode(data)
     except UnicodeDecodeError as exc:
         raise DocumentError(
-            f"{source}: not {encoding.split('-sig')[0].upper()} text (byte {exc.start})"
+            f"{source}: not {text.ENCODINGS} text (byte {exc.start})"
         ) from None
 
 
