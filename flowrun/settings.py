@@ -90,6 +90,20 @@ SETTINGS = (
         "Comma-separated extra origins allowed to POST (same origin always is).",
     ),
     Setting(
+        "FLOWRUN_SERVER_HOSTS",
+        "",
+        "Comma-separated host names (`name` or `name:port`) a request's `Host` may "
+        "name besides the loopback names and `FLOWRUN_BIND`, which are always "
+        "allowed; `*` allows any. Other hosts get 400 (DNS-rebinding defence).",
+    ),
+    Setting(
+        "FLOWRUN_TRUSTED_PROXIES",
+        "127.0.0.1,::1",
+        "Comma-separated addresses or networks of the reverse proxies whose "
+        "`X-Forwarded-For/-Proto/-Host/-Prefix` headers are honoured; from any "
+        "other peer they are ignored.",
+    ),
+    Setting(
         "FLOWRUN_BLOCKED_NETWORKS",
         "169.254.0.0/16,fd00:ec2::254/128",
         "Comma-separated networks steps may not reach (resolved address checked, "

@@ -228,3 +228,235 @@ def test_network_guard_remembers_only_what_passed():
         allowed.check("http://127.0.0.1:5/a")
         with pytest.raises(BlockedTarget):
             allowed.check("http://127.0.0.2:5/a")
+
+
+# -- the Host allow-list (FLOWRUN_SERVER_HOSTS): a DNS-rebinding defence -----------
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """Apps with settings of a test's own; closed at its end."""
+    apps = []
+
+    def make(**settings):
+        app = create_app(
+            {
+                "FLOWRUN_DATA_DIR": str(tmp_path / f"data{len(apps)}"),
+                "FLOWRUN_FLOWS_DIR": str(tmp_path / f"flows{len(apps)}"),
+                "FLOWRUN_TOKEN": None,
+                **settings,
+            }
+        )
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["flowrun"].close()
+
+
+REBOUND = {"Host": "attacker.example:8000", "Origin": "http://attacker.example:8000"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/executions"),
+        ("GET", "/api/flows"),
+        ("POST", "/api/validate"),
+        ("GET", "/"),
+        ("GET", "/static/js/main.js"),
+        ("GET", "/demo/items"),
+        ("GET", "/api/health"),
+        ("GET", "/nowhere"),
+    ],
+)
+def test_a_foreign_host_is_refused_whatever_its_origin(client, method, path):
+    # No token (the default loopback setup): a page of attacker.example whose
+    # name now resolves to 127.0.0.1 sends its own Host, and a matching Origin.
+    resp = client.open(path, method=method, json={"nodes": []}, headers=REBOUND)
+    body = assert_error(resp, 400, "FLOWRUN_SERVER_HOSTS")
+    assert "attacker.example" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("localhost", True),
+        ("LOCALHOST:8000", True),
+        ("127.0.0.1:1234", True),
+        ("127.0.0.2", True),
+        ("[::1]:8000", True),
+        ("localhost.", True),
+        ("flowrun.example.com", True),
+        ("FlowRun.Example.com:8443", True),
+        ("other.example:8443", True),
+        ("other.example:80", False),
+        ("other.example", False),
+        ("192.0.2.10:8000", True),  # the bound address, any port
+        ("192.0.2.11:8000", False),
+        ("flowrun.example.com.attacker.example", False),
+        ("::1", False),
+        ("[::1", False),
+        ("localhost:x", False),
+        ("", False),
+    ],
+)
+def test_hosts_the_server_answers_to(make_app, host, allowed):
+    app = make_app(
+        FLOWRUN_BIND="192.0.2.10",
+        FLOWRUN_SERVER_HOSTS="flowrun.example.com, other.example:8443",
+    )
+    resp = app.test_client().get("/api/health", headers={"Host": host})
+    assert resp.status_code == (200 if allowed else 400), host
+
+
+def test_bound_to_every_interface_any_ip_address_is_answered(make_app):
+    client = make_app(FLOWRUN_BIND="0.0.0.0").test_client()
+    for host in ("192.0.2.10:8000", "[2001:db8::1]:8000", "10.1.2.3"):
+        assert client.get("/api/health", headers={"Host": host}).status_code == 200
+    assert_error(client.get("/api/health", headers={"Host": "a.example"}), 400)
+
+
+def test_a_star_answers_every_host(make_app):
+    client = make_app(FLOWRUN_SERVER_HOSTS="*").test_client()
+    assert client.get("/api/health", headers={"Host": "a.example"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("FLOWRUN_SERVER_HOSTS", "a.example:b"),
+        ("FLOWRUN_TRUSTED_PROXIES", "proxy.example"),
+    ],
+)
+def test_a_bad_address_setting_is_named(tmp_path, setting, value):
+    with pytest.raises(ValueError, match=setting):
+        create_app(
+            {
+                "FLOWRUN_DATA_DIR": str(tmp_path / "d"),
+                "FLOWRUN_FLOWS_DIR": str(tmp_path / "f"),
+                setting: value,
+            }
+        )
+
+
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {"path": "/?token=jalapeño"},
+        {"path": "/?token=%F0%9F%94%91"},
+        {"path": "/api/executions", "headers": {"Authorization": "Bearer jalapeño"}},
+        {"path": "/api/executions", "headers": {"Cookie": "flowrun_token=jalapeño"}},
+        {"path": "/api/executions", "headers": {"Cookie": "flowrun_token=%FF%FE"}},
+    ],
+)
+def test_a_non_ascii_credential_is_401_not_500(secured, request_kwargs):
+    resp = secured.test_client().get(**request_kwargs)
+    assert_error(resp, 401)
+
+
+# -- behind a trusted proxy (FLOWRUN_TRUSTED_PROXIES) ------------------------------
+
+
+PROXIED = {
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "flowrun.example.com",
+    "X-Forwarded-For": "203.0.113.7",
+    "X-Forwarded-Prefix": "/flowrun/",
+}
+
+
+def _config_of(resp) -> dict:
+    import json
+    import re
+    from html import unescape
+
+    found = re.search(r"data-config='([^']*)'", resp.get_data(as_text=True))
+    return json.loads(unescape(found.group(1)))
+
+
+@pytest.mark.parametrize(
+    ("peer", "trusted"),
+    [("127.0.0.1", True), ("::ffff:127.0.0.1", True), ("203.0.113.9", False)],
+)
+def test_forwarded_headers_count_from_trusted_proxies_only(make_app, peer, trusted):
+    app = make_app(FLOWRUN_SERVER_HOSTS="flowrun.example.com", FLOWRUN_TOKEN="t0k")
+    client = app.test_client()
+    env = {"REMOTE_ADDR": peer}
+    page = client.get("/", headers=PROXIED, environ_base=env)
+    login = client.get("/?token=t0k", headers=PROXIED, environ_base=env)
+    post = client.post(
+        "/api/validate",
+        json={"nodes": []},
+        headers={
+            **PROXIED,
+            "Origin": "https://flowrun.example.com",
+            "Authorization": "Bearer t0k",
+        },
+        environ_base=env,
+    )
+    if trusted:
+        assert _config_of(page) == {
+            **_config_of(page),
+            "api": "/flowrun/api",
+            "demoUrl": "https://flowrun.example.com/flowrun/demo",
+        }
+        assert login.headers["Location"] == "/flowrun/"
+        cookie = login.headers["Set-Cookie"]
+        assert "Secure" in cookie and "Path=/flowrun/" in cookie
+        assert post.status_code == 200, post.get_json()
+    else:
+        assert _config_of(page)["api"] == "/api"
+        assert login.headers["Location"] == "/"
+        assert "Secure" not in login.headers["Set-Cookie"]
+        body = assert_error(post, 403, "Origin https://flowrun.example.com is not")
+        assert "this server is http://localhost" in body["error"]
+
+
+def test_the_proxys_host_and_the_forwarded_host_must_both_be_allowed(make_app):
+    client = make_app(FLOWRUN_SERVER_HOSTS="flowrun.example.com").test_client()
+    # A page on this machine reaching gunicorn directly (a trusted loopback peer)
+    # cannot make its own Host allowed by forwarding an allowed one...
+    resp = client.get(
+        "/api/executions",
+        headers={"Host": "attacker.example", "X-Forwarded-Host": "localhost"},
+    )
+    assert_error(resp, 400, "attacker.example")
+    # ...nor can a proxy forward a host flowrun does not answer to.
+    resp = client.get(
+        "/api/executions",
+        headers={"Host": "127.0.0.1:8000", "X-Forwarded-Host": "attacker.example"},
+    )
+    assert_error(resp, 400, "attacker.example")
+    resp = client.get(
+        "/api/executions",
+        headers={"Host": "127.0.0.1:8000", "X-Forwarded-Host": "flowrun.example.com"},
+    )
+    assert resp.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("scheme", "origin", "allowed"),
+    [
+        ("http", "http://flowrun.example.com", True),
+        ("http", "http://flowrun.example.com:80", True),
+        ("http", "https://flowrun.example.com", False),
+        ("https", "https://flowrun.example.com", True),
+        ("https", "https://flowrun.example.com:443", True),
+        ("https", "http://flowrun.example.com", False),
+        ("https", "https://flowrun.example.com:8443", False),
+    ],
+)
+def test_origin_is_compared_with_the_scheme_too(make_app, scheme, origin, allowed):
+    client = make_app(FLOWRUN_SERVER_HOSTS="flowrun.example.com").test_client()
+    resp = client.post(
+        "/api/validate",
+        json={"nodes": []},
+        headers={
+            "Host": "flowrun.example.com",
+            "X-Forwarded-Proto": scheme,
+            "Origin": origin,
+        },
+    )
+    assert resp.status_code == (200 if allowed else 403), resp.get_json()

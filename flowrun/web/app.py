@@ -3,7 +3,8 @@
 Settings are read once (defaults → ``FLOWRUN_*`` environment → ``test_config``), the
 workspace is seeded with the sample flows on first start, and the blueprints are
 registered: ``api`` (``/api``, JSON + SSE), ``studio`` (``/``), ``demo`` (``/demo``,
-the built-in target API).
+the built-in target API). Requests from a trusted reverse proxy have its
+``X-Forwarded-*`` headers applied first (``proxies.TrustedProxies``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from flask import Flask
 from flowrun import settings as settings_mod
 from flowrun.resources import ROOT, static_dir, templates_dir
 from flowrun.web import errors, security
-from flowrun.web.addresses import is_loopback
+from flowrun.web.addresses import Networks, ServerHosts, is_loopback
+from flowrun.web.proxies import TrustedProxies
 from flowrun.web.state import State
 from flowrun.workspace import Workspace
 
@@ -42,6 +44,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     _log_with_gunicorn()
     Workspace(config["FLOWRUN_FLOWS_DIR"]).seed(int(config["PORT"]))
+    app.extensions["flowrun.hosts"] = ServerHosts(
+        config["FLOWRUN_SERVER_HOSTS"], config["FLOWRUN_BIND"]
+    )
+    app.wsgi_app = TrustedProxies(
+        app.wsgi_app, Networks(config["FLOWRUN_TRUSTED_PROXIES"])
+    )
     app.extensions["flowrun"] = State(config)
     _warn_if_exposed(config)
 
