@@ -1,7 +1,8 @@
 """gunicorn settings for flowrun: ``gunicorn -c gunicorn.conf.py app:app``.
 
 Environment: PORT (8000), FLOWRUN_BIND (127.0.0.1), WEB_CONCURRENCY (2),
-FLOWRUN_MAX_EXECUTIONS (10000). A command-line ``-b`` overrides the bind.
+FLOWRUN_MAX_EXECUTIONS (10000), FLOWRUN_MAX_CONFIG_BYTES. A command-line ``-b``
+overrides the bind.
 """
 
 import gc
@@ -10,11 +11,15 @@ import os
 import resource
 import signal
 
+from flowrun import settings as _settings
+from flowrun.web import serving
+
 # gevent: every open SSE stream and every running execution is a greenlet, not a
 # thread. The worker monkey-patches the standard library before importing the app,
 # so the app must not be preloaded (urllib3/ssl imported before patching breaks
-# HTTPS and import-time locks deadlock).
-worker_class = "gevent"
+# HTTPS and import-time locks deadlock). flowrun's worker is gunicorn's gevent
+# worker accepting bursts of new streams faster (flowrun/web/serving.py).
+worker_class = "flowrun.web.serving.GeventWorker"
 preload_app = False
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
@@ -39,8 +44,18 @@ backlog = 2048
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"
-# gunicorn's logger, minus the per-request atoms the access log format cannot use.
+# gunicorn's logger: access lines without tokens, and without building the
+# per-request atoms the format does not use.
 logger_class = "flowrun.web.serving.AccessLogger"
+
+# X-Forwarded-* headers are read by flowrun itself, from FLOWRUN_TRUSTED_PROXIES
+# only (flowrun/web/proxies.py): gunicorn acts on no peer's.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
+forwarder_headers = ""
+
+# A body flowrun refuses is never read: the connection closes after the answer.
+_max_body = int(_settings.load()["FLOWRUN_MAX_CONFIG_BYTES"])
 
 
 # Every gunicorn binds /root/.gunicorn/gunicorn.ctl by default; flowrun does not use
@@ -48,12 +63,8 @@ logger_class = "flowrun.web.serving.AccessLogger"
 control_socket_disable = True
 
 
-def post_fork(server, worker):
-    # Accept connections in batches and send a response's head with its first
-    # body bytes (flowrun/serving.py).
-    from flowrun.web import serving
-
-    serving.install()
+def pre_request(worker, req):
+    serving.close_after_large_body(req, _max_body)
 
 
 def on_starting(server):

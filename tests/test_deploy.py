@@ -988,3 +988,113 @@ def test_flowrun_logs_in_gunicorns_format(tmp_path):
         ), log[-2000:]
     finally:
         server.close()
+
+
+def _access_line(server: Gunicorn, needle: str) -> str:
+    """The access line containing ``needle`` (written just after the answer)."""
+    deadline = time.monotonic() + 10
+    while True:
+        log = server.log_path.read_text(errors="replace")
+        lines = [line for line in log.splitlines() if needle in line]
+        if lines:
+            return lines[-1]
+        assert time.monotonic() < deadline, log[-2000:]
+        time.sleep(0.02)
+
+
+def test_tokens_never_reach_the_log(server):
+    conn = server.connect()
+    try:
+        conn.request("GET", f"/?view=1&token={TOKEN}")
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 302
+    finally:
+        conn.close()
+    assert server.call("GET", "/api/executions")[0] == 200  # Authorization: Bearer
+    line = _access_line(server, "GET /?view=1&token=")
+    assert '"GET /?view=1&token=[redacted] HTTP/1.1" 302' in line
+    log = server.log_path.read_text(errors="replace")
+    assert TOKEN not in log
+    assert "flowrun: gunicorn" not in log  # the worker found every hook it uses
+
+
+BIG = 300_000_000
+
+
+def _big_post_head(server: Gunicorn, length: int = BIG) -> bytes:
+    """An unauthenticated POST announcing ``length`` body bytes."""
+    return (
+        f"POST /api/execute-stream HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_an_oversized_body_is_answered_and_its_connection_closed_unread(one_worker):
+    sock = socket.create_connection(("127.0.0.1", one_worker.port), timeout=30)
+    try:
+        sock.sendall(_big_post_head(one_worker))  # and not one body byte
+        answer = b""
+        while chunk := sock.recv(65536):  # until the server closes
+            answer += chunk
+    finally:
+        sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 "), answer
+    assert b"\r\nConnection: close\r\n" in head
+    assert b"FLOWRUN_MAX_CONFIG_BYTES" in body
+
+
+def test_a_huge_upload_does_not_freeze_the_worker(one_worker):
+    """Another client is answered while a 300 MB body is being sent; the upload
+    is cut off instead of read to its end after the 413."""
+    progress = {"sent": 0, "error": None}
+    started = threading.Event()
+
+    def upload():
+        chunk = b"x" * 65536
+        sock = socket.create_connection(("127.0.0.1", one_worker.port), timeout=60)
+        try:
+            sock.sendall(_big_post_head(one_worker))
+            while progress["sent"] < BIG:  # bounded: 300 MB at most
+                sock.sendall(chunk)
+                progress["sent"] += len(chunk)
+                if progress["sent"] >= 1_000_000:
+                    started.set()
+        except OSError as exc:
+            progress["error"] = exc
+        finally:
+            started.set()
+            sock.close()
+
+    sender = threading.Thread(target=upload)
+    sender.start()
+    try:
+        assert started.wait(60)
+        conn = http.client.HTTPConnection("127.0.0.1", one_worker.port, timeout=60)
+        status, body, _ = one_worker.call("GET", "/api/health", conn=conn)
+        conn.close()
+    finally:
+        sender.join(120)
+    assert (status, body["status"]) == (200, "ok")
+    assert isinstance(progress["error"], OSError)  # cut off, not drained
+    assert progress["sent"] < BIG
+
+
+def test_a_body_of_unknown_length_closes_its_connection(one_worker):
+    sock = socket.create_connection(("127.0.0.1", one_worker.port), timeout=30)
+    try:
+        sock.sendall(
+            (
+                f"POST /api/validate HTTP/1.1\r\nHost: 127.0.0.1:{one_worker.port}\r\n"
+                f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                'Transfer-Encoding: chunked\r\n\r\nD\r\n{"nodes": []}\r\n0\r\n\r\n'
+            ).encode()
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert b"\r\nConnection: close\r\n" in answer

@@ -1,43 +1,48 @@
-"""How flowrun tunes gunicorn's gevent worker (installed by ``gunicorn.conf.py``).
+"""How flowrun runs under gunicorn; ``gunicorn.conf.py`` names each piece.
 
-Three changes to what gunicorn does per connection, each measured under a burst of
-1,000 new streams (docs/performance.md):
+- ``GeventWorker`` (``worker_class``): gunicorn's gevent worker, accepting up to
+  100 new connections per event-loop turn where gunicorn's accepts one, and sending
+  a response's head with its first body bytes.
+- ``AccessLogger`` (``logger_class``): gunicorn's logger. Its access lines never
+  carry a token (``token=`` in a URL is redacted; ``Authorization``, ``Cookie`` and
+  ``Set-Cookie`` are never written) and are built from the atoms the format uses.
+- ``close_after_large_body`` (``pre_request``): a request whose body is over
+  ``FLOWRUN_MAX_CONFIG_BYTES`` or of unknown length is answered, then its
+  connection closed, so that the body is never read.
 
-- ``BatchAcceptServer``: accept up to 100 connections per event-loop turn;
-- ``OneSendResponse``: the response head leaves with the first body bytes, in one
-  ``send`` (one TCP segment, one wake-up of the client) instead of two;
-- ``AccessLogger``: gunicorn's logger, building only the atoms the access log
-  format can use.
-
-Nothing here changes what a client receives or what the access log says.
+The worker's two changes reach into gunicorn where it has no extension point (the
+accept loop's server class, the response class): each is checked when the worker
+starts, and left out, with a log line, if this gunicorn does not have it.
+``tests/test_serving.py`` checks that they send what gunicorn's own code sends.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import unquote_plus
 
+from gevent import server as gevent_server
 from gunicorn import glogging
 from gunicorn.http import wsgi
 from gunicorn.workers import ggevent
 
 
-def install() -> None:
-    """Patch gunicorn in a new worker, before it starts serving (``post_fork``)."""
-    ggevent.StreamServer = BatchAcceptServer
-    wsgi.Response = OneSendResponse
-
-
 class BatchAcceptServer(ggevent.StreamServer):
-    # With more than one worker, gunicorn's gevent worker accepts one connection
-    # per event-loop turn (max_accept = 1), so a burst of new streams waits in the
-    # kernel's queue while the loop is busy: 1,000 flows at once saw a time to
-    # first event of 4-6 s at p99. Accepting up to gevent's default of 100 per turn
-    # brought that to 0.6 s.
+    """gevent's server, accepting up to gevent's default of 100 connections per
+    event-loop turn whatever gunicorn asks.
+
+    With more than one worker, gunicorn's gevent worker accepts one connection per
+    turn (``max_accept = 1``), so that a burst spreads over the workers; but while
+    a worker runs hundreds of flows a turn takes long, and a burst of new streams
+    waits in the kernel's queue: seconds of time to first event at p99.
+    """
+
     max_accept = property(lambda self: 100, lambda self, value: None)
 
 
 class OneSendResponse(wsgi.Response):
-    """A response whose head is sent with its first body bytes.
+    """gunicorn's response, whose head is sent with its first body bytes.
 
     gunicorn sends the status line and headers on their own, then each body chunk:
     for a stream, the head and the ``start`` event were two segments, each waking
@@ -75,38 +80,136 @@ class OneSendResponse(wsgi.Response):
         self.sock.sendall(held + data)
 
 
-class AccessLogger(glogging.Logger):
-    """gunicorn's logger; its access lines built from the atoms a format can use.
+def hooks_missing() -> list[str]:
+    """What ``GeventWorker`` needs of this gunicorn and does not find (empty: all).
 
-    For every request gunicorn makes an atom of each request header, response
-    header and environ entry, then copies them all to escape quotes: most of the
-    cost of an access line, for a format (the default) that uses none of them.
-    Such atoms (``%({name}i)s`` and the like) are made only when the format has one.
+    The accept loop: ``GeventWorker.run`` builds its server from the module's
+    ``StreamServer`` and sets ``max_accept``. The response: ``wsgi.create`` builds
+    it from the module's ``Response``, whose body leaves through ``_emit_body``.
+    """
+    missing = []
+    run = getattr(ggevent.GeventWorker, "run", None)
+    names = getattr(getattr(run, "__code__", None), "co_names", ())
+    if not (
+        isinstance(getattr(ggevent, "StreamServer", None), type)
+        and issubclass(ggevent.StreamServer, gevent_server.StreamServer)
+        and {"StreamServer", "max_accept"} <= set(names)
+    ):
+        missing.append("batch accept (gunicorn.workers.ggevent.StreamServer)")
+    create = getattr(getattr(wsgi, "create", None), "__code__", None)
+    if not (
+        create is not None
+        and "Response" in create.co_names
+        and all(
+            callable(getattr(wsgi.Response, name, None))
+            for name in ("write", "send_headers", "default_headers", "_emit_body")
+        )
+    ):
+        missing.append("one send per response head (gunicorn.http.wsgi.Response)")
+    return missing
+
+
+def install(log) -> None:
+    """Put batch accept and one send in place, in this worker process, for each
+    hook this gunicorn has; log each it lacks (gunicorn's own path stays)."""
+    missing = hooks_missing()
+    for what in missing:
+        log.warning("flowrun: gunicorn %s lacks %s", _gunicorn_version(), what)
+    if not any(m.startswith("batch accept") for m in missing):
+        ggevent.StreamServer = BatchAcceptServer
+    if not any(m.startswith("one send") for m in missing):
+        wsgi.Response = OneSendResponse
+
+
+def _gunicorn_version() -> str:
+    import gunicorn
+
+    return gunicorn.__version__
+
+
+class GeventWorker(ggevent.GeventWorker):
+    """gunicorn's gevent worker, with batch accept and one send per response head."""
+
+    def run(self):
+        install(self.log)
+        super().run()
+
+
+def close_after_large_body(req, limit: int) -> None:
+    """Close the connection after answering ``req`` if its body would be refused.
+
+    A body over ``limit`` (the app answers 413 without reading it), or of unknown
+    length (``Transfer-Encoding``: the app stops reading at the limit), would
+    otherwise be read to its end after the answer, to reach the next request on
+    the connection: hundreds of megabytes read in one greenlet that never waits,
+    so the worker answers no one else meanwhile.
+    """
+    for name, value in req.headers:
+        if name == "TRANSFER-ENCODING" or (
+            name == "CONTENT-LENGTH" and (not value.isdigit() or int(value) > limit)
+        ):
+            req.force_close()
+            return
+
+
+# A query parameter: its name and value, up to the next separator (or the end of a
+# request line's URI, or a quote in a header).
+_PARAM = re.compile(r"(?:(?<=[?&;])|^)([^?&;=\s\"#]*)=([^&;\s\"#]*)")
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_SECRET_ENVIRON = frozenset({"http_authorization", "http_proxy_authorization"})
+
+
+def redact(text: str) -> str:
+    """``text`` (a URL, a query string, a request line) with every ``token=``
+    value replaced by ``[redacted]``: the Studio link ``/?token=`` is logged."""
+    if "=" not in text:
+        return text
+    return _PARAM.sub(_redact_param, text)
+
+
+def _redact_param(match: re.Match) -> str:
+    name = match.group(1)
+    return f"{name}=[redacted]" if unquote_plus(name) == "token" else match.group(0)
+
+
+def _redacted(value):
+    return redact(value) if isinstance(value, str) else value
+
+
+class AccessLogger(glogging.Logger):
+    """gunicorn's logger, whose access lines never carry a token.
+
+    gunicorn makes an atom of every request header, response header and environ
+    entry for every access line, then copies them all to escape quotes: most of the
+    cost of a line, for a format (the default) that uses none of them. Here the
+    braced atoms (``%({name}i)s`` and the like) are made only when the format names
+    one. ``u`` is always ``-``: flowrun's credentials are bearer tokens, and the
+    line never reads ``Authorization``.
     """
 
     def atoms(self, resp, req, environ, request_time):
-        if "{" in self.cfg.access_log_format:
-            return super().atoms(resp, req, environ, request_time)
         status = resp.status
         if isinstance(status, str):
             status = status.split(None, 1)[0]
         sent = getattr(resp, "sent", None)
         seconds, micros = request_time.seconds, request_time.microseconds
-        return {
+        atoms = {
             "h": environ.get("REMOTE_ADDR", "-"),
             "l": "-",
-            "u": self._get_user(environ) or "-",
+            "u": "-",
             "t": self.now(),
-            "r": f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} "
-            f"{environ['SERVER_PROTOCOL']}",
+            "r": redact(
+                f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} "
+                f"{environ['SERVER_PROTOCOL']}"
+            ),
             "s": status,
             "m": environ.get("REQUEST_METHOD"),
             "U": environ.get("PATH_INFO"),
-            "q": environ.get("QUERY_STRING"),
+            "q": _redacted(environ.get("QUERY_STRING")),
             "H": environ.get("SERVER_PROTOCOL"),
             "b": str(sent) if sent is not None else "-",
             "B": sent,
-            "f": environ.get("HTTP_REFERER", "-"),
+            "f": redact(environ.get("HTTP_REFERER", "-")),
             "a": environ.get("HTTP_USER_AGENT", "-"),
             "T": seconds,
             "D": seconds * 1_000_000 + micros,
@@ -114,3 +217,26 @@ class AccessLogger(glogging.Logger):
             "L": f"{seconds}.{micros:06d}",
             "p": f"<{os.getpid()}>",
         }
+        if "{" in self.cfg.access_log_format:
+            atoms.update(self._braced(resp, req, environ))
+        return atoms
+
+    def _braced(self, resp, req, environ) -> dict:
+        """The ``{name}i``, ``{name}o`` and ``{name}e`` atoms, as gunicorn makes
+        them, minus credentials."""
+        req_headers = getattr(req, "headers", req)
+        req_headers = getattr(req_headers, "items", lambda: req_headers)()
+        resp_headers = getattr(resp.headers, "items", lambda: resp.headers)()
+        atoms = {}
+        for name, value in req_headers:
+            name = name.lower()
+            if name not in _SECRET_HEADERS:
+                atoms[f"{{{name}}}i"] = _redacted(value)
+        for name, value in resp_headers:
+            if name.lower() != "set-cookie":
+                atoms[f"{{{name.lower()}}}o"] = value
+        for name, value in environ.items():
+            name = name.lower()
+            if name not in _SECRET_ENVIRON and name != "http_cookie":
+                atoms[f"{{{name}}}e"] = _redacted(value)
+        return atoms
