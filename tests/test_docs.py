@@ -54,3 +54,13 @@ def test_api_doc_lists_every_route(tmp_path):
                 assert f"`{method} {path}`" in text, f"{method} {path} not in api.md"
     finally:
         app.extensions["flowrun"].close()
+
+
+def test_deploy_recipes_are_the_files_the_proxy_tests_run():
+    # tests/test_proxy.py starts nginx with docs/deploy/*.conf: the page must
+    # show those files exactly, each of them.
+    text = (DOCS / "deploy.md").read_text()
+    shown = re.findall(r"^```nginx\n(.*?)^```$", text, re.M | re.S)
+    files = sorted((DOCS / "deploy").glob("*.conf"))
+    assert files
+    assert sorted(shown) == sorted(f.read_text() for f in files)
