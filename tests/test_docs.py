@@ -57,10 +57,10 @@ def test_api_doc_lists_every_route(tmp_path):
 
 
 def test_deploy_recipes_are_the_files_the_proxy_tests_run():
-    # tests/test_proxy.py starts nginx with docs/deploy/*.conf: the page must
-    # show those files exactly, each of them.
+    # tests/test_proxy.py starts nginx and Caddy with the files in docs/deploy/:
+    # the page must show those files exactly, each of them.
     text = (DOCS / "deploy.md").read_text()
-    shown = re.findall(r"^```nginx\n(.*?)^```$", text, re.M | re.S)
-    files = sorted((DOCS / "deploy").glob("*.conf"))
-    assert files
+    shown = re.findall(r"^```(?:nginx|caddy)\n(.*?)^```$", text, re.M | re.S)
+    files = sorted((DOCS / "deploy").iterdir())
+    assert len(files) == 4
     assert sorted(shown) == sorted(f.read_text() for f in files)

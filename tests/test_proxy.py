@@ -1,9 +1,10 @@
-"""flowrun behind nginx: the recipes of docs/deploy.md, as written, in front of a
-real ``gunicorn -c gunicorn.conf.py app:app``.
+"""flowrun behind a reverse proxy: the recipes of docs/deploy.md, as written, in
+front of a real ``gunicorn -c gunicorn.conf.py app:app``.
 
-Each recipe (``docs/deploy/*.conf``) runs in Debian's nginx (``/usr/sbin/nginx``,
-as this user, with its own prefix, pid file and logs in a temporary directory, on a
-free port), changed only in its ports and file paths. The documented host names
+Each recipe (``docs/deploy/*.conf``, ``docs/deploy/Caddyfile``) runs in Debian's
+nginx (``/usr/sbin/nginx``) or Caddy (``/usr/bin/caddy``), as this user, with its
+own settings, pid file, storage and logs in a temporary directory, on a free port;
+only the recipe's upstream port and file paths change. The documented host names
 (``flowrun.example.com``, ``www.example.com``) are what clients send; Chromium is
 told they resolve to 127.0.0.1, so nothing leaves the machine.
 """
@@ -34,30 +35,33 @@ from .test_deploy import TOKEN, Gunicorn
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "docs" / "deploy"
 NGINX = "/usr/sbin/nginx"
+CADDY = "/usr/bin/caddy"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HOSTS = ("flowrun.example.com", "www.example.com")
 
-for _tool in (NGINX, shutil.which("openssl")):
-    if not (_tool and os.path.exists(_tool)):
+for _tool in (NGINX, CADDY, shutil.which("openssl") or "openssl"):
+    if not os.path.exists(_tool):
         if IN_CI:
             pytest.fail(
-                f"{_tool or 'openssl'} is missing: .ci/run must apt-get install "
-                "nginx openssl",
+                f"{_tool} is missing: .ci/run must apt-get install nginx caddy openssl",
                 pytrace=False,
             )
         pytest.skip(
-            "proxy tests need nginx and openssl (apt-get install nginx openssl)",
+            "proxy tests need nginx, caddy and openssl "
+            "(apt-get install nginx caddy openssl)",
             allow_module_level=True,
         )
 
-# What each test changes in a recipe: its ports and file paths, nothing else.
+# recipe: (file in docs/deploy/, the host name clients use, path prefix, scheme)
 RECIPE = {
     "root": ("nginx.conf", "flowrun.example.com", "", "http"),
     "prefix": ("nginx-prefix.conf", "www.example.com", "/flowrun", "http"),
     "tls": ("nginx-tls.conf", "flowrun.example.com", "", "https"),
+    "caddy": ("Caddyfile", "flowrun.example.com", "", "https"),
 }
 
-MAIN_CONF = """\
+# What the tests, not the recipes, decide: where each server keeps its files.
+NGINX_MAIN = """\
 daemon off;
 user {user} {group};
 worker_processes 1;
@@ -73,6 +77,17 @@ http {{
     scgi_temp_path {tmp}/scgi;
     include {tmp}/site.conf;
 }}
+"""
+CADDY_MAIN = """\
+{{
+\tadmin off
+\tdefault_bind 127.0.0.1
+\thttps_port {port}
+\tauto_https disable_redirects
+\tskip_install_trust
+\tstorage file_system {tmp}/storage
+}}
+import {tmp}/site.Caddyfile
 """
 
 
@@ -104,8 +119,18 @@ def _self_signed(folder: Path) -> None:
     )
 
 
-class Nginx:
-    """Debian's nginx serving one recipe of docs/deploy/ in front of ``upstream``."""
+class _HTTPSTo127(http.client.HTTPSConnection):
+    """https to a name (its Host and SNI) served on 127.0.0.1."""
+
+    def connect(self):
+        sock = socket.create_connection(
+            ("127.0.0.1", self.port), self.timeout, self.source_address
+        )
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class Proxy:
+    """nginx or Caddy serving one recipe of docs/deploy/ in front of ``upstream``."""
 
     def __init__(self, tmp: Path, recipe: str, upstream: int):
         self.file, self.host, self.prefix, self.scheme = RECIPE[recipe]
@@ -115,50 +140,60 @@ class Nginx:
         changes = {
             "listen 80;": f"listen 127.0.0.1:{self.port};",
             "listen 443 ssl;": f"listen 127.0.0.1:{self.port} ssl;",
-            "http://127.0.0.1:8000": f"http://127.0.0.1:{upstream}",
+            "127.0.0.1:8000": f"127.0.0.1:{upstream}",
             "/etc/ssl/flowrun/": f"{tmp}/",
         }
         for old, new in changes.items():
             site = site.replace(old, new)
-        assert f"127.0.0.1:{self.port}" in site and f":{upstream}" in site, site
+        assert f"127.0.0.1:{upstream}" in site, site
         if self.scheme == "https":
             _self_signed(tmp)
-        (tmp / "site.conf").write_text(site)
-        (tmp / "nginx.conf").write_text(
-            MAIN_CONF.format(
-                tmp=tmp,
-                user=pwd.getpwuid(os.getuid()).pw_name,
-                group=grp.getgrgid(os.getgid()).gr_name,
+        if self.file == "Caddyfile":
+            (tmp / "site.Caddyfile").write_text(site)
+            (tmp / "Caddyfile").write_text(CADDY_MAIN.format(tmp=tmp, port=self.port))
+            env = dict(os.environ, HOME=str(tmp), XDG_DATA_HOME=str(tmp))
+            env["XDG_CONFIG_HOME"] = str(tmp)
+            command = [CADDY, "run", "--config", f"{tmp}/Caddyfile"]
+            command += ["--adapter", "caddyfile"]
+        else:
+            assert f"listen 127.0.0.1:{self.port}" in site, site
+            (tmp / "site.conf").write_text(site)
+            (tmp / "nginx.conf").write_text(
+                NGINX_MAIN.format(
+                    tmp=tmp,
+                    user=pwd.getpwuid(os.getuid()).pw_name,
+                    group=grp.getgrgid(os.getgid()).gr_name,
+                )
             )
-        )
-        self.proc = subprocess.Popen(
-            [NGINX, "-p", f"{tmp}/", "-c", f"{tmp}/nginx.conf"]
-            + ["-e", f"{tmp}/error.log"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+            env = None
+            command = [NGINX, "-p", f"{tmp}/", "-c", f"{tmp}/nginx.conf"]
+            command += ["-e", f"{tmp}/error.log"]
+        with open(tmp / "server.log", "wb") as log:
+            self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         self.base = f"{self.scheme}://{self.host}:{self.port}{self.prefix}"
         deadline = time.monotonic() + 20
         while True:
-            assert self.proc.poll() is None, self.log("error.log")
+            assert self.proc.poll() is None, self.logs()
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.5).close()
                 break
             except OSError:
-                assert time.monotonic() < deadline, self.log("error.log")
+                assert time.monotonic() < deadline, self.logs()
                 time.sleep(0.05)
 
     def log(self, name: str) -> str:
         path = self.tmp / name
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def logs(self) -> str:
+        return self.log("server.log") + self.log("error.log")
+
     def connect(self, source: str = "127.0.0.1", timeout: float = 30):
-        """A connection to nginx from ``source`` (any 127.x address)."""
+        """A connection to the proxy from ``source`` (any 127.x address)."""
         if self.scheme == "https":
             context = ssl.create_default_context(cafile=str(self.tmp / "cert.pem"))
-            context.check_hostname = False
-            return http.client.HTTPSConnection(
-                "127.0.0.1",
+            return _HTTPSTo127(
+                self.host,
                 self.port,
                 timeout=timeout,
                 context=context,
@@ -169,7 +204,7 @@ class Nginx:
         )
 
     def request(self, method, path, body=None, headers=None, source="127.0.0.1"):
-        """``(status, headers, body bytes)`` of one request to ``prefix + path``."""
+        """``(status, response, body bytes)`` of one request to ``prefix + path``."""
         conn = self.connect(source)
         try:
             hdrs = {"Host": f"{self.host}:{self.port}"}
@@ -259,10 +294,10 @@ def flowrun(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=list(RECIPE))
 def proxy(request, flowrun, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"nginx-{request.param}")
-    nginx = Nginx(folder, request.param, flowrun.port)
-    yield nginx
-    nginx.close()
+    folder = tmp_path_factory.mktemp(f"proxy-{request.param}")
+    server = Proxy(folder, request.param, flowrun.port)
+    yield server
+    server.close()
 
 
 def _studio_config(page: bytes) -> dict:
@@ -309,7 +344,7 @@ def test_the_token_link_sets_a_cookie_for_the_public_site(proxy):
 
 
 def test_the_prefix_recipe_sends_its_bare_path_to_the_slash(flowrun, tmp_path):
-    nginx = Nginx(tmp_path, "prefix", flowrun.port)
+    nginx = Proxy(tmp_path, "prefix", flowrun.port)
     try:
         status, resp, _ = nginx.request("GET", "")
         assert status == 301
@@ -390,7 +425,7 @@ def test_events_pass_through_unbuffered(proxy, gate):
 
 
 def test_a_client_that_leaves_stops_the_run_through_nginx(flowrun, gate, tmp_path):
-    nginx = Nginx(tmp_path, "root", flowrun.port)
+    nginx = Proxy(tmp_path, "root", flowrun.port)
     run = "leaves"
     try:
         conn, resp = _stream(nginx, _held_flow(gate, run, "a", "b", "c"))
@@ -439,21 +474,17 @@ def _access_line(server: Gunicorn, path: str) -> str:
         time.sleep(0.02)
 
 
-def test_a_clients_own_forwarded_headers_do_not_pass_nginx(flowrun, tmp_path):
-    nginx = Nginx(tmp_path, "root", flowrun.port)
-    try:
-        # The client connects from 127.0.0.3; nginx (127.0.0.1) is the trusted peer.
-        status, _, page = nginx.request(
-            "GET", "/?spoof=nginx", headers=SPOOFED, source="127.0.0.3"
-        )
-        assert status == 200
-        config = _studio_config(page)
-        assert config["api"] == "/api"
-        assert config["demoUrl"] == f"http://flowrun.example.com:{nginx.port}/demo"
-        line = _access_line(flowrun, "/?spoof=nginx")
-        assert line.startswith("127.0.0.3 "), line  # nginx's X-Forwarded-For
-    finally:
-        nginx.close()
+def test_a_clients_own_forwarded_headers_do_not_pass_the_proxy(proxy, flowrun):
+    # The client connects from 127.0.0.3; the proxy (127.0.0.1) is the trusted
+    # peer, and must replace or remove every forwarded header the client sent.
+    path = f"/?spoof={proxy.file}"
+    status, _, page = proxy.request("GET", path, headers=SPOOFED, source="127.0.0.3")
+    assert status == 200
+    config = _studio_config(page)
+    assert config["api"] == f"{proxy.prefix}/api"
+    assert config["demoUrl"] == f"{proxy.base}/demo"
+    line = _access_line(flowrun, path)
+    assert line.startswith("127.0.0.3 "), line  # the proxy's X-Forwarded-For
 
 
 @pytest.fixture(scope="module")
