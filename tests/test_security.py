@@ -460,3 +460,27 @@ def test_origin_is_compared_with_the_scheme_too(make_app, scheme, origin, allowe
         },
     )
     assert resp.status_code == (200 if allowed else 403), resp.get_json()
+
+
+def test_flowrun_serve_answers_to_the_address_it_listens_on(
+    runner, tmp_path, monkeypatch
+):
+    from flask import Flask
+
+    from flowrun.cli.main import cli
+
+    served = []
+    monkeypatch.setattr(Flask, "run", lambda app, **kw: served.append(app))
+    monkeypatch.setenv("FLOWRUN_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("FLOWRUN_FLOWS_DIR", str(tmp_path / "f"))
+    monkeypatch.setenv("FLOWRUN_TOKEN", "t")
+    result = runner.invoke(cli, ["serve", "--host", "192.0.2.10", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    client = served[0].test_client()
+    try:
+        resp = client.get("/api/health", headers={"Host": "192.0.2.10:8123"})
+        assert resp.status_code == 200
+        resp = client.get("/api/health", headers={"Host": "a.example:8123"})
+        assert_error(resp, 400)
+    finally:
+        served[0].extensions["flowrun"].close()

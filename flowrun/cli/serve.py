@@ -37,5 +37,7 @@ def serve(host, port):
             bold=True,
             err=True,
         )
-    app = create_app({"PORT": port})  # the seeded samples call this port's demo
+    # The seeded samples call this port's demo; the bound address is a host the
+    # server answers to (FLOWRUN_SERVER_HOSTS).
+    app = create_app({"PORT": port, "FLOWRUN_BIND": host})
     app.run(host=host, port=port, threaded=True)

@@ -2,7 +2,8 @@
 
 - ``app``: the application factory, ``create_app``;
 - ``state``: what one worker shares between requests (store, channel, registry);
-- ``security``, ``addresses``: the token, Origin and Content-Type checks;
+- ``security``, ``addresses``, ``proxies``: the host names served, trusted proxies,
+  the token, Origin and Content-Type checks;
 - ``errors``: the one JSON error shape;
 - ``api`` (``/api``), ``studio`` (``/``), ``demo`` (``/demo``): the blueprints;
 - ``executions``: live runs, a thread each, recorded as they go;
