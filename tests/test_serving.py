@@ -126,6 +126,30 @@ def test_access_lines_never_carry_a_token(fmt):
         assert "/?a=1&token=[redacted]&b=2 HTTP/1.1" in line
 
 
+def test_error_lines_never_carry_a_token(tmp_path):
+    # gunicorn logs a request line it cannot parse; flowrun logs through the
+    # same handlers.
+    cfg = Config()
+    cfg.set("errorlog", str(tmp_path / "error.log"))
+    logger = AccessLogger(cfg)
+    flowrun_log = logging.getLogger("test-serving-errors")
+    flowrun_log.handlers = list(logger.error_log.handlers)
+    try:
+        logger.warning(
+            "Invalid request from ip=%s: %s", "127.0.0.1", f"GET /?token={SECRET}"
+        )
+        flowrun_log.error("opened /?a=1&token=%s", SECRET)
+    finally:
+        flowrun_log.handlers = []
+        for handler in list(logger.error_log.handlers):
+            logger.error_log.removeHandler(handler)
+            handler.close()
+    text = (tmp_path / "error.log").read_text()
+    assert SECRET not in text
+    assert "ip=127.0.0.1: GET /?token=[redacted]" in text
+    assert "opened /?a=1&token=[redacted]" in text
+
+
 @pytest.mark.parametrize(
     ("text", "redacted"),
     [

@@ -3,9 +3,10 @@
 - ``GeventWorker`` (``worker_class``): gunicorn's gevent worker, accepting up to
   100 new connections per event-loop turn where gunicorn's accepts one, and sending
   a response's head with its first body bytes.
-- ``AccessLogger`` (``logger_class``): gunicorn's logger. Its access lines never
-  carry a token (``token=`` in a URL is redacted; ``Authorization``, ``Cookie`` and
-  ``Set-Cookie`` are never written) and are built from the atoms the format uses.
+- ``AccessLogger`` (``logger_class``): gunicorn's logger. Its lines never carry a
+  token (``token=`` in a URL is redacted, in access and error lines alike;
+  ``Authorization``, ``Cookie`` and ``Set-Cookie`` are never written), and access
+  lines are built from the atoms the format uses.
 - ``close_after_large_body`` (``pre_request``): a request whose body is over
   ``FLOWRUN_MAX_CONFIG_BYTES`` or of unknown length is answered, then its
   connection closed, so that the body is never read.
@@ -18,6 +19,7 @@ starts, and left out, with a log line, if this gunicorn does not have it.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from urllib.parse import unquote_plus
@@ -176,6 +178,20 @@ def _redacted(value):
     return redact(value) if isinstance(value, str) else value
 
 
+class _RedactTokens(logging.Filter):
+    """Redact ``token=`` in error log lines: gunicorn writes a request line it
+    could not parse, flowrun's own lines go to the same handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "=" in message:
+            record.msg, record.args = redact(message), ()
+        return True
+
+
+_REDACT_TOKENS = _RedactTokens()
+
+
 class AccessLogger(glogging.Logger):
     """gunicorn's logger, whose access lines never carry a token.
 
@@ -186,6 +202,11 @@ class AccessLogger(glogging.Logger):
     one. ``u`` is always ``-``: flowrun's credentials are bearer tokens, and the
     line never reads ``Authorization``.
     """
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.addFilter(_REDACT_TOKENS)
 
     def atoms(self, resp, req, environ, request_time):
         status = resp.status
