@@ -247,7 +247,7 @@ def test_stream_headers_and_heartbeats(server, hits):
 
 
 def test_a_streams_head_leaves_with_its_first_event(server, hits):
-    # One send (flowrun.serving.OneSendResponse): the client wakes once for the
+    # One send (flowrun.web.serving.OneSendResponse): the client wakes once for the
     # head and the `start` frame, where gunicorn alone sent them apart.
     flow = flow_of(hits, "one", ("a", "/items?run=one", {}))
     for _ in range(5):
