@@ -24,6 +24,7 @@ import os
 import re
 from urllib.parse import unquote_plus
 
+import gunicorn
 from gevent import server as gevent_server
 from gunicorn import glogging
 from gunicorn.http import wsgi
@@ -82,51 +83,59 @@ class OneSendResponse(wsgi.Response):
         self.sock.sendall(held + data)
 
 
-def hooks_missing() -> list[str]:
-    """What ``GeventWorker`` needs of this gunicorn and does not find (empty: all).
+def _server_class_is_ours_to_give() -> bool:
+    """``GeventWorker.run`` builds its server from the module's ``StreamServer``
+    (gevent's) and sets ``max_accept`` on it."""
+    names = getattr(getattr(ggevent.GeventWorker, "run", None), "__code__", None)
+    server = getattr(ggevent, "StreamServer", None)
+    return (
+        names is not None
+        and {"StreamServer", "max_accept"} <= set(names.co_names)
+        and isinstance(server, type)
+        and issubclass(server, gevent_server.StreamServer)
+    )
 
-    The accept loop: ``GeventWorker.run`` builds its server from the module's
-    ``StreamServer`` and sets ``max_accept``. The response: ``wsgi.create`` builds
-    it from the module's ``Response``, whose body leaves through ``_emit_body``.
-    """
-    missing = []
-    run = getattr(ggevent.GeventWorker, "run", None)
-    names = getattr(getattr(run, "__code__", None), "co_names", ())
-    if not (
-        isinstance(getattr(ggevent, "StreamServer", None), type)
-        and issubclass(ggevent.StreamServer, gevent_server.StreamServer)
-        and {"StreamServer", "max_accept"} <= set(names)
-    ):
-        missing.append("batch accept (gunicorn.workers.ggevent.StreamServer)")
+
+def _response_class_is_ours_to_give() -> bool:
+    """``wsgi.create`` builds the response from the module's ``Response``, whose
+    body leaves through ``_emit_body``."""
     create = getattr(getattr(wsgi, "create", None), "__code__", None)
-    if not (
+    return (
         create is not None
         and "Response" in create.co_names
         and all(
             callable(getattr(wsgi.Response, name, None))
             for name in ("write", "send_headers", "default_headers", "_emit_body")
         )
-    ):
-        missing.append("one send per response head (gunicorn.http.wsgi.Response)")
-    return missing
+    )
+
+
+# What the worker changes in gunicorn: (the hook it needs is there, put it in place)
+HOOKS = {
+    "batch accept (gunicorn.workers.ggevent.StreamServer)": (
+        _server_class_is_ours_to_give,
+        lambda: setattr(ggevent, "StreamServer", BatchAcceptServer),
+    ),
+    "one send per response head (gunicorn.http.wsgi.Response)": (
+        _response_class_is_ours_to_give,
+        lambda: setattr(wsgi, "Response", OneSendResponse),
+    ),
+}
+
+
+def hooks_missing() -> list[str]:
+    """The hooks ``GeventWorker`` needs and this gunicorn lacks (empty: none)."""
+    return [name for name, (present, _) in HOOKS.items() if not present()]
 
 
 def install(log) -> None:
-    """Put batch accept and one send in place, in this worker process, for each
-    hook this gunicorn has; log each it lacks (gunicorn's own path stays)."""
-    missing = hooks_missing()
-    for what in missing:
-        log.warning("flowrun: gunicorn %s lacks %s", _gunicorn_version(), what)
-    if not any(m.startswith("batch accept") for m in missing):
-        ggevent.StreamServer = BatchAcceptServer
-    if not any(m.startswith("one send") for m in missing):
-        wsgi.Response = OneSendResponse
-
-
-def _gunicorn_version() -> str:
-    import gunicorn
-
-    return gunicorn.__version__
+    """Put each change in place, in this worker process, where this gunicorn has
+    its hook; log each it lacks (gunicorn's own code then runs there)."""
+    for name, (present, put_in_place) in HOOKS.items():
+        if present():
+            put_in_place()
+        else:
+            log.warning("flowrun: gunicorn %s lacks %s", gunicorn.__version__, name)
 
 
 class GeventWorker(ggevent.GeventWorker):
