@@ -39,18 +39,16 @@ CADDY = "/usr/bin/caddy"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HOSTS = ("flowrun.example.com", "www.example.com")
 
-for _tool in (NGINX, CADDY, shutil.which("openssl") or "openssl"):
-    if not os.path.exists(_tool):
-        if IN_CI:
-            pytest.fail(
-                f"{_tool} is missing: .ci/run must apt-get install nginx caddy openssl",
-                pytrace=False,
-            )
-        pytest.skip(
-            "proxy tests need nginx, caddy and openssl "
-            "(apt-get install nginx caddy openssl)",
-            allow_module_level=True,
-        )
+
+def _require(tool: str | None, package: str) -> str:
+    """The path of a system tool the proxy tests need; skip without it (fail in CI)."""
+    if tool and os.path.exists(tool):
+        return tool
+    message = f"{package} is missing: .ci/run must apt-get install {package}"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
 
 # recipe: (file in docs/deploy/, the host name clients use, path prefix, scheme)
 RECIPE = {
@@ -95,7 +93,7 @@ def _self_signed(folder: Path) -> None:
     """cert.pem and key.pem for the documented names, made now."""
     subprocess.run(
         [
-            "openssl",
+            _require(shutil.which("openssl"), "openssl"),
             "req",
             "-x509",
             "-newkey",
@@ -149,6 +147,7 @@ class Proxy:
         if self.scheme == "https":
             _self_signed(tmp)
         if self.file == "Caddyfile":
+            _require(CADDY, "caddy")
             (tmp / "site.Caddyfile").write_text(site)
             (tmp / "Caddyfile").write_text(CADDY_MAIN.format(tmp=tmp, port=self.port))
             env = dict(os.environ, HOME=str(tmp), XDG_DATA_HOME=str(tmp))
@@ -156,6 +155,7 @@ class Proxy:
             command = [CADDY, "run", "--config", f"{tmp}/Caddyfile"]
             command += ["--adapter", "caddyfile"]
         else:
+            _require(NGINX, "nginx")
             assert f"listen 127.0.0.1:{self.port}" in site, site
             (tmp / "site.conf").write_text(site)
             (tmp / "nginx.conf").write_text(
