@@ -246,23 +246,6 @@ def test_stream_headers_and_heartbeats(server, hits):
         stream.close()
 
 
-def test_a_streams_head_leaves_with_its_first_event(server, hits):
-    # One send (flowrun.web.serving.OneSendResponse): the client wakes once for the
-    # head and the `start` frame, where gunicorn alone sent them apart.
-    flow = flow_of(hits, "one", ("a", "/items?run=one", {}))
-    for _ in range(5):
-        sock = _post_raw(server, "/api/execute-stream", {"config": flow})
-        try:
-            first = sock.recv(65536)
-        finally:
-            _vanish(sock)
-        assert first.startswith(b"HTTP/1.1 200 OK\r\n"), first
-        assert b"\r\n\r\n" in first and b"event: start\n" in first, first
-    # Responses without a body still go out whole (the head on its own).
-    status, _, _ = server.call("HEAD", "/api/health")
-    assert status == 200
-
-
 def assert_stopped_after_the_slow_step(server, execution_id, target, run):
     """The client went away while the first (slow) of three steps ran: it completed
     with its full result, in history; the other two never started."""

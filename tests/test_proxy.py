@@ -230,7 +230,7 @@ class Proxy:
 
 class Gate:
     """A target whose ``/hold/<key>`` answers only once the test releases ``key``
-    (or after 30 s, so that nothing waits for ever); ``/pass`` answers at once."""
+    (or after 30 s, so that nothing waits for ever); any other path answers at once."""
 
     def __init__(self):
         self.events: dict[str, threading.Event] = {}

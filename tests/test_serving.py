@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import datetime
 import logging
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from gunicorn import glogging, util
+from gunicorn import glogging
 from gunicorn.config import Config
-from gunicorn.http import get_parser, wsgi
 from gunicorn.workers import ggevent
 
 from flowrun.web import serving
-from flowrun.web.serving import AccessLogger, OneSendResponse, redact
+from flowrun.web.serving import AccessLogger, redact
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -168,84 +166,13 @@ def test_redact(text, redacted):
     assert redact(text) == redacted
 
 
-# -- one send per response head ----------------------------------------------------
-
-
-def _wire(response_class, request: bytes, status, headers, writes, monkeypatch):
-    """Bytes a client receives, and the sends that carried them, when
-    ``response_class`` answers ``request`` with ``writes`` then ``close``."""
-    monkeypatch.setattr(util, "http_date", lambda *a: "Thu, 26 Nov 2026 00:00:00 GMT")
-    server, client = socket.socketpair()
-    sends = []
-
-    class Counting:
-        def sendall(self, data):
-            sends.append(bytes(data))
-            server.sendall(data)
-
-        def __getattr__(self, name):
-            return getattr(server, name)
-
-    try:
-        client.sendall(request)
-        cfg = Config()
-        req = next(get_parser(cfg, server, ("127.0.0.1", 1)))
-        resp = response_class(req, Counting(), cfg)
-        resp.start_response(status, headers)
-        for data in writes:
-            resp.write(data)
-        resp.close()
-        server.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := client.recv(65536):
-            received += chunk
-    finally:
-        server.close()
-        client.close()
-    return received, sends
-
-
-GET = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n"
-SSE = [("Content-Type", "text/event-stream")]
-# request, status, headers, writes; whether the head leaves with the first write
-CASES = {
-    "stream": (GET, "200 OK", SSE, [b"event: start\n\n", b"b", b"", b"c"], True),
-    "empty first": (GET, "200 OK", SSE, [b"", b"a"], False),
-    "sized": (GET, "200 OK", [("Content-Length", "5")], [b"hello", b"more"], True),
-    "nothing": (GET, "200 OK", [("Content-Length", "0")], [], False),
-    "204": (GET, "204 No Content", [], [b"ignored"], False),
-    "head": (b"HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n", "200 OK", [], [b"x"], False),
-    "http/1.0": (b"GET /x HTTP/1.0\r\n\r\n", "200 OK", [], [b"a", b"b"], True),
-    "close": (
-        b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
-        "413 Request Entity Too Large",
-        [("Content-Type", "application/json"), ("Content-Length", "2")],
-        [b"{}"],
-        True,
-    ),
-}
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_one_send_puts_gunicorns_bytes_on_the_wire(case, monkeypatch):
-    *answer, merged = CASES[case]
-    ours, our_sends = _wire(OneSendResponse, *answer, monkeypatch)
-    theirs, their_sends = _wire(wsgi.Response, *answer, monkeypatch)
-    assert ours == theirs
-    if merged:  # the head and the first body bytes: one send where gunicorn made two
-        assert our_sends[0] == their_sends[0] + their_sends[1]
-        assert our_sends[1:] == their_sends[2:]
-    else:
-        assert our_sends == their_sends
-
-
 # -- the worker's hooks into gunicorn --------------------------------------------
 
 
-def test_this_gunicorn_has_every_hook_the_worker_uses():
+def test_this_gunicorn_has_the_hook_the_worker_uses():
     # Fails when a gunicorn outside the range pinned in pyproject.toml changes
     # what the worker relies on: widen the range only once this passes.
-    assert serving.hooks_missing() == []
+    assert serving.batch_accept_hook_present()
 
 
 def test_batch_accept_keeps_100_whatever_gunicorn_sets():
@@ -257,32 +184,21 @@ def test_batch_accept_keeps_100_whatever_gunicorn_sets():
         server.close()
 
 
-def test_the_worker_falls_back_to_gunicorns_path_when_a_hook_is_gone(
-    monkeypatch, caplog
-):
-    monkeypatch.setattr(ggevent, "StreamServer", ggevent.StreamServer)
-    monkeypatch.setattr(wsgi, "Response", wsgi.Response)
-    stock_server, stock_response = ggevent.StreamServer, wsgi.Response
-
-    def create(req, sock, client, server, cfg):  # builds no module-level Response
-        raise AssertionError
-
-    monkeypatch.setattr(wsgi, "create", create)
+def test_the_worker_accepts_as_gunicorn_does_when_the_hook_is_gone(monkeypatch, caplog):
+    stock = ggevent.StreamServer
+    monkeypatch.setattr(ggevent, "StreamServer", stock)  # restored after the test
     log = logging.getLogger("test-serving")
     with caplog.at_level(logging.WARNING, logger="test-serving"):
         serving.install(log)
-    assert wsgi.Response is stock_response  # left as gunicorn's
-    assert ggevent.StreamServer is serving.BatchAcceptServer  # that hook is there
-    assert "one send per response head" in caplog.text
-    assert "batch accept" not in caplog.text
+    assert ggevent.StreamServer is serving.BatchAcceptServer
+    assert caplog.text == ""
 
-    monkeypatch.setattr(ggevent, "StreamServer", stock_server)
+    monkeypatch.setattr(ggevent, "StreamServer", stock)
     monkeypatch.setattr(ggevent.GeventWorker, "run", lambda self: None)
-    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="test-serving"):
         serving.install(log)
-    assert ggevent.StreamServer is stock_server
-    assert "batch accept" in caplog.text
+    assert ggevent.StreamServer is stock
+    assert "lacks the hook for batch accept" in caplog.text
 
 
 def test_gunicorns_master_does_not_import_the_engine():

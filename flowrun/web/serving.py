@@ -1,8 +1,7 @@
 """How flowrun runs under gunicorn; ``gunicorn.conf.py`` names each piece.
 
 - ``GeventWorker`` (``worker_class``): gunicorn's gevent worker, accepting up to
-  100 new connections per event-loop turn where gunicorn's accepts one, and sending
-  a response's head with its first body bytes.
+  100 new connections per event-loop turn where gunicorn's accepts one.
 - ``AccessLogger`` (``logger_class``): gunicorn's logger. Its lines never carry a
   token (``token=`` in a URL is redacted, in access and error lines alike;
   ``Authorization``, ``Cookie`` and ``Set-Cookie`` are never written), and access
@@ -11,10 +10,10 @@
   ``FLOWRUN_MAX_CONFIG_BYTES`` or of unknown length is answered, then its
   connection closed, so that the body is never read.
 
-The worker's two changes reach into gunicorn where it has no extension point (the
-accept loop's server class, the response class): each is checked when the worker
-starts, and left out, with a log line, if this gunicorn does not have it.
-``tests/test_serving.py`` checks that they send what gunicorn's own code sends.
+The worker reaches into gunicorn where it has no extension point (the accept
+loop's server class): the hook is checked when the worker starts, and left alone,
+with a log line, if this gunicorn does not have it (``pyproject.toml`` pins the
+gunicorn versions it is tested with).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from urllib.parse import unquote_plus
 import gunicorn
 from gevent import server as gevent_server
 from gunicorn import glogging
-from gunicorn.http import wsgi
 from gunicorn.workers import ggevent
 
 
@@ -44,102 +42,34 @@ class BatchAcceptServer(ggevent.StreamServer):
     max_accept = property(lambda self: 100, lambda self, value: None)
 
 
-class OneSendResponse(wsgi.Response):
-    """gunicorn's response, whose head is sent with its first body bytes.
-
-    gunicorn sends the status line and headers on their own, then each body chunk:
-    for a stream, the head and the ``start`` event were two segments, each waking
-    the client. The head now waits for the first non-empty write (at most: a write
-    that sends nothing sends the head alone, as does ``close``).
-    """
-
-    _held: bytes | None = None
-    _holding = False
-
-    def write(self, arg):
-        self._holding = not self.headers_sent
-        try:
-            super().write(arg)
-        finally:
-            self._holding = False
-            if self._held is not None:  # no body bytes went out: the head alone
-                held, self._held = self._held, None
-                self.sock.sendall(held)
-
-    def send_headers(self):
-        if self.headers_sent or not self._holding:
-            return super().send_headers()
-        head = self.default_headers()
-        head.extend(f"{name}: {value}\r\n" for name, value in self.headers)
-        self._held = f"{''.join(head)}\r\n".encode("latin-1")
-        self.headers_sent = True
-
-    def _emit_body(self, data):
-        held, self._held = self._held, None
-        if held is None:
-            return super()._emit_body(data)
-        if self.chunked:
-            data = b"%X\r\n%s\r\n" % (len(data), data)
-        self.sock.sendall(held + data)
-
-
-def _server_class_is_ours_to_give() -> bool:
-    """``GeventWorker.run`` builds its server from the module's ``StreamServer``
-    (gevent's) and sets ``max_accept`` on it."""
-    names = getattr(getattr(ggevent.GeventWorker, "run", None), "__code__", None)
+def batch_accept_hook_present() -> bool:
+    """Whether ``GeventWorker.run`` still builds its server from the module's
+    ``StreamServer`` (gevent's) and sets ``max_accept`` on it."""
+    run = getattr(getattr(ggevent.GeventWorker, "run", None), "__code__", None)
     server = getattr(ggevent, "StreamServer", None)
     return (
-        names is not None
-        and {"StreamServer", "max_accept"} <= set(names.co_names)
+        run is not None
+        and {"StreamServer", "max_accept"} <= set(run.co_names)
         and isinstance(server, type)
         and issubclass(server, gevent_server.StreamServer)
     )
 
 
-def _response_class_is_ours_to_give() -> bool:
-    """``wsgi.create`` builds the response from the module's ``Response``, whose
-    body leaves through ``_emit_body``."""
-    create = getattr(getattr(wsgi, "create", None), "__code__", None)
-    return (
-        create is not None
-        and "Response" in create.co_names
-        and all(
-            callable(getattr(wsgi.Response, name, None))
-            for name in ("write", "send_headers", "default_headers", "_emit_body")
-        )
-    )
-
-
-# What the worker changes in gunicorn: (the hook it needs is there, put it in place)
-HOOKS = {
-    "batch accept (gunicorn.workers.ggevent.StreamServer)": (
-        _server_class_is_ours_to_give,
-        lambda: setattr(ggevent, "StreamServer", BatchAcceptServer),
-    ),
-    "one send per response head (gunicorn.http.wsgi.Response)": (
-        _response_class_is_ours_to_give,
-        lambda: setattr(wsgi, "Response", OneSendResponse),
-    ),
-}
-
-
-def hooks_missing() -> list[str]:
-    """The hooks ``GeventWorker`` needs and this gunicorn lacks (empty: none)."""
-    return [name for name, (present, _) in HOOKS.items() if not present()]
-
-
 def install(log) -> None:
-    """Put each change in place, in this worker process, where this gunicorn has
-    its hook; log each it lacks (gunicorn's own code then runs there)."""
-    for name, (present, put_in_place) in HOOKS.items():
-        if present():
-            put_in_place()
-        else:
-            log.warning("flowrun: gunicorn %s lacks %s", gunicorn.__version__, name)
+    """Accept in batches in this worker process, if this gunicorn has the hook;
+    otherwise say so, and gunicorn's own accept loop runs."""
+    if batch_accept_hook_present():
+        ggevent.StreamServer = BatchAcceptServer
+    else:
+        log.warning(
+            "flowrun: gunicorn %s lacks the hook for batch accept "
+            "(gunicorn.workers.ggevent.StreamServer): accepting as gunicorn does",
+            gunicorn.__version__,
+        )
 
 
 class GeventWorker(ggevent.GeventWorker):
-    """gunicorn's gevent worker, with batch accept and one send per response head."""
+    """gunicorn's gevent worker, accepting new connections in batches."""
 
     def run(self):
         install(self.log)
