@@ -565,6 +565,7 @@ def chromium():
         browser.close()
 
 
+@pytest.mark.timeout(180)  # three runs, one of five 1.5 s steps, in a browser
 def test_studio_through_each_recipe(proxy, chromium):
     from playwright.sync_api import expect
 
@@ -584,8 +585,14 @@ def test_studio_through_each_recipe(proxy, chromium):
         flows = page.get_by_role("list", name="Workspace flows")
         panel = page.locator("#run-panel")
 
+        def open_flow(title):
+            item = flows.get_by_role("button", name=title)
+            item.click()
+            expect(item).to_have_attribute("aria-current", "true")
+            expect(page.get_by_role("region", name="Flow settings")).to_be_visible()
+
         # A flow with a prompt, answered.
-        flows.get_by_role("button", name="User input").click()
+        open_flow("User input")
         page.get_by_role("button", name="Go with the Flow").click()
         prompt = page.get_by_role("dialog", name="Input needed")
         prompt.get_by_label("Username", exact=False).fill("grace")
@@ -596,7 +603,7 @@ def test_studio_through_each_recipe(proxy, chromium):
         page.get_by_role("button", name="Close run panel").click()
 
         # Five slow steps, interrupted once the first has completed.
-        flows.get_by_role("button", name="Slow steps").click()
+        open_flow("Slow steps")
         page.get_by_role("button", name="Go with the Flow").click()
         expect(panel.locator(".card.success")).to_have_count(1, timeout=10_000)
         page.get_by_role("button", name="Interrupt the Flow").click()
