@@ -7,8 +7,10 @@
         ├── InputMissing       a prompt had no answer (no TTY, no inputs, timeout)
         ├── BlockedTarget      the target address is refused by settings
         ├── BudgetExceeded     the step's own work ran past FLOWRUN_STEP_CPU_S
+        ├── RequestTooLarge    the rendered request is over FLOWRUN_MAX_REQUEST_BYTES
+        ├── StepAborted        the request in flight was cut short (a forced stop)
         └── TargetUnreachable  network, DNS, TLS, invalid URL
-            └── StepTimeout
+            └── StepTimeout    the step's timeout passed (a total deadline)
 
 A ``LocatedError`` says what is wrong where: ``{"path", "nodeId", "message", "hint"}``
 (and ``"severity"`` in validation reports). Everything that reports a problem in a
@@ -77,6 +79,14 @@ class BlockedTarget(StepError):
 
 class BudgetExceeded(StepError):
     """A step's conditions, placeholders and validations used up its CPU budget."""
+
+
+class RequestTooLarge(StepError):
+    """The rendered request is larger than FLOWRUN_MAX_REQUEST_BYTES."""
+
+
+class StepAborted(StepError):
+    """The request in flight was cut short (``Client.abort``, a forced stop)."""
 
 
 class TargetUnreachable(StepError):
