@@ -8,6 +8,7 @@ password ``secret``), ``GET /me`` (needs ``Authorization: Bearer <token>``),
 ``GET /cookie/check``,
 ``GET /big?bytes=``, ``GET /text?body=&charset=`` (the text given, as text/plain),
 ``GET /drip?ms=`` (headers at once, the body after ``ms``),
+``GET /trickle?bytes=&ms=`` (headers at once, then the body one byte every ``ms``),
 ``GET/POST /flaky?key=&fail=N`` (503 for the first N calls per key, then 200, for
 trying ``retry``), ``GET /authorize`` (an OAuth-like URL for ``launchBrowser``).
 State is per process and resets on restart.
@@ -185,6 +186,23 @@ def drip():
         yield b"true}"
 
     return Response(generate(), mimetype="application/json")
+
+
+@bp.get("/trickle")
+def trickle():
+    ms = min(max(request.args.get("ms", 1000, type=int), 0), MAX_SLOW_MS)
+    count = min(max(request.args.get("bytes", 10, type=int), 0), 1000)
+    count = min(count, MAX_SLOW_MS // max(ms, 1) + 1)  # at most about a minute
+
+    def generate():
+        for i in range(count):
+            if i:
+                time.sleep(ms / 1000)
+            yield b"x"
+
+    return Response(
+        generate(), mimetype="text/plain", headers={"Content-Length": str(count)}
+    )
 
 
 @bp.route("/flaky", methods=["GET", "POST"])
