@@ -1,4 +1,11 @@
-"""HTTP for steps: one requests.Session per execution, bounded bodies, clear errors."""
+"""HTTP for steps: one requests.Session per execution, bounded bodies, clear errors.
+
+Every request is a ``requests.Request`` prepared and sent with ``Session.send``
+(cookies, redirects, environment settings: all requests' own), through an
+``HTTPAdapter`` subclass that checks each target (redirects too) against the network
+guard, gives each hop what is left of the step's deadline, and uses the connection
+classes of ``connections.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +15,18 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, merge_cookies
-from requests.hooks import default_hooks, dispatch_hook
-from requests.sessions import merge_hooks
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers, select_proxy
-from urllib3.connectionpool import port_by_scheme
+from requests.utils import get_netrc_auth, select_proxy
 
-from flowrun.errors import StepTimeout, TargetUnreachable
-from flowrun.http import headers as _headers
-from flowrun.http.guard import NetworkGuard, PoolManager, origin_of
+from flowrun.errors import StepError, StepTimeout, TargetUnreachable
+from flowrun.http import connections
+from flowrun.http.flight import Flight, seconds
+from flowrun.http.guard import NetworkGuard, origin_of
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -34,160 +37,76 @@ _JSON_START = tuple('{["-0123456789tfn')
 CONNECT_TIMEOUT_CAP = 10.0
 
 
-def seconds(value: float) -> str:
-    """Format seconds like FlowSphere's messages: ``5s``, ``0.5s``."""
-    return f"{value:g}s"
-
-
 class _Adapter(HTTPAdapter):
-    """The client's adapter: checks every request (redirects too) against the guard
-    before it leaves, and skips work requests repeats per call for nothing.
+    """requests' adapter with the guard, the step's deadline and tracked connections.
 
-    - pool-key attributes (a URL parse and, with a CA-bundle path, an ``isdir``) and
-      urllib3's pool key (a namedtuple of ~30 fields, rebuilt per request) are worked
-      out once per origin, ``verify`` and ``cert``; the pool lookup itself still
-      runs every time (locked, LRU order kept, a new pool after an eviction);
-    - without proxies, the proxy lookups (two more URL parses) are skipped: they
-      find nothing;
-    - a response without ``Set-Cookie``/``Set-Cookie2`` skips the cookie jar (whose
-      extraction parses the URL and takes the jar's lock to find no cookie).
-
-    Each shortcut gives what the code it stands in for returns (tests compare).
+    Every request and redirect passes the guard before it leaves. Straight to the
+    target, the connection checks the addresses it connects to (pinned connections);
+    through a proxy, which connects elsewhere, or where connections cannot be pinned,
+    the target is looked up and checked here first.
     """
 
-    def __init__(self, guard: NetworkGuard | None = None):
-        self.guard = guard  # before super().__init__, which makes the pool manager
+    def __init__(self, flight: Flight, guard: NetworkGuard | None = None):
+        # before super().__init__, which makes the pool manager
+        self.flight = flight
+        self.guard = guard
+        self.pinned = guard is not None and bool(guard.blocked) and connections.PINNED
+        self._pools = connections.pool_classes(flight, guard if self.pinned else None)
+        self._proxy_pools = connections.pool_classes(flight)
+        self._kept: dict[tuple, object] = {}  # pools by (origin, verify, cert)
         super().__init__()
-        self._pool_keys: dict[tuple, tuple[dict, dict]] = {}
-        self._pools: dict[tuple, tuple] = {}  # → (pool manager, pool key, context)
 
-    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
-        self._pool_connections = connections
-        self._pool_maxsize = maxsize
-        self._pool_block = block
-        self.poolmanager = PoolManager(
-            self.guard,
-            num_pools=connections,
-            maxsize=maxsize,
-            block=block,
-            **pool_kwargs,
-        )
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pools
 
-    def send(self, request, *args, **kwargs):
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        fresh = proxy not in self.proxy_manager
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if fresh and not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = self._proxy_pools
+        return manager
+
+    def send(
+        self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None
+    ):
+        # Each hop (redirects too) gets what is left of the step's deadline.
+        left = self.flight.remaining()
         if self.guard is not None:
-            # Straight to the target, the connection checks the addresses it
-            # connects to (_Checked); through a proxy it connects to the proxy, so
-            # the target is looked up and checked here.
-            proxies = kwargs.get("proxies")
-            proxy = select_proxy(request.url, proxies) if proxies else None
-            self.guard.check(request.url, resolve=proxy is not None)
-        return super().send(request, *args, **kwargs)
-
-    def build_connection_pool_key_attributes(self, request, verify, cert=None):
-        key = _memo_key(request.url, verify, cert)
-        if key is None:
-            return super().build_connection_pool_key_attributes(request, verify, cert)
-        found = self._pool_keys.get(key)
-        if found is None:
-            found = super().build_connection_pool_key_attributes(request, verify, cert)
-            if len(self._pool_keys) >= 64:
-                self._pool_keys.clear()
-            self._pool_keys[key] = found
-        host_params, pool_kwargs = found
-        return dict(host_params), dict(pool_kwargs)
+            proxied = bool(proxies) and select_proxy(request.url, proxies) is not None
+            self.guard.check(request.url, resolve=proxied or not self.pinned)
+        timeout = (min(left, CONNECT_TIMEOUT_CAP), left)
+        return super().send(request, stream, timeout, verify, cert, proxies)
 
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
-        if proxies:
+        # The pool for an origin, verify and cert is the same every time, and
+        # finding it again costs requests and urllib3 more than an engine step's own
+        # work (URL parses, a pool key of ~30 fields). So the adapter keeps the pool
+        # it was given for each (up to 64), and closes them with the rest.
+        origin = origin_of(request.url)
+        if proxies or origin is None:
             return super().get_connection_with_tls_context(
                 request, verify, proxies, cert
             )
-        manager = self.poolmanager
-        memo_key = _memo_key(request.url, verify, cert)
-        found = self._pools.get(memo_key) if memo_key is not None else None
-        if found is not None and found[0] is manager:
-            # The pool key urllib3 would build again: the same lookup (lock, LRU
-            # order, a new pool if it was evicted) without rebuilding the key.
-            return manager.connection_from_pool_key(
-                found[1], request_context=dict(found[2])
+        key = (origin, verify, cert)
+        pool = self._kept.get(key)
+        if pool is None:
+            pool = super().get_connection_with_tls_context(
+                request, verify, proxies, cert
             )
-        # requests' own code without a proxy (select_proxy finds none in {}).
-        try:
-            host_params, pool_kwargs = self.build_connection_pool_key_attributes(
-                request, verify, cert
-            )
-        except ValueError as e:
-            raise requests.exceptions.InvalidURL(e, request=request) from None
-        if memo_key is not None and host_params.get("host"):
-            found = _pool_key(manager, host_params, pool_kwargs)
-            if found is not None:
-                if len(self._pools) >= 64:
-                    self._pools.clear()
-                self._pools[memo_key] = (manager, *found)
-                return manager.connection_from_pool_key(
-                    found[0], request_context=dict(found[1])
-                )
-        return manager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+            if len(self._kept) < 64:
+                self._kept[key] = pool
+        return pool
 
-    def request_url(self, request, proxies):
-        if proxies:
-            return super().request_url(request, proxies)
-        return request.path_url  # what requests returns when no proxy applies
+    def close(self):
+        super().close()
+        for pool in self._kept.values():
+            pool.close()  # also those the pool manager no longer holds
+        self._kept.clear()
 
     def build_response(self, req, resp):
-        if _sets_cookies(resp):
-            return super().build_response(req, resp)
-        # requests' build_response, less the cookie extraction that finds nothing
-        response = requests.Response()
-        response.status_code = getattr(resp, "status", None)
-        response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
-        response.encoding = get_encoding_from_headers(response.headers)
-        response.raw = resp
-        response.reason = response.raw.reason
-        if isinstance(req.url, bytes):
-            response.url = req.url.decode("utf-8")
-        else:
-            response.url = req.url
-        response.request = req
-        response.connection = self
-        return response
-
-
-def _memo_key(url, verify, cert) -> tuple | None:
-    """What the pool-key attributes depend on: origin, ``verify``, ``cert``."""
-    origin = origin_of(url)
-    if origin is None or not isinstance(cert, (str, tuple, type(None))):
-        return None
-    return (origin, verify, cert)
-
-
-def _pool_key(manager, host_params: dict, pool_kwargs: dict):
-    """``(pool key, request context)`` as ``PoolManager.connection_from_host``
-    builds them (urllib3 2.x), or None where it would do something else."""
-    context = manager._merge_pool_kwargs(pool_kwargs)
-    context["scheme"] = host_params["scheme"] or "http"
-    port = host_params["port"]
-    if port is None:
-        port = port_by_scheme.get(context["scheme"].lower(), 80)
-    context["port"] = port
-    context["host"] = host_params["host"]
-    key_fn = manager.key_fn_by_scheme.get(context["scheme"].lower())
-    if key_fn is None or "strict" in context:
-        return None  # urllib3 raises (unknown scheme) or warns: let it
-    return key_fn(context), context
-
-
-def _sets_cookies(raw) -> bool:
-    """Whether a urllib3 response carries cookies for a jar to extract."""
-    headers = getattr(raw, "headers", None)
-    if headers is None:
-        return True  # let requests decide
-    return "set-cookie" in headers or "set-cookie2" in headers
-
-
-def _jar_empty(jar) -> bool:
-    for _cookie in jar:
-        return False
-    return True
+        self.flight.reading(resp)  # the body comes next (redirects' bodies too)
+        return super().build_response(req, resp)
 
 
 @dataclass
@@ -226,7 +145,11 @@ def _ca_bundle_from_environment() -> str | None:
 
 
 class Client:
-    """Send steps' requests for one execution (cookies carry over between steps)."""
+    """Send steps' requests for one execution (cookies carry over between steps).
+
+    ``abort()`` may be called from another thread or greenlet: the request in
+    flight fails at once with ``StepAborted``, and so does every later one.
+    """
 
     def __init__(
         self,
@@ -238,7 +161,6 @@ class Client:
         self.max_body_bytes = max_body_bytes
         self.max_validate_bytes = max_validate_bytes
         self.verify = verify
-        _headers.install()  # a faster http.client.parse_headers (headers.py)
         self.session = requests.Session()
         # requests looks up proxies, .netrc and CA-bundle variables in the environment
         # on every call. When there are no proxy or .netrc settings, skip those lookups
@@ -246,39 +168,54 @@ class Client:
         self.session.trust_env = _environment_has_proxy_settings()
         if not self.session.trust_env and verify is True:
             self.verify = _ca_bundle_from_environment() or True
-        adapter = _Adapter(guard)
+        self._settings = (
+            None  # per URL: proxies and .netrc depend on it
+            if self.session.trust_env
+            else self.session.merge_environment_settings(
+                None, {}, True, self.verify, None
+            )
+        )
+        self._flight = Flight()
+        adapter = _Adapter(self._flight, guard)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
     def close(self) -> None:
         self.session.close()
 
+    def abort(self) -> None:
+        """Fail the request in flight now (from any thread), and every later one."""
+        self._flight.abort()
+
     def send(self, method, url, headers, data, timeout: float) -> Reply:
-        """Send one request; raise a StepError subclass with a clear message."""
+        """Send one request within ``timeout`` seconds in all (connect, headers,
+        body, redirects); raise a StepError subclass with a clear message."""
+        flight = self._flight
         started = time.perf_counter()
-        timeouts = (min(timeout, CONNECT_TIMEOUT_CAP), timeout)
+        flight.begin(timeout)
         try:
-            if self.session.trust_env:
-                resp = self.session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=data,
-                    timeout=timeouts,
-                    allow_redirects=True,
-                    stream=True,
-                    verify=self.verify,
-                )
-            else:
-                resp = self._send(self._prepare(method, url, headers, data), timeouts)
-        except requests.exceptions.RequestException as exc:
-            raise _describe(exc, url, timeout) from None
-        try:
-            raw, complete = self._read(resp)
-        except requests.exceptions.RequestException as exc:
-            raise _describe(exc, url, timeout) from None
-        finally:
-            resp.close()
+            resp = self.session.send(
+                self._prepare(method, url, headers, data),
+                timeout=timeout,  # the adapter gives each hop what is left of it
+                allow_redirects=True,
+                **(self._settings or self._settings_for(url)),
+            )
+            try:
+                raw, complete = self._read(resp)
+            finally:
+                resp.close()
+        except Exception as exc:
+            stopped = flight.end()
+            if stopped is not None:
+                raise stopped from None
+            if isinstance(exc, StepError):
+                raise
+            if isinstance(exc, requests.exceptions.RequestException):
+                raise _describe(exc, url, timeout) from None
+            raise
+        stopped = flight.end()
+        if stopped is not None:  # e.g. a body read to its end when it was cut
+            raise stopped
         elapsed_ms = (time.perf_counter() - started) * 1000
         size = len(raw)
         if not complete:
@@ -311,68 +248,31 @@ class Client:
         )
 
     def _prepare(self, method, url, headers, data) -> requests.PreparedRequest:
-        """Prepare what ``Session.request`` would, without its generic merging.
+        """The request with the session's default headers and cookies.
 
-        With trust_env off and no session-level params, ``Session.request`` ends up
-        with these exact arguments; its ``merge_setting`` calls (typing Protocol
-        isinstance checks) and empty-params encoding cost more per request than the
-        engine's own work for a step. ``PreparedRequest.prepare``'s steps run in its
-        order; two are skipped when they cannot change anything: the cookie header
-        while the session's jar is empty, and auth from the URL when there is no
-        session auth and no ``@`` in the URL.
+        A ``Request`` prepared on its own, not by ``Session.prepare_request``: the
+        session holds nothing else to merge, and that merging (generic mapping
+        checks, a copy of the cookie jar) costs more than the engine's own work for
+        a step. ``params=b""`` (no parameters beyond the URL's) likewise skips the
+        mapping checks of an empty dict.
         """
         session = self.session
-        # CaseInsensitiveDict(session.headers).update(headers), as a plain dict:
-        # the last spelling of a name wins, in the position of its first.
-        store = {k.lower(): (k, v) for k, v in session.headers.items()}
-        for k, v in (headers or {}).items():
-            store[k.lower()] = (k, v)
-        prepared = requests.PreparedRequest()
-        prepared.prepare_method(method.upper())
-        prepared.prepare_url(url, None)
-        prepared.prepare_headers({k: v for k, v in store.values() if v is not None})
-        if _jar_empty(session.cookies):
-            prepared._cookies = RequestsCookieJar()
-        else:
-            prepared.prepare_cookies(
-                merge_cookies(RequestsCookieJar(), session.cookies)
-            )
-        prepared.prepare_body(data or {}, None, None)
-        if session.auth is not None or "@" in prepared.url:
-            prepared.prepare_auth(session.auth, url)
-        prepared.prepare_hooks(merge_hooks(default_hooks(), session.hooks))
-        return prepared
+        merged = CaseInsensitiveDict(session.headers)
+        merged.update(headers or {})
+        auth = get_netrc_auth(url) if session.trust_env else None
+        return requests.Request(
+            method,
+            url,
+            merged,
+            data=data,
+            params=b"",
+            auth=auth,
+            cookies=session.cookies,
+        ).prepare()
 
-    def _send(self, request, timeouts) -> requests.Response:
-        """``Session.send`` for a prepared request (redirects followed, stream on).
-
-        Skips the cookie extraction for a response without cookies and the redirect
-        generator for a response that is not a redirect; both find nothing then.
-        """
-        session = self.session
-        kwargs = {
-            "stream": True,
-            "timeout": timeouts,
-            "verify": self.verify,
-            "cert": session.cert,
-            "proxies": dict(session.proxies),
-        }
-        adapter = session.get_adapter(url=request.url)
-        start = time.perf_counter()
-        resp = adapter.send(request, **kwargs)
-        resp.elapsed = timedelta(seconds=time.perf_counter() - start)
-        resp = dispatch_hook("response", request.hooks, resp, **kwargs)
-        for earlier in resp.history:  # only if a hook made history
-            extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)
-        if _sets_cookies(resp.raw):
-            extract_cookies_to_jar(session.cookies, request, resp.raw)
-        if resp.is_redirect:
-            history = list(session.resolve_redirects(resp, request, **kwargs))
-            if history:
-                history.insert(0, resp)
-                resp = history.pop()
-                resp.history = history
-        return resp
+    def _settings_for(self, url) -> dict:
+        """``Session.send``'s settings from the environment (trust_env on)."""
+        return self.session.merge_environment_settings(url, {}, True, self.verify, None)
 
     def _read(self, resp) -> tuple[bytes, bool]:
         limit = self.max_validate_bytes

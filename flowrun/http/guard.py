@@ -1,25 +1,20 @@
-"""The network guard: which targets a step may reach, checked where it connects.
+"""The network guard: which targets a step may reach.
 
 ``NetworkGuard`` refuses hosts outside ``FLOWRUN_ALLOWED_HOSTS`` and addresses in
-``FLOWRUN_BLOCKED_NETWORKS`` (IPv6 forms of a blocked IPv4 address too). urllib3's
-connection classes are given the guard (``PoolManager`` → pools → connections), so
-that a connection resolves its host once, checks every address and connects only to
-those: what was checked is what is reached, and a name that answers differently the
-second time (DNS rebinding) gains nothing.
+``FLOWRUN_BLOCKED_NETWORKS`` (IPv6 forms of a blocked IPv4 address too). The client's
+connections (``connections.py``) use ``connectable`` where they connect, so that the
+address checked is the address reached.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import select
 import socket
-import sys
 from urllib.parse import urlsplit
 
 import urllib3
 
 from flowrun.errors import BlockedTarget
-from flowrun.green import gevent_active, os_poll
 
 
 class NetworkGuard:
@@ -30,7 +25,9 @@ class NetworkGuard:
     the address connected to is the one checked (a name that resolves elsewhere
     the second time, DNS rebinding, is caught). A request that goes straight to its
     target is therefore looked up once, when it connects; ``check`` resolves the
-    target itself only for a request sent through a proxy, which connects elsewhere.
+    target itself only where the connection cannot: for a request sent through a
+    proxy (which connects elsewhere), or where the connection classes could not be
+    hooked (``connections.PINNED``).
     """
 
     def __init__(self, blocked=(), allowed_hosts=None):
@@ -142,123 +139,3 @@ def origin_of(url) -> str | None:
     if "?" in origin or "#" in origin:
         return None
     return origin
-
-
-class _Checked:
-    """A pooled connection that connects only to addresses the guard approved.
-
-    urllib3 resolves the host itself when it opens a connection; with a guard,
-    this resolves it once, checks every address and connects to those, so what
-    was checked is what is reached (no second lookup for a rebinding name to
-    answer differently). An IP literal is not looked up at all (gevent would
-    otherwise send even ``127.0.0.1`` through its resolver threads). TLS still
-    verifies the certificate against the host name.
-
-    Before reusing a pooled connection urllib3 probes it with a zero-timeout poll.
-    gevent's patched poll does that by starting a watcher and going round the hub
-    once: about 40 µs of CPU per request. When gevent has patched ``select``,
-    ``os_poll`` is the OS's poll, which answers the same question without waiting.
-    """
-
-    guard: NetworkGuard | None = None
-
-    @property
-    def is_connected(self) -> bool:
-        if not gevent_active():
-            return super().is_connected
-        if self.sock is None:
-            return False
-        poller = os_poll()
-        poller.register(self.sock, select.POLLIN)
-        return not poller.poll(0)
-
-    def _new_conn(self):
-        guard = self.guard
-        if guard is None or not guard.blocked:
-            return super()._new_conn()
-        from urllib3.exceptions import (
-            ConnectTimeoutError,
-            NameResolutionError,
-            NewConnectionError,
-        )
-
-        try:
-            addresses = guard.connectable(self._dns_host, self.port)
-        except socket.gaierror as e:
-            raise NameResolutionError(self.host, self, e) from e
-        try:
-            sock = self._connect_any(addresses)
-        except TimeoutError as e:
-            raise ConnectTimeoutError(
-                self,
-                f"Connection to {self.host} timed out. "
-                f"(connect timeout={self.timeout})",
-            ) from e
-        except OSError as e:
-            raise NewConnectionError(
-                self, f"Failed to establish a new connection: {e}"
-            ) from e
-        sys.audit("http.client.connect", self, self.host, self.port)
-        return sock
-
-    def _connect_any(self, addresses):
-        """urllib3's create_connection, over addresses already resolved."""
-        error = None
-        for family, sockaddr in addresses:
-            sock = None
-            try:
-                sock = socket.socket(family, socket.SOCK_STREAM)
-                for option in self.socket_options or ():
-                    sock.setsockopt(*option)
-                if self.timeout is not urllib3.util.timeout._DEFAULT_TIMEOUT:
-                    sock.settimeout(self.timeout)
-                if self.source_address:
-                    sock.bind(self.source_address)
-                sock.connect(sockaddr)
-                return sock
-            except OSError as e:
-                error = e
-                if sock is not None:
-                    sock.close()
-        raise error or OSError("getaddrinfo returns an empty list")
-
-
-class _HTTPConnection(_Checked, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_Checked, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _GuardedPool:
-    """A pool whose new connections carry the guard."""
-
-    guard: NetworkGuard | None = None
-
-    def _new_conn(self):
-        conn = super()._new_conn()
-        conn.guard = self.guard
-        return conn
-
-
-class _HTTPPool(_GuardedPool, urllib3.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(_GuardedPool, urllib3.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-class PoolManager(urllib3.PoolManager):
-    """urllib3's PoolManager with the client's pools, each given the guard."""
-
-    def __init__(self, guard: NetworkGuard | None, **kwargs):
-        super().__init__(**kwargs)
-        self.guard = guard
-        self.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-
-    def _new_pool(self, scheme, host, port, request_context=None):
-        pool = super()._new_pool(scheme, host, port, request_context)
-        pool.guard = self.guard
-        return pool
