@@ -8,5 +8,6 @@
 - ``flight``: the request in flight, its deadline, and ``abort``;
 - ``guard``: ``NetworkGuard`` refuses blocked or disallowed targets, checking the
   address actually connected to (redirects too);
+- ``headers``: a faster parser of response headers, where this Python allows it;
 - ``forms``: form encoding of object bodies.
 """

@@ -27,6 +27,7 @@ from flowrun.errors import StepError, StepTimeout, TargetUnreachable
 from flowrun.http import connections
 from flowrun.http.flight import Flight, seconds
 from flowrun.http.guard import NetworkGuard, origin_of
+from flowrun.http.headers import install as install_header_parser
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -161,6 +162,7 @@ class Client:
         self.max_body_bytes = max_body_bytes
         self.max_validate_bytes = max_validate_bytes
         self.verify = verify
+        install_header_parser()  # a faster http.client.parse_headers (headers.py)
         self.session = requests.Session()
         # requests looks up proxies, .netrc and CA-bundle variables in the environment
         # on every call. When there are no proxy or .netrc settings, skip those lookups
