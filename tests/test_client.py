@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -599,3 +600,105 @@ def test_dns_failure_after_a_redirect_names_the_redirect_target(client, hits):
     step = next(data for name, data in events if name == "step")
     assert step["status"] == "failed"
     assert "no-such-host.invalid" in step["error"], step["error"]
+
+
+# -- through a proxy ----------------------------------------------------------------
+
+
+class _ForwardProxy:
+    """A forward HTTP proxy on 127.0.0.1 that records each request it is asked for."""
+
+    def __init__(self):
+        import http.client
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        asked = self.asked = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                asked.append(self.path)
+                parts = urlsplit(self.path)
+                upstream = http.client.HTTPConnection(parts.netloc, timeout=5)
+                headers = {k: v for k, v in self.headers.items()}
+                path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                upstream.request("GET", path, headers=headers)
+                answer = upstream.getresponse()
+                body = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Via", "1.1 test-proxy")
+                self.end_headers()
+                self.wfile.write(body)
+                upstream.close()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxy(monkeypatch):
+    """A real forward proxy, named by HTTP_PROXY (and no other proxy setting)."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    server = _ForwardProxy()
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    yield server
+    server.close()
+
+
+def test_through_a_proxy_a_checked_target_is_reached(hits, proxy):
+    from flowrun.http.guard import NetworkGuard
+
+    guard = NetworkGuard(blocked=["169.254.0.0/16"])
+    doc = flow(hits, node(method="GET", url="/items"))
+    [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert step["status"] == "completed", step["error"]
+    assert step["response"]["headers"]["Via"] == "1.1 test-proxy"
+    assert proxy.asked == [f"{hits.url}/demo/items"]
+    assert hits.paths() == ["/demo/items"]
+
+
+def test_through_a_proxy_a_name_that_does_not_resolve_is_refused(hits, proxy):
+    from flowrun.http.guard import NetworkGuard
+
+    # The proxy would look the name up itself, where the guard cannot check it.
+    guard = NetworkGuard(blocked=["169.254.0.0/16"])
+    doc = flow(hits, node(method="GET", url="http://no-such-host.invalid/latest"))
+    [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert step["error"] == (
+        "Blocked: host 'no-such-host.invalid' does not resolve here, so it cannot be "
+        "checked against FLOWRUN_BLOCKED_NETWORKS; requests through a proxy go only "
+        "to checked hosts"
+    )
+    assert proxy.asked == []
+
+
+def test_through_a_proxy_a_redirect_to_a_blocked_name_is_refused(
+    hits, proxy, monkeypatch
+):
+    from flowrun.http.guard import NetworkGuard
+
+    _Resolver(monkeypatch, {"meta.test": ["169.254.169.254"]})
+    guard = NetworkGuard(blocked=["169.254.0.0/16"])
+    doc = flow(hits, node(method="GET", url="/redirect?to=http://meta.test/latest"))
+    [step] = steps_of(run_events(doc, settings=EngineSettings(guard=guard)))
+    assert step["error"] == (
+        "Blocked: meta.test resolves to 169.254.169.254, which is in a blocked "
+        "network (169.254.0.0/16, FLOWRUN_BLOCKED_NETWORKS)"
+    )
+    assert proxy.asked == [f"{hits.url}/demo/redirect?to=http://meta.test/latest"]

@@ -75,7 +75,9 @@ class _Adapter(HTTPAdapter):
         left = self.flight.remaining()
         if self.guard is not None:
             proxied = bool(proxies) and select_proxy(request.url, proxies) is not None
-            self.guard.check(request.url, resolve=proxied or not self.pinned)
+            self.guard.check(
+                request.url, resolve=proxied or not self.pinned, proxied=proxied
+            )
         timeout = (min(left, CONNECT_TIMEOUT_CAP), left)
         return super().send(request, stream, timeout, verify, cert, proxies)
 

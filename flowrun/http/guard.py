@@ -42,9 +42,14 @@ class NetworkGuard:
         # (scheme://netloc, resolved) of URLs that passed
         self._passed: dict[tuple, None] = {}
 
-    def check(self, url: str, resolve: bool = True) -> None:
+    def check(self, url: str, resolve: bool = True, proxied: bool = False) -> None:
         """Refuse ``url`` if its host is not allowed, or (with ``resolve``) if the
-        host resolves to a blocked address."""
+        host resolves to a blocked address.
+
+        ``proxied``: the request goes through a proxy, which would look the name up
+        itself; a name that cannot be resolved here is then refused, as it cannot
+        be checked.
+        """
         origin = origin_of(url)
         key = (origin, resolve and bool(self.blocked))
         if origin is not None and key in self._passed:
@@ -61,6 +66,12 @@ class NetworkGuard:
                 try:
                     self.connectable(host, port)
                 except socket.gaierror:
+                    if proxied:
+                        raise BlockedTarget(
+                            f"Blocked: host '{host}' does not resolve here, so it "
+                            "cannot be checked against FLOWRUN_BLOCKED_NETWORKS; "
+                            "requests through a proxy go only to checked hosts"
+                        ) from None
                     return  # the request itself will report the DNS failure
                 self._checked[(host, port)] = None
         if origin is not None:
