@@ -59,6 +59,13 @@ SETTINGS = (
         int,
     ),
     Setting(
+        "FLOWRUN_MAX_REQUEST_BYTES",
+        10_485_760,
+        "Largest request a step may send (URL, headers and body, after placeholders); "
+        "a larger one fails the step before anything is sent.",
+        int,
+    ),
+    Setting(
         "FLOWRUN_MAX_CONFIG_BYTES",
         5_242_880,
         "Largest request body accepted (413 above).",

@@ -702,3 +702,29 @@ def test_through_a_proxy_a_redirect_to_a_blocked_name_is_refused(
         "network (169.254.0.0/16, FLOWRUN_BLOCKED_NETWORKS)"
     )
     assert proxy.asked == [f"{hits.url}/demo/redirect?to=http://meta.test/latest"]
+
+
+# -- request size -------------------------------------------------------------------
+
+
+def test_a_request_over_the_size_limit_is_refused_before_sending(hits):
+    settings = EngineSettings(max_request_bytes=2000)
+    doc = flow(hits, node(body="x" * 1500), node("big", body="x" * 2000))
+    steps = steps_of(run_events(doc, settings=settings))
+    assert steps[0]["status"] == "completed", steps[0]["error"]
+    size = len("POST") + len(f"{hits.url}/demo/echo") + 2000  # no headers given
+    assert steps[1]["error"] == (
+        f"Request too large: {size} bytes (URL, headers and body) is over "
+        "FLOWRUN_MAX_REQUEST_BYTES (2000)"
+    )
+    assert hits.paths() == ["/demo/echo"]
+
+
+def test_the_request_size_limit_is_a_setting():
+    from flowrun.settings import load
+
+    assert EngineSettings.from_settings(load(environ={})).max_request_bytes == (
+        10_485_760
+    )
+    values = load(environ={"FLOWRUN_MAX_REQUEST_BYTES": "123"})
+    assert EngineSettings.from_settings(values).max_request_bytes == 123

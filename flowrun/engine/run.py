@@ -69,6 +69,7 @@ class EngineSettings:
     step_cpu_s: float = DEFAULT_S
     # Variables masked in every event (FLOWRUN_SECRET_VARS).
     secret_vars: frozenset = frozenset()
+    max_request_bytes: int = 10_485_760
 
     @classmethod
     def from_settings(cls, values: dict) -> EngineSettings:
@@ -81,6 +82,7 @@ class EngineSettings:
             max_validate_bytes=int(values["FLOWRUN_MAX_VALIDATE_BYTES"]),
             input_timeout_s=float(values["FLOWRUN_INPUT_TIMEOUT_S"]),
             step_cpu_s=float(values["FLOWRUN_STEP_CPU_S"]),
+            max_request_bytes=int(values["FLOWRUN_MAX_REQUEST_BYTES"]),
             guard=NetworkGuard(blocked, allowed or None)
             if blocked or allowed
             else None,
@@ -526,7 +528,11 @@ class Run:
         if self._client is None:
             s = self.settings
             self._client = Client(
-                s.max_body_bytes, s.max_validate_bytes, s.guard, s.verify_tls
+                s.max_body_bytes,
+                s.max_validate_bytes,
+                s.guard,
+                s.verify_tls,
+                s.max_request_bytes,
             )
         return self._client
 

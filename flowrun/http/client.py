@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_netrc_auth, select_proxy
 
-from flowrun.errors import StepError, StepTimeout, TargetUnreachable
+from flowrun.errors import RequestTooLarge, StepError, StepTimeout, TargetUnreachable
 from flowrun.http import connections
 from flowrun.http.flight import Flight, seconds
 from flowrun.http.guard import NetworkGuard, origin_of
@@ -160,9 +160,11 @@ class Client:
         max_validate_bytes: int = 16_777_216,
         guard: NetworkGuard | None = None,
         verify: bool = True,
+        max_request_bytes: int = 10_485_760,
     ):
         self.max_body_bytes = max_body_bytes
         self.max_validate_bytes = max_validate_bytes
+        self.max_request_bytes = max_request_bytes
         self.verify = verify
         install_header_parser()  # a faster http.client.parse_headers (headers.py)
         self.session = requests.Session()
@@ -194,6 +196,7 @@ class Client:
     def send(self, method, url, headers, data, timeout: float) -> Reply:
         """Send one request within ``timeout`` seconds in all (connect, headers,
         body, redirects); raise a StepError subclass with a clear message."""
+        self._check_size(method, url, headers, data)
         flight = self._flight
         started = time.perf_counter()
         flight.begin(timeout)
@@ -277,6 +280,17 @@ class Client:
     def _settings_for(self, url) -> dict:
         """``Session.send``'s settings from the environment (trust_env on)."""
         return self.session.merge_environment_settings(url, {}, True, self.verify, None)
+
+    def _check_size(self, method, url, headers, data) -> None:
+        """Refuse a request larger than ``max_request_bytes`` before sending it."""
+        size = len(method) + len(url.encode()) + len(data or b"")
+        for name, value in (headers or {}).items():
+            size += len(name) + len(value) + 4  # ": " and CRLF
+        if size > self.max_request_bytes:
+            raise RequestTooLarge(
+                f"Request too large: {size} bytes (URL, headers and body) is over "
+                f"FLOWRUN_MAX_REQUEST_BYTES ({self.max_request_bytes})"
+            )
 
     def _read(self, resp) -> tuple[bytes, bool]:
         limit = self.max_validate_bytes
