@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from flowrun.engine.run import EngineSettings
+from flowrun.errors import StepError
 from flowrun.http.client import Client, decode
 from flowrun.http.forms import encode_form, form_urlencode
 
@@ -728,3 +729,83 @@ def test_the_request_size_limit_is_a_setting():
     )
     values = load(environ={"FLOWRUN_MAX_REQUEST_BYTES": "123"})
     assert EngineSettings.from_settings(values).max_request_bytes == 123
+
+
+# -- TLS verification ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_target(tmp_path_factory):
+    """An HTTPS server on 127.0.0.1 with a certificate of its own; ``(url, cert)``."""
+    import os
+    import shutil
+    import ssl
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    if shutil.which("openssl") is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("openssl is not installed (.ci/run installs it)")
+        pytest.skip("openssl is not installed")
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"secure": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_port}/", str(cert)
+    server.shutdown()
+    server.server_close()
+
+
+def _tls_outcome(url, verify, pinned=True):
+    from flowrun.http.guard import NetworkGuard
+
+    guard = NetworkGuard(blocked=["169.254.0.0/16"]) if pinned else None
+    client = Client(verify=verify, guard=guard)
+    try:
+        return client.send("GET", url, {}, None, 5).body
+    except StepError as exc:
+        return str(exc)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("pinned", [True, False])
+def test_verify_with_a_ca_bundle_path(tls_target, pinned):
+    url, cert = tls_target
+    assert _tls_outcome(url, cert, pinned) == {"secure": True}
+    assert "certificate verify failed" in _tls_outcome(url, True, pinned)
+    assert _tls_outcome(url, False, pinned) == {"secure": True}
+    assert _tls_outcome(url, "/no/such/bundle.pem", pinned) == (
+        "Network error: Could not find a suitable TLS CA certificate bundle, "
+        "invalid path: /no/such/bundle.pem"
+    )
+
+
+def test_verify_path_from_the_environment(tls_target, monkeypatch):
+    url, cert = tls_target
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
+    assert _tls_outcome(url, True) == {"secure": True}

@@ -150,6 +150,8 @@ def _ca_bundle_from_environment() -> str | None:
 class Client:
     """Send steps' requests for one execution (cookies carry over between steps).
 
+    ``verify``: True (the default CA bundle, or one named by REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE), False (no certificate check) or the path of a CA bundle.
     ``abort()`` may be called from another thread or greenlet: the request in
     flight fails at once with ``StepAborted``, and so does every later one.
     """
@@ -159,7 +161,7 @@ class Client:
         max_body_bytes: int = 1_048_576,
         max_validate_bytes: int = 16_777_216,
         guard: NetworkGuard | None = None,
-        verify: bool = True,
+        verify: bool | str = True,
         max_request_bytes: int = 10_485_760,
     ):
         self.max_body_bytes = max_body_bytes
@@ -181,6 +183,9 @@ class Client:
                 None, {}, True, self.verify, None
             )
         )
+        if verify is False:
+            # Asked for (--insecure): urllib3 would repeat a warning on every request.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._flight = Flight()
         adapter = _Adapter(self._flight, guard)
         self.session.mount("http://", adapter)
@@ -217,7 +222,7 @@ class Client:
                 raise stopped from None
             if isinstance(exc, StepError):
                 raise
-            if isinstance(exc, requests.exceptions.RequestException):
+            if isinstance(exc, OSError):  # requests' errors are OSErrors too
                 raise _describe(exc, url, timeout) from None
             raise
         stopped = flight.end()
@@ -327,8 +332,11 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
-def _describe(exc: Exception, url: str, timeout: float) -> Exception:
+def _describe(exc: OSError, url: str, timeout: float) -> Exception:
     """Turn a requests exception into a message that says what happened."""
+    if not isinstance(exc, requests.exceptions.RequestException):
+        # requests' own checks before sending, e.g. a CA bundle path that is missing
+        return TargetUnreachable(f"Network error: {exc}")
     chain = _chain(exc)
     # A timeout while reading the body reaches us as a ConnectionError wrapping
     # urllib3's ReadTimeoutError, not as requests' Timeout.
