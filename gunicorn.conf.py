@@ -100,11 +100,11 @@ def post_worker_init(worker):
     signal.siginterrupt(signal.SIGTERM, False)
 
     # The cyclic garbage collector: with CPython's defaults (a young collection
-    # every 700 new objects) a burst of 1,000 flows spent ~19 % of the workers'
-    # CPU in it, mostly re-scanning live runs, and stalled a worker ~75 ms per full
+    # every 700 new objects) a burst of 1,000 flows spends ~19 % of the workers'
+    # CPU in it, mostly re-scanning live runs, and stalls a worker ~75 ms per full
     # collection. Objects that live as long as the worker (the app, imports) are
     # left out of collections, and young collections wait for 50,000 new objects:
-    # 3.5 % (docs/performance.md, "Fourth round"). Cycles are still collected.
+    # ~3.5 % (docs/design.md). Cycles are still collected.
     gc.freeze()
     gc.set_threshold(50_000, 10, 10)
 

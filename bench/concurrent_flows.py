@@ -524,7 +524,7 @@ def main(argv=None) -> int:
             target_log.close()
     lines = compare(results)
     if lines:
-        print("\nSPEC §12 targets that stand alone:")
+        print("\nThe targets that stand alone:")
         print("\n".join(lines))
         print(
             "  wall time and CPU per step are targets relative to FlowSphere: run"

@@ -12,10 +12,10 @@ setting). ``POST /api/execute-stream`` reads the body, parses it as JSON and ans
   JSON: gunicorn and ``requests`` doing the flows' work, nothing of flowrun.
 - ``flask_app`` (KIND ``flask``): the same as ``requests`` behind one Flask route.
 - ``client_app`` (KIND ``client``): the same behind one Flask route, each GET sent
-  by flowrun's own ``Client`` (``flowrun/client.py``: ``requests`` with its per-call
-  work cut) instead of a plain ``Session``, from a greenlet of the run's own as
-  flowrun does: the stack as flowrun drives it, without flowrun's checks, history,
-  events, prompts or stop handling.
+  by flowrun's own ``Client`` (``flowrun/http/client.py``: ``requests`` with its
+  per-call work cut) instead of a plain ``Session``, from a greenlet of the run's
+  own as flowrun does: the stack as flowrun drives it, without flowrun's checks,
+  history, events, prompts or stop handling.
 
 ``GET /api/health`` answers ok.
 """

@@ -11,7 +11,7 @@ the defects urllib3 reports.
 This replaces a function of the standard library for the whole process and reads
 its private ``http.client._read_headers``: ``install`` checks first that both are
 there as expected (tested on CPython 3.11), and leaves the stdlib parser in place,
-with a log line, if not. ``tests/test_headers.py`` compares the two parsers.
+with a log line, if not. ``tests/test_header_parser.py`` compares the two parsers.
 """
 
 from __future__ import annotations

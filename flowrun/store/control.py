@@ -2,8 +2,9 @@
 held by another process.
 
 A control request first tries the receiving worker's own registry (the fast path,
-``api.py``). Otherwise it goes through a channel, which every worker polls with ONE
-poller thread (a greenlet under gevent) for all of its executions:
+``flowrun/web/api/control.py``). Otherwise it goes through a channel, which every
+worker polls with ONE poller thread (a greenlet under gevent) for all of its
+executions:
 
 - ``SQLiteChannel`` (default): rows in the database's ``controls`` table, shared by the
   workers of one host; polled every ``interval`` seconds (50 ms).

@@ -98,8 +98,8 @@ class Store:
         """A ``running`` execution's row (its ``seq`` is set once it is committed).
 
         With ``defer`` the row waits for the next group commit, like step rows: a
-        commit of its own was a quarter of the cost of ``POST /api/execute-stream``
-        before its first event, and the two workers' commits collided in bursts.
+        commit of its own would be a quarter of what a new stream costs before its
+        first event, and the workers' commits would collide in bursts.
         """
         row = Row(
             (execution_id, flow_name, now_iso(), total_steps, self.owner, environment)

@@ -3,7 +3,7 @@
 10,000 idle streams take a gevent worker from about 56 MiB to 490 MiB. When their
 clients go away, Python frees the objects (none of them stays referenced), but glibc's
 malloc keeps the freed chunks (greenlet stack copies, buffers) in its heap, about 90 MiB
-of them, and the worker stayed at ~280 MiB for good. ``malloc_trim(0)`` hands those
+of them, and the worker would stay at ~280 MiB for good. ``malloc_trim(0)`` hands those
 free pages back (12-16 ms on that heap). A full ``gc.collect()`` first empties
 CPython's free lists (spare tuples, floats, dicts…), whose scattered blocks keep whole
 1 MiB pymalloc arenas mapped: about 20 MiB more.
