@@ -181,11 +181,12 @@ def page(browser, studio):
 
     pg.on("dialog", on_dialog)
     pg.problems = problems
+    pg.tolerated = ()  # substrings of console errors a test expects
     pg.goto(studio + "/")
     expect(pg.get_by_role("list", name="Workspace flows")).to_be_visible()
     yield pg
     context.close()
-    assert problems == []
+    assert [p for p in problems if not any(t in p for t in pg.tolerated)] == []
 
 
 def snap(page, shots: Path, name: str) -> None:
@@ -970,6 +971,8 @@ def test_import_flowsphere_steps_and_prompts(page, tmp_path):
 
 def test_server_unreachable_is_said_plainly(page):
     open_flow(page, "Simple chain")
+    # Requests aborted on purpose are logged by the browser, now or a moment later.
+    page.tolerated = ("net::ERR_FAILED",)
     page.route("**/api/**", lambda route: route.abort())
     page.get_by_role("button", name="Validate").click()
     expect(page.locator("#validity")).to_have_text("Not checked: server unreachable")
@@ -984,7 +987,6 @@ def test_server_unreachable_is_said_plainly(page):
     expect(panel).to_contain_text("Could not reach the flowrun server")
     # Only the aborted requests were logged, nothing thrown.
     assert all("net::ERR_FAILED" in p for p in page.problems), page.problems
-    page.problems.clear()
 
 
 def test_leaving_with_unsaved_edits_asks_first(browser, studio):
