@@ -3,70 +3,20 @@
 ``export(format, doc)``: ``curl`` gives a bash script of curl commands (``curl.py``),
 ``postman`` a Postman Collection v2.1 that Newman runs (``postman.py``). The flow is
 checked first (FlowInvalid as for a run). Both read a flow's text through
-:func:`parts`: literal text, and the placeholders to fill at run time.
+``text.parts``: literal text, and the placeholders to fill at run time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flowrun.engine import validation
-from flowrun.engine.placeholders import TOKEN, Ref, parse_ref
+from flowrun.exporters import curl, postman
 
-
-@dataclass(frozen=True)
-class Part:
-    """A piece of a flow string: ``text`` as written, or a placeholder ``ref``."""
-
-    text: str = ""
-    ref: Ref | None = None
-
-
-def parts(value: str) -> list[Part]:
-    """``value`` as literal text and placeholders (an escaped ``\\{{`` is text)."""
-    out: list[Part] = []
-    last = 0
-    for m in TOKEN.finditer(value):
-        if m.start() > last:
-            out.append(Part(value[last : m.start()]))
-        if m.group(1) is None:
-            out.append(Part(m.group(0)[1:]))
-        else:
-            out.append(Part(ref=parse_ref(m.group(1))))
-        last = m.end()
-    if last < len(value):
-        out.append(Part(value[last:]))
-    return _joined(out)
-
-
-def whole(value) -> Ref | None:
-    """The placeholder a string is made of alone (it takes the value's type)."""
-    if not isinstance(value, str):
-        return None
-    found = parts(value)
-    return found[0].ref if len(found) == 1 and found[0].ref is not None else None
-
-
-def _joined(found: list[Part]) -> list[Part]:
-    out: list[Part] = []
-    for part in found:
-        if out and part.ref is None and out[-1].ref is None:
-            out[-1] = Part(out[-1].text + part.text)
-        else:
-            out.append(part)
-    return out
+WRITERS = {"curl": curl.script, "postman": postman.text}
+FORMATS = tuple(WRITERS)
 
 
 def export(format: str, doc, max_steps: int = 1000) -> str:
     """The flow ``doc`` written as ``format`` (``curl`` or ``postman``)."""
-    from flowrun.exporters import curl, postman
-
-    flow = validation.load(doc, max_steps)
-    if format == "curl":
-        return curl.script(flow)
-    if format == "postman":
-        return postman.text(flow)
-    raise ValueError(f"unknown export format {format!r}")
-
-
-FORMATS = ("curl", "postman")
+    if format not in WRITERS:
+        raise ValueError(f"unknown export format {format!r}")
+    return WRITERS[format](validation.load(doc, max_steps))

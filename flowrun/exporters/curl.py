@@ -18,7 +18,7 @@ from flowrun.engine import paths
 from flowrun.engine.checks import OPERATORS
 from flowrun.engine.flow import join_url, node_headers, node_validations
 from flowrun.engine.placeholders import Ref
-from flowrun.exporters import Part, parts, whole
+from flowrun.exporters.text import Part, parts, whole
 from flowrun.http.forms import encode_form
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_]")

@@ -23,7 +23,7 @@ from flowrun.engine import paths
 from flowrun.engine.checks import OPERATORS
 from flowrun.engine.flow import join_url, node_headers, node_validations
 from flowrun.engine.placeholders import Ref
-from flowrun.exporters import parts, whole
+from flowrun.exporters.text import parts, whole
 from flowrun.http.forms import encode_form
 
 SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
