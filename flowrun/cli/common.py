@@ -109,6 +109,18 @@ def read_json(path: str):
         raise UserError(f"{path}: JSON nested too deeply") from None
 
 
+def write_output(content: str, output: str | None) -> None:
+    """Write ``content`` to the file ``output``, or to stdout when it is None."""
+    if output is None:
+        click.echo(content, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(content)
+    except OSError as exc:
+        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
+
+
 def prepare_report_path(path: str, hint: str) -> None:
     """Create the report's directory (CI jobs write to reports/…); refuse early a
     path that cannot be written."""

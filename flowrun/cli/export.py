@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from flowrun import exporters
-from flowrun.cli.common import UserError, load_settings, read_json
+from flowrun.cli.common import load_settings, read_json, write_output
 from flowrun.errors import FlowInvalid
 
 
@@ -35,12 +35,6 @@ def export(fmt, flow_file, output):
     except FlowInvalid as exc:
         exc.source = flow_file
         raise
-    if output is None:
-        click.echo(written, nl=False)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(written)
-    except OSError as exc:
-        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
-    click.echo(f"Wrote {output}", err=True)
+    write_output(written, output)
+    if output is not None:
+        click.echo(f"Wrote {output}", err=True)

@@ -9,7 +9,7 @@ import sys
 import click
 
 from flowrun import importers, text
-from flowrun.cli.common import UserError, load_settings, read_text
+from flowrun.cli.common import UserError, load_settings, read_text, write_output
 from flowrun.errors import FlowInvalid
 from flowrun.importers import postman_env
 
@@ -37,15 +37,7 @@ def _environment(source: str) -> tuple[dict, list[str]]:
 
 
 def _write(doc: dict, output: str | None) -> None:
-    out = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if output is None:
-        click.echo(out, nl=False)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(out)
-    except OSError as exc:
-        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    write_output(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", output)
 
 
 @click.command("import")
