@@ -190,6 +190,46 @@ def test_cookies_carry_across_steps_but_not_runs(hits):
     assert one_step(doc)["response"]["body"] == {"session": None}
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/demo/echo?q=a b&r=1", {}),  # requoted
+        ("/demo/echo?q=%41%2f&x=é", {}),  # kept escapes, a non-ASCII value
+        ("/demo/échο/../echo", {}),
+        ("/demo/echo#fragment", {"accept": "text/plain"}),  # a default's name
+        ("/demo/echo", {"ACCEPT-ENCODING": "identity", "User-Agent": "me"}),
+    ],
+)
+def test_urls_and_headers_reach_the_target_as_requests_sends_them(hits, path, headers):
+    # The client prepares URLs (kept once worked out), credentials and default
+    # headers its own way; what the target gets must be what requests sends.
+    import requests
+
+    client = Client()
+    try:
+        for _ in range(2):  # the second time from what the first one worked out
+            ours = client.send("GET", hits.url + path, headers, None, 5).body
+            theirs = requests.get(hits.url + path, headers=headers, timeout=5).json()
+            for key in ("path", "args"):
+                assert ours[key] == theirs[key]
+            for name in ("Accept", "Accept-Encoding", "User-Agent", "Authorization"):
+                assert ours["headers"].get(name) == theirs["headers"].get(name)
+    finally:
+        client.close()
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(hits):
+    client = Client()
+    try:
+        url = hits.url.replace("http://", "http://ada:s%40cret@") + "/demo/echo"
+        got = client.send("GET", url, {}, None, 5).body
+        assert got["headers"]["Authorization"] == "Basic YWRhOnNAY3JldA=="
+        plain = client.send("GET", hits.url + "/demo/echo", {}, None, 5).body
+        assert "Authorization" not in plain["headers"]
+    finally:
+        client.close()
+
+
 # -- responses --------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ classes of ``connections.py``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
+from requests.cookies import RequestsCookieJar
 from requests.utils import get_netrc_auth, select_proxy
 
 from flowrun.errors import RequestTooLarge, StepError, StepTimeout, TargetUnreachable
@@ -81,6 +82,13 @@ class _Adapter(HTTPAdapter):
         timeout = (min(left, CONNECT_TIMEOUT_CAP), left)
         return super().send(request, stream, timeout, verify, cert, proxies)
 
+    def request_url(self, request, proxies):
+        # Straight to the target the request line carries the path: what requests
+        # works out too, after looking for a proxy that is not there.
+        if not proxies:
+            return request.path_url
+        return super().request_url(request, proxies)
+
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
         # The pool for an origin, verify and cert is the same every time, and
         # finding it again costs requests and urllib3 more than an engine step's own
@@ -110,6 +118,44 @@ class _Adapter(HTTPAdapter):
     def build_response(self, req, resp):
         self.flight.reading(resp)  # the body comes next (redirects' bodies too)
         return super().build_response(req, resp)
+
+
+class _Prepared(requests.PreparedRequest):
+    """requests' prepared request, with a step's URL worked out once per text.
+
+    A flow sends the same URLs again and again (its steps, and each run of it), and
+    requests parses, IDNA-encodes and requotes a URL afresh every time.
+    """
+
+    def prepare_url(self, url, params):
+        if params or not isinstance(url, str) or len(url) > _URL_CACHE_MAX_CHARS:
+            return super().prepare_url(url, params)
+        self.url = _prepared_url(url)
+
+    def prepare_auth(self, auth, url=""):
+        # With no auth given, requests looks for credentials in the URL's userinfo,
+        # which a URL without "@" does not have.
+        if auth is None and "@" not in self.url:
+            return
+        super().prepare_auth(auth, url)
+
+
+_URL_CACHE_MAX_CHARS = 2048
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepared_url(url: str) -> str:
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)
+    return prepared.url
+
+
+class _Jar(RequestsCookieJar):
+    """requests' cookie jar, which has nothing to add to a request while empty."""
+
+    def add_cookie_header(self, request):
+        if len(self):
+            super().add_cookie_header(request)
 
 
 @dataclass
@@ -170,6 +216,8 @@ class Client:
         self.verify = verify
         install_header_parser()  # a faster http.client.parse_headers (headers.py)
         self.session = requests.Session()
+        self.session.cookies = _Jar()
+        self._default_headers = dict(self.session.headers)
         # requests looks up proxies, .netrc and CA-bundle variables in the environment
         # on every call. When there are no proxy or .netrc settings, skip those lookups
         # for the whole run, reading a CA bundle variable once here as requests would.
@@ -262,25 +310,26 @@ class Client:
     def _prepare(self, method, url, headers, data) -> requests.PreparedRequest:
         """The request with the session's default headers and cookies.
 
-        A ``Request`` prepared on its own, not by ``Session.prepare_request``: the
-        session holds nothing else to merge, and that merging (generic mapping
-        checks, a copy of the cookie jar) costs more than the engine's own work for
-        a step. ``params=b""`` (no parameters beyond the URL's) likewise skips the
-        mapping checks of an empty dict.
+        Prepared on its own, not by ``Session.prepare_request``: the session holds
+        nothing else to merge, and that merging (generic mapping checks, a copy of
+        the cookie jar) costs more than the engine's own work for a step. A step's
+        header replaces a default of the same name in any case: requests' header
+        dict keeps the last value given for a name.
         """
         session = self.session
-        merged = CaseInsensitiveDict(session.headers)
-        merged.update(headers or {})
-        auth = get_netrc_auth(url) if session.trust_env else None
-        return requests.Request(
-            method,
-            url,
-            merged,
+        merged = (
+            {**self._default_headers, **headers} if headers else self._default_headers
+        )
+        prepared = _Prepared()
+        prepared.prepare(
+            method=method,
+            url=url,
+            headers=merged,
             data=data,
-            params=b"",
-            auth=auth,
+            auth=get_netrc_auth(url) if session.trust_env else None,
             cookies=session.cookies,
-        ).prepare()
+        )
+        return prepared
 
     def _settings_for(self, url) -> dict:
         """``Session.send``'s settings from the environment (trust_env on)."""
