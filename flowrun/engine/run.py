@@ -40,6 +40,7 @@ from flowrun.errors import (
 from flowrun.http.client import Client
 from flowrun.http.forms import form_urlencode
 from flowrun.http.guard import NetworkGuard
+from flowrun.jsontext import clean, escape_surrogates
 from flowrun.settings import split
 from flowrun.store.masking import Secrets
 
@@ -414,6 +415,7 @@ class Run:
             )
             self.failures[node["id"]] = OTHER
             return self._finish(record, node, started, error=str(exc))
+        url = clean(url)  # a URL cannot carry a lone surrogate either
         record["url"] = url
         yield events.StepStart(
             eid, index + 1, index, node["id"], record["name"], method, url
@@ -543,10 +545,11 @@ def _internal(exc: Exception) -> str:
 
 def _wire(headers: dict) -> dict:
     """Header values as sent: http.client would send other text than ASCII as
-    latin-1 (or raise), so such values are sent as UTF-8 bytes."""
+    latin-1 (or raise), so such values are sent as UTF-8 bytes (a lone surrogate,
+    which UTF-8 cannot carry, as U+FFFD)."""
     if all(v.isascii() for v in headers.values()):
         return headers
-    return {k: v if v.isascii() else v.encode() for k, v in headers.items()}
+    return {k: v if v.isascii() else clean(v).encode() for k, v in headers.items()}
 
 
 def _encode_body(method, body, headers, node, defaults):
@@ -557,8 +560,10 @@ def _encode_body(method, body, headers, node, defaults):
     fmt = node.get("bodyFormat") or defaults.get("bodyFormat")
     if "x-www-form-urlencoded" in content_type.lower():
         fmt = "form-urlencoded"
+    # Text a target or a flow gave may hold lone surrogates, which UTF-8 cannot
+    # carry: JSON sends them escaped, other text as U+FFFD.
     if isinstance(body, str):
-        return body.encode(), body
+        return clean(body).encode(), body
     if fmt == "form-urlencoded":
         if not content_type:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -566,10 +571,11 @@ def _encode_body(method, body, headers, node, defaults):
         return encoded.encode(), encoded
     if fmt == "text":
         text = paths.text(body)
-        return text.encode(), text
+        return clean(text).encode(), text
     if not content_type:
         headers["Content-Type"] = "application/json"
-    return json.dumps(body, ensure_ascii=False).encode(), body
+    text = escape_surrogates(json.dumps(body, ensure_ascii=False))
+    return text.encode(), body
 
 
 def run_flow(flow, options=None, controls=None, settings=None, execution_id=None):

@@ -14,6 +14,7 @@ entries added at the end) and ``controls`` (the cross-worker control channel).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -162,6 +163,15 @@ class Database:
                 continue
             time.sleep(delay)  # cooperative under gevent: other greenlets go on
             delay = min(delay * 2, 0.05)
+
+
+def free_bytes(directory: Path) -> int | None:
+    """Bytes an unprivileged process may still write on ``directory``'s disk."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
