@@ -1,8 +1,9 @@
 """The one execution engine: a validated flow plus run options → ordered events.
 
 Pure and synchronous (no Flask). The caller steers a run through ``Controls``:
-cancellation (checked between steps and while waiting; a request in flight is never
-aborted), answers to prompts, and ``continue`` signals for step/auto modes.
+cancellation (checked between steps and while waiting; a request in flight is
+aborted only by a forced stop), answers to prompts, and ``continue`` signals for
+step/auto modes.
 """
 
 from __future__ import annotations
@@ -233,13 +234,14 @@ class Run:
                     break
                 if not (yield from self._node(index, node, tally)):
                     break
-            else:
-                # A stop that arrived while the last step was in flight: that step
-                # completed, but the person asked to stop, so the run says so.
-                tally.interrupted = self.controls.should_stop()
         finally:
             if self._client is not None:
                 self._client.close()
+        # A stop that arrived while the last step was in flight: that step
+        # completed, but the person asked to stop, so the run says so. Past this
+        # point a stop is refused (409): it could not change how the run ended.
+        if self.controls.seal():
+            tally.interrupted = True
         yield events.End(
             eid,
             success=not tally.interrupted and tally.failed == 0,
@@ -536,6 +538,8 @@ class Run:
                 s.verify_tls,
                 s.max_request_bytes,
             )
+            # A forced stop aborts the request in flight (StepAborted).
+            self.controls.on_force(self._client.abort)
         return self._client
 
 

@@ -93,6 +93,7 @@ class WebControls(Controls):
         if generation is not None and generation == self._no_stop_at:
             return False
         if channel.stop_requested(self.execution_id):
+            self.cancelled.set()  # found once: no need to look again
             return True
         self._no_stop_at = generation
         return False
@@ -204,9 +205,10 @@ class Recorder:
         """Events that end a run whose engine raised (a bug): error, then end."""
         eid = self.run.execution_id
         message = f"Internal error: {type(exc).__name__}: {exc}"
+        interrupted = self.run.controls.seal()  # a later stop is refused (409)
         return [
             events.Error(eid, message, None),
-            events.End(eid, False, False, 0, 0, 0, [], 0.0, list(self.run.log)),
+            events.End(eid, False, interrupted, 0, 0, 0, [], 0.0, list(self.run.log)),
         ]
 
 
@@ -354,6 +356,7 @@ class Registry:
         self.limit = limit
         self.live: dict[str, Execution] = {}
         self.in_request = 0
+        self._in_request_controls: set = set()  # of runs served in their request
         self._lock = threading.Lock()  # a check and the count it guards, together
         self.trimmer = trimmer if trimmer is not None else Trimmer(malloc_trim())
 
@@ -372,16 +375,30 @@ class Registry:
         self.trimmer.update(len(self.live))
 
     @contextlib.contextmanager
-    def slot(self):
-        """Room for one run served inside its request; Busy when there is none."""
+    def slot(self, controls=None):
+        """Room for one run served inside its request; Busy when there is none.
+
+        ``controls``, the run's, are stopped with the others (``controls()``).
+        """
         with self._lock:
             self.reserve()
             self.in_request += 1
+            if controls is not None:
+                self._in_request_controls.add(controls)
         try:
             yield
         finally:
             with self._lock:
                 self.in_request -= 1
+                self._in_request_controls.discard(controls)
+
+    def controls(self) -> list:
+        """The controls of every run of this process (a shutdown stops them)."""
+        with self._lock:
+            return [
+                *(e.controls for e in self.live.values()),
+                *self._in_request_controls,
+            ]
 
     def get(self, execution_id: str) -> Execution | None:
         return self.live.get(execution_id)

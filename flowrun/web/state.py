@@ -58,10 +58,11 @@ class State:
         self.channel.close()
         self.store.close()
 
-    def stop_all(self) -> None:
-        """Stop every live execution of this process after its step in flight."""
-        for execution in list(self.registry.live.values()):
-            execution.controls.stop()
+    def stop_all(self, force: bool = False) -> None:
+        """Stop every run of this process after its step in flight (``force``:
+        abort the step in flight)."""
+        for controls in self.registry.controls():
+            controls.stop(force)
 
     def engine_settings(self) -> EngineSettings:
         settings = EngineSettings.from_settings(self.config)
@@ -86,14 +87,14 @@ class State:
         ``watch(on_close)``, if given, calls ``on_close()`` once the client closes
         its connection and returns an unwatch (or None, when it cannot tell).
         """
-        with self.registry.slot():
-            return self._run_to_end(flow, options, watch)
+        execution_id = new_execution_id()
+        controls = NoPrompts(execution_id, self.channel)
+        with self.registry.slot(controls):
+            return self._run_to_end(flow, options, watch, execution_id, controls)
 
-    def _run_to_end(self, flow: dict, options, watch) -> dict:
+    def _run_to_end(self, flow: dict, options, watch, execution_id, controls) -> dict:
         unwatch = None
         try:
-            execution_id = new_execution_id()
-            controls = NoPrompts(execution_id, self.channel)
             run = Run(flow, options, controls, self.engine_settings(), execution_id)
             recorder = Recorder(self.store, run, self.channel)
             # A client that went away stops the run after the step in flight, as a

@@ -6,7 +6,7 @@ through the control channel to whichever worker (or host) holds the execution.
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from flowrun.errors import located
 from flowrun.web.api.common import body, execution_state, get_state
@@ -84,18 +84,40 @@ def provide_input():
     raise ApiError(404, f"No pending prompt for step {step_index} of {execution_id}")
 
 
+def _force() -> bool:
+    """``{"force": true}`` in the stop request's body (none: a graceful stop)."""
+    if not request.get_data(cache=True).strip():
+        return False
+    force = body().get("force", False)
+    if not isinstance(force, bool):
+        raise ApiError(
+            400, "Invalid request", [located("force", "must be true or false")]
+        )
+    return force
+
+
 @bp.post("/executions/<execution_id>/stop")
 def stop(execution_id):
+    """Stop after the step in flight, or with ``{"force": true}`` abort it now.
+
+    A 202 means the run ends ``interrupted``; a run that has ended (or is ending)
+    otherwise answers 409.
+    """
+    force = _force()
     state = get_state()
+    ended = ApiError(409, f"Execution {execution_id} has already ended")
     local = state.registry.get(execution_id)
     if local is not None and not local.finished:
-        local.controls.stop()
+        if not local.controls.stop(force):
+            raise ended
         return {"stopping": True}, 202
     remote = execution_state(execution_id)
     if remote["status"] != "running":
         raise ApiError(409, f"Execution {execution_id} is already {remote['status']}")
-    # Recorded before the 202 leaves: the holder checks it before every step.
-    state.channel.request_stop(execution_id)
+    # Recorded before the 202 leaves: the holder checks it before every step, and
+    # says whether the stop came in time (None: it did not say; the stop stands).
+    if state.channel.request_stop(execution_id, force) is False:
+        raise ended
     return {"stopping": True}, 202
 
 
