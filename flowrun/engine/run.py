@@ -149,6 +149,7 @@ class Run:
             vars=variables,
             inputs=dict(self.options.inputs),
             node_ids=frozenset(n["id"] for n in self.nodes),
+            max_bytes=self.settings.max_request_bytes,
         )
         self.secrets = Secrets(
             {
@@ -439,7 +440,15 @@ class Run:
         return self._finish(record, node, started, error=error)
 
     def _render(self, node: dict, subs: list[dict]) -> tuple[str, dict, object]:
-        """The node's URL, headers and body with placeholders substituted."""
+        """The node's URL, headers and body with placeholders substituted.
+
+        Raise RequestTooLarge as soon as they pass FLOWRUN_MAX_REQUEST_BYTES
+        together, before the rest is built.
+        """
+        with self.ctx.rendering():
+            return self._render_all(node, subs)
+
+    def _render_all(self, node: dict, subs: list[dict]) -> tuple[str, dict, object]:
         ctx, defaults = self.ctx, self.defaults
         url = join_url(
             substitute(defaults.get("baseUrl", ""), ctx, "baseUrl", subs, False),
