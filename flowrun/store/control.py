@@ -191,6 +191,38 @@ class SQLiteChannel(_Poller):
     def send_continue(self, execution_id: str, step_index: int) -> bool:
         return self._add(execution_id, "continue", step_index)
 
+    def publish_prompt_key(self, execution_id: str, step_index: int, public: str):
+        """Record the public key secret answers to this prompt are sealed to."""
+        args = (execution_id, step_index, _dumps(public), time.time())
+        self.db.run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO controls (execution_id, kind, step_index, "
+                "payload, created) VALUES (?, 'seal', ?, ?, ?)",
+                args,
+            )
+        )
+
+    def prompt_key(self, execution_id: str, step_index: int) -> str | None:
+        """The public key of a prompt that asks for secrets, or None."""
+        found = self.db.run(
+            lambda db: db.execute(
+                "SELECT payload FROM controls WHERE execution_id = ? "
+                "AND kind = 'seal' AND step_index = ?",
+                (execution_id, step_index),
+            ).fetchone()
+        )
+        return None if found is None else json.loads(found[0])
+
+    def delivered(self, execution_id: str, step_index: int) -> None:
+        """Forget a delivered answer; its row stays, so a late one is a 409."""
+        self.db.run(
+            lambda db: db.execute(
+                "UPDATE controls SET payload = NULL WHERE execution_id = ? "
+                "AND kind = 'input' AND step_index = ? AND payload IS NOT NULL",
+                (execution_id, step_index),
+            )
+        )
+
     # -- what the holder does
     def announce(self, execution_id: str, **fields) -> None:
         """Nothing to do: the store row written by the recorder is the state."""
@@ -378,6 +410,20 @@ class RedisChannel(_Poller):
             return False
         self._send(execution_id, "continue", step_index, None)
         return True
+
+    def publish_prompt_key(self, execution_id: str, step_index: int, public: str):
+        """As ``SQLiteChannel.publish_prompt_key``, in the execution's hash."""
+        self.announce(execution_id, seal=f"{step_index}:{public}")
+
+    def prompt_key(self, execution_id: str, step_index: int) -> str | None:
+        got = self.r.hget(self._k("exec", execution_id), "seal")
+        if not got:
+            return None
+        step, _, public = got.decode().partition(":")
+        return public if step == str(step_index) else None
+
+    def delivered(self, execution_id: str, step_index: int) -> None:
+        """Nothing to forget: the holder took the answer off its inbox list."""
 
     def _send(self, execution_id, kind, step_index, payload) -> bool:
         """Put a message in the holder's inbox; False if no holder is known."""

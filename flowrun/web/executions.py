@@ -23,6 +23,7 @@ from flowrun.errors import InputMissing
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.history import Store
 from flowrun.store.masking import Masker
+from flowrun.store.sealing import PromptKey, secret_keys
 from flowrun.web.errors import Busy
 from flowrun.web.memory import Trimmer, malloc_trim
 
@@ -72,13 +73,39 @@ class Mailbox:
 
 
 class WebControls(Controls):
-    """Controls whose stop may also be recorded by another worker."""
+    """Controls whose stop may also be recorded by another worker, and whose
+    prompts may be answered through another worker (secret answers sealed)."""
 
-    def __init__(self, execution_id: str, channel):
+    def __init__(self, execution_id: str, channel, secret_vars=frozenset()):
         super().__init__()
         self.execution_id = execution_id
         self.channel = channel
+        self.secret_vars = secret_vars
         self._no_stop_at = None  # stop generation of the last lookup that found none
+        self._prompt_key: PromptKey | None = None  # of a prompt asking for secrets
+
+    def prompt_asked(self, step_index: int, keys: list[str]) -> None:
+        """A prompt is about to be shown: when it asks for secrets, make the key
+        pair their answers are sealed to, and record its public half."""
+        self._prompt_key = None
+        if self.channel is None or not secret_keys(keys, self.secret_vars):
+            return
+        self._prompt_key = PromptKey()
+        self.channel.publish_prompt_key(
+            self.execution_id, step_index, self._prompt_key.public
+        )
+
+    def answer(self, step_index: int, values: dict) -> str:
+        """Deliver an answer (opening sealed values); the channel then forgets it."""
+        if self._prompt_key is not None:
+            values = self._prompt_key.open(values)
+        result = super().answer(step_index, values)
+        if self.channel is not None and result != "not_waiting":
+            try:
+                self.channel.delivered(self.execution_id, step_index)
+            except Exception:  # it is still pruned with the day's rows
+                log.exception("forgetting the answer to %s failed", self.execution_id)
+        return result
 
     def external_stop(self) -> bool:
         # Consulted synchronously before every step: a stop answered by another
@@ -159,6 +186,9 @@ class Recorder:
             # The keys the prompt asks for: an answer lacking one is refused
             # (400) by whichever worker receives it, and the prompt keeps waiting.
             index, keys = data["stepIndex"], list(data["prompts"])
+            controls = self.run.controls
+            if isinstance(controls, WebControls):
+                controls.prompt_asked(index, keys)
             self.prompt = (index, keys)
             self._waiting = True
             self.store.waiting(self.row, index, None, keys)

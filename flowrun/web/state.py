@@ -74,7 +74,7 @@ class State:
         self.registry.reserve()
         self.channel.ensure_started()
         execution_id = new_execution_id()
-        controls = WebControls(execution_id, self.channel)
+        controls = WebControls(execution_id, self.channel, self.secret_vars)
         run = Run(flow, options, controls, self.engine_settings(), execution_id)
         execution = Execution(self, run, controls)
         self.registry.add(execution)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from flowrun.errors import located
+from flowrun.store.sealing import seal, secret_keys
 from flowrun.web.api.common import body, execution_state, get_state
 from flowrun.web.errors import ApiError
 
@@ -60,6 +61,11 @@ def provide_input():
     state = get_state()
     channel = state.channel
     answered = ApiError(409, f"Prompt of step {step_index} was already answered")
+    # What waits in the channel: secret answers sealed to the run's prompt key.
+    waiting = values
+    if secret_keys(values, state.secret_vars):
+        public = channel.prompt_key(execution_id, step_index)
+        waiting = seal(values, public, state.secret_vars)
     local = state.registry.get(execution_id)
     if local is not None and local.controls.waiting_input == step_index:
         prompt = local.recorder.prompt
@@ -67,7 +73,7 @@ def provide_input():
         _check_answer(execution_id, step_index, keys, values, answered)
         # Claim the prompt in the shared channel first: the same prompt may be
         # answered through another worker at the same moment.
-        if not channel.send_input(execution_id, step_index, values):
+        if not channel.send_input(execution_id, step_index, waiting):
             raise answered
         if local.controls.answer(step_index, values) == "answered":
             raise answered
@@ -76,7 +82,7 @@ def provide_input():
     if remote["status"] == "running" and remote["promptStep"] == step_index:
         keys = remote.get("promptKeys")
         _check_answer(execution_id, step_index, keys, values, answered)
-        if channel.send_input(execution_id, step_index, values):
+        if channel.send_input(execution_id, step_index, waiting):
             return {"success": True}
         raise answered
     if channel.input_claimed(execution_id, step_index):
