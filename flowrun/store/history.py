@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -93,6 +94,8 @@ class Store:
         self._unwritten: dict[str, tuple] = {}
         # Why the last write failed (None once one succeeds).
         self.write_error: str | None = None
+        # What SQLite found damaged in the file: that does not mend by itself.
+        self.damage: str | None = self.db.damage
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
     def close(self) -> None:
@@ -129,14 +132,18 @@ class Store:
         return row
 
     def _record(self, creates=(), steps=(), finishes=()) -> None:
-        """Commit now, or with ``defer`` join the next group commit."""
-        if self._defer is None:
-            self._commit(list(creates), list(steps), list(finishes))
-            return
+        """Commit now, or with ``defer`` join the next group commit.
+
+        A write that fails is handled as in a group (``flush``): the rows of the
+        run it belongs to are marked, nothing is raised.
+        """
         self._creates.extend(creates)
         self._pending.extend(steps)
         self._finishes.extend(finishes)
-        self._flush_soon()
+        if self._defer is None:
+            self.flush()
+        else:
+            self._flush_soon()
 
     def _commit(
         self, creates: list[Row], steps: list[tuple], finishes: list[tuple]
@@ -150,6 +157,8 @@ class Store:
             for row in creates:  # rolled back: not numbered after all
                 row.seq = None
             self.write_error = _reason(exc)
+            if _damaged(exc):
+                self.damage = self.damage or self.write_error
             raise
         self.write_error = None
 
@@ -160,6 +169,8 @@ class Store:
         refused instead of running unrecorded: a full disk, and after a failed
         write, a write that fails again (a read-only or damaged database).
         """
+        if self.damage is not None:
+            return f"the database {self.db.path} is damaged: {self.damage}"
         free = free_bytes(self.db.path.parent)
         if free is not None and free < MIN_FREE_BYTES:
             return f"the disk of {self.db.path.parent} is full ({free} bytes free)"
@@ -308,11 +319,13 @@ class Store:
         tried again with the next flush, so that history does not show a finished
         run as running once the database can be written again.
         """
+        failures = []
         for row in creates:
             try:
                 self._commit([row], [], [])
             except Exception as exc:
                 row.error = _reason(exc)
+                failures.append(row.error)
                 log.error("execution %s not recorded: %s", row.values[0], row.error)
         for step in steps:
             row = step[0]
@@ -322,6 +335,7 @@ class Store:
                 self._commit([], [step], [])
             except Exception as exc:
                 reason = _reason(exc)
+                failures.append(reason)
                 log.error(
                     "step %d of %s not recorded: %s", step[1] + 1, row.values[0], reason
                 )
@@ -337,7 +351,10 @@ class Store:
                 self._commit([], [], [end])
             except Exception as exc:
                 row.error = _reason(exc)
+                failures.append(row.error)
                 self._keep_unwritten(end)
+        if failures:  # whatever went in after: the next run checks (writable)
+            self.write_error = failures[-1]
 
     def _keep_unwritten(self, end: tuple) -> None:
         if len(self._unwritten) >= _UNWRITTEN_LIMIT:
@@ -499,6 +516,15 @@ def _probe(db) -> None:
         "INSERT INTO controls (execution_id, kind, created) VALUES ('', 'probe', 0)"
     )
     db.execute("DELETE FROM controls WHERE kind = 'probe'")
+
+
+def _damaged(exc: BaseException) -> bool:
+    """Whether SQLite says the file is damaged (or not a database at all)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and code in (
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -89,6 +89,20 @@ class Database:
         self._set_up()
         # From now on a busy database is retried by run(), cooperatively.
         self.conn.execute("PRAGMA busy_timeout=0")
+        self.damage = self._check_pages()
+
+    def _check_pages(self) -> str | None:
+        """What SQLite's page check finds wrong with the file, or None.
+
+        Once per process, as it opens the file: it reads every page (about a
+        second per gigabyte), too slow for each ``/api/health``.
+        """
+        try:
+            rows = self.run(lambda db: db.execute("PRAGMA quick_check").fetchall())
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        found = [r[0] for r in rows if r[0] != "ok"]
+        return "; ".join(found[:3]) or None
 
     def _set_up(self) -> None:
         """Switch to WAL and create the schema, retrying while another worker does.

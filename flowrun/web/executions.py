@@ -83,6 +83,9 @@ class WebControls(Controls):
         self.secret_vars = secret_vars
         self._no_stop_at = None  # stop generation of the last lookup that found none
         self._prompt_key: PromptKey | None = None  # of a prompt asking for secrets
+        # Why the run cannot be recorded, or None (Recorder.failure), checked
+        # before every step: a run is never carried on unrecorded.
+        self.unrecorded = None
 
     def prompt_asked(self, step_index: int, keys: list[str]) -> None:
         """A prompt is about to be shown: when it asks for secrets, make the key
@@ -113,6 +116,9 @@ class WebControls(Controls):
         # generation changes after every stop row is committed (and before it is
         # answered): while it has not changed since a lookup found no stop, no
         # stop has come since, and the table need not be read again.
+        if self.unrecorded is not None and self.unrecorded() is not None:
+            self.cancelled.set()
+            return True
         channel = self.channel
         if channel is None:
             return False
@@ -164,6 +170,17 @@ class Recorder:
         self._announce(status="running", prompt=None, paused=None)
         self._waiting = False
 
+    def failure(self) -> str | None:
+        """Why this run's history cannot be written, or None.
+
+        A row still waiting for its group commit is committed first: a run's first
+        request never leaves before its row is known to be written.
+        """
+        row = self.row
+        if row.seq is None and row.error is None:
+            self.store.flush()
+        return row.error
+
     def _announce(self, **fields) -> None:
         if "prompt" in fields:  # the keys go with the prompt they belong to
             fields.setdefault("prompt_keys", None)
@@ -186,13 +203,13 @@ class Recorder:
             # The keys the prompt asks for: an answer lacking one is refused
             # (400) by whichever worker receives it, and the prompt keeps waiting.
             index, keys = data["stepIndex"], list(data["prompts"])
-            controls = self.run.controls
-            if isinstance(controls, WebControls):
-                controls.prompt_asked(index, keys)
             self.prompt = (index, keys)
             self._waiting = True
             self.store.waiting(self.row, index, None, keys)
             self._announce(prompt=index, prompt_keys=keys, paused=None)
+            controls = self.run.controls
+            if isinstance(controls, WebControls):
+                controls.prompt_asked(index, keys)
         elif name == "paused":
             self.store.waiting(self.row, None, data["stepIndex"])
             self._announce(prompt=None, paused=data["stepIndex"])
@@ -257,6 +274,7 @@ class Execution:
         # client cannot make a worker hold a whole run's bodies in memory.
         self.pending = 0
         self.recorder = Recorder(state.store, run, state.channel)
+        controls.unrecorded = self.recorder.failure
         # Step records as encoded for their `step` events, so that `end`'s
         # executionLog (the same records) is joined, not encoded again.
         self._logged: list | None = []
@@ -281,6 +299,9 @@ class Execution:
 
     def _emit(self, ev) -> bool:
         """Record and queue one event; True if it was ``end``."""
+        if ev.name == "end" and self.recorder.row.error is not None:
+            # Why the run stopped, since its history cannot say it.
+            self._emit(events.Error(self.id, unrecorded(self.recorder.row.error), None))
         data = ev.to_dict()
         text = self._encode(ev, data)
         self._record(ev, data, text)
@@ -364,6 +385,11 @@ class Execution:
         if not self.finished:
             self.controls.stop()
         self.queue.put(GONE)
+
+
+def unrecorded(reason: str) -> str:
+    """The message of a run that stopped, or did not start, for want of history."""
+    return f"History cannot be recorded ({reason}): the run was stopped"
 
 
 def _raising(exc: Exception):

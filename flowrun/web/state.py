@@ -12,11 +12,13 @@ import weakref
 
 from flowrun import settings as settings_mod
 from flowrun.engine.run import EngineSettings, Run, new_execution_id
+from flowrun.errors import located
 from flowrun.green import gevent_active
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.control import RedisChannel, SQLiteChannel
 from flowrun.store.history import Store
 from flowrun.web.disconnect import DisconnectWatch
+from flowrun.web.errors import ApiError
 from flowrun.web.executions import (
     Execution,
     NoPrompts,
@@ -69,9 +71,27 @@ class State:
         settings.secret_vars = self.secret_vars
         return settings
 
+    def recordable(self) -> None:
+        """Raise (503) if a new run could not be recorded: it would run unrecorded."""
+        reason = self.store.writable()
+        if reason is not None:
+            raise ApiError(
+                503,
+                f"History cannot be recorded ({reason}): the run was not started",
+                [
+                    located(
+                        "FLOWRUN_DATA_DIR",
+                        reason,
+                        "free space on its disk, or repair or move away its database",
+                    )
+                ],
+                {"Retry-After": "10"},
+            )
+
     def start(self, flow: dict, options) -> Execution:
         """Create, record and start a live execution (its own thread)."""
         self.registry.reserve()
+        self.recordable()
         self.channel.ensure_started()
         execution_id = new_execution_id()
         controls = WebControls(execution_id, self.channel, self.secret_vars)
@@ -87,6 +107,7 @@ class State:
         ``watch(on_close)``, if given, calls ``on_close()`` once the client closes
         its connection and returns an unwatch (or None, when it cannot tell).
         """
+        self.recordable()
         execution_id = new_execution_id()
         controls = NoPrompts(execution_id, self.channel)
         with self.registry.slot(controls):
@@ -97,6 +118,7 @@ class State:
         try:
             run = Run(flow, options, controls, self.engine_settings(), execution_id)
             recorder = Recorder(self.store, run, self.channel)
+            controls.unrecorded = recorder.failure
             # A client that went away stops the run after the step in flight, as a
             # closed stream does: nobody would read the rest.
             if watch is not None:

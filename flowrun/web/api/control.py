@@ -6,6 +6,8 @@ through the control channel to whichever worker (or host) holds the execution.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, request
 
 from flowrun.errors import located
@@ -14,6 +16,7 @@ from flowrun.web.api.common import body, execution_state, get_state
 from flowrun.web.errors import ApiError
 
 bp = Blueprint("control", __name__)
+log = logging.getLogger("flowrun")
 
 
 def _check_answer(execution_id, step_index, keys, values, answered) -> None:
@@ -72,8 +75,15 @@ def provide_input():
         keys = prompt[1] if prompt is not None and prompt[0] == step_index else None
         _check_answer(execution_id, step_index, keys, values, answered)
         # Claim the prompt in the shared channel first: the same prompt may be
-        # answered through another worker at the same moment.
-        if not channel.send_input(execution_id, step_index, waiting):
+        # answered through another worker at the same moment. A channel that
+        # cannot be written (a full disk) does not keep this worker's own run
+        # from its answer: its controls take only the first one anyway.
+        try:
+            claimed = channel.send_input(execution_id, step_index, waiting)
+        except Exception:
+            log.exception("claiming the prompt of %s failed", execution_id)
+            claimed = True
+        if not claimed:
             raise answered
         if local.controls.answer(step_index, values) == "answered":
             raise answered
