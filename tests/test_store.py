@@ -435,7 +435,9 @@ def test_one_bad_row_costs_no_other_run_its_history(tmp_path):
             assert step["error"].startswith(
                 "The record of this step could not be stored: UnicodeEncodeError"
             )
-    assert store.write_error is None  # the last writes went in
+    # A write failed: the next run checks that writes work (they do).
+    assert store.write_error.startswith("UnicodeEncodeError")
+    assert store.writable() is None and store.write_error is None
     store.close()
 
 
