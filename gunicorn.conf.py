@@ -12,7 +12,7 @@ import resource
 import signal
 
 from flowrun import settings as _settings
-from flowrun.web import serving
+from flowrun.web import memory, serving
 
 # gevent: every open SSE stream and every running execution is a greenlet, not a
 # thread. The worker monkey-patches the standard library before importing the app,
@@ -117,6 +117,9 @@ def post_worker_init(worker):
     # ~3.5 % (docs/design.md). Cycles are still collected.
     gc.freeze()
     gc.set_threshold(50_000, 10, 10)
+
+    # A large request, response or event leaves no memory behind (memory.py).
+    memory.map_large_blocks()
 
 
 def when_ready(server):
