@@ -8,6 +8,8 @@ thread of their own (``start``), others inside their request (``run_to_end``).
 from __future__ import annotations
 
 import atexit
+import logging
+import sqlite3
 import weakref
 
 from flowrun import settings as settings_mod
@@ -27,6 +29,8 @@ from flowrun.web.executions import (
     WebControls,
 )
 from flowrun.workspace import Workspace
+
+log = logging.getLogger("flowrun")
 
 
 class State:
@@ -51,7 +55,12 @@ class State:
         else:
             self.channel = SQLiteChannel(self.store, self.registry)
         self.disconnects = DisconnectWatch()
-        self.store.reap()
+        try:
+            self.store.reap()
+        except sqlite3.DatabaseError as exc:
+            # A damaged database: the worker still starts, and answers 503 to runs
+            # (Store.writable) and to reads, instead of failing to boot.
+            log.error("runs left by dead processes not marked: %s", exc)
         # A worker that exits (gunicorn restart, deploy) cannot finish its runs;
         # say so in history rather than leave them "running" for ever.
         atexit.register(_abandon_live, weakref.ref(self))
