@@ -1,0 +1,42 @@
+"""The abuse and fault suite (``bench/abuse.py --quick``) against the real deployment:
+every input of every class that this build protects against must hold."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.timeout(1200)
+def test_every_abusive_input_tried_holds(tmp_path):
+    out = tmp_path / "abuse.json"
+    proc = subprocess.Popen(
+        [sys.executable, "bench/abuse.py", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        printed, _ = proc.communicate(timeout=1100)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # it stops the servers it started
+        printed, _ = proc.communicate(timeout=60)
+        pytest.fail("the suite did not finish:\n" + printed[-5000:])
+    print(printed)  # the counts, health and RSS figures, shown with -s or on failure
+    assert out.exists(), printed[-5000:]
+    result = json.loads(out.read_text())
+    failed = [o for o in result["outcomes"] if o["held"] is False]
+    assert failed == [], printed[-5000:]
+    assert proc.returncode == 0, printed[-5000:]
+    for cls, counts in result["counts"].items():
+        # several inputs of each class, unless this build lacks what they test
+        assert counts["tried"] >= 3 or counts["skipped"] >= 3, (cls, counts)
+    assert result["health"]["missed"] == 0
