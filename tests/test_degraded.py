@@ -131,3 +131,34 @@ def test_a_prompt_stays_answerable_when_the_channel_cannot_be_written(
         for app in (a, b):
             writes_fail(app, False)
             app.extensions["flowrun"].close()
+
+
+def test_an_unwritten_end_reaches_other_workers_once_writes_work(tmp_path):
+    from flowrun.store.control import SQLiteChannel
+    from flowrun.store.history import Store
+    from flowrun.web.executions import Registry
+
+    from .waits import wait_until
+
+    holder = Store(tmp_path, defer=lambda flush: None)
+    row = holder.create("exec-u", "u", 0)
+    holder.flush()
+    holder.db.run(lambda c: c.execute("PRAGMA query_only = 1"))
+    holder.finish(row, "completed", {"success": True}, [])
+    holder.flush()
+    assert holder.unwritten == 1
+    channel = SQLiteChannel(holder, Registry(10), interval=0.01)
+    channel.ensure_started()  # its poller tries again, with nothing else going on
+    other = Store(tmp_path)
+    try:
+        assert other.get("exec-u")["status"] == "running"  # not on disk yet
+        holder.db.run(lambda c: c.execute("PRAGMA query_only = 0"))
+        wait_until(
+            lambda: other.get("exec-u")["status"] == "completed",
+            message="the end to be written",
+        )
+        assert holder.unwritten == 0
+    finally:
+        channel.close()
+        other.close()
+        holder.close()

@@ -89,6 +89,20 @@ class _Poller:
     def _loop(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    _retried = 0.0
+
+    def _retry_history(self, store) -> None:
+        """Write the ends history could not take (a full disk), once a second,
+        so that other workers stop showing those runs ``running`` as soon as it
+        can; nothing to do, the usual case, costs an attribute read."""
+        if not store.unwritten or time.monotonic() - self._retried < 1.0:
+            return
+        self._retried = time.monotonic()
+        try:
+            store.flush()
+        except Exception:  # logged by the store; tried again in a second
+            pass
+
 
 class SQLiteChannel(_Poller):
     """Control rows in the host's SQLite database (one host, several workers).
@@ -276,6 +290,7 @@ class SQLiteChannel(_Poller):
             time.sleep(self.interval)
             if self.closed:
                 return
+            self._retry_history(self.store)
             if not len(self.registry):
                 continue
             try:
@@ -467,6 +482,7 @@ class RedisChannel(_Poller):
                 log.exception("redis control poll failed")
                 time.sleep(1)
                 continue
+            self._retry_history(self.store)
             if item is None:
                 continue
             execution_id, kind, step_index, payload = json.loads(item[1])

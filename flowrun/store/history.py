@@ -356,6 +356,11 @@ class Store:
         if failures:  # whatever went in after: the next run checks (writable)
             self.write_error = failures[-1]
 
+    @property
+    def unwritten(self) -> int:
+        """How many ends wait to be written (``flush`` tries them again)."""
+        return len(self._unwritten)
+
     def _keep_unwritten(self, end: tuple) -> None:
         if len(self._unwritten) >= _UNWRITTEN_LIMIT:
             oldest = next(iter(self._unwritten))
