@@ -39,6 +39,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 
@@ -60,6 +61,7 @@ CLASSES = (
 RSS_SLACK = 50 * 2**20  # a worker's RSS after an input: within this of its baseline
 ABORTED = "Stopped now: the request in flight was aborted"
 PROBE_SECRET = "env-probe-secret-5150"
+TOKEN = "abuse-token-8086"
 
 
 @dataclass
@@ -279,7 +281,7 @@ class Suite:
         names = {s.name for s in settings.SETTINGS}
         found = set()
         if "FLOWRUN_SERVER_HOSTS" in names:
-            found.add("host allow-list")
+            found.add("host allow-list")  # with it: token-free logs, no draining
         if hasattr(masking, "Secrets"):
             found.add("masking everywhere")
         if "FLOWRUN_DATABASE_URL" in names:
@@ -289,6 +291,18 @@ class Suite:
     def close(self):
         self.main.close()
         self.raw.close()
+        if self._guarded is not None:
+            self._guarded.close()
+
+    _guarded = None
+
+    def guarded(self) -> Server:
+        """A second deployment, with a token (started on first use)."""
+        if self._guarded is None:
+            self._guarded = Server(
+                self.workdir / "token", workers=1, env={"FLOWRUN_TOKEN": TOKEN}
+            )
+        return self._guarded
 
     # -- bookkeeping
     def check(self, cls, name, fn, requires=None):
@@ -629,6 +643,20 @@ class Suite:
             "a secret prompt answer through the other worker",
             self._secret_answer,
         )
+        for fmt in ("form-urlencoded", "json", "text"):
+            self.check(
+                "secrets",
+                f"a secret variable in a {fmt} body, in history",
+                lambda f=fmt: self._secret_body(f),
+                requires="masking everywhere",
+            )
+        for path in ("/?token=" + TOKEN, "/api/executions?token=" + TOKEN):
+            self.check(
+                "secrets",
+                f"GET {path.split('?')[0]}?token=… in the access log",
+                lambda p=path: self._token_in_log(p),
+                requires="host allow-list",
+            )
 
     def _jq_env(self, how="$ENV"):
         f = flow(
@@ -686,6 +714,33 @@ class Suite:
             200
         ] and not leaked, f"answers {answers}, in files: {leaked}"
 
+    def _secret_body(self, fmt):
+        secret = "sv-" + os.urandom(6).hex()
+        f = flow(
+            self.demo,
+            (
+                "post",
+                "/echo",
+                {
+                    "method": "POST",
+                    "body": {"key": "{{ .vars.apiKey }}", "n": 1},
+                    "bodyFormat": fmt,
+                },
+            ),
+            variables={"apiKey": secret},
+            secrets=["apiKey"],
+        )
+        status, events, eid = self.main.stream(f)
+        stored = self.main.call("GET", f"/api/executions/{eid}").text
+        return secret not in stored and status == 200, f"stream {status}"
+
+    def _token_in_log(self, path):
+        server = self.guarded()
+        server.session.get(server.url + path, allow_redirects=False, timeout=30)
+        time.sleep(0.5)  # the access line is written after the answer
+        text = server.log_path.read_bytes()
+        return TOKEN.encode() not in text, "not in the log"
+
     # -- 6. the server's own address
     def server_address(self):
         for host in ("attacker.example", "127.0.0.1.nip.io", "localhost.evil"):
@@ -695,6 +750,34 @@ class Suite:
                 lambda h=host: self._rebinding(h),
                 requires="host allow-list",
             )
+        for how in ("bearer", "query", "cookie"):
+            self.check(
+                "server address",
+                f"a non-ASCII token ({how})",
+                lambda h=how: self._credentials(h),
+                requires="host allow-list",
+            )
+
+    def _credentials(self, how):
+        server = self.guarded()
+        bad = "tøken-ünicode"
+        if how == "bearer":
+            resp = server.session.get(
+                server.url + "/api/executions",
+                headers={"Authorization": "Bearer " + bad},
+                timeout=30,
+            )
+        elif how == "query":
+            resp = server.session.get(
+                server.url + "/?token=" + quote(bad), allow_redirects=False, timeout=30
+            )
+        else:
+            resp = server.session.get(
+                server.url + "/api/executions",
+                headers={"Cookie": "flowrun_token=" + bad},
+                timeout=30,
+            )
+        return resp.status_code == 401, f"{resp.status_code}"
 
     def _rebinding(self, host):
         headers = {"Host": host, "Origin": f"http://{host}"}
@@ -722,6 +805,12 @@ class Suite:
             "a target name that does not resolve, through a proxy",
             self._proxy,
         )
+        self.check(
+            "degraded",
+            "a 300 MB unauthenticated POST",
+            self._huge_body,
+            requires="host allow-list",
+        )
         self.check("degraded", "a full data disk", self._full_disk)
         self.check(
             "degraded",
@@ -746,6 +835,21 @@ class Suite:
             elif end["interrupted"] != (final == "interrupted"):
                 wrong += 1
         return wrong == 0, f"answers {seen}, {wrong} wrong"
+
+    def _huge_body(self):
+        """Announce 300 MB, send 1 MB: the answer must come without the rest."""
+        with socket.create_connection(("127.0.0.1", self.main.port), timeout=10) as c:
+            head = (
+                "POST /api/execute HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {300 * 2**20}\r\n\r\n"
+            )
+            c.sendall(head.encode())
+            with contextlib.suppress(OSError):
+                c.sendall(b" " * 2**20)
+            answer = c.recv(200).decode("latin-1")
+        status = answer.split(" ", 2)[1] if answer.startswith("HTTP/") else answer
+        return status == "413", f"answered {status} after 1 MB of 300"
 
     def _race_once(self, f, other):
         """Run ``f``; stop it through ``other`` about when its last step ends."""
