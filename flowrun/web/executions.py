@@ -301,7 +301,9 @@ class Execution:
         """Record and queue one event; True if it was ``end``."""
         if ev.name == "end" and self.recorder.row.error is not None:
             # Why the run stopped, since its history cannot say it.
-            self._emit(events.Error(self.id, unrecorded(self.recorder.row.error), None))
+            self._emit(
+                events.Error(self.id, unrecorded_message(self.recorder.row.error), None)
+            )
         data = ev.to_dict()
         text = self._encode(ev, data)
         self._record(ev, data, text)
@@ -387,7 +389,7 @@ class Execution:
         self.queue.put(GONE)
 
 
-def unrecorded(reason: str) -> str:
+def unrecorded_message(reason: str) -> str:
     """The message of a run that stopped, or did not start, for want of history."""
     return f"History cannot be recorded ({reason}): the run was stopped"
 
