@@ -48,7 +48,9 @@ def test_a_run_whose_history_cannot_be_written_sends_nothing(app, client, hits):
         assert body["error"].startswith("History cannot be recorded (")
         assert body["errors"][0]["path"] == "FLOWRUN_DATA_DIR"
     assert hits.paths() == []
+    assert_unhealthy(client, "History cannot be recorded (")
     writes_fail(app, False)  # mended: runs are recorded again
+    assert client.get("/api/health").status_code == 200
     _, events = run_events(client, flow)
     assert events[-1][1]["success"] is True
     assert client.get("/api/executions").get_json()["executions"][0]["status"] == (
@@ -56,13 +58,23 @@ def test_a_run_whose_history_cannot_be_written_sends_nothing(app, client, hits):
     )
 
 
+def assert_unhealthy(client, reason: str) -> None:
+    """/api/health answers 503 with ``reason`` in its error."""
+    resp = client.get("/api/health")
+    assert resp.status_code == 503 and resp.is_json
+    found = resp.get_json()
+    assert found["status"] == "unavailable" and reason in found["error"]
+
+
 def test_a_full_disk_refuses_new_runs(client, hits, monkeypatch):
+    assert client.get("/api/health").status_code == 200
     monkeypatch.setattr("flowrun.store.history.free_bytes", lambda path: 4096)
     flow = make_flow(hits, node("first", "/items"))
     body = assert_error(client.post("/api/execute-stream", json={"config": flow}), 503)
     assert "is full (4096 bytes free)" in body["error"]
     assert client.post("/api/execute", json={"config": flow}).status_code == 503
     assert hits.paths() == []
+    assert_unhealthy(client, "is full (4096 bytes free)")
 
 
 def _damage(path) -> None:
@@ -93,9 +105,9 @@ def test_a_damaged_database_refuses_runs_and_answers_json(tmp_path, hits):
             body = assert_error(client.post(path, json={"config": flow}), 503)
             assert "is damaged: database disk image is malformed" in body["error"]
         assert hits.paths() == []
-        for path in ("/api/executions", "/api/health"):
-            resp = client.get(path)
-            assert resp.status_code in (200, 503) and resp.is_json
+        resp = client.get("/api/executions")
+        assert resp.status_code in (200, 503) and resp.is_json
+        assert_unhealthy(client, "is damaged: database disk image is malformed")
     finally:
         app.extensions["flowrun"].close()
 
