@@ -144,7 +144,7 @@ def new_session() -> requests.Session:
 class Server:
     """A gunicorn deployment of this checkout, with its own data directory."""
 
-    def __init__(self, workdir: Path, workers: int = 2, env=None):
+    def __init__(self, workdir: Path, workers: int = 2, env=None, ready=(200,)):
         self.workdir = workdir
         self.port = _common.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -154,7 +154,7 @@ class Server:
         self._log = open(self.log_path, "wb")
         extra = {"FLOWRUN_HEARTBEAT_S": "1", **(env or {})}
         self.proc = _common.start_server(
-            self.port, workdir, workers, extra_env=extra, log=self._log
+            self.port, workdir, workers, extra_env=extra, log=self._log, ready=ready
         )
         self.session = new_session()
 
@@ -934,6 +934,7 @@ class Suite:
             time.sleep(0.05)
         (fill or self._fill)(disk)
         refused = server.stream(flow(demo, ("a", "/items", {})))
+        health = server.call("GET", "/api/health").status_code  # the same worker
         answer = {
             "executionId": waiting["id"],
             "stepIndex": 0,
@@ -963,11 +964,12 @@ class Suite:
             final = server.history(waiting["id"])["status"]
         ok = (
             refused[0] == 503
+            and health == 503
             and codes == [503, 200]
             and "end" in waiting
             and final != "running"
         )
-        note = f"new run {refused[0]}, answers {codes}, then {final}"
+        note = f"new run {refused[0]}, health {health}, answers {codes}, then {final}"
         return ok, note
 
     @staticmethod
@@ -1018,7 +1020,7 @@ class Suite:
             for page in range(size // 4096 // 2, size // 4096, 3):
                 f.seek(page * 4096)
                 f.write(os.urandom(4096))
-        server = Server(self.workdir / "damaged", workers=1)
+        server = Server(self.workdir / "damaged", workers=1, ready=(503,))
         try:
             demo = server.url + "/demo"
             codes = [server.stream(flow(demo, ("a", "/items", {})))[0]]
@@ -1035,7 +1037,8 @@ class Suite:
             ok = (
                 codes == [503, 503]
                 and json_reads
-                and all(r.status_code in (200, 503) for r in reads)
+                and reads[0].status_code in (200, 503)
+                and reads[1].status_code == 503
             )
             return ok, f"runs {codes}, reads {[r.status_code for r in reads]}"
         finally:
