@@ -12,7 +12,7 @@ import resource
 import signal
 
 from flowrun import settings as _settings
-from flowrun.web import serving
+from flowrun.web import memory, serving
 
 # gevent: every open SSE stream and every running execution is a greenlet, not a
 # thread. The worker monkey-patches the standard library before importing the app,
@@ -87,12 +87,22 @@ def post_worker_init(worker):
     # SIGTERM (a restart or a deploy): stop this worker's runs the graceful way,
     # so each completes its step in flight, sends `end` and is recorded as
     # interrupted, and the worker exits then instead of after graceful_timeout.
+    # A step that would outlast graceful_timeout (a long timeout, a target that
+    # trickles) is aborted a few seconds before it: the worker would be killed
+    # mid-step, its runs' `end` never sent nor recorded.
     previous = signal.getsignal(signal.SIGTERM)
+    grace = worker.cfg.graceful_timeout
+    force_after = max(grace / 2, grace - 5)
 
     def stop_runs(signum, frame):
         state = getattr(worker.wsgi, "extensions", {}).get("flowrun")
         if state is not None:
             state.stop_all()
+            # In a greenlet of its own: this handler runs in gevent's loop, where
+            # nothing may wait.
+            import gevent
+
+            gevent.spawn_later(force_after, state.stop_all, True)
         if callable(previous):
             previous(signum, frame)
 
@@ -107,6 +117,9 @@ def post_worker_init(worker):
     # ~3.5 % (docs/design.md). Cycles are still collected.
     gc.freeze()
     gc.set_threshold(50_000, 10, 10)
+
+    # A large request, response or event leaves no memory behind (memory.py).
+    memory.map_large_blocks()
 
 
 def when_ready(server):

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -85,8 +86,8 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def wait_http(url: str, timeout: float = 30.0, proc=None) -> None:
-    """Wait until ``url`` answers 200 (bounded), or raise."""
+def wait_http(url: str, timeout: float = 30.0, proc=None, statuses=(200,)) -> None:
+    """Wait until ``url`` answers with one of ``statuses`` (bounded), or raise."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -94,8 +95,12 @@ def wait_http(url: str, timeout: float = 30.0, proc=None) -> None:
             raise RuntimeError(f"process exited with {proc.returncode} before {url}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
+                if r.status in statuses:
                     return
+        except urllib.error.HTTPError as exc:
+            if exc.code in statuses:
+                return
+            last = exc
         except OSError as exc:
             last = exc
         time.sleep(0.1)
@@ -236,11 +241,14 @@ def start_server(
     log=None,
     repo=None,
     app: str = "app:app",
+    ready=(200,),
 ):
     """Start ``gunicorn -c gunicorn.conf.py app:app`` in the repo; wait for health.
 
     ``repo``: another checkout to serve (e.g. a patched copy), default this one.
     ``app``: another WSGI app; ``standin_app:app`` is found in ``bench/``.
+    ``ready``: the health statuses that mean it is up (503: up, but it cannot
+    record history).
     """
     env = server_env(port, workdir, workers, extra_env)
     repo = Path(repo) if repo else ROOT
@@ -253,7 +261,8 @@ def start_server(
     cmd = [gunicorn, "-c", "gunicorn.conf.py", "--workers", str(workers), app]
     proc = start(cmd, env=env, cwd=str(repo), stdout=log, stderr=log)
     try:
-        wait_http(f"http://127.0.0.1:{port}/api/health", timeout=60, proc=proc)
+        url = f"http://127.0.0.1:{port}/api/health"
+        wait_http(url, timeout=60, proc=proc, statuses=ready)
         # all workers up (the first health answer can come while others boot)
         deadline = time.monotonic() + 30
         while len(children(proc.pid)) < workers and time.monotonic() < deadline:

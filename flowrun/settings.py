@@ -62,7 +62,8 @@ SETTINGS = (
         "FLOWRUN_MAX_REQUEST_BYTES",
         10_485_760,
         "Largest request a step may send (URL, headers and body, after placeholders); "
-        "a larger one fails the step before anything is sent.",
+        "a larger one fails the step before anything is sent, and its placeholders "
+        "are substituted no further.",
         int,
     ),
     Setting(

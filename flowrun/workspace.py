@@ -19,6 +19,7 @@ from flowrun import environments, text
 from flowrun.documents import DocumentError, decode
 from flowrun.engine.flow import normalize
 from flowrun.errors import FlowInvalid, located
+from flowrun.jsontext import escape_surrogates
 from flowrun.resources import examples_dir
 
 FLOW_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -67,7 +68,8 @@ class Workspace:
         path = self.path(name)
         created = not path.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
-        _replace(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(doc, indent=2, ensure_ascii=False)
+        _replace(path, escape_surrogates(text) + "\n")
         return created
 
     def seed(self, port: int = 8000) -> None:

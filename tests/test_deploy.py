@@ -769,6 +769,63 @@ def test_sigterm_ends_runs_gracefully(tmp_path, hits):
     assert len(run_hits(hits, "term")) == 1
 
 
+def test_sigterm_aborts_a_step_that_would_outlast_the_graceful_timeout(tmp_path, hits):
+    """A run stuck on a long step still ends with `end`, recorded, before the
+    worker exits: its request is aborted a few seconds before graceful_timeout."""
+    from flowrun.store.history import Store
+
+    gunicorn = Gunicorn(tmp_path, workers=1, args=("--graceful-timeout", "6"))
+    try:
+        held = [("stuck", "/items?hold=sigterm-stuck&run=stuck", {"timeout": 60})]
+        stream = Stream(
+            gunicorn, flow_of(hits, "stuck", *held, ("after", "/items", {}))
+        )
+        stream.until("step_start")
+        wait_until(lambda: hits.held("sigterm-stuck"), message="the held request")
+        gunicorn.proc.send_signal(signal.SIGTERM)
+        step = stream.until("step")
+        end = stream.until("end")
+        stream.close()
+        assert end is not None, "the stream was cut without an end event"
+        assert step[1]["status"] == "failed"
+        assert step[1]["error"] == "Stopped now: the request in flight was aborted"
+        assert end[1]["interrupted"] is True and end[1]["notRun"] == ["after"]
+        assert gunicorn.proc.wait(20) == 0
+    finally:
+        hits.release("sigterm-stuck")
+        gunicorn.close()
+    store = Store(tmp_path / f"data-{gunicorn.port}")
+    found = store.get(stream.id)
+    store.close()
+    assert found["status"] == "interrupted"
+    assert [s["status"] for s in found["steps"]] == ["failed", "not_run"]
+
+
+def test_a_forced_stop_through_either_worker(server, hits):
+    for n in range(2):
+        key = f"force-{n}"
+        stream = Stream(server, flow_of(hits, key, ("held", f"/items?hold={key}", {})))
+        try:
+            stream.until("step_start")
+            wait_until(lambda key=key: hits.held(key), message="the held request")
+            conn = (server.connection_to if n else server.connection_to)(
+                stream.worker if n else None, None if n else stream.worker
+            )
+            status, body, worker = server.call(
+                "POST", f"/api/executions/{stream.id}/stop", {"force": True}, conn=conn
+            )
+            conn.close()
+            assert status == 202 and (worker != stream.worker) == bool(n)
+            step = stream.until("step")
+            end = stream.until("end")
+        finally:
+            hits.release(key)
+            stream.close()
+        assert step[1]["error"] == "Stopped now: the request in flight was aborted"
+        assert end[1]["interrupted"] is True
+        assert server.wait_status(stream.id)["status"] == "interrupted"
+
+
 @pytest.fixture(scope="module")
 def redis_workers(tmp_path_factory, redis_url):
     gunicorn = Gunicorn(

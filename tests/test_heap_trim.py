@@ -213,3 +213,44 @@ def test_the_free_lists_are_emptied_before_the_trim():
         registry.remove(ident)
     recorded.run_jobs()
     assert calls == ["collect", "trim"]
+
+
+_LARGE_BLOCKS = """
+import sys
+from pathlib import Path
+from flowrun.web import memory
+
+def rss():
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+
+if sys.argv[1] == "mapped":
+    assert memory.map_large_blocks()
+base = rss()
+for size in (300_000, 2_000_000, 8_000_000):  # as a run's bodies and events grow
+    blocks, pins = [], []
+    for i in range(20):
+        block = "x" * size + str(i)
+        blocks.append(block)
+        pins.append(str(i) * 600)  # small blocks between: the heap cannot shrink
+    del blocks
+print((rss() - base) // 2**20)
+"""
+
+
+@pytest.mark.skipif(malloc_trim() is None, reason="glibc only")
+def test_large_blocks_leave_no_memory_behind_once_freed():
+    import subprocess
+    import sys
+
+    def kept(mode):
+        out = subprocess.run(
+            [sys.executable, "-c", _LARGE_BLOCKS, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(out.stdout)
+
+    # glibc alone keeps most of the ~180 MiB of 8 MB blocks it gave out.
+    assert kept("heap") > 100
+    assert kept("mapped") < 20

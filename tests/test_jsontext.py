@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from flowrun.jsontext import dumps
+from flowrun.jsontext import clean, dumps, escape_surrogates
 
 
 def standard(value) -> str:
@@ -52,3 +52,28 @@ def test_nan_and_infinities_become_null_which_json_parsers_accept():
     text = dumps({"a": math.nan, "b": math.inf, "c": -math.inf})
     assert text == '{"a":null,"b":null,"c":null}'
     assert json.loads(text, parse_constant=lambda name: pytest.fail(name))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": "\ud800"},
+        {"lone low": "x\udfffy", "é": "✓"},
+        {"\udc80 key": ["\x00 nul", "\udbff"]},
+    ],
+)
+def test_lone_surrogates_are_escaped_so_the_text_is_utf8(value):
+    text = dumps(value)
+    text.encode("utf-8")  # the stream and SQLite take it
+    assert json.loads(text) == value  # a reader gets the same strings back
+    assert "✓" in text or "✓" not in str(value)  # other characters stay as they are
+
+
+def test_clean_replaces_what_utf8_cannot_carry():
+    assert clean("flow \ud800 name") == "flow \ufffd name"
+    assert clean("plain é ✓") == "plain é ✓"
+
+
+def test_escape_surrogates_leaves_ordinary_json_alone():
+    text = json.dumps({"a": "é\u2028"}, ensure_ascii=False)
+    assert escape_surrogates(text) is text

@@ -390,17 +390,86 @@ def test_a_deferred_step_is_visible_to_its_own_process_at_once(tmp_path):
 
 def test_a_group_that_cannot_be_written_is_logged_not_raised(tmp_path, caplog):
     store = Store(tmp_path, defer=lambda flush: None)
-    seq = store.create("exec-f", "f", 1)
-    store.step(seq, 0, "completed", "{}")
+    row = store.create("exec-f", "f", 1)
+    store.step(row, 0, "completed", "{}")
     store.db.conn.execute("DROP TABLE steps")  # the write will fail
-    with caplog.at_level("ERROR", logger="flowrun"):
+    with caplog.at_level("WARNING", logger="flowrun"):
         store.flush()  # called by the SSE stream before it writes: must not raise
-    assert "recording 1 execution(s), 1 step(s) and 0 end(s) in history failed" in (
-        caplog.text
-    )
-    assert seq.seq is None  # its row was rolled back with the steps
-    store._pending.clear()
+    assert "1 step(s) and 0 end(s) in history together failed" in caplog.text
+    assert "step 1 of exec-f not recorded: OperationalError" in caplog.text
+    # Written alone, the execution's row went in; nothing of its steps could.
+    assert row.seq is not None
+    assert row.error == "OperationalError: no such table: steps"
+    assert store.write_error == row.error
     store.db.conn.close()
+
+
+def _bad_text() -> str:
+    """A step's JSON that SQLite refuses: a lone surrogate that was not escaped."""
+    return '{"id":"b","name":"B","method":"GET","url":"/x","body":"\ud800"}'
+
+
+def test_one_bad_row_costs_no_other_run_its_history(tmp_path):
+    store = Store(tmp_path, defer=lambda flush: None)
+    good = [store.create(f"exec-good-{i}", "good", 2) for i in range(40)]
+    bad = [store.create(f"exec-bad-{i}", "bad", 2) for i in range(5)]
+    for i in range(2):
+        for row in good:
+            store.step(row, i, "completed", f'{{"stepIndex": {i}}}')
+        for row in bad:
+            store.step(row, i, "completed", _bad_text())
+    for row in good + bad:
+        store.finish(row, "completed", {"success": True}, [])
+    store.flush()
+    for row in good:
+        found = store.get(row.values[0])
+        assert found["status"] == "completed"
+        assert [s["stepIndex"] for s in found["steps"]] == [0, 1]
+    for row in bad:
+        found = store.get(row.values[0])
+        assert found["status"] == "completed"  # the end was written
+        assert row.error is None  # the run could go on: its failure is recorded
+        for index, step in enumerate(found["steps"]):
+            assert step["stepIndex"] == index
+            assert (step["id"], step["name"], step["method"]) == ("b", "B", "GET")
+            assert step["error"].startswith(
+                "The record of this step could not be stored: UnicodeEncodeError"
+            )
+    # A write failed: the next run checks that writes work (they do).
+    assert store.write_error.startswith("UnicodeEncodeError")
+    assert store.writable() is None and store.write_error is None
+    store.close()
+
+
+def test_a_flow_name_sqlite_refuses_is_recorded_cleaned(tmp_path):
+    store = Store(tmp_path, defer=lambda flush: None)
+    row = store.create("exec-n", "x\ud800y", 0)
+    store.flush()
+    assert row.error is None
+    assert store.get("exec-n")["flowName"] == "x\ufffdy"
+    store.close()
+
+
+def test_an_end_that_cannot_be_written_is_tried_again_and_shown_meanwhile(tmp_path):
+    store = Store(tmp_path, defer=lambda flush: None)
+    row = store.create("exec-e", "e", 0)
+    store.flush()
+    store.finish(row, "completed", {"success": True}, [])
+    store.db.conn.execute("PRAGMA query_only = 1")  # writes now fail
+    store.flush()
+    assert row.error.startswith("OperationalError")
+    assert store.writable() is not None
+    # Readers in this process see the end it holds, not a finished run "running".
+    assert store.get("exec-e")["status"] == "completed"
+    assert store.list()[0]["status"] == "completed"
+    assert store.state("exec-e")["status"] == "completed"
+    store.db.conn.execute("PRAGMA query_only = 0")
+    assert store.writable() is None  # a write works again
+    store.flush()
+    other = Store(tmp_path)  # another worker reads what is on disk
+    assert other.get("exec-e")["status"] == "completed"
+    other.close()
+    store.close()
 
 
 def test_authorization_value_is_masked_in_later_steps_too(client, hits):

@@ -8,7 +8,7 @@ from flowrun.engine import paths
 from flowrun.engine.budget import Budget, RegexError, compile_regex
 from flowrun.engine.jq import JqFailure, JqTimeout, run_jq
 from flowrun.engine.placeholders import Context, substitute
-from flowrun.errors import BudgetExceeded, UnresolvedPlaceholder
+from flowrun.errors import BudgetExceeded, RequestTooLarge, UnresolvedPlaceholder
 
 OPERATORS = (
     "exists",
@@ -266,7 +266,7 @@ def validate_response(
             try:
                 budget.tick()  # the costly kinds check the budget themselves
                 results.extend(_KINDS.get(kind, _unknown)(spec, response, ctx))
-            except UnresolvedPlaceholder as exc:
+            except (UnresolvedPlaceholder, RequestTooLarge) as exc:
                 results.append({"type": kind, "passed": False, "message": str(exc)})
             except BudgetExceeded as exc:
                 results.append({"type": kind, "passed": False, "message": str(exc)})
@@ -457,7 +457,7 @@ def _holds(cond: dict, ctx: Context) -> tuple[bool, str]:
             if not passed:
                 return False, f"{what}: {message}"
         return True, ""
-    except (UnresolvedPlaceholder, paths.PathSyntaxError) as exc:
+    except (UnresolvedPlaceholder, RequestTooLarge, paths.PathSyntaxError) as exc:
         return False, str(exc)
 
 

@@ -3,6 +3,12 @@
 ``Controls`` is thread-safe: the web layer, another worker's message or a terminal
 calls ``stop``/``answer``/``resume`` while the engine waits in ``ask``,
 ``wait_continue`` or ``sleep``.
+
+A stop lets the step in flight finish; a forced stop (``stop(force=True)``) also
+aborts its request, through the callbacks the engine gave ``on_force``. Once the
+engine has decided how the run ends (``seal``), a stop that comes too late to change
+it is refused (``stop`` returns False), so that a stop that was accepted always
+ends the run ``interrupted``.
 """
 
 from __future__ import annotations
@@ -33,11 +39,29 @@ class Controls:
         self.waiting_input: int | None = None  # stepIndex of the pending prompt
         self.waiting_continue = False
         self._continue = False
+        self.forced = False
+        self._aborts: list = []  # what aborts the request in flight (on_force)
+        self._sealed = False
 
     # -- called by whoever steers the run -------------------------------------
-    def stop(self) -> None:
-        self.cancelled.set()
+    def stop(self, force: bool = False) -> bool:
+        """Stop after the step in flight, or with ``force`` abort it now.
+
+        True if the run will end ``interrupted``; False if it had already ended
+        otherwise (``seal``), and the stop changes nothing.
+        """
+        with self._lock:
+            if self._sealed and not self.cancelled.is_set():
+                return False
+            self.cancelled.set()
+            aborts = ()
+            if force and not self.forced:
+                self.forced = True
+                aborts = tuple(self._aborts)
         self._wake.set()
+        for abort in aborts:
+            abort()
+        return True
 
     def answer(self, step_index: int, values: dict) -> str:
         """Deliver prompt answers: ``ok``, ``answered`` (already) or ``not_waiting``."""
@@ -61,6 +85,32 @@ class Controls:
         return True
 
     # -- called by the engine ---------------------------------------------------
+    def on_force(self, abort) -> None:
+        """Call ``abort()`` on a forced stop (at once if one came already)."""
+        with self._lock:
+            self._aborts.append(abort)
+            forced = self.forced
+        if forced:
+            abort()
+
+    def seal(self) -> bool:
+        """The run is ending: True if it was stopped (it ends ``interrupted``).
+
+        From now on ``stop`` accepts only what changes nothing: a stop of a run
+        that ends otherwise is refused.
+        """
+        with self._lock:
+            self._sealed = True
+            if self.cancelled.is_set():
+                return True
+        # A stop recorded elsewhere (another worker) before this check ends the
+        # run interrupted; one recorded after it is refused when it is delivered.
+        if self.external_stop():
+            with self._lock:
+                self.cancelled.set()
+            return True
+        return False
+
     def expect_input(self, step_index: int) -> None:
         """Accept answers for ``step_index`` from now on (before the prompt is sent).
 

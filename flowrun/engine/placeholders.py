@@ -1,7 +1,16 @@
-"""``{{ … }}`` placeholders: parsing, resolution and typed substitution."""
+"""``{{ … }}`` placeholders: parsing, resolution and typed substitution.
+
+What a substitution renders is bounded by ``FLOWRUN_MAX_REQUEST_BYTES``: a value used
+a thousand times (``{{ .vars.big }}`` of 100,000 characters) would otherwise build
+a request of hundreds of megabytes before anything could refuse it. The values are
+counted as they are put in (``Room``), and the substitution stops with
+``RequestTooLarge`` as soon as they pass the limit: for a step's request, its URL,
+headers and body together; for a prompt or a check, each value on its own.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import uuid
@@ -10,7 +19,7 @@ from datetime import UTC, datetime
 
 from flowrun.engine import paths
 from flowrun.engine.budget import Budget
-from flowrun.errors import UnresolvedPlaceholder
+from flowrun.errors import RequestTooLarge, UnresolvedPlaceholder
 
 # What a string's text is made of, read left to right: ``\{{`` is a literal ``{{``
 # (with the ``}}`` that closes it on the same line, if any, kept as text too), and
@@ -41,6 +50,52 @@ class NodeResult:
     http_status: int | None = None
 
 
+MAX_BYTES = 10_485_760  # FLOWRUN_MAX_REQUEST_BYTES's default
+
+
+class Room:
+    """How much more a rendering may take, in characters (``FLOWRUN_MAX_REQUEST_BYTES``;
+    UTF-8 takes at least a byte for each, and the client counts the exact bytes
+    of what it sends)."""
+
+    __slots__ = ("limit", "left", "what")
+
+    def __init__(self, limit: int, what: str = "Value"):
+        self.limit = limit
+        self.left = limit
+        self.what = what
+
+    def take(self, value, shown: str, where: str) -> None:
+        """Count ``value`` in; raise RequestTooLarge once past the limit."""
+        self.left -= size_of(value, self.left + 1)
+        if self.left < 0:
+            raise RequestTooLarge(
+                f"{self.what} too large: substituting {shown} at {where} takes it "
+                f"past FLOWRUN_MAX_REQUEST_BYTES ({self.limit} bytes)"
+            )
+
+
+def size_of(value, cap: int) -> int:
+    """About how many characters ``value`` takes in a request (as text or JSON),
+    counted only until past ``cap``."""
+    if isinstance(value, str):
+        return len(value)
+    total, todo = 0, [value]
+    while todo and total <= cap:
+        item = todo.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, dict):
+            total += 2 + 4 * len(item) + sum(len(str(k)) for k in item)
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            total += 2 + len(item)
+            todo.extend(item)
+        else:  # a number, true, false or null
+            total += len(str(item))
+    return total
+
+
 @dataclass
 class Context:
     """Everything a placeholder can refer to during one run, and the step's budget."""
@@ -53,6 +108,20 @@ class Context:
     # what the current step's placeholders and checks may still spend (the run
     # gives each step its own)
     budget: Budget = field(default_factory=Budget)
+    # FLOWRUN_MAX_REQUEST_BYTES; ``room`` is what the rendering under way may
+    # still take (``rendering``), None between renderings
+    max_bytes: int = MAX_BYTES
+    room: Room | None = None
+
+    @contextlib.contextmanager
+    def rendering(self, what: str = "Request"):
+        """Count every substitution inside against one ``Room`` (a request's URL,
+        headers and body together)."""
+        self.room = Room(self.max_bytes, what)
+        try:
+            yield
+        finally:
+            self.room = None
 
 
 @dataclass(frozen=True)
@@ -154,8 +223,17 @@ def substitute(value, ctx: Context, where: str, records: list | None, typed=True
 
     A string that is exactly one placeholder takes the value's JSON type when
     ``typed``; otherwise values are rendered as text. ``\\{{`` becomes a literal
-    ``{{``. Dict keys are not touched.
+    ``{{``. Dict keys are not touched. Raise RequestTooLarge once what is rendered
+    passes ``ctx.max_bytes`` (inside ``ctx.rendering()``: with what it rendered
+    before).
     """
+    if ctx.room is None:
+        with ctx.rendering("Value"):
+            return _substitute(value, ctx, where, records, typed)
+    return _substitute(value, ctx, where, records, typed)
+
+
+def _substitute(value, ctx: Context, where: str, records: list | None, typed: bool):
     if isinstance(value, str):
         if "{{" not in value:
             return value
@@ -172,12 +250,12 @@ def substitute(value, ctx: Context, where: str, records: list | None, typed=True
         return TOKEN.sub(repl, value)
     if isinstance(value, dict):
         return {
-            k: substitute(v, ctx, f"{where}.{k}", records, typed)
+            k: _substitute(v, ctx, f"{where}.{k}", records, typed)
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [
-            substitute(v, ctx, f"{where}[{i}]", records, typed)
+            _substitute(v, ctx, f"{where}[{i}]", records, typed)
             for i, v in enumerate(value)
         ]
     return value
@@ -216,6 +294,7 @@ def escape(text: str) -> str:
 def _one(expr: str, shown: str, ctx: Context, where: str, records: list | None):
     ctx.budget.tick()
     value = lookup(expr, ctx)
+    ctx.room.take(value, shown, where)
     if records is not None:
         source = expr.strip().split(".")[1] if expr.strip().startswith(".") else ""
         records.append(

@@ -1,8 +1,9 @@
 """The one execution engine: a validated flow plus run options → ordered events.
 
 Pure and synchronous (no Flask). The caller steers a run through ``Controls``:
-cancellation (checked between steps and while waiting; a request in flight is never
-aborted), answers to prompts, and ``continue`` signals for step/auto modes.
+cancellation (checked between steps and while waiting; a request in flight is
+aborted only by a forced stop), answers to prompts, and ``continue`` signals for
+step/auto modes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from flowrun.errors import (
 from flowrun.http.client import Client
 from flowrun.http.forms import form_urlencode
 from flowrun.http.guard import NetworkGuard
+from flowrun.jsontext import clean, escape_surrogates
 from flowrun.settings import split
 from flowrun.store.masking import Secrets
 
@@ -147,6 +149,7 @@ class Run:
             vars=variables,
             inputs=dict(self.options.inputs),
             node_ids=frozenset(n["id"] for n in self.nodes),
+            max_bytes=self.settings.max_request_bytes,
         )
         self.secrets = Secrets(
             {
@@ -232,13 +235,14 @@ class Run:
                     break
                 if not (yield from self._node(index, node, tally)):
                     break
-            else:
-                # A stop that arrived while the last step was in flight: that step
-                # completed, but the person asked to stop, so the run says so.
-                tally.interrupted = self.controls.should_stop()
         finally:
             if self._client is not None:
                 self._client.close()
+        # A stop that arrived while the last step was in flight: that step
+        # completed, but the person asked to stop, so the run says so. Past this
+        # point a stop is refused (409): it could not change how the run ended.
+        if self.controls.seal():
+            tally.interrupted = True
         yield events.End(
             eid,
             success=not tally.interrupted and tally.failed == 0,
@@ -414,6 +418,7 @@ class Run:
             )
             self.failures[node["id"]] = OTHER
             return self._finish(record, node, started, error=str(exc))
+        url = clean(url)  # a URL cannot carry a lone surrogate either
         record["url"] = url
         yield events.StepStart(
             eid, index + 1, index, node["id"], record["name"], method, url
@@ -435,7 +440,15 @@ class Run:
         return self._finish(record, node, started, error=error)
 
     def _render(self, node: dict, subs: list[dict]) -> tuple[str, dict, object]:
-        """The node's URL, headers and body with placeholders substituted."""
+        """The node's URL, headers and body with placeholders substituted.
+
+        Raise RequestTooLarge as soon as they pass FLOWRUN_MAX_REQUEST_BYTES
+        together, before the rest is built.
+        """
+        with self.ctx.rendering():
+            return self._render_all(node, subs)
+
+    def _render_all(self, node: dict, subs: list[dict]) -> tuple[str, dict, object]:
         ctx, defaults = self.ctx, self.defaults
         url = join_url(
             substitute(defaults.get("baseUrl", ""), ctx, "baseUrl", subs, False),
@@ -534,6 +547,8 @@ class Run:
                 s.verify_tls,
                 s.max_request_bytes,
             )
+            # A forced stop aborts the request in flight (StepAborted).
+            self.controls.on_force(self._client.abort)
         return self._client
 
 
@@ -543,10 +558,11 @@ def _internal(exc: Exception) -> str:
 
 def _wire(headers: dict) -> dict:
     """Header values as sent: http.client would send other text than ASCII as
-    latin-1 (or raise), so such values are sent as UTF-8 bytes."""
+    latin-1 (or raise), so such values are sent as UTF-8 bytes (a lone surrogate,
+    which UTF-8 cannot carry, as U+FFFD)."""
     if all(v.isascii() for v in headers.values()):
         return headers
-    return {k: v if v.isascii() else v.encode() for k, v in headers.items()}
+    return {k: v if v.isascii() else clean(v).encode() for k, v in headers.items()}
 
 
 def _encode_body(method, body, headers, node, defaults):
@@ -557,8 +573,10 @@ def _encode_body(method, body, headers, node, defaults):
     fmt = node.get("bodyFormat") or defaults.get("bodyFormat")
     if "x-www-form-urlencoded" in content_type.lower():
         fmt = "form-urlencoded"
+    # Text a target or a flow gave may hold lone surrogates, which UTF-8 cannot
+    # carry: JSON sends them escaped, other text as U+FFFD.
     if isinstance(body, str):
-        return body.encode(), body
+        return clean(body).encode(), body
     if fmt == "form-urlencoded":
         if not content_type:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -566,10 +584,11 @@ def _encode_body(method, body, headers, node, defaults):
         return encoded.encode(), encoded
     if fmt == "text":
         text = paths.text(body)
-        return text.encode(), text
+        return clean(text).encode(), text
     if not content_type:
         headers["Content-Type"] = "application/json"
-    return json.dumps(body, ensure_ascii=False).encode(), body
+    text = escape_surrogates(json.dumps(body, ensure_ascii=False))
+    return text.encode(), body
 
 
 def run_flow(flow, options=None, controls=None, settings=None, execution_id=None):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from flowrun.jsontext import clean
+
 
 def encode_form(value, prefix: str = "") -> list[tuple[str, str]]:
     """Flatten an object into form pairs: nested keys ``a[b]``, arrays ``a[]``."""
@@ -23,6 +25,8 @@ def encode_form(value, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def form_urlencode(value) -> str:
+    # clean: a lone surrogate (from a target's JSON) cannot be UTF-8 encoded
     return "&".join(
-        f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in encode_form(value)
+        f"{quote(clean(k), safe='[]')}={quote(clean(v), safe='')}"
+        for k, v in encode_form(value)
     )

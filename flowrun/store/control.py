@@ -13,7 +13,10 @@ executions:
 
 A stop is *recorded* before the stop request is answered, and the execution consults
 that record synchronously before every step (``stop_requested``), so no step starts
-once the 202 is out, whichever worker answered it.
+once the 202 is out, whichever worker answered it. The holder then says whether the
+stop came in time (a run that has already ended otherwise refuses it), and the
+worker that recorded it waits for that verdict: a 202 always ends ``interrupted``.
+A forced stop (kind ``force``) is a stop that also aborts the request in flight.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ log = logging.getLogger("flowrun")
 STOPS_NAME = "flowrun.stops"  # the stop generation counter, next to the database
 DAY = 86400  # answered control rows are kept this long (a late answer is a 409)
 _PRUNE_EVERY = 20
+# How long a stop request waits for the holder's verdict; past it (a holder that
+# is gone) the stop stands as recorded, and the run is marked interrupted by
+# whoever finds its process gone.
+VERDICT_WAIT_S = 5.0
+_VERDICT_POLL_S = 0.01
+_STOPS = ("stop", "force")
 
 
 class _Poller:
@@ -59,20 +68,40 @@ class _Poller:
         """See ``Store.stop_generation``; None: ask ``stop_requested`` every time."""
         return None
 
-    def deliver(self, execution_id: str, kind: str, step_index, payload) -> None:
+    def deliver(self, execution_id: str, kind: str, step_index, payload):
+        """Hand a control to the execution if this process holds it.
+
+        For a stop, the verdict: True if the run ends ``interrupted``, False if it
+        had already ended otherwise; None when this process does not hold it.
+        """
         execution = self.registry.get(execution_id)
         if execution is None:
-            return
+            return None
         controls = execution.controls
-        if kind == "stop":
-            controls.stop()
-        elif kind == "input":
+        if kind in _STOPS:
+            return controls.stop(force=kind == "force")
+        if kind == "input":
             controls.answer(step_index, payload or {})
         elif kind == "continue":
             controls.resume()
+        return None
 
     def _loop(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    _retried = 0.0
+
+    def _retry_history(self, store) -> None:
+        """Write the ends history could not take (a full disk), once a second,
+        so that other workers stop showing those runs ``running`` as soon as it
+        can; nothing to do, the usual case, costs an attribute read."""
+        if not store.unwritten or time.monotonic() - self._retried < 1.0:
+            return
+        self._retried = time.monotonic()
+        try:
+            store.flush()
+        except Exception:  # logged by the store; tried again in a second
+            pass
 
 
 class SQLiteChannel(_Poller):
@@ -118,8 +147,35 @@ class SQLiteChannel(_Poller):
         """``{status, promptStep, promptKeys, pausedStep}`` (``Store.state``)."""
         return self.store.state(execution_id)
 
-    def request_stop(self, execution_id: str) -> None:
+    def request_stop(self, execution_id: str, force: bool = False) -> bool | None:
+        """Record a stop (``force``: abort the request in flight too), then wait
+        for the holder's verdict: True if the run ends ``interrupted``, False if it
+        had already ended otherwise, None if nobody said in time."""
+        kind = "force" if force else "stop"
         self._add(execution_id, "stop")
+        if force:
+            self._add(execution_id, "force")
+        deadline = time.monotonic() + VERDICT_WAIT_S
+        polls = 0
+        while time.monotonic() < deadline:
+            found = self.db.run(
+                lambda db: db.execute(
+                    "SELECT payload FROM controls WHERE execution_id = ? "
+                    "AND kind = ? AND step_index = -1",
+                    (execution_id, kind),
+                ).fetchone()
+            )
+            if found is not None and found[0]:
+                return bool(json.loads(found[0]).get("interrupted"))
+            polls += 1
+            if polls % 10 == 0:  # ended meanwhile, and no verdict written
+                state = self.store.state(execution_id)
+                if state is None:  # not recorded: nothing to wait for
+                    return None
+                if state["status"] != "running":
+                    return state["status"] == "interrupted"
+            time.sleep(_VERDICT_POLL_S)
+        return None
 
     def stop_requested(self, execution_id: str) -> bool:
         return self._has(execution_id, "stop")
@@ -148,6 +204,38 @@ class SQLiteChannel(_Poller):
 
     def send_continue(self, execution_id: str, step_index: int) -> bool:
         return self._add(execution_id, "continue", step_index)
+
+    def publish_prompt_key(self, execution_id: str, step_index: int, public: str):
+        """Record the public key secret answers to this prompt are sealed to."""
+        args = (execution_id, step_index, _dumps(public), time.time())
+        self.db.run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO controls (execution_id, kind, step_index, "
+                "payload, created) VALUES (?, 'seal', ?, ?, ?)",
+                args,
+            )
+        )
+
+    def prompt_key(self, execution_id: str, step_index: int) -> str | None:
+        """The public key of a prompt that asks for secrets, or None."""
+        found = self.db.run(
+            lambda db: db.execute(
+                "SELECT payload FROM controls WHERE execution_id = ? "
+                "AND kind = 'seal' AND step_index = ?",
+                (execution_id, step_index),
+            ).fetchone()
+        )
+        return None if found is None else json.loads(found[0])
+
+    def delivered(self, execution_id: str, step_index: int) -> None:
+        """Forget a delivered answer; its row stays, so a late one is a 409."""
+        self.db.run(
+            lambda db: db.execute(
+                "UPDATE controls SET payload = NULL WHERE execution_id = ? "
+                "AND kind = 'input' AND step_index = ? AND payload IS NOT NULL",
+                (execution_id, step_index),
+            )
+        )
 
     # -- what the holder does
     def announce(self, execution_id: str, **fields) -> None:
@@ -202,6 +290,7 @@ class SQLiteChannel(_Poller):
             time.sleep(self.interval)
             if self.closed:
                 return
+            self._retry_history(self.store)
             if not len(self.registry):
                 continue
             try:
@@ -217,12 +306,26 @@ class SQLiteChannel(_Poller):
                 continue
             for row_id, execution_id, kind, step_index, payload in rows:
                 self._last = max(self._last, row_id)
-                self.deliver(
+                verdict = self.deliver(
                     execution_id,
                     kind,
                     step_index,
                     json.loads(payload) if payload else None,
                 )
+                if verdict is not None:
+                    self._answer_stop(row_id, verdict)
+
+    def _answer_stop(self, row_id: int, interrupted: bool) -> None:
+        """Write the verdict on a stop this process holds the run of."""
+        verdict = _dumps({"interrupted": interrupted})
+        try:
+            self.db.run(
+                lambda db: db.execute(
+                    "UPDATE controls SET payload = ? WHERE id = ?", (verdict, row_id)
+                )
+            )
+        except Exception:  # the stop stands; its requester stops waiting in time
+            log.exception("answering stop %s failed", row_id)
 
 
 class RedisChannel(_Poller):
@@ -278,9 +381,25 @@ class RedisChannel(_Poller):
             "pausedStep": int(got["paused"]) if got.get("paused") else None,
         }
 
-    def request_stop(self, execution_id: str) -> None:
+    def request_stop(self, execution_id: str, force: bool = False) -> bool | None:
+        """As ``SQLiteChannel.request_stop``: the holder answers on a list of its
+        own, named in the message."""
         self.r.set(self._k("stop", execution_id), 1, ex=self.TTL)
-        self._send(execution_id, "stop", -1, None)
+        reply = self._k("verdict", execution_id, uuid.uuid4().hex)
+        kind = "force" if force else "stop"
+        if not self._send(execution_id, kind, -1, {"reply": reply}):
+            return None
+        for _ in range(int(VERDICT_WAIT_S)):
+            got = self.r.blpop([reply], timeout=1)
+            if got is not None:
+                return bool(json.loads(got[1]))
+            # its holder no longer holds it: ended meanwhile, or gone
+            state = self.state(execution_id)
+            if state is None:
+                return None
+            if state["status"] != "running":
+                return state["status"] == "interrupted"
+        return None
 
     def stop_requested(self, execution_id: str) -> bool:
         return bool(self.r.exists(self._k("stop", execution_id)))
@@ -307,14 +426,30 @@ class RedisChannel(_Poller):
         self._send(execution_id, "continue", step_index, None)
         return True
 
-    def _send(self, execution_id, kind, step_index, payload) -> None:
+    def publish_prompt_key(self, execution_id: str, step_index: int, public: str):
+        """As ``SQLiteChannel.publish_prompt_key``, in the execution's hash."""
+        self.announce(execution_id, seal=f"{step_index}:{public}")
+
+    def prompt_key(self, execution_id: str, step_index: int) -> str | None:
+        got = self.r.hget(self._k("exec", execution_id), "seal")
+        if not got:
+            return None
+        step, _, public = got.decode().partition(":")
+        return public if step == str(step_index) else None
+
+    def delivered(self, execution_id: str, step_index: int) -> None:
+        """Nothing to forget: the holder took the answer off its inbox list."""
+
+    def _send(self, execution_id, kind, step_index, payload) -> bool:
+        """Put a message in the holder's inbox; False if no holder is known."""
         owner = self.r.hget(self._k("exec", execution_id), "owner")
         if owner is None:
-            return
+            return False
         self.r.rpush(
             self._k("inbox", owner.decode()),
             json.dumps([execution_id, kind, step_index, payload]),
         )
+        return True
 
     def announce(self, execution_id: str, **fields) -> None:
         """Record (part of) the state of an execution this process holds.
@@ -347,7 +482,13 @@ class RedisChannel(_Poller):
                 log.exception("redis control poll failed")
                 time.sleep(1)
                 continue
+            self._retry_history(self.store)
             if item is None:
                 continue
             execution_id, kind, step_index, payload = json.loads(item[1])
-            self.deliver(execution_id, kind, step_index, payload)
+            verdict = self.deliver(execution_id, kind, step_index, payload)
+            if verdict is not None and payload and payload.get("reply"):
+                pipe = self.r.pipeline()
+                pipe.rpush(payload["reply"], json.dumps(verdict))
+                pipe.expire(payload["reply"], 60)
+                pipe.execute()

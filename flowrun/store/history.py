@@ -14,15 +14,22 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 
+from flowrun.jsontext import clean
 from flowrun.jsontext import dumps as _dumps
-from flowrun.store.sqlite import Database
+from flowrun.store.sqlite import Database, free_bytes
 
 log = logging.getLogger("flowrun")
 _PRUNE_SLACK = 20  # executions pruned at once, at most (see Store._retain)
+# Ends that could not be written, kept to be tried again (see Store.flush).
+_UNWRITTEN_LIMIT = 10_000
+# Less free space than this on the data directory's disk is a full disk: a group
+# commit of a burst of runs writes a few megabytes to the WAL.
+MIN_FREE_BYTES = 8 * 2**20
 _INSERT_STEP = "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)"
 _INSERT_NOT_RUN = "INSERT OR REPLACE INTO steps VALUES (?, ?, 'not_run', ?)"
 _FINISH = (
@@ -46,13 +53,15 @@ _SEQ_RANGE = (
 
 class Row:
     """An execution's row: ``seq`` is its sequence number once it is committed
-    (None until then, or for good if it could not be written)."""
+    (None until then, or for good if it could not be written); ``error`` says why
+    the execution's rows cannot be written (None while they can)."""
 
-    __slots__ = ("values", "seq")
+    __slots__ = ("values", "seq", "error")
 
     def __init__(self, values: tuple):
         self.values = values
         self.seq: int | None = None
+        self.error: str | None = None
 
 
 def now_iso() -> str:
@@ -81,6 +90,12 @@ class Store:
         self._finishes: list[tuple] = []
         self._flush_due = False
         self._flush_lock = threading.Lock()
+        # Ends whose commit failed (a full disk), tried again with every flush.
+        self._unwritten: dict[str, tuple] = {}
+        # Why the last write failed (None once one succeeds).
+        self.write_error: str | None = None
+        # What SQLite found damaged in the file: that does not mend by itself.
+        self.damage: str | None = self.db.damage
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
     def close(self) -> None:
@@ -101,21 +116,34 @@ class Store:
         commit of its own would be a quarter of what a new stream costs before its
         first event, and the workers' commits would collide in bursts.
         """
+        # Names may hold what UTF-8 cannot (a lone surrogate): SQLite would
+        # refuse the row.
         row = Row(
-            (execution_id, flow_name, now_iso(), total_steps, self.owner, environment)
+            (
+                execution_id,
+                clean(flow_name),
+                now_iso(),
+                total_steps,
+                self.owner,
+                None if environment is None else clean(environment),
+            )
         )
         self._record(creates=[row])
         return row
 
     def _record(self, creates=(), steps=(), finishes=()) -> None:
-        """Commit now, or with ``defer`` join the next group commit."""
-        if self._defer is None:
-            self._commit(list(creates), list(steps), list(finishes))
-            return
+        """Commit now, or with ``defer`` join the next group commit.
+
+        A write that fails is handled as in a group (``flush``): the rows of the
+        run it belongs to are marked, nothing is raised.
+        """
         self._creates.extend(creates)
         self._pending.extend(steps)
         self._finishes.extend(finishes)
-        self._flush_soon()
+        if self._defer is None:
+            self.flush()
+        else:
+            self._flush_soon()
 
     def _commit(
         self, creates: list[Row], steps: list[tuple], finishes: list[tuple]
@@ -125,10 +153,37 @@ class Store:
             self.db.run(
                 lambda db: self._write(db, creates, steps, finishes), write=True
             )
-        except BaseException:
+        except BaseException as exc:
             for row in creates:  # rolled back: not numbered after all
                 row.seq = None
+            self.write_error = _reason(exc)
+            if _damaged(exc):
+                self.damage = self.damage or self.write_error
             raise
+        self.write_error = None
+
+    def writable(self) -> str | None:
+        """Why a new run could not be recorded now, or None.
+
+        Checked before a run starts, so that one that could not be recorded is
+        refused instead of running unrecorded: a full disk, and after a failed
+        write, a write that fails again (a read-only or damaged database).
+        """
+        if self.damage is not None:
+            return f"the database {self.db.path} is damaged: {self.damage}"
+        free = free_bytes(self.db.path.parent)
+        if free is not None and free < MIN_FREE_BYTES:
+            return f"the disk of {self.db.path.parent} is full ({free} bytes free)"
+        if self.write_error is None:
+            return None
+        self.flush()  # what waits, and ends that could not be written before
+        try:
+            self.db.run(_probe, write=True)
+        except Exception as exc:
+            self.write_error = _reason(exc)
+            return self.write_error
+        self.write_error = None
+        return None
 
     def _write(
         self, db, creates: list[Row], steps: list[tuple], finishes: list[tuple]
@@ -231,22 +286,87 @@ class Store:
         """Commit the rows waiting in this process (one transaction).
 
         Returns once every row recorded before the call is committed, also when
-        another thread's flush had already taken them.
+        another thread's flush had already taken them. When the group's commit
+        fails, each row is written alone, so that one bad row costs no other run
+        its history (``_one_by_one``).
         """
         with self._flush_lock:
             creates, steps, finishes = self._take()
+            if self._unwritten:
+                finishes = [*self._unwritten.values(), *finishes]
+                self._unwritten = {}
             if not creates and not steps and not finishes:
                 return
             try:
                 self._commit(creates, steps, finishes)
-            except Exception:  # as for a single row: logged, the runs go on
-                log.exception(
+            except Exception as exc:
+                log.warning(
                     "recording %d execution(s), %d step(s) and %d end(s) in history "
-                    "failed",
+                    "together failed (%s): writing them one by one",
                     len(creates),
                     len(steps),
                     len(finishes),
+                    _reason(exc),
                 )
+                self._one_by_one(creates, steps, finishes)
+
+    def _one_by_one(self, creates, steps, finishes) -> None:
+        """Write each row in a transaction of its own (the caller holds the lock).
+
+        An execution whose row cannot be written gets ``Row.error`` (its run is
+        stopped). A step whose record cannot be written is recorded with that
+        error instead, on its own run. An end that cannot be written is kept and
+        tried again with the next flush, so that history does not show a finished
+        run as running once the database can be written again.
+        """
+        failures = []
+        for row in creates:
+            try:
+                self._commit([row], [], [])
+            except Exception as exc:
+                row.error = _reason(exc)
+                failures.append(row.error)
+                log.error("execution %s not recorded: %s", row.values[0], row.error)
+        for step in steps:
+            row = step[0]
+            if row.seq is None:
+                continue  # its execution's row is not written (logged above)
+            try:
+                self._commit([], [step], [])
+            except Exception as exc:
+                reason = _reason(exc)
+                failures.append(reason)
+                log.error(
+                    "step %d of %s not recorded: %s", step[1] + 1, row.values[0], reason
+                )
+                try:
+                    self._commit([], [_unrecordable(step, reason)], [])
+                except Exception as again:
+                    row.error = _reason(again)
+        for end in finishes:
+            row = end[0]
+            if row.seq is None:
+                continue
+            try:
+                self._commit([], [], [end])
+            except Exception as exc:
+                row.error = _reason(exc)
+                failures.append(row.error)
+                self._keep_unwritten(end)
+        if failures:  # whatever went in after: the next run checks (writable)
+            self.write_error = failures[-1]
+
+    @property
+    def unwritten(self) -> int:
+        """How many ends wait to be written (``flush`` tries them again)."""
+        return len(self._unwritten)
+
+    def _keep_unwritten(self, end: tuple) -> None:
+        if len(self._unwritten) >= _UNWRITTEN_LIMIT:
+            oldest = next(iter(self._unwritten))
+            log.error("end of execution %s dropped: history cannot be written", oldest)
+            del self._unwritten[oldest]
+        self._unwritten[end[0].values[0]] = end
 
     def waiting(
         self,
@@ -338,8 +458,9 @@ class Store:
         )
         if row is None:
             return None
+        end = self._unwritten.get(execution_id)
         return {
-            "status": row[0],
+            "status": row[0] if end is None else end[1],
             "promptStep": row[1],
             "promptKeys": json.loads(row[3]) if row[3] else None,
             "pausedStep": row[2],
@@ -359,7 +480,15 @@ class Store:
         sql += " ORDER BY seq DESC LIMIT ?"
         args.append(limit)
         rows = self.db.run(lambda db: db.execute(sql, args).fetchall())
-        return [_execution(r) for r in rows]
+        return [self._ended(_execution(r)) for r in rows]
+
+    def _ended(self, found: dict) -> dict:
+        """``found`` with its end, if this process holds one it could not write."""
+        end = self._unwritten.get(found["executionId"])
+        if end is not None:
+            found["status"], found["endedAt"] = end[1], end[2]
+            found["summary"] = json.loads(end[3])
+        return found
 
     def get(self, execution_id: str) -> dict | None:
         self.flush()  # this process's own rows, even those still in a group
@@ -381,9 +510,52 @@ class Store:
         row, steps = self.db.run(work)
         if row is None:
             return None
-        found = _execution(row[:8])
+        found = self._ended(_execution(row[:8]))
         found["steps"] = [json.loads(s[0]) for s in steps]
         return found
+
+
+def _probe(db) -> None:
+    """A write that changes nothing in the end, to see whether writes work."""
+    db.execute(
+        "INSERT INTO controls (execution_id, kind, created) VALUES ('', 'probe', 0)"
+    )
+    db.execute("DELETE FROM controls WHERE kind = 'probe'")
+
+
+def _damaged(exc: BaseException) -> bool:
+    """Whether SQLite says the file is damaged (or not a database at all)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and code in (
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return clean(f"{type(exc).__name__}: {exc}")
+
+
+def _unrecordable(step: tuple, reason: str) -> tuple:
+    """A step row saying that the step's own record could not be written."""
+    row, index, status, text = step
+    try:
+        found = json.loads(text)
+    except (ValueError, RecursionError, TypeError):
+        found = None
+    kept = {
+        key: found[key]
+        for key in ("executionId", "id", "name", "method", "url")
+        if isinstance(found, dict) and isinstance(found.get(key), str)
+    }
+    record = {
+        **kept,
+        "step": index + 1,
+        "stepIndex": index,
+        "status": status,
+        "error": f"The record of this step could not be stored: {reason}",
+    }
+    return row, index, status, _dumps(record)
 
 
 def _alive(pid: str) -> bool:

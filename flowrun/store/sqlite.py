@@ -14,6 +14,7 @@ entries added at the end) and ``controls`` (the cross-worker control channel).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -88,6 +89,20 @@ class Database:
         self._set_up()
         # From now on a busy database is retried by run(), cooperatively.
         self.conn.execute("PRAGMA busy_timeout=0")
+        self.damage = self._check_pages()
+
+    def _check_pages(self) -> str | None:
+        """What SQLite's page check finds wrong with the file, or None.
+
+        Once per process, as it opens the file: it reads every page (about a
+        second per gigabyte), too slow for each ``/api/health``.
+        """
+        try:
+            rows = self.run(lambda db: db.execute("PRAGMA quick_check").fetchall())
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        found = [r[0] for r in rows if r[0] != "ok"]
+        return "; ".join(found[:3]) or None
 
     def _set_up(self) -> None:
         """Switch to WAL and create the schema, retrying while another worker does.
@@ -162,6 +177,15 @@ class Database:
                 continue
             time.sleep(delay)  # cooperative under gevent: other greenlets go on
             delay = min(delay * 2, 0.05)
+
+
+def free_bytes(directory: Path) -> int | None:
+    """Bytes an unprivileged process may still write on ``directory``'s disk."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:

@@ -9,6 +9,7 @@ bad flow or options), ``Busy`` (no room for another run) or werkzeug's own
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -53,6 +54,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(FlowInvalid, _flow_invalid)
     app.register_error_handler(Busy, _busy)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(sqlite3.Error, _store_error)
     app.register_error_handler(Exception, _internal_error)
 
 
@@ -73,6 +75,17 @@ def _http_error(exc: HTTPException):
     if exc.code == 413:
         message = "Request body too large (FLOWRUN_MAX_CONFIG_BYTES)"
     return error_response(exc.code or 500, message)
+
+
+def _store_error(exc: sqlite3.Error):
+    """The database failed (full disk, damaged or read-only file): a 503 that says
+    so, not an internal error."""
+    log.error("history store failed: %s: %s", type(exc).__name__, exc)
+    return error_response(
+        503,
+        f"History cannot be read or written now ({exc})",
+        headers={"Retry-After": "10"},
+    )
 
 
 def _internal_error(exc: Exception):

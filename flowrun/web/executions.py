@@ -23,6 +23,7 @@ from flowrun.errors import InputMissing
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.history import Store
 from flowrun.store.masking import Masker
+from flowrun.store.sealing import PromptKey, secret_keys
 from flowrun.web.errors import Busy
 from flowrun.web.memory import Trimmer, malloc_trim
 
@@ -72,13 +73,42 @@ class Mailbox:
 
 
 class WebControls(Controls):
-    """Controls whose stop may also be recorded by another worker."""
+    """Controls whose stop may also be recorded by another worker, and whose
+    prompts may be answered through another worker (secret answers sealed)."""
 
-    def __init__(self, execution_id: str, channel):
+    def __init__(self, execution_id: str, channel, secret_vars=frozenset()):
         super().__init__()
         self.execution_id = execution_id
         self.channel = channel
+        self.secret_vars = secret_vars
         self._no_stop_at = None  # stop generation of the last lookup that found none
+        self._prompt_key: PromptKey | None = None  # of a prompt asking for secrets
+        # Why the run cannot be recorded, or None (Recorder.failure), checked
+        # before every step: a run is never carried on unrecorded.
+        self.unrecorded = None
+
+    def prompt_asked(self, step_index: int, keys: list[str]) -> None:
+        """A prompt is about to be shown: when it asks for secrets, make the key
+        pair their answers are sealed to, and record its public half."""
+        self._prompt_key = None
+        if self.channel is None or not secret_keys(keys, self.secret_vars):
+            return
+        self._prompt_key = PromptKey()
+        self.channel.publish_prompt_key(
+            self.execution_id, step_index, self._prompt_key.public
+        )
+
+    def answer(self, step_index: int, values: dict) -> str:
+        """Deliver an answer (opening sealed values); the channel then forgets it."""
+        if self._prompt_key is not None:
+            values = self._prompt_key.open(values)
+        result = super().answer(step_index, values)
+        if self.channel is not None and result != "not_waiting":
+            try:
+                self.channel.delivered(self.execution_id, step_index)
+            except Exception:  # it is still pruned with the day's rows
+                log.exception("forgetting the answer to %s failed", self.execution_id)
+        return result
 
     def external_stop(self) -> bool:
         # Consulted synchronously before every step: a stop answered by another
@@ -86,6 +116,9 @@ class WebControls(Controls):
         # generation changes after every stop row is committed (and before it is
         # answered): while it has not changed since a lookup found no stop, no
         # stop has come since, and the table need not be read again.
+        if self.unrecorded is not None and self.unrecorded() is not None:
+            self.cancelled.set()
+            return True
         channel = self.channel
         if channel is None:
             return False
@@ -93,6 +126,7 @@ class WebControls(Controls):
         if generation is not None and generation == self._no_stop_at:
             return False
         if channel.stop_requested(self.execution_id):
+            self.cancelled.set()  # found once: no need to look again
             return True
         self._no_stop_at = generation
         return False
@@ -136,6 +170,17 @@ class Recorder:
         self._announce(status="running", prompt=None, paused=None)
         self._waiting = False
 
+    def failure(self) -> str | None:
+        """Why this run's history cannot be written, or None.
+
+        A row still waiting for its group commit is committed first: a run's first
+        request never leaves before its row is known to be written.
+        """
+        row = self.row
+        if row.seq is None and row.error is None:
+            self.store.flush()
+        return row.error
+
     def _announce(self, **fields) -> None:
         if "prompt" in fields:  # the keys go with the prompt they belong to
             fields.setdefault("prompt_keys", None)
@@ -162,6 +207,9 @@ class Recorder:
             self._waiting = True
             self.store.waiting(self.row, index, None, keys)
             self._announce(prompt=index, prompt_keys=keys, paused=None)
+            controls = self.run.controls
+            if isinstance(controls, WebControls):
+                controls.prompt_asked(index, keys)
         elif name == "paused":
             self.store.waiting(self.row, None, data["stepIndex"])
             self._announce(prompt=None, paused=data["stepIndex"])
@@ -204,9 +252,10 @@ class Recorder:
         """Events that end a run whose engine raised (a bug): error, then end."""
         eid = self.run.execution_id
         message = f"Internal error: {type(exc).__name__}: {exc}"
+        interrupted = self.run.controls.seal()  # a later stop is refused (409)
         return [
             events.Error(eid, message, None),
-            events.End(eid, False, False, 0, 0, 0, [], 0.0, list(self.run.log)),
+            events.End(eid, False, interrupted, 0, 0, 0, [], 0.0, list(self.run.log)),
         ]
 
 
@@ -225,6 +274,7 @@ class Execution:
         # client cannot make a worker hold a whole run's bodies in memory.
         self.pending = 0
         self.recorder = Recorder(state.store, run, state.channel)
+        controls.unrecorded = self.recorder.failure
         # Step records as encoded for their `step` events, so that `end`'s
         # executionLog (the same records) is joined, not encoded again.
         self._logged: list | None = []
@@ -249,6 +299,11 @@ class Execution:
 
     def _emit(self, ev) -> bool:
         """Record and queue one event; True if it was ``end``."""
+        if ev.name == "end" and self.recorder.row.error is not None:
+            # Why the run stopped, since its history cannot say it.
+            self._emit(
+                events.Error(self.id, unrecorded_message(self.recorder.row.error), None)
+            )
         data = ev.to_dict()
         text = self._encode(ev, data)
         self._record(ev, data, text)
@@ -334,6 +389,11 @@ class Execution:
         self.queue.put(GONE)
 
 
+def unrecorded_message(reason: str) -> str:
+    """The message of a run that stopped, or did not start, for want of history."""
+    return f"History cannot be recorded ({reason}): the run was stopped"
+
+
 def _raising(exc: Exception):
     raise exc
     yield  # pragma: no cover - makes this a generator
@@ -354,6 +414,7 @@ class Registry:
         self.limit = limit
         self.live: dict[str, Execution] = {}
         self.in_request = 0
+        self._in_request_controls: set = set()  # of runs served in their request
         self._lock = threading.Lock()  # a check and the count it guards, together
         self.trimmer = trimmer if trimmer is not None else Trimmer(malloc_trim())
 
@@ -372,16 +433,30 @@ class Registry:
         self.trimmer.update(len(self.live))
 
     @contextlib.contextmanager
-    def slot(self):
-        """Room for one run served inside its request; Busy when there is none."""
+    def slot(self, controls=None):
+        """Room for one run served inside its request; Busy when there is none.
+
+        ``controls``, the run's, are stopped with the others (``controls()``).
+        """
         with self._lock:
             self.reserve()
             self.in_request += 1
+            if controls is not None:
+                self._in_request_controls.add(controls)
         try:
             yield
         finally:
             with self._lock:
                 self.in_request -= 1
+                self._in_request_controls.discard(controls)
+
+    def controls(self) -> list:
+        """The controls of every run of this process (a shutdown stops them)."""
+        with self._lock:
+            return [
+                *(e.controls for e in self.live.values()),
+                *self._in_request_controls,
+            ]
 
     def get(self, execution_id: str) -> Execution | None:
         return self.live.get(execution_id)

@@ -96,7 +96,10 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
                 recorded = recorded or item[0] in _RECORDED
             if recorded:  # what the event shows is in the history first
                 flush()
-            yield "".join(out).encode()
+            # Event data is JSON from flowrun.jsontext, which escapes lone
+            # surrogates; should one slip through, its backslash escape is the
+            # same JSON escape (a surrogate can only sit inside a JSON string).
+            yield "".join(out).encode("utf-8", "backslashreplace")
             last_write = time.monotonic()
             execution.pending -= taken  # written: the client is reading
             if done:

@@ -8,15 +8,19 @@ thread of their own (``start``), others inside their request (``run_to_end``).
 from __future__ import annotations
 
 import atexit
+import logging
+import sqlite3
 import weakref
 
 from flowrun import settings as settings_mod
 from flowrun.engine.run import EngineSettings, Run, new_execution_id
+from flowrun.errors import located
 from flowrun.green import gevent_active
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.control import RedisChannel, SQLiteChannel
 from flowrun.store.history import Store
 from flowrun.web.disconnect import DisconnectWatch
+from flowrun.web.errors import ApiError
 from flowrun.web.executions import (
     Execution,
     NoPrompts,
@@ -25,6 +29,8 @@ from flowrun.web.executions import (
     WebControls,
 )
 from flowrun.workspace import Workspace
+
+log = logging.getLogger("flowrun")
 
 
 class State:
@@ -49,7 +55,12 @@ class State:
         else:
             self.channel = SQLiteChannel(self.store, self.registry)
         self.disconnects = DisconnectWatch()
-        self.store.reap()
+        try:
+            self.store.reap()
+        except sqlite3.DatabaseError as exc:
+            # A damaged database: the worker still starts, and answers 503 to runs
+            # (Store.writable) and to reads, instead of failing to boot.
+            log.error("runs left by dead processes not marked: %s", exc)
         # A worker that exits (gunicorn restart, deploy) cannot finish its runs;
         # say so in history rather than leave them "running" for ever.
         atexit.register(_abandon_live, weakref.ref(self))
@@ -58,22 +69,41 @@ class State:
         self.channel.close()
         self.store.close()
 
-    def stop_all(self) -> None:
-        """Stop every live execution of this process after its step in flight."""
-        for execution in list(self.registry.live.values()):
-            execution.controls.stop()
+    def stop_all(self, force: bool = False) -> None:
+        """Stop every run of this process after its step in flight (``force``:
+        abort the step in flight)."""
+        for controls in self.registry.controls():
+            controls.stop(force)
 
     def engine_settings(self) -> EngineSettings:
         settings = EngineSettings.from_settings(self.config)
         settings.secret_vars = self.secret_vars
         return settings
 
+    def recordable(self) -> None:
+        """Raise (503) if a new run could not be recorded: it would run unrecorded."""
+        reason = self.store.writable()
+        if reason is not None:
+            raise ApiError(
+                503,
+                f"History cannot be recorded ({reason}): the run was not started",
+                [
+                    located(
+                        "FLOWRUN_DATA_DIR",
+                        reason,
+                        "free space on its disk, or repair or move away its database",
+                    )
+                ],
+                {"Retry-After": "10"},
+            )
+
     def start(self, flow: dict, options) -> Execution:
         """Create, record and start a live execution (its own thread)."""
         self.registry.reserve()
+        self.recordable()
         self.channel.ensure_started()
         execution_id = new_execution_id()
-        controls = WebControls(execution_id, self.channel)
+        controls = WebControls(execution_id, self.channel, self.secret_vars)
         run = Run(flow, options, controls, self.engine_settings(), execution_id)
         execution = Execution(self, run, controls)
         self.registry.add(execution)
@@ -86,16 +116,18 @@ class State:
         ``watch(on_close)``, if given, calls ``on_close()`` once the client closes
         its connection and returns an unwatch (or None, when it cannot tell).
         """
-        with self.registry.slot():
-            return self._run_to_end(flow, options, watch)
+        self.recordable()
+        execution_id = new_execution_id()
+        controls = NoPrompts(execution_id, self.channel)
+        with self.registry.slot(controls):
+            return self._run_to_end(flow, options, watch, execution_id, controls)
 
-    def _run_to_end(self, flow: dict, options, watch) -> dict:
+    def _run_to_end(self, flow: dict, options, watch, execution_id, controls) -> dict:
         unwatch = None
         try:
-            execution_id = new_execution_id()
-            controls = NoPrompts(execution_id, self.channel)
             run = Run(flow, options, controls, self.engine_settings(), execution_id)
             recorder = Recorder(self.store, run, self.channel)
+            controls.unrecorded = recorder.failure
             # A client that went away stops the run after the step in flight, as a
             # closed stream does: nobody would read the rest.
             if watch is not None:

@@ -120,7 +120,8 @@ def execute_node():
     # The request in flight always completes, but a `delayMs` or the waits between
     # `retry` attempts can last a day each: a client that went away ends them.
     record = None
-    with state.registry.slot():  # counts against FLOWRUN_MAX_EXECUTIONS like any run
+    # counts against FLOWRUN_MAX_EXECUTIONS like any run; a shutdown stops it too
+    with state.registry.slot(controls):
         unwatch = state.disconnects.watch(request.environ, controls.stop)
         try:
             for ev in run.events():

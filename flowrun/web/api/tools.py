@@ -16,7 +16,16 @@ bp = Blueprint("tools", __name__)
 
 @bp.get("/health")
 def health():
-    return {"status": "ok", "version": __version__}
+    """``ok``, or 503 with the reason while a new run could not be recorded."""
+    reason = get_state().store.writable()
+    if reason is None:
+        return {"status": "ok", "version": __version__}
+    answer = {
+        "status": "unavailable",
+        "version": __version__,
+        "error": f"History cannot be recorded ({reason})",
+    }
+    return answer, 503, {"Retry-After": "10"}
 
 
 @bp.get("/schema")
