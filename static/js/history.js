@@ -7,7 +7,7 @@ import { compareRuns } from "./compare.js";
 import { $, clear, debounce, downloadJson, formatDuration, h, toast } from "./dom.js";
 import { confirmDiscard, fileForFlow, openFlow } from "./flows.js";
 import { fromRecord } from "./runmodel.js";
-import { isRunning, liveRunId, showDock } from "./runner.js";
+import { bringBack, isRunning, liveRunId } from "./runner.js";
 import { RunView } from "./runview.js";
 import { store } from "./state.js";
 
@@ -51,9 +51,15 @@ function stats(summary) {
   return parts.join(" · ");
 }
 
+// A day picked in the page is a day where the person is: sent as the UTC moments
+// of its local start and end.
+function day(value, end) {
+  return value ? new Date(`${value}T${end ? "23:59:59.999" : "00:00:00"}`).toISOString() : "";
+}
+
 function params() {
   const flow = onlyThis.checked && store.get().flow ? store.get().flow.name || "" : "";
-  return { limit: PAGE, q: q.value.trim(), status: status.value, since: since.value, until: until.value, flow };
+  return { limit: PAGE, q: q.value.trim(), status: status.value, since: day(since.value, false), until: day(until.value, true), flow };
 }
 
 async function load(reset) {
@@ -128,7 +134,7 @@ function clearDetail() {
 async function open(id) {
   if (id === liveRunId()) {
     dialog.close();
-    showDock();
+    bringBack();
     return;
   }
   let record;

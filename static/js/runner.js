@@ -99,12 +99,23 @@ btnDock.addEventListener("click", () => {
   layout();
 });
 btnClose.addEventListener("click", hideDock);
-btnShowRun.addEventListener("click", () => {
+// Escape inside the run view closes it (a live run goes on).
+dock.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && !e.defaultPrevented && !e.target.closest("select, input")) {
+    e.preventDefault();
+    hideDock();
+  }
+});
+
+// Show run (and History's entry of the live run): the view as it is, with a
+// waiting prompt ready to answer.
+export function bringBack() {
   showDock();
   view.heading.tabIndex = -1;
   view.heading.focus();
   if (model && model.prompt && !promptOpen()) reopenPrompt();
-});
+}
+btnShowRun.addEventListener("click", bringBack);
 
 // ---- drawing -------------------------------------------------------------------------
 

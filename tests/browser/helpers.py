@@ -1,0 +1,87 @@
+"""What the browser tests do again and again: open a flow, find the run view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+
+def snap(page, shots: Path, name: str) -> None:
+    """Screenshot with animations finished, so cards are fully drawn."""
+    page.screenshot(path=shots / f"{name}.png", animations="disabled")
+
+
+def open_flow(page, title: str) -> None:
+    item = page.get_by_role("list", name="Workspace flows").get_by_role(
+        "button", name=title
+    )
+    item.click()
+    expect(item).to_have_attribute("aria-current", "true")
+    expect(page.get_by_role("region", name="Flow settings")).to_be_visible()
+
+
+def reload(page) -> None:
+    """Reload once nothing is in flight (a request cut short by the reload would
+    be a failed request)."""
+    page.wait_for_load_state("networkidle")
+    page.reload()
+    expect(page.get_by_role("list", name="Workspace flows")).to_be_visible()
+
+
+def put_flow(page, name: str, doc: dict) -> None:
+    page.evaluate(
+        """async ([name, doc]) => {
+          await fetch(`/api/flows/${name}`, {method: "PUT",
+            headers: {"Content-Type": "application/json"}, body: JSON.stringify(doc)});
+        }""",
+        [name, doc],
+    )
+
+
+def save_and_open(page, name: str, doc: dict, title: str) -> None:
+    """Save ``doc`` in the workspace as ``name`` (through the API), reload Studio
+    and open it."""
+    put_flow(page, name, doc)
+    reload(page)
+    open_flow(page, title)
+
+
+def run_view(page):
+    """The run view docked beside (or under) the editor."""
+    return page.get_by_role("region", name="Run", exact=True)
+
+
+def execution_id(page) -> str:
+    return run_view(page).locator(".rv-meta").inner_text().split(" ")[0]
+
+
+def state_pill(page):
+    return run_view(page).locator(".rv-title .pill")
+
+
+def go(page) -> None:
+    page.get_by_role("button", name="Go with the Flow").click()
+
+
+def step_region(page, n: int):
+    return page.get_by_role("region", name=f"Step {n}", exact=False)
+
+
+def fill_prompt(prompt, username: str) -> None:
+    """Answer the User input flow's prompt: a username and the password 'secret'."""
+    prompt.get_by_label("Username", exact=False).fill(username)
+    prompt.get_by_label("Password for", exact=False).fill("secret")
+
+
+def answer_first_prompt_in_step_mode(page, username: str):
+    """Run the open flow in step mode, continue to its prompt and answer it."""
+    page.get_by_label("Run mode").select_option("step")
+    go(page)
+    panel = run_view(page)
+    expect(panel.get_by_text("Paused before step #1")).to_be_visible()
+    panel.get_by_role("button", name="Continue", exact=True).click()
+    prompt = page.get_by_role("dialog", name="Input needed")
+    fill_prompt(prompt, username)
+    page.keyboard.press("Enter")
+    return panel, prompt
