@@ -76,6 +76,63 @@ function flowSettings() {
   };
 }
 
+// ---- the body: fields, or JSON / text -----------------------------------------------
+
+const flat = (v) => v && typeof v === "object" && !Array.isArray(v) && Object.values(v).every((x) => x === null || typeof x !== "object");
+
+// A flat object body (a login form, say) is edited as name/value rows; any other
+// body, text bodies and bodies being typed as JSON are a text box. "Edit as JSON"
+// switches, and back when the body is flat again.
+function bodyEditor(P, getState) {
+  const fmt = () => getIn(getState().flow, P("bodyFormat")());
+  const codec = {
+    parse: (t) => {
+      if (fmt() === "text") return t === "" ? undefined : t;
+      if (t.trim() === "") return undefined;
+      try {
+        return JSON.parse(t);
+      } catch (e) {
+        throw new Error(`Not valid JSON: ${e.message}`);
+      }
+    },
+    format: (v) => (v === undefined ? "" : fmt() === "text" && typeof v === "string" ? v : JSON.stringify(v, null, 2)),
+  };
+  const rows = kvField("Body fields", P("body"), { keyLabel: "Field", valueLabel: "Value", addLabel: "Field" });
+  const text = textField("Body", P("body"), { codec, multiline: true, rows: 2, ph: true, wide: true, placeholder: '{"key": "{{ .vars.name }}"}' });
+  let chosen = null; // "json" once the person asks for the text box
+  const toggle = h("button", { type: "button", class: "btn small ghost" });
+  toggle.addEventListener("click", () => {
+    chosen = mode() === "fields" ? "json" : "fields";
+    draw(getState());
+    (chosen === "json" ? text.control : rows.el.querySelector("input, button")).focus();
+  });
+  const el = h("div", { class: "field wide body-field" }, h("div", { class: "kv-head" }, h("span", { class: "field-label" }, "Body"), toggle), rows.el, text.el);
+  rows.el.classList.add("bare");
+  text.el.querySelector("label").classList.add("visually-hidden");
+  function mode() {
+    const s = getState();
+    const p = P("body")();
+    const draft = s.drafts[p];
+    if (draft) return Array.isArray(draft.raw) ? "fields" : "json";
+    const body = getIn(s.flow, p);
+    const fits = body === undefined || flat(body);
+    if (!fits || fmt() === "text") return "json";
+    return chosen || "fields";
+  }
+  function draw(s) {
+    const m = mode();
+    const body = getIn(s.flow, P("body")());
+    rows.el.hidden = m !== "fields";
+    text.el.hidden = m !== "json";
+    const canFields = (body === undefined || flat(body)) && fmt() !== "text" && !s.drafts[P("body")()];
+    toggle.hidden = m === "json" && !canFields;
+    toggle.textContent = m === "fields" ? "Edit as JSON" : "Edit as fields";
+    if (m === "fields") rows.update(s);
+    else text.update(s);
+  }
+  return { el, update: draw };
+}
+
 // ---- one step ----------------------------------------------------------------------
 
 function tool(title, content, onclick, extra = "") {
@@ -161,19 +218,6 @@ function nodeCard(key) {
   }
 
   function build() {
-    const fmt = () => getIn(state.flow, P("bodyFormat")());
-    const bodyCodec = {
-      parse: (t) => {
-        if (fmt() === "text") return t === "" ? undefined : t;
-        if (t.trim() === "") return undefined;
-        try {
-          return JSON.parse(t);
-        } catch (e) {
-          throw new Error(`Not valid JSON: ${e.message}`);
-        }
-      },
-      format: (v) => (v === undefined ? "" : fmt() === "text" && typeof v === "string" ? v : JSON.stringify(v, null, 2)),
-    };
     const method = selectField("Method", P("method"), METHODS.map((m) => [m, m]), { fallback: "GET" });
     const url = textField("URL", P("url"), { ph: true, placeholder: "/path or https://…" });
     const request = h("div", { class: "field wide request-line" }, h("div", { class: "request-row" }, method.el, url.el));
@@ -201,7 +245,7 @@ function nodeCard(key) {
       url,
       kvField("Headers", P("headers"), { addLabel: "Header" }),
       selectField("Body format", P("bodyFormat"), BODY_FORMATS),
-      textField("Body", P("body"), { codec: bodyCodec, multiline: true, rows: 2, ph: true, wide: true, placeholder: '{"key": "{{ .vars.name }}"}' }),
+      bodyEditor(P, () => state),
       kvField("Prompts", P("userPrompts"), { keyLabel: "Key", valueLabel: "Question", addLabel: "Prompt" }),
       checksField("Checks", P("validations"), { nodeIndex: () => index }),
       checkField("Do not fall back to the flow's default checks", P("skipDefaultValidations"), { hint: "With no checks of its own, the step then checks nothing." }),

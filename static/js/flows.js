@@ -70,6 +70,7 @@ function renderList() {
             "data-name": name,
             onclick: () => {
               if (entry && entry.invalid) toast(`${name}.json is not valid JSON: fix it in a text editor (Studio cannot open it).`, "error");
+              else if (name === store.get().file && !isDirty()) document.dispatchEvent(new CustomEvent("flowrun:opened"));
               else openFlow(name).then((opened) => opened && document.dispatchEvent(new CustomEvent("flowrun:opened")));
             },
           },

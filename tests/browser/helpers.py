@@ -19,13 +19,20 @@ def open_flow(page, title: str) -> None:
     item.click()
     expect(item).to_have_attribute("aria-current", "true")
     expect(page.get_by_role("region", name="Flow settings")).to_be_visible()
-
-
-def reload(page) -> None:
-    """Reload once nothing is in flight (a request cut short by the reload would
-    be a failed request)."""
+    # The flow Studio opened by itself may still be on its way.
     page.wait_for_load_state("networkidle")
-    page.reload()
+
+
+def reload(page, *, unsaved: bool = False) -> None:
+    """Reload once nothing is in flight (a request cut short by the reload would
+    be a failed request). ``unsaved``: the page holds unsaved work, and the
+    question Studio asks before leaving it is answered "leave"."""
+    page.wait_for_load_state("networkidle")
+    page.leaving = unsaved
+    try:
+        page.reload()
+    finally:
+        page.leaving = False
     expect(page.get_by_role("list", name="Workspace flows")).to_be_visible()
 
 

@@ -239,9 +239,9 @@ def test_edit_node_json_view_and_validation(page, shots):
     expect(page.locator("#validity")).to_have_text("Valid")
 
     # A body that is not JSON yet never reaches the flow: no run with a stale one.
-    body = page.get_by_role("region", name="Step 1", exact=False).get_by_label(
-        "Body", exact=True
-    )
+    step1 = page.get_by_role("region", name="Step 1", exact=False)
+    step1.get_by_role("button", name="Edit as JSON").first.click()
+    body = step1.get_by_label("Body", exact=True)
     body.fill('{"half":')
     go(page)
     expect(page.get_by_text("Not run: Body of step 1 (List items)")).to_be_visible()
