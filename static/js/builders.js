@@ -110,7 +110,13 @@ function opsEditor(rowPath, obj, label, setRow, parts) {
     } else {
       valueEl = small("input", { type: "text", class: "ph-input", placeholder: "expected value", "aria-label": `${label} expected value ${n + 1}`, spellcheck: "false", autocomplete: "off" });
       const draw = bindText(valueEl, () => `${rowPath()}.${op}`, expectedCodec(op));
-      parts.push({ update: (s) => draw(s) });
+      parts.push({
+        update: (s) => {
+          // Where "Edit this step" takes a failed check's person.
+          valueEl.dataset.path = `${rowPath()}.${op}`;
+          draw(s);
+        },
+      });
     }
     box.append(
       h(
@@ -123,7 +129,7 @@ function opsEditor(rowPath, obj, label, setRow, parts) {
           {
             type: "button",
             class: "btn icon ghost small",
-            "aria-label": `Remove ${label} operator ${n + 1}`,
+            "aria-label": `Remove operator ${n + 1} of ${label.toLowerCase()}`,
             onclick: () => {
               const cur = { ...getRow() };
               delete cur[op];
@@ -164,6 +170,7 @@ function validationRow(rowPath, obj, n, ctx, parts) {
     parts.push({ update: (s) => draw(s) });
     row.append(h("span", { class: "muted small" }, "Written as JSON:"), input);
   } else {
+    parts.push({ update: () => (row.dataset.path = rowPath()) });
     const kindSel = select(V_KINDS, `${label} kind`, kind);
     kindSel.addEventListener("change", () => {
       const cur = { ...(getIn(parts.state.flow, rowPath()) || {}) };
@@ -319,6 +326,12 @@ export function checksField(label, path, { kind = "validation", nodeIndex = () =
   let state = null;
 
   const s0 = () => state;
+  // Suggestion lists are filled again on every draw: responses become known later.
+  const lists = new Map();
+  const list = (id, values) => {
+    lists.set(id, values);
+    return datalist(id, values()).id;
+  };
   const ctx = {
     remove(n) {
       const list = (getIn(s0().flow, path()) || []).slice();
@@ -338,24 +351,29 @@ export function checksField(label, path, { kind = "validation", nodeIndex = () =
     pathList(id) {
       const nodes = (s0().flow && s0().flow.nodes) || [];
       const target = id || (nodes[nodeIndex()] || {}).id;
-      const k = target ? ctx.known(target) : null;
-      const values = k ? pathsOf(k.body) : [];
-      return datalist(`paths-${target || "none"}`, values).id;
+      return list(`paths-${target || "none"}`, () => {
+        const k = target ? ctx.known(target) : null;
+        return k ? pathsOf(k.body) : [];
+      });
     },
     headerList() {
       const nodes = (s0().flow && s0().flow.nodes) || [];
       const target = (nodes[nodeIndex()] || {}).id;
-      const k = target ? ctx.known(target) : null;
-      return datalist(`headers-${target || "none"}`, k ? Object.keys(k.headers || {}) : ["Content-Type", "Location"]).id;
+      return list(`headers-${target || "none"}`, () => {
+        const k = target ? ctx.known(target) : null;
+        return k ? Object.keys(k.headers || {}) : ["Content-Type", "Location"];
+      });
     },
     variableList() {
-      return datalist("variables-list", Object.keys((s0().flow && s0().flow.variables) || {})).id;
+      return list("variables-list", () => Object.keys((s0().flow && s0().flow.variables) || {}));
     },
     inputList() {
-      const nodes = (s0().flow && s0().flow.nodes) || [];
-      const keys = new Set();
-      nodes.slice(0, nodeIndex() + 1).forEach((n) => Object.keys((n && n.userPrompts) || {}).forEach((k) => keys.add(k)));
-      return datalist(`inputs-${nodeIndex()}`, [...keys]).id;
+      return list(`inputs-${nodeIndex()}`, () => {
+        const nodes = (s0().flow && s0().flow.nodes) || [];
+        const keys = new Set();
+        nodes.slice(0, nodeIndex() + 1).forEach((n) => Object.keys((n && n.userPrompts) || {}).forEach((k) => keys.add(k)));
+        return [...keys];
+      });
     },
   };
 
@@ -419,6 +437,7 @@ export function checksField(label, path, { kind = "validation", nodeIndex = () =
     if (force || sig !== signature || !equal(ctx.earlierIds(), draw.ids)) {
       signature = sig;
       draw.ids = ctx.earlierIds();
+      lists.clear();
       const focused = rowsEl.contains(document.activeElement) ? [...rowsEl.querySelectorAll("input, select, textarea, button")].indexOf(document.activeElement) : -1;
       parts = [];
       parts.state = s;
@@ -431,6 +450,7 @@ export function checksField(label, path, { kind = "validation", nodeIndex = () =
       if (focused >= 0) rowsEl.querySelectorAll("input, select, textarea, button")[focused]?.focus();
     }
     for (const part of parts) part.update(s);
+    for (const [id, values] of lists) datalist(id, values());
     none.hidden = items.length > 0;
     none.textContent =
       kind === "condition"

@@ -420,7 +420,7 @@ export function reveal(path) {
   }
   if (!best) return false;
   best.closest("details.advanced")?.setAttribute("open", "");
-  const control = best.querySelector("[aria-invalid=true]") || best.querySelector("input, select, textarea");
+  const control = best.matches("input, select, textarea") ? best : best.querySelector("[aria-invalid=true]") || best.querySelector("input, select, textarea");
   best.scrollIntoView({ block: "center" });
   control?.focus();
   return true;

@@ -401,9 +401,14 @@ btnStopNow.addEventListener("click", () => {
 
 // ---- the end --------------------------------------------------------------------------------
 
+// Flow once again: the flow as the editor holds it now when it is the same flow
+// (fixed since the run, say), else the flow as it was when the run started.
 btnAgain.addEventListener("click", () => {
   if (!run) return;
-  startRun(run.config, run.options);
+  const current = store.get().flow;
+  if (current && current.name === run.config.name) {
+    document.dispatchEvent(new CustomEvent("flowrun:run", { detail: run.options.environment ? { environment: run.options.environment } : {} }));
+  } else startRun(run.config, run.options);
 });
 
 btnLog.addEventListener("click", () => {
@@ -432,9 +437,23 @@ export function editStep(rec) {
     return;
   }
   if (store.get().ui.view === "json") setView("split");
-  const failedCheck = (rec.validations || []).some((v) => !v.passed);
-  const field = rec.status === "failed" && failedCheck ? "validations" : rec.status === "skipped" ? "conditions" : "url";
-  reveal(`nodes[${index}].${field}`);
+  reveal(`nodes[${index}].${fieldToFix(rec, nodes[index])}`);
+}
+
+// The field a step's result points at: the first failed check's expected value, the
+// conditions of a skipped step, else the URL.
+function fieldToFix(rec, node) {
+  if (rec.status === "skipped") return "conditions";
+  const failed = (rec.validations || []).find((v) => !v.passed);
+  if (!failed) return "url";
+  const checks = Array.isArray(node.validations) ? node.validations : [];
+  const i = checks.findIndex((c) => {
+    if (!c || typeof c !== "object") return false;
+    if (failed.type === "httpStatusCode" || failed.type === "maxDurationMs") return failed.type in c;
+    return c[failed.type] === failed.path && (!failed.operator || failed.operator in c);
+  });
+  if (i < 0) return "validations";
+  return failed.operator ? `validations[${i}].${failed.operator}` : `validations[${i}]`;
 }
 
 store.subscribe((s, prev) => {

@@ -1,6 +1,6 @@
 // Studio's one store (see store.js) and the edits every view makes through it.
 
-import { createStore, getIn, parsePath } from "./store.js";
+import { createStore, formatPath, getIn, parsePath } from "./store.js";
 
 function pref(name, fallback) {
   try {
@@ -52,7 +52,19 @@ export function isDirty(s = store.get()) {
   return s.saved === null || JSON.stringify(s.flow) !== s.saved;
 }
 
+// Objects that mean nothing once empty (a retry with no count and no interval) go
+// with their last key.
+const GONE_WHEN_EMPTY = /(^|\.)retry$/;
+
 export function setValue(path, value, { origin, label = "edit", coalesce = true } = {}) {
+  if (value === undefined) {
+    const keys = parsePath(path);
+    const parentPath = formatPath(keys.slice(0, -1));
+    const parent = getIn(store.get().flow, parentPath);
+    if (GONE_WHEN_EMPTY.test(parentPath) && parent && typeof parent === "object" && Object.keys(parent).every((k) => k === keys[keys.length - 1])) {
+      path = parentPath;
+    }
+  }
   store.dispatch({
     patches: [{ op: "set", path, value }],
     drafts: { [path]: null },
