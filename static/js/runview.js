@@ -41,7 +41,10 @@ export class RunView {
     this.summary = h("section", { class: "summary", hidden: true, "aria-live": "polite", "aria-label": "Summary" });
     this.list = h("div", { class: "cards", role: "list", "aria-label": "Steps" });
     this.empty = h("p", { class: "muted rv-empty", hidden: true }, "No failed steps.");
-    this.body = h("div", { class: "rv-body" }, this.summary, this.empty, this.list);
+    // Room below the list, so that the card being read can stay put while new
+    // ones arrive above it even when the list is short.
+    this.pad = h("div", { class: "rv-pad", "aria-hidden": "true" });
+    this.body = h("div", { class: "rv-body" }, this.summary, this.empty, this.list, this.pad);
     this.tools = opts.tools === false ? null : this.buildTools();
     this.el = h(
       "section",
@@ -102,6 +105,10 @@ export class RunView {
   }
 
   applyOptions() {
+    // The summary comes where the newest things arrive: after the last step when
+    // the oldest is first, at the top otherwise.
+    if (this.order === "oldest") this.body.insertBefore(this.summary, this.pad);
+    else this.body.prepend(this.summary);
     this.el.classList.toggle("compact", this.compact);
     this.el.classList.toggle("failed-only", this.failedOnly);
     if (this.orderSel) this.orderSel.value = this.order;
@@ -171,14 +178,21 @@ export class RunView {
     return el;
   }
 
+  // The card being read: the first that starts inside the view (a card cut off at
+  // the top may be a placeholder about to be replaced), else the first in view.
   captureAnchor() {
     if (!this.touched) return null;
-    const top = this.body.getBoundingClientRect().top;
-    for (const el of this.list.children) {
+    const view = this.body.getBoundingClientRect();
+    let partly = null;
+    for (const el of [this.summary, ...this.list.children]) {
+      if (el.hidden) continue;
       const r = el.getBoundingClientRect();
-      if (r.bottom > top + 1) return { el, top: r.top };
+      if (r.bottom <= view.top + 1 || r.top >= view.bottom) continue;
+      const index = el === this.summary ? "summary" : Number(el.dataset.stepIndex);
+      if (r.top >= view.top - 1) return { el, index, top: r.top };
+      partly = partly || { el, index, top: r.top };
     }
-    return null;
+    return partly;
   }
 
   render(model, { reorder = false } = {}) {
@@ -193,9 +207,10 @@ export class RunView {
       this.open.clear();
       this.touched = false;
       this.body.scrollTop = 0;
+      this.pad.style.height = "0";
     }
-    this.renderHead(model);
     const anchor = this.captureAnchor();
+    this.renderHead(model);
     const wanted = [];
     let late = Infinity;
     model.steps.forEach((entry, index) => {
@@ -240,8 +255,13 @@ export class RunView {
         before = el.nextSibling;
       }
     }
-    if (anchor && anchor.el.isConnected) {
-      this.body.scrollTop += anchor.el.getBoundingClientRect().top - anchor.top;
+    const anchorEl = anchor && (anchor.el.isConnected ? anchor.el : this.cards.get(anchor.index)?.el);
+    if (anchorEl) {
+      const delta = anchorEl.getBoundingClientRect().top - anchor.top;
+      const want = this.body.scrollTop + delta;
+      const room = this.body.scrollHeight - this.body.clientHeight;
+      if (want > room) this.pad.style.height = `${this.pad.offsetHeight + want - room}px`;
+      this.body.scrollTop = want;
     } else if (changed && this.order === "oldest" && !model.readOnly && this.following()) {
       this.body.scrollTop = this.body.scrollHeight;
     }

@@ -184,6 +184,18 @@ def shots(tmp_path_factory):
     return folder
 
 
+# Counts the page's fetches in flight (helpers.settle waits for none), so a test
+# never reloads or leaves while a request of the page's own is on its way.
+INFLIGHT = """(() => {
+  window.__inflight = 0;
+  const f = window.fetch;
+  window.fetch = (...args) => {
+    window.__inflight += 1;
+    return f(...args).finally(() => { window.__inflight -= 1; });
+  };
+})()"""
+
+
 def watch(pg) -> list[str]:
     """Collect what must not happen on a page: console errors, page errors,
     dialogs (alert, confirm, beforeunload) and failed requests."""
@@ -220,6 +232,7 @@ def new_page(browser, url, *, width=1280, height=800, scheme="light"):
     context = browser.new_context(
         viewport={"width": width, "height": height}, color_scheme=scheme
     )
+    context.add_init_script(INFLIGHT)
     pg = context.new_page()
     watch(pg)
     pg.goto(url + "/")

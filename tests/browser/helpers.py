@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -12,6 +13,24 @@ def snap(page, shots: Path, name: str) -> None:
     page.screenshot(path=shots / f"{name}.png", animations="disabled")
 
 
+def settle(page, quiet_s: float = 0.6) -> None:
+    """Wait until none of the page's fetches has been in flight for ``quiet_s``
+    (a streamed run counts until its stream ends)."""
+    deadline = time.monotonic() + 20
+    calm_since = None
+    while time.monotonic() < deadline:
+        busy = page.evaluate("window.__inflight || 0")
+        now = time.monotonic()
+        if busy:
+            calm_since = None
+        elif calm_since is None:
+            calm_since = now
+        elif now - calm_since >= quiet_s:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the page kept requests in flight")
+
+
 def open_flow(page, title: str) -> None:
     item = page.get_by_role("list", name="Workspace flows").get_by_role(
         "button", name=title
@@ -20,14 +39,14 @@ def open_flow(page, title: str) -> None:
     expect(item).to_have_attribute("aria-current", "true")
     expect(page.get_by_role("region", name="Flow settings")).to_be_visible()
     # The flow Studio opened by itself may still be on its way.
-    page.wait_for_load_state("networkidle")
+    settle(page)
 
 
 def reload(page, *, unsaved: bool = False) -> None:
     """Reload once nothing is in flight (a request cut short by the reload would
     be a failed request). ``unsaved``: the page holds unsaved work, and the
     question Studio asks before leaving it is answered "leave"."""
-    page.wait_for_load_state("networkidle")
+    settle(page)
     page.leaving = unsaved
     try:
         page.reload()

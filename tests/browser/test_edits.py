@@ -9,7 +9,7 @@ import urllib.request
 from playwright.sync_api import expect
 
 from .conftest import new_page
-from .helpers import go, open_flow, reload, run_view, step_region
+from .helpers import go, open_flow, reload, run_view, settle, step_region
 
 
 def stored(studio: str, name: str) -> dict:
@@ -191,7 +191,7 @@ def test_an_unsaved_new_flow_survives_a_closed_tab(browser, studio):
     pg.get_by_role("button", name="+ New").click()
     pg.get_by_role("menuitem", name="Empty flow").click()
     step_region(pg, 1).get_by_label("URL").fill("/never-saved")
-    pg.wait_for_load_state("networkidle")
+    settle(pg)
     # The tab goes away without a word (a crash): nothing asks, nothing waits.
     pg.close()
     again = pg.context.new_page()
