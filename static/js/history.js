@@ -15,6 +15,7 @@ const PAGE = 50;
 const dialog = $("#history");
 const list = $("#history-list");
 const more = $("#history-more");
+const scroller = $("#history-scroll");
 const detail = $("#history-detail");
 const q = $("#history-q");
 const status = $("#history-status");
@@ -90,6 +91,17 @@ async function load(reset) {
   more.disabled = false;
   const shown = list.querySelectorAll(".history-item").length;
   countText.textContent = `${shown} run${shown === 1 ? "" : "s"} shown${next ? ", more below" : ""}`;
+  // A list shorter than its box shows the end already: the next page comes too.
+  requestAnimationFrame(() => {
+    if (mine === seq && next && inView(more)) load(false);
+  });
+}
+
+function inView(el) {
+  if (el.hidden) return false;
+  const r = el.getBoundingClientRect();
+  const box = scroller.getBoundingClientRect();
+  return r.top < box.bottom && r.bottom > box.top;
 }
 
 function item(ex) {
@@ -190,6 +202,12 @@ function cell(text, cls) {
   return h("td", { class: cls || null }, text);
 }
 
+const STATUS_WORDS = { not_run: "not run", absent: "—" };
+
+function statusText(status, http) {
+  return `${STATUS_WORDS[status] || status}${http ? ` · ${http}` : ""}`;
+}
+
 function durationText(d) {
   return d === null ? "—" : formatDuration(d);
 }
@@ -223,8 +241,8 @@ async function compare() {
           "tr",
           { class: r.changed ? "changed" : "same" },
           h("th", { scope: "row" }, r.name, r.changed ? h("span", { class: "changed-tag" }, "changed") : null),
-          cell(`${r.statusA}${r.httpA ? ` · ${r.httpA}` : ""}`, r.statusChanged ? "diff" : ""),
-          cell(`${r.statusB}${r.httpB ? ` · ${r.httpB}` : ""}`, r.statusChanged ? "diff" : ""),
+          cell(statusText(r.statusA, r.httpA), r.statusChanged ? "diff" : ""),
+          cell(statusText(r.statusB, r.httpB), r.statusChanged ? "diff" : ""),
           cell(`${durationText(r.durationA)} → ${durationText(r.durationB)}${delta}`),
           h(
             "td",
@@ -265,9 +283,12 @@ export function initHistory() {
   $("#history-refresh").addEventListener("click", () => load(true));
   more.addEventListener("click", () => load(false));
   // Scrolling to the end of the list loads the next page by itself.
-  new IntersectionObserver((seen) => {
-    if (seen.some((e) => e.isIntersecting) && next && !more.disabled && dialog.open) load(false);
-  }).observe(more);
+  new IntersectionObserver(
+    (seen) => {
+      if (seen.some((e) => e.isIntersecting) && next && !more.disabled && dialog.open) load(false);
+    },
+    { root: scroller },
+  ).observe(more);
   const reload = debounce(() => load(true), 250);
   q.addEventListener("input", reload);
   for (const el of [status, since, until, onlyThis]) el.addEventListener("change", () => load(true));
