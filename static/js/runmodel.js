@@ -125,7 +125,11 @@ export function runReducer(model, { event, data = {}, at = 0 }) {
     case "record": {
       // The server's record of this run (after the connection came back).
       const stored = fromRecord(data.record);
-      return { ...stored, readOnly: model.readOnly, nodes: model.nodes.length ? model.nodes : stored.nodes };
+      // Steps the record could not name, this page can (it has the flow).
+      const steps = stored.steps.map((st, i) =>
+        st && st.status === "not_run" && st.record.note && model.nodes[i] ? { ...st, record: { ...st.record, ...model.nodes[i], status: "not_run" } } : st,
+      );
+      return { ...stored, steps, readOnly: model.readOnly, nodes: model.nodes.length ? model.nodes : stored.nodes, continueOnFailure: model.continueOnFailure };
     }
     default:
       return model;
@@ -138,6 +142,13 @@ export function fromRecord(record) {
     if (typeof rec.stepIndex === "number") steps[rec.stepIndex] = { status: rec.status || "completed", record: rec };
   }
   const status = record.status || "completed";
+  // A run whose process died recorded no "not run" steps: the steps it never
+  // reported are not run all the same, and counted as such.
+  if (status !== "running") {
+    for (let i = 0; i < (record.totalSteps || 0); i++) {
+      if (!steps[i]) steps[i] = { status: "not_run", record: { step: i + 1, stepIndex: i, status: "not_run", id: `#${i + 1}`, name: `Step ${i + 1}`, note: "Not recorded: the run ended before this step." } };
+    }
+  }
   const nodes = steps.filter(Boolean).map((s) => nodeInfo(s.record, s.record.stepIndex));
   return {
     ...newRun(),

@@ -354,6 +354,7 @@ export class RunView {
 }
 
 function notRunNote(model, rec) {
+  if (rec.note) return rec;
   const note =
     model.outcome === "interrupted" ? "Not started: the flow was interrupted." : "Not started: the flow stopped early.";
   return { ...rec, note };
