@@ -437,6 +437,8 @@ export function editStep(rec) {
     return;
   }
   if (store.get().ui.view === "json") setView("split");
+  // A phone shows the editor or the run: this goes to the editor.
+  if (window.matchMedia("(max-width: 759px)").matches) store.update("ui", (ui) => ({ ...ui, runOpen: false }));
   reveal(`nodes[${index}].${fieldToFix(rec, nodes[index])}`);
 }
 
