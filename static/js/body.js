@@ -51,13 +51,13 @@ function treeNode(key, value, depth) {
   return h("li", null, details);
 }
 
-export function tree(value) {
+function tree(value) {
   const root = h("ul", { class: "tree tree-root code" });
   root.append(treeNode(null, value, 0));
   return root;
 }
 
-export function bodyText(body) {
+function bodyText(body) {
   if (body === undefined || body === null) return "";
   return typeof body === "string" ? body : JSON.stringify(body, null, 2);
 }

@@ -7,7 +7,7 @@ import { asJson, asNumber, asText, bindText, datalist, nextId, pathsOf } from ".
 import { setValue } from "./state.js";
 import { equal, getIn } from "./store.js";
 
-export const OPERATORS = [
+const OPERATORS = [
   ["exists", "exists"],
   ["equals", "equals"],
   ["notEquals", "does not equal"],

@@ -27,8 +27,6 @@ function back() {
   document.dispatchEvent(new CustomEvent("flowrun:online"));
 }
 
-export const isOffline = () => offline;
-
 export function initConnection() {
   document.addEventListener("flowrun:unreachable", () => {
     if (offline) return;

@@ -139,7 +139,7 @@ function tool(title, content, onclick, extra = "") {
   return h("button", { type: "button", class: `btn icon ghost small ${extra}`, title, onclick }, content);
 }
 
-export function deleteStep(index) {
+function deleteStep(index) {
   const s = store.get();
   const node = (s.flow.nodes || [])[index] || {};
   const who = node.name || node.id || `step ${index + 1}`;
@@ -167,7 +167,7 @@ function newId(nodes, base = "step") {
   return `${stem}${n}`;
 }
 
-export function addStep() {
+function addStep() {
   const nodes = store.get().flow.nodes || [];
   const id = newId(nodes);
   insertAt("nodes", nodes.length, { id, name: `Step ${nodes.length + 1}`, method: "GET", url: "/items" }, "add step");

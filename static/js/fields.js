@@ -3,7 +3,7 @@
 // update() draws the store's value into the control in place — never over what the
 // person is typing, so focus and the caret survive every redraw.
 
-import { $$, h } from "./dom.js";
+import { h } from "./dom.js";
 import { setDraft, setValue } from "./state.js";
 import { equal, getIn } from "./store.js";
 
@@ -38,7 +38,7 @@ function draftError(wrap, control, s, path) {
   else if (!control.classList.contains("remote-invalid")) control.removeAttribute("aria-invalid");
 }
 
-export function fieldWrap(label, control, { hint, wide, path } = {}) {
+function fieldWrap(label, control, { hint, wide, path } = {}) {
   control.id = control.id || nextId();
   return h(
     "div",
@@ -65,7 +65,7 @@ export const asNumber = {
   format: (v) => (v === undefined || v === null ? "" : String(v)),
 };
 
-export function compactJson(value) {
+function compactJson(value) {
   const inline = (v) => {
     if (Array.isArray(v)) return `[${v.map(inline).join(", ")}]`;
     if (v && typeof v === "object") return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${inline(x)}`).join(", ")}}`;
@@ -333,4 +333,3 @@ export function updateAll(parts, s) {
   for (const p of parts) p.update(s);
 }
 
-export const focusables = (root) => $$("input, select, textarea, button", root);

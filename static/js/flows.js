@@ -36,7 +36,7 @@ export function fileForFlow(flowName) {
   return found ? entryName(found) : null;
 }
 
-export async function refreshList() {
+async function refreshList() {
   try {
     files = listOf(await api.listFlows(), "flows");
   } catch (err) {

@@ -55,7 +55,7 @@ function withStep(model, index, entry) {
 
 const live = (model, phase) => (model.phase === "stopping" ? "stopping" : phase);
 
-export function outcomeOf(end) {
+function outcomeOf(end) {
   if (!end) return null;
   if (end.interrupted) return "interrupted";
   return end.success ? "completed" : "failed";

@@ -14,7 +14,7 @@ import { executeStream } from "./sse.js";
 import { savePref, setKnown, store } from "./state.js";
 
 // Stop now is offered once Interrupting the Flow... has waited this long.
-export const STOP_NOW_AFTER_MS = 3000;
+const STOP_NOW_AFTER_MS = 3000;
 
 const app = $("#app");
 const dock = $("#run-dock");
@@ -429,7 +429,7 @@ btnLog.addEventListener("click", () => {
 });
 
 // "Edit this step": the step's card in the editor, opened at the field to fix.
-export function editStep(rec) {
+function editStep(rec) {
   const nodes = (store.get().flow && store.get().flow.nodes) || [];
   const index = nodes.findIndex((n) => n && n.id === rec.id);
   if (index < 0) {

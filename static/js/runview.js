@@ -8,7 +8,7 @@ import { clear, formatDuration, h } from "./dom.js";
 import { counts, duration, notes, pill, title } from "./runmodel.js";
 
 // A "Running…" placeholder appears only if a step's result is this late.
-export const PLACEHOLDER_DELAY_MS = 800;
+const PLACEHOLDER_DELAY_MS = 800;
 
 let viewSeq = 0;
 

@@ -114,7 +114,7 @@ const FIELD_LABELS = {
   baseUrl: "Base URL",
 };
 
-export function describePath(path, doc = flow()) {
+function describePath(path, doc = flow()) {
   if (!path) return "The JSON view";
   const keys = parsePath(path);
   if (keys[0] === "nodes" && typeof keys[1] === "number") {

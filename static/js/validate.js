@@ -37,7 +37,7 @@ export async function validateNow() {
   return result;
 }
 
-export const validateSoon = debounce(validateNow, 450);
+const validateSoon = debounce(validateNow, 450);
 
 function showValidity(checking) {
   const s = store.get();

@@ -8,7 +8,7 @@ import json
 
 from playwright.sync_api import expect
 
-from .helpers import go, open_flow, reload, run_view, step_region
+from .helpers import go, open_flow, reload, run_view, snap, step_region
 
 
 def add_check(step, n: int, kind: str, target: str | None = None, op=None, value=None):
@@ -37,7 +37,7 @@ def flow_json(page) -> dict:
     )
 
 
-def test_checks_and_conditions_are_rows_in_sync_with_the_json(page):
+def test_checks_and_conditions_are_rows_in_sync_with_the_json(page, shots):
     open_flow(page, "Simple chain")
     step2 = step_region(page, 2)
     rows = step2.locator(".checks-field").first
@@ -73,6 +73,8 @@ def test_checks_and_conditions_are_rows_in_sync_with_the_json(page):
     assert flow_json(page)["nodes"][1]["conditions"] == [
         {"source": "node", "node": "list", "field": ".count", "greaterThan": 0}
     ]
+    rows.scroll_into_view_if_needed()
+    snap(page, shots, "checks")
 
     # The JSON is one click away, and both ways in sync.
     rows.get_by_role("button", name="Edit as JSON").click()

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from flowrun.store.history import Store
 
-from .helpers import fill_prompt, go, open_flow, run_view
+from .helpers import fill_prompt, go, open_flow, run_view, snap
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_run_again_and_open_the_flow_from_history(page):
     expect(dialog.locator(".history-item")).to_have_count(before + 1)
 
 
-def test_two_runs_compared_side_by_side(page):
+def test_two_runs_compared_side_by_side(page, shots):
     open_flow(page, "User input")
     prompt = page.get_by_role("dialog", name="Input needed")
     panel = run_view(page)
@@ -132,3 +132,4 @@ def test_two_runs_compared_side_by_side(page):
     expect(sides).to_have_count(2)
     expect(sides.nth(0).locator(".summary h3")).to_have_text("Flow failed")
     expect(sides.nth(1).locator(".summary h3")).to_have_text("Flow completed")
+    snap(page, shots, "history")

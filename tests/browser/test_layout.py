@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import new_page
-from .helpers import go, run_view, settle, step_region
+from .helpers import go, run_view, settle, snap, step_region
 
 VIEWPORTS = [(390, 844), (1024, 768), (1440, 900)]
 
@@ -71,7 +71,7 @@ def no_sideways_scroll(page) -> None:
 
 
 @pytest.mark.parametrize(("width", "height"), VIEWPORTS)
-def test_studio_is_usable_at(browser, studio, width, height):
+def test_studio_is_usable_at(browser, studio, shots, width, height):
     page = new_page(browser, studio, width=width, height=height)
     go_button = page.get_by_role("button", name="Go with the Flow")
     assert inside(box(go_button), width, height)
@@ -100,6 +100,7 @@ def test_studio_is_usable_at(browser, studio, width, height):
     else:
         # A phone shows the run, and the editor again when it is closed.
         expect(editor).to_be_hidden()
+        snap(page, shots, "phone")
         panel.get_by_role("button", name="Close run panel").click()
         expect(editor).to_be_visible()
         assert inside(box(go_button), width, height)

@@ -206,7 +206,6 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     expect(history.locator(".card.success")).to_have_count(2)
     expect(history.locator(".summary")).to_contain_text("total time")
     expect(page.get_by_role("button", name="Interrupt the Flow")).to_be_hidden()
-    snap(page, shots, "history")
 
 
 def test_edit_node_json_view_and_validation(page, shots):
