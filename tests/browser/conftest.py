@@ -15,13 +15,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from ..target import free_port
+from ..waits import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -57,17 +57,16 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy():
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(f"{url}/api/health", timeout=1) as resp:
-                if resp.status == 200:
-                    return
+                return resp.status == 200
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not become healthy")
+            return False
+
+    wait_until(healthy, timeout, message="gunicorn to answer /api/health")
 
 
 def workspace_flows(server_url: str, target_url: str) -> dict[str, dict]:

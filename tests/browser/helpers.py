@@ -7,6 +7,8 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
+from ..waits import wait_until
+
 
 def snap(page, shots: Path, name: str) -> None:
     """Screenshot with animations finished, so cards are fully drawn."""
@@ -15,20 +17,19 @@ def snap(page, shots: Path, name: str) -> None:
 
 def settle(page, quiet_s: float = 0.6) -> None:
     """Wait until none of the page's fetches has been in flight for ``quiet_s``
-    (a streamed run counts until its stream ends)."""
-    deadline = time.monotonic() + 20
-    calm_since = None
-    while time.monotonic() < deadline:
-        busy = page.evaluate("window.__inflight || 0")
+    (a streamed run counts until its stream ends; a debounced check may start a
+    moment after the last edit)."""
+    calm = {"since": None}
+
+    def quiet():
         now = time.monotonic()
-        if busy:
-            calm_since = None
-        elif calm_since is None:
-            calm_since = now
-        elif now - calm_since >= quiet_s:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the page kept requests in flight")
+        if page.evaluate("window.__inflight || 0"):
+            calm["since"] = None
+        elif calm["since"] is None:
+            calm["since"] = now
+        return calm["since"] is not None and now - calm["since"] >= quiet_s
+
+    wait_until(quiet, 20, message="the page's requests to end", interval=0.05)
 
 
 def open_flow(page, title: str) -> None:

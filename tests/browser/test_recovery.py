@@ -3,8 +3,6 @@ work, and recovers by itself, showing the run as the server recorded it."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import expect
 
@@ -68,7 +66,6 @@ def test_a_server_stopped_mid_run_is_recovered_from(browser, own_server, hits):
     # And the edit saves now.
     page.keyboard.press("Control+s")
     expect(page.get_by_text("Saved slow-steps.json")).to_be_visible()
-    time.sleep(0.2)
     # While it was down, only the requests that could not reach it failed.
     assert all(
         "net::ERR" in p or "Failed to load resource" in p for p in page.problems

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from ..waits import wait_until
 from .conftest import XSS
 from .helpers import (
     answer_first_prompt_in_step_mode,
@@ -135,7 +136,9 @@ def test_prompt_modal_answered(page, shots):
     expect(
         step1.locator("pre mark.sub-input").filter(has_text='"grace"')
     ).to_be_visible()
-    time.sleep(0.7)  # the late answer must not turn "Completed" back into "Running"
+    # The late answer must not turn "Completed" back into "Running": nothing marks
+    # a change that does not happen, so give it longer than the answer's delay.
+    time.sleep(0.7)
     expect(state_pill(page)).to_have_text("Completed")
 
 
@@ -160,20 +163,21 @@ def test_prompt_cancel_keeps_a_card_that_reopens_it(page):
 
 def test_interrupt_five_slow_steps(page, hits, shots):
     open_flow(page, "Slow steps")
+    hits.hold_path("/demo/slow", after=1, key="step 2")  # in flight until released
     go(page)
     panel = run_view(page)
     # Wait until step 2's request is in flight at the target.
-    deadline = time.monotonic() + 10
-    while len(hits.paths()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: hits.held("step 2"), 10, message="step 2's request")
     assert len(hits.paths()) == 2
-    page.get_by_role("button", name="Interrupt the Flow").click()
+    with page.expect_response("**/stop"):
+        page.get_by_role("button", name="Interrupt the Flow").click()
     interrupting = page.get_by_role("button", name="Interrupting the Flow...")
     expect(interrupting).to_be_visible()
     expect(interrupting).to_be_disabled()
     # The 800 ms rule: step 2's placeholder appears while its request is slow.
     expect(panel.get_by_text("Running…")).to_be_visible()
     snap(page, shots, "run-in-progress")
+    hits.release("step 2")
     expect(panel.get_by_text("Flow interrupted")).to_be_visible(timeout=8000)
     # The in-flight step completed; every later one shows as Not Run.
     step2 = panel.locator('.card[data-step-index="1"]')
@@ -185,7 +189,6 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     expect(panel.locator(".card")).to_have_count(5)
     expect(panel.locator(".summary")).to_contain_text("slow-3, slow-4, slow-5")
     snap(page, shots, "interrupted")
-    time.sleep(0.5)
     queries = [h["query"] for h in hits.hits if h["path"] == "/demo/slow"]
     assert queries == ["ms=1500", "ms=1500"]  # steps 1 and 2, nothing after
 
@@ -439,18 +442,20 @@ def test_closing_the_tab_mid_run_stops_the_flow(browser, studio, hits):
     pg.goto(studio + "/")
     open_flow(pg, "Slow steps")
     pg.get_by_role("button", name="Go with the Flow").click()
-    deadline = time.monotonic() + 10
-    while not hits.paths() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(hits.paths, 10, message="step 1's request")
     # The target can see step 1 before the page has read the run's first event.
     expect(run_view(pg).locator(".rv-meta")).to_have_text(re.compile(r"^exec-"))
     eid = run_view(pg).locator(".rv-meta").inner_text()
     context.close()  # the tab goes away while step 1 is in flight
-    time.sleep(3.5)
+
+    def ended():
+        with urllib.request.urlopen(f"{studio}/api/executions/{eid}") as resp:
+            found = json.load(resp)
+        return found if found["status"] != "running" else None
+
+    record = wait_until(ended, 15, message="the run to end")
     # The in-flight step completed; no later step started.
     assert hits.paths() == ["/demo/slow"]
-    with urllib.request.urlopen(f"{studio}/api/executions/{eid}") as resp:
-        record = json.load(resp)
     assert record["status"] == "interrupted"
 
 
@@ -731,7 +736,7 @@ def test_import_flowsphere_steps_and_prompts(page, tmp_path):
     page.get_by_label("Import flow file").set_input_files(str(path))
     step1 = page.get_by_role("region", name="Step 1: Log in")
     expect(step1).to_be_visible()
-    time.sleep(0.7)
+    time.sleep(0.7)  # past the slow answer (600 ms): the step must still be there
     expect(step1).to_be_visible()
     expect(step1.get_by_label("Prompts key 1")).to_have_value("password")
     expect(page.get_by_role("region", name="Step 2: Me")).to_be_visible()
@@ -855,6 +860,7 @@ def test_step_mode_prompt_answer_keeps_the_pause(page):
     open_flow(page, "User input")
 
     def slow_answer(route):
+        # A slow server: the answer's response lands after the next `paused`.
         response = route.fetch()
         time.sleep(0.5)
         route.fulfill(response=response)
@@ -862,7 +868,7 @@ def test_step_mode_prompt_answer_keeps_the_pause(page):
     page.route("**/api/provide-input", slow_answer)
     panel, prompt = answer_first_prompt_in_step_mode(page, "bob")
     expect(panel.get_by_text("Paused before step #2")).to_be_visible()
-    time.sleep(0.6)
+    time.sleep(0.6)  # past the slow answer (500 ms): the word must stay "Paused"
     expect(state_pill(page)).to_have_text("Paused")
     panel.get_by_role("button", name="Continue", exact=True).click()
     expect(panel.get_by_text("Flow completed")).to_be_visible()
@@ -910,6 +916,7 @@ def test_run_panel_closes_while_a_prompt_waits(page):
 
 def test_run_goes_on_while_the_panel_is_closed(page, hits):
     open_flow(page, "Slow steps")
+    hits.hold_path("/demo/slow", after=1, key="step 2")  # in flight until released
     go(page)
     panel = run_view(page)
     page.get_by_role("button", name="Close run panel").click()
@@ -918,13 +925,13 @@ def test_run_goes_on_while_the_panel_is_closed(page, hits):
     expect(show).to_contain_text("Running")
     expect(page.get_by_text("The flow keeps running")).to_be_visible()
     # Not stopped: the next step starts with the panel closed.
-    deadline = time.monotonic() + 10
-    while len(hits.paths()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: hits.held("step 2"), 10, message="step 2's request")
     assert len(hits.paths()) == 2
     show.click()
     expect(panel.locator('.card[data-step-index="0"]')).to_contain_text("Success")
-    page.get_by_role("button", name="Interrupt the Flow").click()
+    with page.expect_response("**/stop"):
+        page.get_by_role("button", name="Interrupt the Flow").click()
+    hits.release("step 2")
     page.get_by_role("button", name="Close run panel").click()
     # It ends unseen: the top bar keeps the outcome until the panel is opened.
     expect(show).to_contain_text("Interrupted", timeout=8000)
@@ -937,10 +944,13 @@ def test_run_goes_on_while_the_panel_is_closed(page, hits):
     expect(show).to_be_hidden()
 
 
-# A fetch wrapper that holds the stream's `end` frame back for a while, as a slow
-# network or a large execution log would: the run is over on the server, and the
-# page does not know it yet.
+# A fetch wrapper that holds the stream's `end` frame back until the test calls
+# releaseEnd(), as a slow network or a large execution log would: the run is over
+# on the server, and the page does not know it yet.
 HOLD_END = """(() => {
+  let release;
+  const released = new Promise((r) => { release = r; });
+  window.releaseEnd = () => release();
   const f = window.fetch;
   window.fetch = async (u, init) => {
     const res = await f(u, init);
@@ -954,7 +964,7 @@ HOLD_END = """(() => {
         if (at < 0) return out.enqueue(enc.encode(text));
         held = true;
         out.enqueue(enc.encode(text.slice(0, at)));
-        await new Promise((r) => setTimeout(r, 1500));
+        await released;
         out.enqueue(enc.encode(text.slice(at)));
       },
     }));
@@ -977,6 +987,7 @@ def test_interrupt_after_the_last_step_asks_nothing(page):
     page.get_by_role("button", name="Interrupt the Flow").click()
     expect(page.get_by_text("Nothing left to interrupt")).to_be_visible()
     expect(page.get_by_role("button", name="Interrupt the Flow")).to_be_enabled()
+    page.evaluate("releaseEnd()")
     expect(panel.get_by_text("Flow completed")).to_be_visible()
     assert stops == []  # and no 409 in the console (the page fixture checks)
 
