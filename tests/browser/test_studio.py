@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ..waits import wait_until
-from .conftest import XSS
+from .conftest import INFLIGHT, XSS
 from .helpers import (
     answer_first_prompt_in_step_mode,
     execution_id,
@@ -23,6 +23,7 @@ from .helpers import (
     reload,
     run_view,
     save_and_open,
+    settle,
     snap,
     state_pill,
 )
@@ -486,11 +487,12 @@ def token_studio(tmp_path):
 
 def test_token_sign_in_through_the_page(browser, token_studio):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_init_script(INFLIGHT)
     pg = context.new_page()
     pg.goto(token_studio + "/")
     expect(pg.get_by_role("alert").filter(has_text="requires a token")).to_be_visible()
     # The tokenless page's own 401s must be over before errors are collected.
-    pg.wait_for_load_state("networkidle")
+    settle(pg)
     errors = []
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     pg.goto(token_studio + "/?token=s3cret-token")
