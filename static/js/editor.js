@@ -83,7 +83,7 @@ const flat = (v) => v && typeof v === "object" && !Array.isArray(v) && Object.va
 // A flat object body (a login form, say) is edited as name/value rows; any other
 // body, text bodies and bodies being typed as JSON are a text box. "Edit as JSON"
 // switches, and back when the body is flat again.
-function bodyEditor(P, getState) {
+function bodyEditor(P, getState, format) {
   const fmt = () => getIn(getState().flow, P("bodyFormat")());
   const codec = {
     parse: (t) => {
@@ -106,7 +106,8 @@ function bodyEditor(P, getState) {
     draw(getState());
     (chosen === "json" ? text.control : rows.el.querySelector("input, button")).focus();
   });
-  const el = h("div", { class: "field wide body-field" }, h("div", { class: "kv-head" }, h("span", { class: "field-label" }, "Body"), toggle), rows.el, text.el);
+  format.el.classList.add("body-format");
+  const el = h("div", { class: "field wide body-field" }, h("div", { class: "kv-head" }, h("span", { class: "field-label" }, "Body"), format.el, toggle), rows.el, text.el);
   rows.el.classList.add("bare");
   text.el.querySelector("label").classList.add("visually-hidden");
   function mode() {
@@ -130,7 +131,13 @@ function bodyEditor(P, getState) {
     if (m === "fields") rows.update(s);
     else text.update(s);
   }
-  return { el, update: draw };
+  return {
+    el,
+    update(s) {
+      format.update(s);
+      draw(s);
+    },
+  };
 }
 
 // ---- one step ----------------------------------------------------------------------
@@ -244,15 +251,14 @@ function nodeCard(key) {
       method,
       url,
       kvField("Headers", P("headers"), { addLabel: "Header" }),
-      selectField("Body format", P("bodyFormat"), BODY_FORMATS),
-      bodyEditor(P, () => state),
+      bodyEditor(P, () => state, selectField("Body format", P("bodyFormat"), BODY_FORMATS)),
       kvField("Prompts", P("userPrompts"), { keyLabel: "Key", valueLabel: "Question", addLabel: "Prompt" }),
       checksField("Checks", P("validations"), { nodeIndex: () => index }),
       checkField("Do not fall back to the flow's default checks", P("skipDefaultValidations"), { hint: "With no checks of its own, the step then checks nothing." }),
       ...more,
     ];
-    const [name, id, description, , , headers, bodyFormat, bodyField, prompts, checks, skipChecks] = parts;
-    body.append(name.el, id.el, description.el, request, headers.el, bodyFormat.el, bodyField.el, prompts.el, checks.el, skipChecks.el, advanced);
+    const [name, id, description, , , headers, bodyField, prompts, checks, skipChecks] = parts;
+    body.append(name.el, id.el, description.el, request, headers.el, bodyField.el, prompts.el, checks.el, skipChecks.el, advanced);
     method.el.classList.add("method-wrap");
   }
 

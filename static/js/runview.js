@@ -210,6 +210,7 @@ export class RunView {
       this.pad.style.height = "0";
     }
     const anchor = this.captureAnchor();
+    const summaryBefore = this.summaryKey;
     this.renderHead(model);
     const wanted = [];
     let late = Infinity;
@@ -262,7 +263,7 @@ export class RunView {
       const room = this.body.scrollHeight - this.body.clientHeight;
       if (want > room) this.pad.style.height = `${this.pad.offsetHeight + want - room}px`;
       this.body.scrollTop = want;
-    } else if (changed && this.order === "oldest" && !model.readOnly && this.following()) {
+    } else if ((changed || summaryBefore !== this.summaryKey) && this.order === "oldest" && !model.readOnly && this.following()) {
       this.body.scrollTop = this.body.scrollHeight;
     }
     this.empty.hidden = !(this.failedOnly && ![...this.cards.values()].some((c) => c.el.dataset.status === "failed"));
@@ -296,7 +297,7 @@ export class RunView {
     const show = model.phase === "ended" || model.phase === "lost";
     this.summary.hidden = !show;
     if (!show) return;
-    const key = JSON.stringify([text, c, model.outcome, model.error, model.end && model.end.duration, model.phase]);
+    const key = JSON.stringify([model.id, model.startedAt, text, c, model.outcome, model.error, model.end && model.end.duration, model.phase]);
     if (this.summaryKey === key) return;
     this.summaryKey = key;
     clear(this.summary);
