@@ -1,5 +1,8 @@
 // Two runs side by side: which steps, statuses, durations and values changed.
-// Pure: takes two run models (runmodel.js) and returns rows to draw.
+// Pure: takes two run models (runmodel.js) and returns rows to draw. Values of
+// secrets are never shown, only that they changed.
+
+import { isSecret, MASK } from "./cards.js";
 
 const MAX_CHANGES = 12;
 
@@ -24,12 +27,16 @@ const show = (v) => (v === undefined ? "—" : typeof v === "string" ? JSON.stri
 
 function valueChanges(a, b) {
   const changes = [];
-  const subsA = new Map(((a && a.substitutions) || []).map((s) => [s.placeholder, s.value]));
-  const subsB = new Map(((b && b.substitutions) || []).map((s) => [s.placeholder, s.value]));
+  const subs = (r) => new Map(((r && r.substitutions) || []).map((s) => [s.placeholder, s]));
+  const subsA = subs(a);
+  const subsB = subs(b);
   for (const key of new Set([...subsA.keys(), ...subsB.keys()])) {
     const x = subsA.get(key);
     const y = subsB.get(key);
-    if (JSON.stringify(x) !== JSON.stringify(y)) changes.push({ where: key, a: show(x), b: show(y) });
+    if (JSON.stringify(x && x.value) === JSON.stringify(y && y.value)) continue;
+    const secret = isSecret(x || y);
+    const value = (sub) => (!sub ? "—" : secret ? MASK : show(sub.value));
+    changes.push({ where: secret ? `${key} (secret)` : key, a: value(x), b: value(y) });
   }
   const bodyA = a && a.response ? flatten(a.response.body) : new Map();
   const bodyB = b && b.response ? flatten(b.response.body) : new Map();
@@ -38,8 +45,12 @@ function valueChanges(a, b) {
     const y = bodyB.get(key);
     if (JSON.stringify(x) !== JSON.stringify(y)) changes.push({ where: `response ${key}`, a: show(x), b: show(y) });
   }
-  const vA = new Map(((a && a.validations) || []).map((v) => [v.message || v.type, v.passed]));
-  const vB = new Map(((b && b.validations) || []).map((v) => [v.message || v.type, v.passed]));
+  // A check is the same check in both runs when it looks at the same thing the same
+  // way (its message holds the values, which differ).
+  const checkKey = (v) => [v.type, v.path || "", v.operator || ""].join(" ").trim();
+  const checks = (r) => new Map(((r && r.validations) || []).map((v) => [checkKey(v), v.passed]));
+  const vA = checks(a);
+  const vB = checks(b);
   for (const key of new Set([...vA.keys(), ...vB.keys()])) {
     if (vA.get(key) !== vB.get(key)) {
       const word = (p) => (p === undefined ? "—" : p ? "passed" : "failed");

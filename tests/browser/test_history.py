@@ -124,6 +124,14 @@ def test_two_runs_compared_side_by_side(page, shots):
     expect(login).to_contain_text("changed")
     expect(login.locator(".changes")).to_contain_text('{{ .input.username }}: "bob"')
     expect(login.locator(".changes")).to_contain_text('"grace"')
+    # A secret changed too: said, never shown.
+    expect(login.locator(".changes")).to_contain_text(
+        "{{ .input.password }} (secret): •••• → ••••"
+    )
+    expect(login.locator(".changes")).not_to_contain_text("wrong")
+    expect(login.locator(".changes")).to_contain_text(
+        "check httpStatusCode: failed → passed"
+    )
     expect(login.locator("td").nth(2)).to_contain_text("→")
     profile = rows.filter(has_text="Profile")
     expect(profile.locator("td").nth(0)).to_have_text("not run")
