@@ -363,7 +363,7 @@ btnContinue.addEventListener("click", async () => {
 
 // ---- interrupt ----------------------------------------------------------------------------
 
-export function interrupt() {
+function interrupt() {
   if (!isRunning() || model.phase === "stopping") return;
   if (closing(model)) {
     // The last step has reported (or a failed one ended the run) and `end` is on
