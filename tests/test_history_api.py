@@ -116,23 +116,3 @@ def test_date_filters(client, store, monkeypatch):
 def test_bad_parameters_are_a_400_naming_the_field(client, query, field):
     body = assert_error(client.get(f"/api/executions?{query}"), 400)
     assert [e["path"] for e in body["errors"]] == [field]
-
-
-def test_runs_carry_their_environment_once_the_store_records_it(client, store):
-    """The list and one run read ``environment`` when the store has that column."""
-    (eid,) = _record(store, 1)
-    assert (
-        "environment" not in client.get("/api/executions").get_json()["executions"][0]
-    )
-    store.db.run(
-        lambda db: db.execute("ALTER TABLE executions ADD COLUMN environment TEXT")
-    )
-    store.db.run(
-        lambda db: db.execute(
-            "UPDATE executions SET environment = 'staging' WHERE id = ?", (eid,)
-        )
-    )
-    store._columns = None  # as a store opened after the column came
-    listed = client.get("/api/executions").get_json()["executions"][0]
-    assert listed["environment"] == "staging"
-    assert client.get(f"/api/executions/{eid}").get_json()["environment"] == "staging"

@@ -75,8 +75,6 @@ def now_iso() -> str:
 class Store:
     """The history of one data directory, as one process reads and writes it."""
 
-    _columns: str | None = None  # what listed executions show (see _list_columns)
-
     def __init__(
         self,
         data_dir: str | os.PathLike,
@@ -515,7 +513,7 @@ class Store:
                 "(lower(flow_name) LIKE ? ESCAPE '\\' OR lower(id) LIKE ? ESCAPE '\\')"
             )
             args.extend((pattern, pattern))
-        sql = f"SELECT {self._list_columns()}, seq FROM executions"
+        sql = f"SELECT {_LIST_COLUMNS}, seq FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         # One row more than asked: whether an older page exists, without a count.
@@ -535,27 +533,12 @@ class Store:
             found["summary"] = json.loads(end[3])
         return found
 
-    def _list_columns(self) -> str:
-        """The columns an execution is read from: with its environment once the
-        store records one (a store without that column lists runs without it)."""
-        if self._columns is None:
-            names = {
-                r[1]
-                for r in self.db.run(
-                    lambda db: db.execute("PRAGMA table_info(executions)").fetchall()
-                )
-            }
-            extra = ", environment" if "environment" in names else ""
-            self._columns = _LIST_COLUMNS + extra
-        return self._columns
-
     def get(self, execution_id: str) -> dict | None:
         self.flush()  # this process's own rows, even those still in a group
-        columns = self._list_columns()
 
         def work(db):
             row = db.execute(
-                f"SELECT {columns}, seq FROM executions WHERE id = ?",
+                f"SELECT {_LIST_COLUMNS}, seq FROM executions WHERE id = ?",
                 (execution_id,),
             ).fetchone()
             if row is None:
@@ -640,7 +623,7 @@ def _like_escape(text: str) -> str:
 
 def _execution(row) -> dict:
     summary = json.loads(row[6]) if row[6] else None
-    found = {
+    return {
         "executionId": row[0],
         "flowName": row[1],
         "status": row[2],
@@ -650,6 +633,3 @@ def _execution(row) -> dict:
         "summary": summary,
         "environment": row[7],
     }
-    if len(row) > 7:
-        found["environment"] = row[7]
-    return found
