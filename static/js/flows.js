@@ -277,14 +277,37 @@ async function newFrom(kind) {
 
 // ---- imports -------------------------------------------------------------------------
 
+// A file's text: UTF-8, or UTF-16 when its byte-order mark says so (the mark dropped).
+async function fileText(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let encoding = "utf-8";
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) encoding = "utf-16le";
+  else if (bytes[0] === 0xfe && bytes[1] === 0xff) encoding = "utf-16be";
+  return new TextDecoder(encoding).decode(bytes);
+}
+
+// /api/import answers the flow itself, with its report beside it in importReport
+// (kept out of the flow): "12 requests: 9 as they were, 2 with notes, 1 skipped".
+function imported(res) {
+  const { importReport: report, ...doc } = res;
+  if (!report) return { flow: canonical(doc), summary: "" };
+  const parts = [`${report.asIs} as they were`];
+  if (report.withNotes) parts.push(`${report.withNotes} with notes`);
+  if (report.skipped) parts.push(`${report.skipped} skipped by default`);
+  if (report.leftOut) parts.push(`${report.leftOut} left out`);
+  const noun = report.requests === 1 ? "request" : "requests";
+  return { flow: canonical(doc), summary: `${report.requests} ${noun}: ${parts.join(", ")}` };
+}
+
 // What an import will create, and the importer's notes, before anything is created.
-function preview(flow) {
+function preview(flow, summary) {
   const nodes = Array.isArray(flow.nodes) ? flow.nodes : [];
   const vars = Object.keys(flow.variables || {});
   return h(
     "div",
     { class: "import-preview" },
     h("p", null, h("strong", null, flow.name || "Untitled flow"), ` · ${nodes.length} step${nodes.length === 1 ? "" : "s"}`, vars.length ? ` · variables: ${vars.join(", ")}` : ""),
+    summary ? h("p", { class: "import-report" }, `(${summary})`) : null,
     flow.description ? h("p", { class: "import-notes" }, flow.description) : null,
     h(
       "ol",
@@ -305,11 +328,11 @@ function preview(flow) {
   );
 }
 
-async function confirmImport(flow, source) {
+async function confirmImport({ flow, summary }, source) {
   const ok = await ask({
     heading: "Import preview",
     message: `From ${source}: this creates a new, unsaved flow.`,
-    content: preview(flow),
+    content: preview(flow, summary),
     okLabel: "Create flow",
     wide: true,
   });
@@ -322,7 +345,7 @@ async function confirmImport(flow, source) {
 // A file: flowrun/FlowSphere JSON opens as is; a Postman collection or an OpenAPI
 // document goes through /api/import, and is previewed first.
 async function importFile(file) {
-  const textContent = await file.text();
+  const textContent = await fileText(file);
   let doc = null;
   try {
     doc = JSON.parse(textContent);
@@ -336,15 +359,17 @@ async function importFile(file) {
   const isPostman = doc && doc.info && (String(doc.info.schema || "").includes("postman") || Array.isArray(doc.item));
   const isOpenApi = !doc || Boolean(doc.openapi || doc.swagger);
   if (isPostman || isOpenApi) {
-    let flow;
+    let result;
     try {
-      const res = await api.importFlow(isPostman ? "postman" : "openapi", textContent);
-      flow = canonical(res.flow || res.config || res);
+      result = imported(await api.importFlow(isPostman ? "postman" : "openapi", textContent));
     } catch (err) {
       toast(`Import failed: ${err.message}`, "error");
       return;
     }
-    if (await confirmImport(flow, file.name)) toast(`Imported ${file.name}: save it to keep it in the workspace`, "success");
+    if (await confirmImport(result, file.name)) {
+      const counts = result.summary ? ` (${result.summary})` : "";
+      toast(`Imported ${file.name}${counts}: save it to keep it in the workspace`, "success");
+    }
     return;
   }
   if (!doc || typeof doc !== "object" || !Array.isArray(canonical(doc).nodes)) {
@@ -358,7 +383,7 @@ async function importFile(file) {
 }
 
 async function importCurl() {
-  let flow = null;
+  let result = null;
   // A command that cannot be imported keeps the dialog open, with the paste.
   const content = await ask({
     heading: "Import from curl",
@@ -368,8 +393,7 @@ async function importCurl() {
     validate: async (text) => {
       if (!text.trim()) return "Paste a curl command.";
       try {
-        const res = await api.importFlow("curl", text);
-        flow = canonical(res.flow || res.config || res);
+        result = imported(await api.importFlow("curl", text));
         return null;
       } catch (err) {
         const detail = (err.errors || []).map((e) => e.message).join("; ");
@@ -377,8 +401,8 @@ async function importCurl() {
       }
     },
   });
-  if (!content || !flow) return;
-  await confirmImport(flow, "curl");
+  if (!content || !result) return;
+  await confirmImport(result, "curl");
 }
 
 // ---- wiring ------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -82,12 +84,13 @@ def test_open_sample_flow_and_run_to_success(page, shots):
     cards.nth(1).get_by_role("button", name="Copy as curl").click()
     expect(page.get_by_text("curl command copied")).to_be_visible()
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.startswith("curl -X GET ") and "/demo/items" in copied
+    assert copied.startswith("curl --globoff -X GET ") and "/demo/items" in copied
     head = page.evaluate(
         """async () => (await import("/static/js/cards.js"))
           .curlFor({method: "HEAD", url: "http://h.test/x"})"""
     )
-    assert head == "curl -I 'http://h.test/x'"  # -X HEAD would wait for a body
+    # -I, not -X HEAD: curl would wait for a body that never comes.
+    assert head == "curl --globoff -I 'http://h.test/x'"
     with page.expect_download() as download:
         panel.get_by_role("button", name="Download log").click()
     log = json.loads(Path(download.value.path()).read_text("utf-8"))
@@ -277,7 +280,8 @@ def test_import_flow_file(page, tmp_path):
         "nodes": [{"id": "ping", "name": "Ping", "method": "GET", "url": "/items"}],
     }
     path = tmp_path / "imported.json"
-    path.write_text(json.dumps(doc), "utf-8")
+    # As Windows editors save it: UTF-16 with a byte-order mark.
+    path.write_text(json.dumps(doc), "utf-16")
     page.get_by_label("Import flow file").set_input_files(str(path))
     expect(page.get_by_role("region", name="Step 1: Ping")).to_be_visible()
     expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
@@ -527,7 +531,7 @@ def test_failed_step_ends_the_flow(page, studio):
                 "id": "after",
                 "name": "Never sent",
                 "method": "GET",
-                "url": "/items/{{ .responses.boom.id }}?v={{ $guid }}",
+                "url": "/items/{{ .responses.boom.id }}?v={{ $guid }}&t=\\{{x}}",
             },
         ],
     }
@@ -546,10 +550,12 @@ def test_failed_step_ends_the_flow(page, studio):
     url = not_run.locator(".card-url")
     expect(url.locator(".url-tag")).to_have_text("as written")
     expect(url.locator(".url-text")).to_have_text(
-        "/items/{{ .responses.boom.id }}?v={{ $guid }}"
+        "/items/{{ .responses.boom.id }}?v={{ $guid }}&t=\\{{x}}"
     )
     expect(url.locator(".ph.sub-response")).to_have_text("{{ .responses.boom.id }}")
     expect(url.locator(".ph.sub-dynamic")).to_have_text("{{ $guid }}")
+    # An escaped \{{ is text, not a placeholder: no chip.
+    expect(url.locator(".ph")).to_have_count(2)
     expect(not_run).to_contain_text("placeholders were never resolved")
 
 
@@ -568,12 +574,18 @@ def test_import_postman_collection(page, studio, tmp_path):
         ],
     }
     path = tmp_path / "demo.postman_collection.json"
-    path.write_text(json.dumps(collection), "utf-8")
+    path.write_text(json.dumps(collection), "utf-8-sig")  # a byte-order mark
     page.get_by_label("Import flow file").set_input_files(str(path))
     preview = page.get_by_role("dialog", name="Import preview")
     expect(preview).to_contain_text("Demo collection")
+    # The import's counts are shown; its report does not become part of the flow.
+    expect(preview).to_contain_text("(1 request: 1 as they were)")
     preview.get_by_role("button", name="Create flow").click()
     expect(page.get_by_role("region", name="Step 1: List items")).to_be_visible()
+    expect(page.get_by_text("(1 request: 1 as they were)", exact=False)).to_be_visible()
+    page.get_by_role("tab", name="JSON").click()
+    expect(page.get_by_label("Flow JSON")).not_to_have_value(re.compile("importReport"))
+    page.get_by_role("tab", name="Form").click()
     go(page)
     expect(run_view(page).get_by_text("Flow completed")).to_be_visible()
 
@@ -1094,3 +1106,37 @@ def test_conflicts_the_server_reports_are_quiet(page):
     logged = [p for p in page.problems if "Failed to load resource" not in p]
     assert logged == [] and len(page.problems) == 4, page.problems
     page.problems.clear()
+
+
+def test_copy_as_curl_gives_a_command_curl_runs(page, hits):
+    """Studio's "Copy as curl" text, run by the real curl against the target."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    command = page.evaluate(
+        """async (base) => {
+            const { curlFor } = await import("/static/js/cards.js");
+            return curlFor({
+                method: "POST",
+                url: base + "/demo/echo?filter[name]=a b&x={y}",
+                request: {
+                    headers: {"Content-Type": "application/json", "X-Empty": "",
+                              "X-Quote": "it's"},
+                    body: {a: "it's", b: [1]},
+                },
+            });
+        }""",
+        hits.url,
+    )
+    ran = subprocess.run(
+        ["bash", "-c", command + " --silent --show-error"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ran.returncode == 0, (command, ran.stderr)
+    echoed = json.loads(ran.stdout)
+    assert echoed["args"] == {"filter[name]": ["a b"], "x": ["{y}"]}
+    assert echoed["json"] == {"a": "it's", "b": [1]}
+    assert echoed["headers"]["X-Empty"] == ""
+    assert echoed["headers"]["X-Quote"] == "it's"
