@@ -98,7 +98,10 @@ form.addEventListener("submit", async (e) => {
   for (const input of fields.querySelectorAll("input[data-input]")) inputs[input.dataset.input] = input.value;
   result.append(h("p", { class: "muted" }, "Sending…"));
   try {
-    const res = await api.executeNode({ config: doc, nodeId: node.id, mockResponses, inputs });
+    // The environment chosen for runs applies to Try it out as well.
+    const env = store.get().env;
+    const options = env.available && env.selected ? { environment: env.selected } : undefined;
+    const res = await api.executeNode({ config: doc, nodeId: node.id, mockResponses, inputs, options });
     // The answer is the step record itself (tolerate a {"step"/"record": …} wrapper).
     const found = ["step", "record"].map((k) => res && res[k]).find((v) => v && typeof v === "object") || res;
     // The node ran alone, so the server numbers it 1: show its place in the flow.
