@@ -50,8 +50,11 @@ def test_a_postman_import_is_previewed_with_its_notes(page, studio, tmp_path):
     path.write_text(json.dumps(collection), "utf-8")
     page.get_by_label("Import flow file").set_input_files(str(path))
     preview = page.get_by_role("dialog", name="Import preview")
-    expect(preview).to_contain_text("Two requests · 1 step")
-    expect(preview).to_contain_text("Skipped 'Trace it'")
+    expect(preview).to_contain_text("Two requests · 2 steps")
+    expect(preview).to_contain_text(
+        "(2 requests: 1 as they were, 1 skipped by default)"
+    )
+    expect(preview).to_contain_text("Method TRACE")
     # Cancelled: nothing was created.
     preview.get_by_role("button", name="Cancel").click()
     expect(page.get_by_role("region", name="Step 1: List", exact=True)).to_have_count(0)
