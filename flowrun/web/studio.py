@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, url_for
 
+from flowrun.store.masking import SECRET_WORDS
 from flowrun.version import __version__
 
 bp = Blueprint("studio", __name__)
@@ -45,6 +46,7 @@ def index():
         "api": url_for("studio.index") + "api",
         "demoUrl": url_for("studio.index", _external=True) + "demo",
         "environments": _has_environments(),
+        "secretWords": list(SECRET_WORDS),
     }
     response = current_app.make_response(
         render_template("index.html", studio_config=config)

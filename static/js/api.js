@@ -1,9 +1,13 @@
 // The HTTP API (docs/api.md). Same-origin fetches carry Studio's session cookie.
 
-const config = JSON.parse(document.getElementById("app")?.dataset.config || "{}");
+export const config = JSON.parse(document.getElementById("app")?.dataset.config || "{}");
 export const API = (config.api || "/api").replace(/\/$/, "");
 export const DEMO_URL = config.demoUrl || `${location.origin}/demo`;
 export const VERSION = config.version || "";
+// A prompt key or variable name containing one of the server's secret words (any
+// case) holds a secret: the same rule the server masks by, so what Studio hides and
+// what the server hides never differ.
+export const SECRET_KEY = new RegExp((config.secretWords || []).join("|"), "i");
 
 export class ApiError extends Error {
   constructor(status, payload) {

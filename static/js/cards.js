@@ -1,19 +1,19 @@
 // Step cards: one function per card kind, shared by the run panel, history and
 // Try it out. Every value is put in as text.
 
+import { SECRET_KEY } from "./api.js";
 import { bodyView } from "./body.js";
 import { append, codeBlock, copyText, formatBytes, formatDuration, h, safeUrl, toast } from "./dom.js";
 
 // Values of secrets (prompt answers and variables whose names look secret, and the
 // names a flow or environment lists) never show in chips or highlights.
 export const MASK = "••••";
-const SECRET_NAME = /pass|secret|token|otp|pin|key/i;
 const NAMED = /^\{\{\s*\.(input|vars)\.([A-Za-z0-9_-]+)/;
 
 export function isSecret(sub, secrets) {
   const m = NAMED.exec(sub.placeholder || "");
   if (!m) return false;
-  return SECRET_NAME.test(m[2]) || Boolean(secrets && secrets.has(m[2]));
+  return SECRET_KEY.test(m[2]) || Boolean(secrets && secrets.has(m[2]));
 }
 
 function masked(subs, secrets) {

@@ -2,12 +2,11 @@
 // and an editor, where secret values show as dots until the person editing reveals
 // them. Shown only when the server has environments.
 
-import { api } from "./api.js";
+import { api, config } from "./api.js";
 import { ask } from "./dialogs.js";
 import { $, clear, h, toast } from "./dom.js";
 import { savePref, store } from "./state.js";
 
-const config = JSON.parse(document.getElementById("app")?.dataset.config || "{}");
 const wrap = $("#env-wrap");
 const select = $("#env-select");
 const dialog = $("#env-dialog");

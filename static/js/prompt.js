@@ -2,8 +2,8 @@
 // answers that are not secret are remembered for the next run of the same flow
 // (Flow once again), secret ones never.
 
+import { SECRET_KEY } from "./api.js";
 import { $, clear, h } from "./dom.js";
-import { SECRET_KEY } from "./state.js";
 
 const dialog = $("#prompt-dialog");
 const form = $("#prompt-form");

@@ -193,6 +193,3 @@ export function canonical(doc) {
   }
   return out;
 }
-
-// Prompt keys that hold secrets get password fields and are never shown or kept.
-export const SECRET_KEY = /pass|secret|token|otp|pin|key/i;

@@ -1,10 +1,10 @@
 // Try it out: run one node alone through /api/execute-node, with values for the
 // earlier responses and inputs it refers to.
 
-import { api } from "./api.js";
+import { api, SECRET_KEY } from "./api.js";
 import { stepCard } from "./cards.js";
 import { $, clear, h } from "./dom.js";
-import { setKnown, SECRET_KEY, store } from "./state.js";
+import { setKnown, store } from "./state.js";
 
 const dialog = $("#try-dialog");
 const form = $("#try-form");

@@ -198,6 +198,47 @@ def test_prompts_need_answers_and_remember_the_non_secret_ones(page):
     expect(panel.get_by_text("Flow completed")).to_be_visible()
 
 
+def test_prompt_secrets_follow_the_servers_rule(page, studio):
+    """A prompt key is secret exactly when the server masks its answer: a key with
+    pass, secret, token, otp or key in it, and no other word."""
+    doc = {
+        "name": "Codes",
+        "defaults": {"baseUrl": f"{studio}/demo"},
+        "nodes": [
+            {
+                "id": "codes",
+                "name": "Send codes",
+                "method": "POST",
+                "url": "/echo",
+                "userPrompts": {"pin": "Your PIN", "apiKey": "Your API key"},
+                "body": {"pin": "{{ .input.pin }}", "apiKey": "{{ .input.apiKey }}"},
+            }
+        ],
+    }
+    save_and_open(page, "codes", doc, "Codes")
+    go(page)
+    prompt = page.get_by_role("dialog", name="Input needed")
+    pin, key = prompt.get_by_label("Your PIN"), prompt.get_by_label("Your API key")
+    expect(pin).to_have_attribute("type", "text")
+    expect(key).to_have_attribute("type", "password")
+    pin.fill("4321")
+    key.fill("k-123456")
+    page.keyboard.press("Enter")
+    panel = run_view(page)
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
+    chips = panel.locator(".sub-chip")
+    # The server sends the PIN in clear and masks the key: the chips say the same.
+    expect(
+        chips.filter(has_text="{{ .input.pin }}").locator(".sub-value")
+    ).to_have_text("4321")
+    expect(
+        chips.filter(has_text="{{ .input.apiKey }}").locator(".sub-value")
+    ).to_have_text("••••")
+    page.get_by_role("button", name="Flow once again").click()
+    expect(pin).to_have_value("4321")  # not a secret: remembered
+    expect(key).to_have_value("")
+
+
 def test_ctrl_enter_leaves_focus_where_it_was(page, hits):
     open_flow(page, "Slow steps")
     stops = []
