@@ -32,6 +32,50 @@ def settle(page, quiet_s: float = 0.6) -> None:
     wait_until(quiet, 20, message="the page's requests to end", interval=0.05)
 
 
+# Counts, per API path, the responses the page has read and acted on: the count goes
+# up a task after the body is read, once the page's code awaiting it has run. Lets a
+# test say "this late answer changed nothing" without sleeping past it.
+HANDLED = """(() => {
+  window.__handled = {};
+  const f = window.fetch;
+  window.fetch = async (u, init) => {
+    const res = await f(u, init);
+    const path = new URL(String(u), location.href).pathname;
+    const text = res.text.bind(res);
+    res.text = () => text().finally(() => setTimeout(() => {
+      window.__handled[path] = (window.__handled[path] || 0) + 1;
+    }));
+    return res;
+  };
+})()"""
+
+
+def count_handled(page) -> None:
+    """Start counting the responses the page acts on (see ``handled``)."""
+    page.evaluate(HANDLED)
+
+
+def handled(page, path: str) -> int:
+    """How many responses for ``path`` the page has read and acted on so far."""
+    return page.evaluate("(p) => window.__handled[p] || 0", path)
+
+
+def hold_responses(page, pattern: str) -> list:
+    """Send the requests matching ``pattern`` on to the server, and hold each
+    response back: the list gets (route, response) for the test to fulfill."""
+    held: list = []
+    page.route(pattern, lambda route: held.append((route, route.fetch())))
+    return held
+
+
+def wait_held(page, held: list, what: str):
+    """Wait until a route handler has put a request in ``held`` and return it.
+
+    Route handlers run only while the test calls into Playwright, hence the page
+    call on each look."""
+    return wait_until(lambda: page.evaluate("true") and held, 15, message=what)[0]
+
+
 def open_flow(page, title: str) -> None:
     item = page.get_by_role("list", name="Workspace flows").get_by_role(
         "button", name=title

@@ -5,7 +5,6 @@ bodies, secrets, Stop now, and a finished run that leaves no failed request."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -241,6 +240,7 @@ def test_prompt_secrets_follow_the_servers_rule(page, studio):
 
 def test_ctrl_enter_leaves_focus_where_it_was(page, hits):
     open_flow(page, "Slow steps")
+    hits.hold_path("/demo/slow", after=0, key="step 1")  # in flight until released
     stops = []
     page.on("request", lambda r: stops.append(r.url) if "/stop" in r.url else None)
     name = page.get_by_role("region", name="Step 1", exact=False).get_by_label(
@@ -252,11 +252,14 @@ def test_ctrl_enter_leaves_focus_where_it_was(page, hits):
     expect(panel.locator(".pill").first).to_have_text("Running")
     expect(name).to_be_focused()
     page.keyboard.press("Enter")  # in a text field: nothing is stopped
-    time.sleep(0.5)
-    assert stops == []
     assert page.evaluate("document.activeElement.id") != "btn-interrupt"
-    page.get_by_role("button", name="Interrupt the Flow").click()
-    expect(panel.get_by_text("Flow interrupted")).to_be_visible(timeout=8000)
+    # Had Enter stopped the run, the button would say "Interrupting the Flow..."
+    # and this would be a second stop.
+    with page.expect_response("**/stop"):
+        page.get_by_role("button", name="Interrupt the Flow").click()
+    assert len(stops) == 1
+    hits.release("step 1")
+    expect(panel.get_by_text("Flow interrupted")).to_be_visible()
 
 
 def test_a_large_body_downloads_whole_and_searches(page, studio, tmp_path):
@@ -342,16 +345,16 @@ def test_a_finished_run_leaves_no_failed_request(page):
     assert failed == []
 
 
-def test_stop_now_is_offered_after_a_wait(page, target):
+def test_stop_now_is_offered_after_a_wait(page, hits):
     doc = {
         "name": "Very slow",
-        "defaults": {"baseUrl": f"{target.url}/demo", "timeout": 20},
+        "defaults": {"baseUrl": f"{hits.url}/demo", "timeout": 20},
         "nodes": [
             {
                 "id": "wait",
-                "name": "Takes 6 s",
+                "name": "Held until the test ends",
                 "method": "GET",
-                "url": "/slow?ms=6000",
+                "url": "/slow?ms=0&hold=stop-now",
             },
             {"id": "after", "name": "After", "method": "GET", "url": "/items"},
         ],
@@ -368,11 +371,13 @@ def test_stop_now_is_offered_after_a_wait(page, target):
     page.get_by_role("button", name="Interrupt the Flow").click()
     stop_now = panel.get_by_role("button", name="Stop now")
     expect(stop_now).to_be_hidden()
-    expect(stop_now).to_be_visible(timeout=4500)
+    expect(stop_now).to_be_visible(timeout=15000)
     assert not stop_now.evaluate("(e) => e === document.activeElement")
-    stop_now.click()
-    expect(panel.get_by_text("Flow interrupted")).to_be_visible(timeout=10000)
+    with page.expect_response("**/stop"):
+        stop_now.click()
     assert [json.loads(b or "{}") for b in bodies] == [{}, {"force": True}]
+    hits.release("stop-now")
+    expect(panel.get_by_text("Flow interrupted")).to_be_visible()
 
 
 def test_launch_browser_opens_only_web_addresses(page, studio):

@@ -7,9 +7,9 @@ import json
 import re
 import shutil
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -17,10 +17,14 @@ from playwright.sync_api import expect
 from ..waits import wait_until
 from .conftest import INFLIGHT, XSS
 from .helpers import (
+    HANDLED,
     answer_first_prompt_in_step_mode,
+    count_handled,
     execution_id,
     fill_prompt,
     go,
+    handled,
+    hold_responses,
     open_flow,
     reload,
     run_view,
@@ -28,6 +32,7 @@ from .helpers import (
     settle,
     snap,
     state_pill,
+    wait_held,
 )
 
 
@@ -108,14 +113,10 @@ def test_open_sample_flow_and_run_to_success(page, shots):
 
 def test_prompt_modal_answered(page, shots):
     open_flow(page, "User input")
-
-    def slow_answer(route):
-        # The answer's response lands after the run has ended (as across workers).
-        response = route.fetch()
-        time.sleep(0.6)
-        route.fulfill(response=response)
-
-    page.route("**/api/provide-input", slow_answer)
+    count_handled(page)
+    # The answer reaches the server; its response reaches the page only after the
+    # run has ended (as across workers).
+    late = hold_responses(page, "**/api/provide-input")
     go(page)
     prompt = page.get_by_role("dialog", name="Input needed")
     expect(prompt).to_be_visible()
@@ -140,9 +141,10 @@ def test_prompt_modal_answered(page, shots):
     expect(
         step1.locator("pre mark.sub-input").filter(has_text='"grace"')
     ).to_be_visible()
-    # The late answer must not turn "Completed" back into "Running": nothing marks
-    # a change that does not happen, so give it longer than the answer's delay.
-    time.sleep(0.7)
+    # The late answer must not turn "Completed" back into "Running".
+    route, response = wait_held(page, late, "the answer's response")
+    route.fulfill(response=response)
+    wait_until(lambda: handled(page, "/api/provide-input"), 15, message="the answer")
     expect(state_pill(page)).to_have_text("Completed")
 
 
@@ -738,21 +740,24 @@ def test_import_flowsphere_steps_and_prompts(page, tmp_path):
     path.write_text(json.dumps(doc), "utf-8")
 
     # Imported while the last flow is still loading: the import stays.
-    page.add_init_script(
-        """(() => {
-          const f = window.fetch;
-          window.fetch = (u, init) =>
-            /\\/api\\/flows\\/[^/]+$/.test(String(u)) &&
-            !(init && init.method !== "GET")
-              ? new Promise((r) => setTimeout(r, 600)).then(() => f(u, init))
-              : f(u, init);
-        })()"""
+    held = []
+    page.route(
+        "**/api/flows/*",
+        lambda route: (
+            held.append(route)
+            if route.request.method == "GET" and not held
+            else route.continue_()
+        ),
     )
+    page.add_init_script(HANDLED)
     reload(page)
+    loading = wait_held(page, held, "the last flow's request")
     page.get_by_label("Import flow file").set_input_files(str(path))
     step1 = page.get_by_role("region", name="Step 1: Log in")
     expect(step1).to_be_visible()
-    time.sleep(0.7)  # past the slow answer (600 ms): the step must still be there
+    loading.continue_()
+    path = urlsplit(loading.request.url).path
+    wait_until(lambda: handled(page, path), 15, message="the last flow's answer")
     expect(step1).to_be_visible()
     expect(step1.get_by_label("Prompts key 1")).to_have_value("password")
     expect(page.get_by_role("region", name="Step 2: Me")).to_be_visible()
@@ -817,8 +822,7 @@ def test_a_click_as_the_first_flow_opens_is_not_lost(browser, studio):
     flows = pg.get_by_role("list", name="Workspace flows")
     item = flows.get_by_role("button", name="Slow steps")
     item.wait_for()
-    while not held:
-        pg.wait_for_timeout(20)
+    wait_held(pg, held, "the first flow's request")
     assert "slow-steps" not in held[0].request.url  # another flow opens first
     box = item.bounding_box()
     pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -838,8 +842,7 @@ def test_edits_made_while_another_flow_loads_are_kept(page):
     held = []
     page.route("**/api/flows/user-input", lambda route: held.append(route))
     flows.get_by_role("button", name="User input").click()
-    while not held:
-        page.wait_for_timeout(20)
+    wait_held(page, held, "the flow's request")
     # Nothing to discard at the click; then an edit, before the file arrives.
     url = page.get_by_role("region", name="Step 1", exact=False).get_by_label("URL")
     url.fill("/edited-while-loading")
@@ -874,17 +877,14 @@ def test_a_broken_workspace_file_is_marked_not_opened(page):
 def test_step_mode_prompt_answer_keeps_the_pause(page):
     """The next `paused` may arrive before the answer's response: it keeps the word."""
     open_flow(page, "User input")
-
-    def slow_answer(route):
-        # A slow server: the answer's response lands after the next `paused`.
-        response = route.fetch()
-        time.sleep(0.5)
-        route.fulfill(response=response)
-
-    page.route("**/api/provide-input", slow_answer)
+    count_handled(page)
+    # A slow server: the answer's response lands after the next `paused`.
+    late = hold_responses(page, "**/api/provide-input")
     panel, prompt = answer_first_prompt_in_step_mode(page, "bob")
     expect(panel.get_by_text("Paused before step #2")).to_be_visible()
-    time.sleep(0.6)  # past the slow answer (500 ms): the word must stay "Paused"
+    route, response = wait_held(page, late, "the answer's response")
+    route.fulfill(response=response)
+    wait_until(lambda: handled(page, "/api/provide-input"), 15, message="the answer")
     expect(state_pill(page)).to_have_text("Paused")
     panel.get_by_role("button", name="Continue", exact=True).click()
     expect(panel.get_by_text("Flow completed")).to_be_visible()
@@ -947,8 +947,9 @@ def test_run_goes_on_while_the_panel_is_closed(page, hits):
     expect(panel.locator('.card[data-step-index="0"]')).to_contain_text("Success")
     with page.expect_response("**/stop"):
         page.get_by_role("button", name="Interrupt the Flow").click()
-    hits.release("step 2")
     page.get_by_role("button", name="Close run panel").click()
+    expect(panel).to_be_hidden()
+    hits.release("step 2")  # only now can the run end: unseen
     # It ends unseen: the top bar keeps the outcome until the panel is opened.
     expect(show).to_contain_text("Interrupted", timeout=8000)
     expect(
