@@ -4,7 +4,7 @@
 
 import { checksField } from "./builders.js";
 import { $, $$, clear, h, icon, toast } from "./dom.js";
-import { asNumber, asText, checkField, kvField, selectField, textField, updateAll } from "./fields.js";
+import { asNames, asNumber, asText, checkField, kvField, selectField, textField, updateAll } from "./fields.js";
 import { insertAt, moveItem, removeAt, store } from "./state.js";
 import { getIn } from "./store.js";
 
@@ -42,6 +42,12 @@ function flowSettings() {
     textField("Default retry count", at("defaults.retry.count"), { codec: asNumber, type: "number", placeholder: "0" }),
     textField("Default retry interval (ms)", at("defaults.retry.intervalMs"), { codec: asNumber, type: "number", placeholder: "500" }),
     kvField("Variables", at("variables"), { addLabel: "Variable", ph: false }),
+    textField("Secret variables", at("secrets"), {
+      codec: asNames,
+      wide: true,
+      placeholder: "password, apiKey",
+      hint: "Their values show as •••• in runs and History; one with no value here must come from the environment.",
+    }),
     kvField("Default headers", at("defaults.headers"), { addLabel: "Header" }),
     checksField("Default checks", at("defaults.validations"), { hint: "Used by every step that has no checks of its own." }),
   ];

@@ -65,6 +65,17 @@ export const asNumber = {
   format: (v) => (v === undefined || v === null ? "" : String(v)),
 };
 
+// Names written as "a, b" (a flow's `secrets`); none is no list at all.
+export const asNames = {
+  parse: (t) => {
+    const names = t.split(",").map((n) => n.trim()).filter(Boolean);
+    const bad = names.find((n) => !/^[A-Za-z0-9_-]+$/.test(n));
+    if (bad) throw new Error(`Not a variable name: ${bad} (letters, digits, _ and -)`);
+    return names.length ? [...new Set(names)] : undefined;
+  },
+  format: (v) => (Array.isArray(v) ? v.join(", ") : ""),
+};
+
 function compactJson(value) {
   const inline = (v) => {
     if (Array.isArray(v)) return `[${v.map(inline).join(", ")}]`;

@@ -106,6 +106,12 @@ def test_every_field_of_the_format_is_reachable_from_the_form(page):
     settings.get_by_label("Default retry count").fill("2")
     settings.get_by_label("Default retry interval (ms)").fill("250")
     settings.get_by_label("Default timeout (s)").fill("12")
+    secrets = settings.get_by_label("Secret variables")
+    secrets.fill("password, api key")
+    error = settings.get_by_role("alert").filter(has_text="Not a variable name")
+    expect(error).to_contain_text("api key")
+    expect(secrets).to_have_value("password, api key")  # kept as typed
+    secrets.fill("password, apiKey")
     step1 = step_region(page, 1)
     step1.get_by_label("Description").fill("What this step is for")
     step1.get_by_label("Body format").select_option("text")
@@ -122,6 +128,7 @@ def test_every_field_of_the_format_is_reachable_from_the_form(page):
     assert flow["defaults"]["bodyFormat"] == "form-urlencoded"
     assert flow["defaults"]["retry"] == {"count": 2, "intervalMs": 250}
     assert flow["defaults"]["timeout"] == 12
+    assert flow["secrets"] == ["password", "apiKey"]
     node = flow["nodes"][0]
     assert {k: node[k] for k in node if k not in ("id", "name", "method", "url")} == {
         "description": "What this step is for",
