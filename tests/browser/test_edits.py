@@ -8,6 +8,7 @@ import urllib.request
 
 from playwright.sync_api import expect
 
+from ..waits import wait_until
 from .conftest import new_page
 from .helpers import go, open_flow, reload, run_view, settle, step_region
 
@@ -192,6 +193,15 @@ def test_an_unsaved_new_flow_survives_a_closed_tab(browser, studio):
     pg.get_by_role("menuitem", name="Empty flow").click()
     step_region(pg, 1).get_by_label("URL").fill("/never-saved")
     settle(pg)
+    # Kept as it is made (a moment later), not when the page goes.
+    wait_until(
+        lambda: (
+            "/never-saved"
+            in (pg.evaluate("localStorage.getItem('flowrun.draft:~unsaved')") or "")
+        ),
+        10,
+        message="the draft to be kept",
+    )
     # The tab goes away without a word (a crash): nothing asks, nothing waits.
     pg.close()
     again = pg.context.new_page()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from ..waits import wait_until
 from .conftest import Server, new_page
 from .helpers import execution_id, go, open_flow, run_view, step_region
 
@@ -22,13 +23,16 @@ def own_server(tmp_path, target):
 def test_a_server_stopped_mid_run_is_recovered_from(browser, own_server, hits):
     page = new_page(browser, own_server.url)
     open_flow(page, "Slow steps")
+    hits.hold_path("/demo/slow", after=1, key="step 2")  # in flight until released
     go(page)
     panel = run_view(page)
     expect(panel.locator('.card[data-step-index="0"]')).to_contain_text(
         "Success", timeout=8000
     )
     eid = execution_id(page)
+    wait_until(lambda: hits.held("step 2"), 10, message="step 2's request")
     own_server.kill()  # mid step 2: no end, no goodbye
+    hits.release("step 2")
 
     # Not "Failed": the connection is lost, and Studio waits for the server.
     expect(panel.get_by_role("heading", name="Connection lost")).to_be_visible()

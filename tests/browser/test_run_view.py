@@ -9,6 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
+from ..waits import wait_until
 from .helpers import (
     execution_id,
     fill_prompt,
@@ -58,6 +59,7 @@ def test_the_run_docks_beside_the_editor_which_stays_usable(page):
 
 def test_an_open_response_stays_in_place_as_steps_arrive(page, hits):
     open_flow(page, "Slow steps")
+    hits.hold_path("/demo/slow", after=1, key="step 2")  # in flight until released
     go(page)
     panel = run_view(page)
     panel.get_by_label("Step order").select_option("newest")
@@ -67,14 +69,18 @@ def test_an_open_response_stays_in_place_as_steps_arrive(page, hits):
     body = first.locator("pre.code")
     expect(body).to_be_visible()
     y = body.bounding_box()["y"]
-    # Step 2 and 3 arrive above it (newest first): it does not move.
-    expect(panel.locator('.card[data-step-index="2"]')).to_contain_text(
-        "Success", timeout=10000
-    )
+    # Step 2 arrives above it (newest first), then step 3 starts: it does not move.
+    hits.hold_path("/demo/slow", after=2, key="step 3")
+    hits.release("step 2")
+    expect(panel.locator('.card[data-step-index="1"]')).to_contain_text("Success")
+    wait_until(lambda: hits.held("step 3"), 10, message="step 3's request")
+    expect(panel.get_by_text("Running…")).to_be_visible()
     assert abs(body.bounding_box()["y"] - y) <= 1
     panel.get_by_label("Step order").select_option("oldest")
-    page.get_by_role("button", name="Interrupt the Flow").click()
-    expect(panel.get_by_text("Flow interrupted")).to_be_visible(timeout=8000)
+    with page.expect_response("**/stop"):
+        page.get_by_role("button", name="Interrupt the Flow").click()
+    hits.release("step 3")
+    expect(panel.get_by_text("Flow interrupted")).to_be_visible()
 
 
 def many_steps(studio: str, n: int = 60) -> dict:
@@ -129,13 +135,17 @@ def test_sixty_steps_compact_failed_only_and_jump(page, studio):
 
 def test_live_and_history_views_of_a_run_are_the_same(page, hits):
     open_flow(page, "Slow steps")
+    hits.hold_path("/demo/slow", after=1, key="step 2")  # in flight until released
     go(page)
     panel = run_view(page)
     expect(panel.locator('.card[data-step-index="0"]')).to_contain_text(
         "Success", timeout=8000
     )
-    page.get_by_role("button", name="Interrupt the Flow").click()
-    expect(panel.get_by_text("Flow interrupted")).to_be_visible(timeout=8000)
+    wait_until(lambda: hits.held("step 2"), 10, message="step 2's request")
+    with page.expect_response("**/stop"):
+        page.get_by_role("button", name="Interrupt the Flow").click()
+    hits.release("step 2")
+    expect(panel.get_by_text("Flow interrupted")).to_be_visible()
     eid = execution_id(page)
 
     def seen(root):

@@ -1009,17 +1009,17 @@ def test_interrupt_after_the_last_step_asks_nothing(page):
     assert stops == []  # and no 409 in the console (the page fixture checks)
 
 
-def test_prompt_answered_elsewhere_closes(page, studio, target):
+def test_prompt_answered_elsewhere_closes(page, studio, hits):
     """Once the prompt's step starts, its form closes: an answer would be a 409."""
     doc = {
         "name": "Slow prompt",
-        "defaults": {"baseUrl": f"{target.url}/demo"},
+        "defaults": {"baseUrl": f"{hits.url}/demo"},
         "nodes": [
             {
                 "id": "ask",
                 "name": "Ask, then wait",
                 "method": "GET",
-                "url": "/slow?ms=3000",
+                "url": "/slow?ms=0&hold=answered",
                 "userPrompts": {"note": "Anything:"},
             }
         ],
@@ -1038,12 +1038,14 @@ def test_prompt_answered_elsewhere_closes(page, studio, target):
     )
     with urllib.request.urlopen(request) as resp:
         assert resp.status == 200
-    # Closed when the step starts, long before its 3 s request is back.
-    expect(prompt).to_be_hidden(timeout=1500)
+    # Closed when the step starts, while its request is still held at the target.
+    expect(prompt).to_be_hidden()
     expect(
         page.get_by_text("The prompt of step #1 was answered elsewhere.")
     ).to_be_visible()
-    expect(run_view(page).get_by_text("Flow completed")).to_be_visible(timeout=8000)
+    assert hits.paths() == ["/demo/slow"]
+    hits.release("answered")
+    expect(run_view(page).get_by_text("Flow completed")).to_be_visible()
 
 
 def test_conflicts_the_server_reports_are_quiet(page):
