@@ -256,8 +256,12 @@ def test_new_user_builds_runs_fixes_and_reruns_a_five_step_flow(page, studio):
     expected = step_region(page, 5).get_by_label("Check 1 expected value 1")
     expect(expected).to_be_focused()
     expected.fill("apple")
-    page.keyboard.press("Control+s")
-    expect(page.get_by_text("Saved shop-journey.json")).to_be_visible()
+    # The first save's note may still be up: wait for this save itself.
+    with page.expect_response(
+        lambda r: r.request.method == "PUT" and r.url.endswith("/flows/shop-journey")
+    ):
+        page.keyboard.press("Control+s")
+    expect(page.get_by_text("Unsaved", exact=True)).to_be_hidden()
     page.get_by_role("button", name="Flow once again").click()
     prompt.get_by_label("Password (hint: secret)").fill("secret")
     page.keyboard.press("Enter")
