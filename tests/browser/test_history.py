@@ -37,10 +37,19 @@ def history(page):
     return dialog
 
 
+def search(page, dialog, text: str) -> None:
+    """Search History, and wait until the list drawn is the answer (typing waits a
+    moment before asking; until the answer is drawn the list says "Loading…")."""
+    asked = "q=" + text.replace(" ", "+")
+    with page.expect_response(lambda r: "/api/executions?" in r.url and asked in r.url):
+        dialog.get_by_label("Search runs").fill(text)
+    loading = dialog.locator(".history-list li").filter(has_text="Loading…")
+    expect(loading).to_have_count(0)
+
+
 def test_every_stored_run_is_reachable(page, seeded):
     dialog = history(page)
-    with page.expect_response(lambda r: "q=old+flow" in r.url):
-        dialog.get_by_label("Search runs").fill("old flow")
+    search(page, dialog, "old flow")
     items = dialog.locator(".history-item")
     expect(items).to_have_count(50)
     expect(dialog.get_by_text("50 runs shown, more below")).to_be_visible()
@@ -72,7 +81,7 @@ def test_run_again_and_open_the_flow_from_history(page):
     expect(panel.get_by_text("Flow completed")).to_be_visible()
     open_flow(page, "User input")
     dialog = history(page)
-    dialog.get_by_label("Search runs").fill("simple")
+    search(page, dialog, "simple")
     dialog.locator(".history-item").first.click()
     detail = dialog.get_by_role("region", name="History: Simple chain")
     expect(detail.locator(".card.success")).to_have_count(2)
@@ -80,14 +89,14 @@ def test_run_again_and_open_the_flow_from_history(page):
     expect(dialog).to_be_hidden()
     expect(page.locator("#doc-file")).to_have_text("simple-chain.json")
     dialog = history(page)
-    dialog.get_by_label("Search runs").fill("simple")
+    search(page, dialog, "simple")
     before = dialog.locator(".history-item").count()
     dialog.locator(".history-item").first.click()
     dialog.get_by_role("button", name="Run again").click()
     expect(dialog).to_be_hidden()
     expect(panel.get_by_text("Flow completed")).to_be_visible()
     dialog = history(page)
-    dialog.get_by_label("Search runs").fill("simple")
+    search(page, dialog, "simple")
     expect(dialog.locator(".history-item")).to_have_count(before + 1)
 
 
