@@ -55,6 +55,11 @@ except ImportError:  # pragma: no cover - depends on the environment
         pytest.fail("the playwright package is missing", pytrace=False)
     pytest.skip("browser tests need the playwright package", allow_module_level=True)
 
+# Every wait is on something the page shows; its deadline only bounds a wait that
+# went wrong. A loaded machine (CI: 2 shared cores) makes Studio slower, and must
+# never make a test fail: Playwright's 5 s default is too short for that.
+expect.set_options(timeout=15_000)
+
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
     def healthy():

@@ -64,7 +64,7 @@ def test_an_open_response_stays_in_place_as_steps_arrive(page, hits):
     panel = run_view(page)
     panel.get_by_label("Step order").select_option("newest")
     first = panel.locator('.card[data-step-index="0"]')
-    expect(first).to_contain_text("Success", timeout=8000)
+    expect(first).to_contain_text("Success")
     first.locator("summary").filter(has_text="Response").click()
     body = first.locator("pre.code")
     expect(body).to_be_visible()
@@ -138,9 +138,7 @@ def test_live_and_history_views_of_a_run_are_the_same(page, hits):
     hits.hold_path("/demo/slow", after=1, key="step 2")  # in flight until released
     go(page)
     panel = run_view(page)
-    expect(panel.locator('.card[data-step-index="0"]')).to_contain_text(
-        "Success", timeout=8000
-    )
+    expect(panel.locator('.card[data-step-index="0"]')).to_contain_text("Success")
     wait_until(lambda: hits.held("step 2"), 10, message="step 2's request")
     with page.expect_response("**/stop"):
         page.get_by_role("button", name="Interrupt the Flow").click()
@@ -295,7 +293,7 @@ def test_a_large_body_downloads_whole_and_searches(page, studio, tmp_path):
     save_and_open(page, "big-bodies", doc, "Big bodies")
     go(page)
     panel = run_view(page)
-    expect(panel.get_by_text("Flow completed")).to_be_visible(timeout=15000)
+    expect(panel.get_by_text("Flow completed")).to_be_visible()
     big = panel.locator('.card[data-step-index="0"]')
     big.locator("summary").filter(has_text="Response").click()
     with page.expect_download() as download:
@@ -381,7 +379,7 @@ def test_stop_now_is_offered_after_a_wait(page, hits):
     page.get_by_role("button", name="Interrupt the Flow").click()
     stop_now = panel.get_by_role("button", name="Stop now")
     expect(stop_now).to_be_hidden()
-    expect(stop_now).to_be_visible(timeout=15000)
+    expect(stop_now).to_be_visible()
     assert not stop_now.evaluate("(e) => e === document.activeElement")
     with page.expect_response("**/stop"):
         stop_now.click()

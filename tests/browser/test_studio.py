@@ -200,7 +200,7 @@ def test_interrupt_five_slow_steps(page, hits, shots):
     expect(panel.get_by_text("Running…")).to_be_visible()
     snap(page, shots, "run-in-progress")
     hits.release("step 2")
-    expect(panel.get_by_text("Flow interrupted")).to_be_visible(timeout=8000)
+    expect(panel.get_by_text("Flow interrupted")).to_be_visible()
     # The in-flight step completed; every later one shows as Not Run.
     step2 = panel.locator('.card[data-step-index="1"]')
     expect(step2).to_contain_text("Success")
@@ -801,7 +801,7 @@ def test_server_unreachable_is_said_plainly(page):
     expect(panel).to_contain_text("Could not reach the flowrun server")
     # The server answers again: Studio notices by itself.
     page.unroute("**/api/**")
-    expect(offline).to_be_hidden(timeout=8000)
+    expect(offline).to_be_hidden()
     expect(page.locator("#validity")).to_have_text("Valid")
     # Only the aborted requests were logged, nothing thrown.
     assert all("net::ERR_FAILED" in p for p in page.problems), page.problems
@@ -967,7 +967,7 @@ def test_run_goes_on_while_the_panel_is_closed(page, hits):
     expect(panel).to_be_hidden()
     hits.release("step 2")  # only now can the run end: unseen
     # It ends unseen: the top bar keeps the outcome until the panel is opened.
-    expect(show).to_contain_text("Interrupted", timeout=8000)
+    expect(show).to_contain_text("Interrupted")
     expect(
         page.get_by_text("Flow interrupted: Show run has the details.")
     ).to_be_visible()
