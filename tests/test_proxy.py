@@ -552,7 +552,7 @@ def test_forwarded_headers_count_only_from_a_trusted_proxy(
 
 @pytest.fixture(scope="module")
 def chromium():
-    from .test_browser import CHROMIUM, CHROMIUM_ARGS
+    from .browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
     sync_api = pytest.importorskip("playwright.sync_api")
     rules = ",".join(f"MAP {host} 127.0.0.1" for host in HOSTS)

@@ -232,6 +232,20 @@ def watch(pg) -> list[str]:
     return problems
 
 
+# Whether Studio has started and has a flow in its editor.
+READY = """async () =>
+  Boolean((await import("/static/js/state.js")).store.get().flow)"""
+
+
+def ready(page) -> None:
+    """Wait until Studio has started on the page and a flow is open in the editor.
+
+    The page's frame (the flows list, Go with the Flow) is drawn by the server; a
+    click on it before the scripts ran, or before the first flow arrived, does
+    nothing."""
+    wait_until(lambda: page.evaluate(READY), 15, message="Studio to open a flow")
+
+
 def new_page(browser, url, *, width=1280, height=800, scheme="light"):
     context = browser.new_context(
         viewport={"width": width, "height": height}, color_scheme=scheme
@@ -242,6 +256,7 @@ def new_page(browser, url, *, width=1280, height=800, scheme="light"):
     pg.goto(url + "/")
     # Listed (on a phone the list is in a drawer, out of view).
     expect(pg.locator("#flow-list .flow-item").first).to_be_attached()
+    ready(pg)
     return pg
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from ..waits import wait_until
+from .conftest import ready
 
 
 def snap(page, shots: Path, name: str) -> None:
@@ -98,6 +99,7 @@ def reload(page, *, unsaved: bool = False) -> None:
     finally:
         page.leaving = False
     expect(page.get_by_role("list", name="Workspace flows")).to_be_visible()
+    ready(page)
 
 
 def put_flow(page, name: str, doc: dict) -> None:
