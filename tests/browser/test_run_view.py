@@ -384,8 +384,13 @@ def test_stop_now_is_offered_after_a_wait(page, hits):
     with page.expect_response("**/stop"):
         stop_now.click()
     assert [json.loads(b or "{}") for b in bodies] == [{}, {"force": True}]
-    hits.release("stop-now")
+    # Aborted at once: the run ends while the target still holds the request.
     expect(panel.get_by_text("Flow interrupted")).to_be_visible()
+    step = panel.locator('.card[data-step-index="0"]')
+    expect(step).to_contain_text("Failed")
+    expect(step).to_contain_text("Stopped now: the request in flight was aborted")
+    assert hits.held("stop-now")
+    hits.release("stop-now")
 
 
 def test_launch_browser_opens_only_web_addresses(page, studio):
