@@ -766,7 +766,7 @@ def test_import_flowsphere_steps_and_prompts(page, tmp_path):
         ),
     )
     page.add_init_script(HANDLED)
-    reload(page)
+    reload(page, opened=False)
     loading = wait_held(page, held, "the last flow's request")
     page.get_by_label("Import flow file").set_input_files(str(path))
     step1 = page.get_by_role("region", name="Step 1: Log in")
