@@ -552,7 +552,7 @@ def test_forwarded_headers_count_only_from_a_trusted_proxy(
 
 @pytest.fixture(scope="module")
 def chromium():
-    from .test_browser import CHROMIUM, CHROMIUM_ARGS
+    from .browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
     sync_api = pytest.importorskip("playwright.sync_api")
     rules = ",".join(f"MAP {host} 127.0.0.1" for host in HOSTS)
@@ -583,7 +583,7 @@ def test_studio_through_each_recipe(proxy, chromium):
         page.goto(f"{proxy.base}/?token={TOKEN}")
         assert page.url == f"{proxy.base}/"
         flows = page.get_by_role("list", name="Workspace flows")
-        panel = page.locator("#run-panel")
+        panel = page.get_by_role("region", name="Run", exact=True)
 
         def open_flow(title):
             item = flows.get_by_role("button", name=title)
@@ -618,8 +618,8 @@ def test_studio_through_each_recipe(proxy, chromium):
         item = history.get_by_role("button").filter(has_text="interrupted").first
         expect(item).to_contain_text("Slow steps")
         item.click()
-        expect(panel.get_by_role("heading", name="History: Slow steps")).to_be_visible()
-        expect(panel.locator(".card.notrun").first).to_be_visible()
+        detail = history.get_by_role("region", name="History: Slow steps")
+        expect(detail.locator(".card.notrun").first).to_be_visible()
     finally:
         context.close()
     assert problems == []

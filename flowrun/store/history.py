@@ -17,7 +17,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from flowrun.jsontext import clean
 from flowrun.jsontext import dumps as _dumps
@@ -467,20 +467,63 @@ class Store:
         }
 
     def list(self, limit: int = 50, flow: str | None = None) -> list[dict]:
+        """The newest ``limit`` executions (of the flow named ``flow``)."""
+        return self.page(limit, flow=flow)[0]
+
+    def page(
+        self,
+        limit: int = 50,
+        *,
+        before: int | None = None,
+        flow: str | None = None,
+        statuses: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        text: str | None = None,
+    ) -> tuple[list[dict], int | None]:
+        """A page of executions, newest first, and the cursor of the next page.
+
+        ``before`` is a cursor from an earlier page (the sequence number to start
+        below); ``flow`` an exact flow name; ``statuses`` the statuses kept;
+        ``since``/``until`` bound ``startedAt`` (inclusive, ISO-8601 text in the
+        stored form); ``text`` a case-insensitive part of the flow name or of the
+        execution id. The cursor is None when no older execution matches.
+        """
         self.flush()
-        sql = (
-            "SELECT id, flow_name, status, started_at, ended_at, total_steps, summary, "
-            "environment "
-            "FROM executions"
-        )
+        where: list[str] = []
         args: list = []
+        if before is not None:
+            where.append("seq < ?")
+            args.append(before)
         if flow:
-            sql += " WHERE flow_name = ?"
+            where.append("flow_name = ?")
             args.append(flow)
+        if statuses:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if since:
+            where.append("started_at >= ?")
+            args.append(since)
+        if until:
+            where.append("started_at <= ?")
+            args.append(until)
+        if text:
+            pattern = "%" + _like_escape(text.lower()) + "%"
+            where.append(
+                "(lower(flow_name) LIKE ? ESCAPE '\\' OR lower(id) LIKE ? ESCAPE '\\')"
+            )
+            args.extend((pattern, pattern))
+        sql = f"SELECT {_LIST_COLUMNS}, seq FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        # One row more than asked: whether an older page exists, without a count.
         sql += " ORDER BY seq DESC LIMIT ?"
-        args.append(limit)
+        args.append(limit + 1)
         rows = self.db.run(lambda db: db.execute(sql, args).fetchall())
-        return [self._ended(_execution(r)) for r in rows]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = rows[-1][-1] if more and rows else None
+        return [self._ended(_execution(r[:-1])) for r in rows], cursor
 
     def _ended(self, found: dict) -> dict:
         """``found`` with its end, if this process holds one it could not write."""
@@ -495,22 +538,21 @@ class Store:
 
         def work(db):
             row = db.execute(
-                "SELECT id, flow_name, status, started_at, ended_at, total_steps, "
-                "summary, environment, seq FROM executions WHERE id = ?",
+                f"SELECT {_LIST_COLUMNS}, seq FROM executions WHERE id = ?",
                 (execution_id,),
             ).fetchone()
             if row is None:
                 return None, None
             steps = db.execute(
                 "SELECT record FROM steps WHERE exec_seq = ? ORDER BY step_index",
-                (row[8],),
+                (row[-1],),
             ).fetchall()
             return row, steps
 
         row, steps = self.db.run(work)
         if row is None:
             return None
-        found = self._ended(_execution(row[:8]))
+        found = self._ended(_execution(row[:-1]))
         found["steps"] = [json.loads(s[0]) for s in steps]
         return found
 
@@ -566,6 +608,17 @@ def _alive(pid: str) -> bool:
     except (PermissionError, ValueError):
         return True
     return True
+
+
+# What a listed execution shows, in the order _execution reads it.
+_LIST_COLUMNS = (
+    "id, flow_name, status, started_at, ended_at, total_steps, summary, environment"
+)
+
+
+def _like_escape(text: str) -> str:
+    """``text`` matched literally by LIKE (``%``, ``_`` and the escape itself)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _execution(row) -> dict:

@@ -1,9 +1,13 @@
 // The HTTP API (docs/api.md). Same-origin fetches carry Studio's session cookie.
 
-const config = JSON.parse(document.getElementById("app")?.dataset.config || "{}");
+export const config = JSON.parse(document.getElementById("app")?.dataset.config || "{}");
 export const API = (config.api || "/api").replace(/\/$/, "");
 export const DEMO_URL = config.demoUrl || `${location.origin}/demo`;
 export const VERSION = config.version || "";
+// A prompt key or variable name containing one of the server's secret words (any
+// case) holds a secret: the same rule the server masks by, so what Studio hides and
+// what the server hides never differ.
+export const SECRET_KEY = new RegExp((config.secretWords || []).join("|"), "i");
 
 export class ApiError extends Error {
   constructor(status, payload) {
@@ -11,6 +15,15 @@ export class ApiError extends Error {
     this.status = status;
     this.payload = payload || {};
     this.errors = (payload && payload.errors) || [];
+  }
+}
+
+// The server could not be reached at all (fetch's "Failed to fetch"): said in words,
+// and connection.js starts watching for the server's return.
+export class Unreachable extends Error {
+  constructor() {
+    super("the flowrun server cannot be reached");
+    this.unreachable = true;
   }
 }
 
@@ -28,17 +41,31 @@ export function needsToken() {
   document.dispatchEvent(new CustomEvent("flowrun:unauthorized"));
 }
 
+export function signal(name) {
+  document.dispatchEvent(new CustomEvent(`flowrun:${name}`));
+}
+
+// fetch that says "unreachable" in one way for every caller.
+export async function send(url, init) {
+  let res;
+  try {
+    res = await fetch(url, { credentials: "same-origin", ...init });
+  } catch (err) {
+    if (init && init.signal && init.signal.aborted) throw err;
+    signal("unreachable");
+    throw new Unreachable();
+  }
+  signal("reachable");
+  return res;
+}
+
 async function request(method, path, body) {
-  const init = {
-    method,
-    credentials: "same-origin",
-    headers: { Accept: "application/json" },
-  };
+  const init = { method, headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const res = await fetch(`${API}${path}`, init);
+  const res = await send(`${API}${path}`, init);
   const text = await res.text();
   let payload = null;
   try {
@@ -53,26 +80,34 @@ async function request(method, path, body) {
   return payload;
 }
 
-export const api = {
-  get: (path) => request("GET", path),
-  post: (path, body) => request("POST", path, body ?? {}),
-  put: (path, body) => request("PUT", path, body),
-  del: (path) => request("DELETE", path),
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
 
+const enc = encodeURIComponent;
+
+export const api = {
   listFlows: () => request("GET", "/flows"),
-  getFlow: (name) => request("GET", `/flows/${encodeURIComponent(name)}`),
-  saveFlow: (name, doc) => request("PUT", `/flows/${encodeURIComponent(name)}`, doc),
-  deleteFlow: (name) => request("DELETE", `/flows/${encodeURIComponent(name)}`),
+  getFlow: (name) => request("GET", `/flows/${enc(name)}`),
+  saveFlow: (name, doc) => request("PUT", `/flows/${enc(name)}`, doc),
+  deleteFlow: (name) => request("DELETE", `/flows/${enc(name)}`),
   validate: (config) => request("POST", "/validate", { config }),
   importFlow: (format, content) => request("POST", "/import", { format, content }),
   provideInput: (executionId, stepIndex, userInput) =>
     request("POST", "/provide-input", { executionId, stepIndex, userInput }),
-  stop: (id) => request("POST", `/executions/${encodeURIComponent(id)}/stop`, {}),
-  resume: (id) => request("POST", `/executions/${encodeURIComponent(id)}/continue`, {}),
-  executions: (limit = 50, flow = "") =>
-    request("GET", `/executions?limit=${limit}${flow ? `&flow=${encodeURIComponent(flow)}` : ""}`),
-  execution: (id) => request("GET", `/executions/${encodeURIComponent(id)}`),
+  stop: (id, force = false) => request("POST", `/executions/${enc(id)}/stop`, force ? { force: true } : {}),
+  resume: (id) => request("POST", `/executions/${enc(id)}/continue`, {}),
+  // {limit, before, flow, status, since, until, q} -> {executions, next}
+  executions: (params = {}) => request("GET", `/executions${query(params)}`),
+  execution: (id) => request("GET", `/executions/${enc(id)}`),
   executeNode: (body) => request("POST", "/execute-node", body),
+  environments: () => request("GET", "/environments"),
+  environment: (name) => request("GET", `/environments/${enc(name)}`),
+  saveEnvironment: (name, env) => request("PUT", `/environments/${enc(name)}`, env),
+  deleteEnvironment: (name) => request("DELETE", `/environments/${enc(name)}`),
 };
 
 // Lists come back either bare or wrapped ({"flows": [...]}); accept both.

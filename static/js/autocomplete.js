@@ -2,7 +2,7 @@
 // fields seen in their last responses, and the dynamic values.
 
 import { h } from "./dom.js";
-import { state } from "./state.js";
+import { store } from "./state.js";
 
 const DYNAMIC = ["$guid", "$timestamp", "$isoTimestamp", "$randomInt"];
 const MAX_ITEMS = 12;
@@ -27,7 +27,8 @@ function fieldsOf(value, prefix = "", depth = 0, out = []) {
 
 // Suggestions for a field inside node `index` (or flow-level when index < 0).
 export function suggestions(index) {
-  const doc = state.doc || {};
+  const { flow, known } = store.get();
+  const doc = flow || {};
   const nodes = Array.isArray(doc.nodes) ? doc.nodes : [];
   const upto = index < 0 ? 0 : index;
   const items = [];
@@ -38,9 +39,10 @@ export function suggestions(index) {
   for (const n of nodes.slice(0, upto)) {
     if (!n || !n.id) continue;
     items.push({ text: `.responses.${n.id}`, kind: "response" });
-    for (const f of fieldsOf(state.lastResponses[n.id])) items.push({ text: `.responses.${n.id}${f}`, kind: "response" });
+    for (const f of fieldsOf(known[n.id] && known[n.id].body)) items.push({ text: `.responses.${n.id}${f}`, kind: "response" });
     items.push({ text: `.status.${n.id}`, kind: "status" });
-    items.push({ text: `.headers.${n.id}.Content-Type`, kind: "header" });
+    const headers = Object.keys((known[n.id] && known[n.id].headers) || {});
+    for (const name of headers.length ? headers : ["Content-Type"]) items.push({ text: `.headers.${n.id}.${name}`, kind: "header" });
   }
   for (const d of DYNAMIC) items.push({ text: d, kind: "dynamic" });
   return items;

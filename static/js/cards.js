@@ -1,7 +1,24 @@
 // Step cards: one function per card kind, shared by the run panel, history and
 // Try it out. Every value is put in as text.
 
-import { append, codeBlock, copyText, formatBytes, formatDuration, h, toast } from "./dom.js";
+import { SECRET_KEY } from "./api.js";
+import { bodyView } from "./body.js";
+import { append, codeBlock, copyText, formatBytes, formatDuration, h, safeUrl, toast } from "./dom.js";
+
+// Values of secrets (prompt answers and variables whose names look secret, and the
+// names a flow or environment lists) never show in chips or highlights.
+export const MASK = "••••";
+const NAMED = /^\{\{\s*\.(input|vars)\.([A-Za-z0-9_-]+)/;
+
+export function isSecret(sub, secrets) {
+  const m = NAMED.exec(sub.placeholder || "");
+  if (!m) return false;
+  return SECRET_KEY.test(m[2]) || Boolean(secrets && secrets.has(m[2]));
+}
+
+function masked(subs, secrets) {
+  return (subs || []).map((s) => (isSecret(s, secrets) ? { ...s, secret: true } : s));
+}
 
 const STATUS = {
   completed: { label: "Success", icon: "✓", cls: "success" },
@@ -58,7 +75,7 @@ export function marked(text, subs) {
     else {
       const kind = KIND_LABEL[part.sub.type] ? part.sub.type : "dynamic";
       frag.append(
-        h("mark", { class: `sub sub-${kind}`, title: `${part.sub.placeholder} (${kind})` }, part.text),
+        h("mark", { class: `sub sub-${kind}`, title: `${part.sub.placeholder} (${kind})` }, part.sub.secret ? MASK : part.text),
       );
     }
   }
@@ -77,7 +94,8 @@ function markBody(pre, subs) {
     );
     if (!token) continue;
     const kind = KIND_LABEL[sub.type] ? sub.type : "dynamic";
-    token.replaceWith(h("mark", { class: `sub sub-${kind}`, title: `${sub.placeholder} (${kind})` }, needle));
+    const text = sub.secret ? JSON.stringify(MASK) : needle;
+    token.replaceWith(h("mark", { class: `sub sub-${kind}`, title: `${sub.placeholder} (${kind})` }, text));
   }
   return pre;
 }
@@ -191,10 +209,10 @@ function section(title, meta, build) {
 }
 
 // A finished step (`step` event or stored record).
-export function stepCard(rec, { readOnly = false } = {}) {
+export function stepCard(rec, { readOnly = false, secrets = null } = {}) {
   if (rec.status === "not_run") return notRunCard(rec);
   const status = rec.status || "completed";
-  const subs = rec.substitutions || [];
+  const subs = masked(rec.substitutions, secrets);
   const card = h("article", {
     class: `card ${STATUS[status]?.cls || ""}`,
     role: "listitem",
@@ -222,7 +240,9 @@ export function stepCard(rec, { readOnly = false } = {}) {
         "p",
         { class: "card-note" },
         "Browser link: ",
-        h("a", { href: safeHref(rec.launchBrowser), target: "_blank", rel: "noopener noreferrer" }, rec.launchBrowser),
+        safeUrl(rec.launchBrowser)
+          ? h("a", { href: rec.launchBrowser, target: "_blank", rel: "noopener noreferrer" }, rec.launchBrowser)
+          : h("code", { title: "Not an http(s) address: not opened" }, rec.launchBrowser),
       ),
     );
   }
@@ -256,7 +276,7 @@ export function stepCard(rec, { readOnly = false } = {}) {
             h("span", { class: "sub-kind" }, s.type || "dynamic"),
             h("code", null, s.placeholder),
             " → ",
-            h("code", { class: "sub-value" }, asText(s.value)),
+            h("code", { class: "sub-value", title: s.secret ? "secret: hidden" : null }, s.secret ? MASK : asText(s.value)),
           ),
         ),
       ),
@@ -276,11 +296,10 @@ export function stepCard(rec, { readOnly = false } = {}) {
     const empty = r.body === undefined || r.body === null || r.body === "";
     card.append(
       section("Response", meta, () => [
-        r.truncated
-          ? h("p", { class: "card-note" }, `Body truncated: showing part of ${formatBytes(r.size)}.`)
-          : null,
         headersTable(r.headers, [], "response"),
-        empty ? h("p", { class: "muted small" }, "Empty body") : codeBlock(r.body),
+        empty
+          ? h("p", { class: "muted small" }, "Empty body")
+          : bodyView(r.body, { name: `${rec.id || "step"}-response`, size: r.size, truncated: r.truncated }),
       ]),
     );
   }
@@ -302,15 +321,6 @@ export function stepCard(rec, { readOnly = false } = {}) {
     );
   }
   return card;
-}
-
-export function safeHref(url) {
-  try {
-    const u = new URL(url, location.href);
-    return u.protocol === "http:" || u.protocol === "https:" ? u.href : "about:blank";
-  } catch {
-    return "about:blank";
-  }
 }
 
 // "Running…": only shown when a result is late (the 800 ms rule lives in runner.js).

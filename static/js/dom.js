@@ -1,5 +1,40 @@
 // DOM helpers. Every value is inserted as text (textContent / text nodes), never as
-// HTML, so data from flows and responses cannot inject markup.
+// HTML, so data from flows and responses cannot inject markup; every URL an element
+// or a new tab receives goes through safeUrl().
+
+// The one gate for URLs Studio hands to the browser (href, src, window.open): http(s)
+// anywhere, blob: made by this page (downloads, raw bodies); anything else
+// (javascript:, data:, file:, …) is refused with null.
+export function safeUrl(url) {
+  if (url === null || url === undefined || url === "") return null;
+  let u;
+  try {
+    u = new URL(String(url), location.href);
+  } catch {
+    return null;
+  }
+  if (u.protocol === "http:" || u.protocol === "https:") return u.href;
+  if (u.protocol === "blob:" && u.href.startsWith(`blob:${location.origin}/`)) return u.href;
+  return null;
+}
+
+const URL_ATTRS = new Set(["href", "src", "action", "formaction"]);
+
+// Open a URL in a new tab, without handing it this page (noopener); false if the
+// URL is refused or the browser blocked the tab.
+export function openTab(url) {
+  const safe = safeUrl(url);
+  if (!safe) return false;
+  let win = null;
+  try {
+    win = window.open(safe, "_blank");
+  } catch {
+    win = null;
+  }
+  if (!win) return false;
+  win.opener = null;
+  return true;
+}
 
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -14,6 +49,10 @@ export function h(tag, attrs, ...children) {
       else if (key.startsWith("on") && typeof value === "function") {
         el.addEventListener(key.slice(2), value);
       } else if (key === "text") el.textContent = value;
+      else if (URL_ATTRS.has(key)) {
+        const safe = safeUrl(value);
+        if (safe) el.setAttribute(key, safe);
+      }
       else if (value === true) el.setAttribute(key, "");
       else el.setAttribute(key, String(value));
     }
@@ -87,19 +126,36 @@ export function codeBlock(value, { maxHighlight = 200_000 } = {}) {
   return pre;
 }
 
-export function toast(message, kind = "info") {
+// A short notice. With `action` ({label, run}) it carries a button (e.g. Undo) and
+// stays longer; the button is reachable from the keyboard.
+export function toast(message, kind = "info", action = null) {
   const box = document.getElementById("toasts");
-  if (!box) return;
-  const el = h("div", { class: `toast toast-${kind}` }, message);
+  if (!box) return null;
+  const el = h("div", { class: `toast toast-${kind}${action ? " has-action" : ""}` }, h("span", null, message));
+  if (action) {
+    el.append(
+      h("button", {
+        type: "button",
+        class: "toast-action",
+        onclick: () => {
+          el.remove();
+          action.run();
+        },
+      }, action.label),
+    );
+  }
   box.append(el);
-  setTimeout(() => el.classList.add("leaving"), 3200);
-  setTimeout(() => el.remove(), 3600);
+  const stay = action ? 8000 : 3200;
+  setTimeout(() => el.classList.add("leaving"), stay);
+  setTimeout(() => el.remove(), stay + 400);
+  return el;
 }
 
 export function downloadJson(filename, data) {
-  const blob = new Blob([JSON.stringify(data, null, 2) + "\n"], {
-    type: "application/json",
-  });
+  downloadBlob(filename, new Blob([JSON.stringify(data, null, 2) + "\n"], { type: "application/json" }));
+}
+
+export function downloadBlob(filename, blob) {
   const url = URL.createObjectURL(blob);
   const a = h("a", { href: url, download: filename });
   document.body.append(a);

@@ -1,7 +1,7 @@
 // POST + streaming: fetch with a ReadableStream reader and a small SSE parser
 // (EventSource cannot POST).
 
-import { API, ApiError, needsToken } from "./api.js";
+import { API, ApiError, needsToken, send } from "./api.js";
 
 // Parse SSE text incrementally; call onEvent({event, data, id}) per frame.
 export class SSEParser {
@@ -50,11 +50,12 @@ export class SSEParser {
 }
 
 // Start a streamed execution. Resolves once the response headers arrive with
-// {executionId, done}; `done` settles when the stream ends. onEvent(name, data).
+// {executionId, done}; `done` settles when the stream ends (the server closes it
+// after `end`, so a finished run is read to its close, never aborted: an aborted
+// response is a failed request in the browser's log). onEvent(name, data).
 export async function executeStream(body, onEvent, { signal } = {}) {
-  const res = await fetch(`${API}/execute-stream`, {
+  const res = await send(`${API}/execute-stream`, {
     method: "POST",
-    credentials: "same-origin",
     headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
     body: JSON.stringify(body),
     signal,

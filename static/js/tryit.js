@@ -1,10 +1,10 @@
 // Try it out: run one node alone through /api/execute-node, with values for the
 // earlier responses and inputs it refers to.
 
-import { api } from "./api.js";
+import { api, SECRET_KEY } from "./api.js";
 import { stepCard } from "./cards.js";
 import { $, clear, h } from "./dom.js";
-import { state } from "./state.js";
+import { setKnown, store } from "./state.js";
 
 const dialog = $("#try-dialog");
 const form = $("#try-form");
@@ -44,7 +44,7 @@ function skeleton(paths) {
 let nodeIndex = -1;
 
 export function openTryIt(index) {
-  const doc = state.doc;
+  const doc = store.get().flow;
   const node = doc.nodes[index];
   nodeIndex = index;
   clear(fields);
@@ -67,13 +67,13 @@ export function openTryIt(index) {
     ? "This step uses values from earlier steps. Give them here (prefilled from the last run when known)."
     : "This step needs nothing from earlier steps.";
   for (const [id, paths] of responses) {
-    const known = state.lastResponses[id];
+    const known = (store.get().known[id] || {}).body;
     const ta = h("textarea", { id: `try-resp-${id}`, rows: 4, class: "code-input", spellcheck: "false", dataset: { node: id } });
     ta.value = JSON.stringify(known ?? skeleton(paths), null, 2);
     fields.append(h("div", { class: "field" }, h("label", { for: ta.id }, `Response body of ${id}`), ta));
   }
   for (const key of inputs) {
-    const input = h("input", { id: `try-input-${key}`, type: /pass|secret|token|otp|pin/i.test(key) ? "password" : "text", dataset: { input: key }, autocomplete: "off" });
+    const input = h("input", { id: `try-input-${key}`, type: SECRET_KEY.test(key) ? "password" : "text", dataset: { input: key }, autocomplete: "off" });
     fields.append(h("div", { class: "field" }, h("label", { for: input.id }, `Input ${key}`), input));
   }
   dialog.showModal();
@@ -82,7 +82,8 @@ export function openTryIt(index) {
 
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
-  const node = state.doc.nodes[nodeIndex];
+  const doc = store.get().flow;
+  const node = doc.nodes[nodeIndex];
   const mockResponses = {};
   const inputs = {};
   clear(result);
@@ -97,14 +98,17 @@ form.addEventListener("submit", async (e) => {
   for (const input of fields.querySelectorAll("input[data-input]")) inputs[input.dataset.input] = input.value;
   result.append(h("p", { class: "muted" }, "Sending…"));
   try {
-    const res = await api.executeNode({ config: state.doc, nodeId: node.id, mockResponses, inputs });
+    // The environment chosen for runs applies to Try it out as well.
+    const env = store.get().env;
+    const options = env.available && env.selected ? { environment: env.selected } : undefined;
+    const res = await api.executeNode({ config: doc, nodeId: node.id, mockResponses, inputs, options });
     // The answer is the step record itself (tolerate a {"step"/"record": …} wrapper).
     const found = ["step", "record"].map((k) => res && res[k]).find((v) => v && typeof v === "object") || res;
     // The node ran alone, so the server numbers it 1: show its place in the flow.
     const rec = { ...found, step: nodeIndex + 1, stepIndex: nodeIndex };
     clear(result);
     result.append(stepCard(rec));
-    if (rec.response && rec.response.body && typeof rec.response.body === "object") state.lastResponses[node.id] = rec.response.body;
+    if (rec.response && rec.response.body !== undefined) setKnown(node.id, rec.response.body, rec.response.headers);
   } catch (err) {
     clear(result);
     result.append(h("p", { class: "card-error" }, `Try it out failed: ${err.message}`));
