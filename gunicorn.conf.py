@@ -123,11 +123,14 @@ def post_worker_init(worker):
 
 
 def when_ready(server):
-    if os.environ.get("FLOWRUN_TOKEN"):
-        return
     for listener in server.LISTENERS:
         address = listener.sock.getsockname()
         if not isinstance(address, tuple):  # a unix socket
+            continue
+        from flowrun.web.addresses import studio_url
+
+        server.log.info("flowrun is ready: open %s", studio_url(*address[:2]))
+        if os.environ.get("FLOWRUN_TOKEN"):
             continue
         exposed = not ipaddress.ip_address(address[0].split("%")[0]).is_loopback
         if exposed:

@@ -13,8 +13,8 @@ import logging
 
 from flask import Flask
 
+from flowrun import resources
 from flowrun import settings as settings_mod
-from flowrun.resources import ROOT, static_dir, templates_dir
 from flowrun.web import errors, security
 from flowrun.web.addresses import Networks, ServerHosts, is_loopback
 from flowrun.web.proxies import TrustedProxies
@@ -28,9 +28,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the flowrun app: settings (defaults → environment → ``test_config``)."""
     app = Flask(
         "flowrun",
-        root_path=str(ROOT),
-        template_folder=str(templates_dir()),
-        static_folder=str(static_dir()),
+        root_path=str(resources.root()),
+        template_folder=str(resources.templates_dir()),
+        static_folder=str(resources.static_dir()),
         static_url_path="/static",
     )
     # Flows are documents people write: hand them back in their own key order.
