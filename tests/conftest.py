@@ -6,6 +6,7 @@ process and in every Python process a test starts, and a test that tries fails.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -114,3 +115,33 @@ def redis_url():
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _missing(reason: str):
+    """Skip a test whose server is not installed; in CI, fail it."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI installs it: .ci/run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server of the session (skipped if not installed)."""
+    from .services import Postgres, postgres_missing
+
+    reason = postgres_missing()
+    if reason:
+        _missing(reason)
+    server = Postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres, request):
+    """A new empty database on the session's PostgreSQL, for this test alone."""
+    name = "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+    return postgres.fresh_database(name)

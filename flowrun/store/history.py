@@ -73,7 +73,14 @@ def now_iso() -> str:
 
 
 class Store:
-    """The history of one data directory, as one process reads and writes it."""
+    """The history of one data directory, as one process reads and writes it.
+
+    ``flowrun.store.pghistory.PgStore`` is the same history in PostgreSQL: it
+    replaces the database and the statements below that SQLite spells its own way.
+    """
+
+    INSERT_STEP = _INSERT_STEP
+    INSERT_NOT_RUN = _INSERT_NOT_RUN
 
     def __init__(
         self,
@@ -81,7 +88,7 @@ class Store:
         history_limit: int = 1000,
         defer: Callable[[Callable[[], None]], object] | None = None,
     ):
-        self.db = Database(data_dir)
+        self._open(data_dir)
         self.history_limit = history_limit
         # Step rows in groups (see step): ``defer(fn)`` runs fn a moment later.
         self._defer = defer
@@ -96,11 +103,20 @@ class Store:
         self.write_error: str | None = None
         # What SQLite found damaged in the file: that does not mend by itself.
         self.damage: str | None = self.db.damage
+
+    def _open(self, data_dir) -> None:
+        """Open the database; name this process as the owner of its runs."""
+        self.db = Database(data_dir)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
     def close(self) -> None:
         self.flush()
         self.db.close()
+
+    @staticmethod
+    def _insert_execution(db, values: tuple) -> int:
+        """Insert an execution's row; its sequence number."""
+        return db.execute(_INSERT_EXECUTION, values).lastrowid
 
     # -- writes, by the execution thread
     def create(
@@ -191,21 +207,21 @@ class Store:
         """Insert new execution rows, then steps ``(Row, index, status, json)``,
         then record ends ``(Row, status, ended_at, summary json, not_run)``."""
         for row in creates:
-            row.seq = db.execute(_INSERT_EXECUTION, row.values).lastrowid
+            row.seq = self._insert_execution(db, row.values)
         if steps:
             if any(s[0].seq is None for s in steps):
                 # their execution's row could not be written (logged then)
                 log.error("step rows of unrecorded executions dropped")
                 steps = [s for s in steps if s[0].seq is not None]
             db.executemany(
-                _INSERT_STEP,
+                self.INSERT_STEP,
                 [(row.seq, i, status, text) for row, i, status, text in steps],
             )
         if finishes:
             # an end whose execution's row could not be written was logged then
             ended = [f for f in finishes if f[0].seq is not None]
             db.executemany(
-                _INSERT_NOT_RUN,
+                self.INSERT_NOT_RUN,
                 [(f[0].seq, i, text) for f in ended for i, text in f[4]],
             )
             db.executemany(
@@ -236,8 +252,7 @@ class Store:
             return
         self._prune(db, limit - min(limit // 50, _PRUNE_SLACK))
 
-    @staticmethod
-    def _prune(db, keep: int) -> None:
+    def _prune(self, db, keep: int) -> None:
         row = db.execute(
             "SELECT seq FROM executions ORDER BY seq DESC LIMIT 1 OFFSET ?", (keep,)
         ).fetchone()

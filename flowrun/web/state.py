@@ -19,6 +19,7 @@ from flowrun.green import gevent_active
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.control import RedisChannel, SQLiteChannel
 from flowrun.store.history import Store
+from flowrun.store.postgres import is_postgres_url
 from flowrun.web.disconnect import DisconnectWatch
 from flowrun.web.errors import ApiError
 from flowrun.web.executions import (
@@ -42,18 +43,10 @@ class State:
         self.max_steps = int(config["FLOWRUN_MAX_STEPS"])
         self.workspace = Workspace(config["FLOWRUN_FLOWS_DIR"])
         self.secret_vars = frozenset(settings_mod.split(config["FLOWRUN_SECRET_VARS"]))
-        self.store = Store(
-            config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"], _group_commit()
-        )
         self.registry = Registry(int(config["FLOWRUN_MAX_EXECUTIONS"]))
+        self.store, self.channel = _backends(config, self.registry)
         # Events a stream may have waiting for a client that does not read.
         self.backlog_limit = max(32 * 2**20, 8 * int(config["FLOWRUN_MAX_BODY_BYTES"]))
-        if config.get("FLOWRUN_REDIS_URL"):
-            self.channel = RedisChannel(
-                config["FLOWRUN_REDIS_URL"], self.store, self.registry
-            )
-        else:
-            self.channel = SQLiteChannel(self.store, self.registry)
         self.disconnects = DisconnectWatch()
         try:
             self.store.reap()
@@ -72,8 +65,7 @@ class State:
     def stop_all(self, force: bool = False) -> None:
         """Stop every run of this process after its step in flight (``force``:
         abort the step in flight)."""
-        for controls in self.registry.controls():
-            controls.stop(force)
+        _stop_all(self.registry, force)
 
     def engine_settings(self) -> EngineSettings:
         settings = EngineSettings.from_settings(self.config)
@@ -150,6 +142,48 @@ class State:
         finally:
             if unwatch is not None:
                 unwatch()
+
+
+def _backends(config: dict, registry: Registry):
+    """The history store and the control channel the settings choose.
+
+    - default: SQLite in ``FLOWRUN_DATA_DIR``, controls through its table (the
+      workers of one host);
+    - ``FLOWRUN_DATABASE_URL``: PostgreSQL for both, several hosts (psycopg is the
+      ``postgres`` extra);
+    - ``FLOWRUN_REDIS_URL`` as well, or alone: controls through Redis.
+    """
+    url = config.get("FLOWRUN_DATABASE_URL")
+    redis_url = config.get("FLOWRUN_REDIS_URL")
+    if url:
+        if not is_postgres_url(url):
+            raise ValueError(
+                "FLOWRUN_DATABASE_URL must be a postgresql:// URL "
+                "(unset it to keep history in SQLite in FLOWRUN_DATA_DIR)"
+            )
+        lease_s = float(config["FLOWRUN_LEASE_S"])
+        if lease_s <= 0:
+            raise ValueError("FLOWRUN_LEASE_S must be a positive number of seconds")
+        from flowrun.store.pgcontrol import PgChannel
+        from flowrun.store.pghistory import PgStore
+
+        store = PgStore(url, config["FLOWRUN_HISTORY_LIMIT"], _group_commit(), lease_s)
+        store.leases.on_lost = lambda: _stop_all(registry)
+        if redis_url:
+            return store, RedisChannel(redis_url, store, registry)
+        return store, PgChannel(store, registry)
+    store = Store(
+        config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"], _group_commit()
+    )
+    if redis_url:
+        return store, RedisChannel(redis_url, store, registry)
+    return store, SQLiteChannel(store, registry)
+
+
+def _stop_all(registry: Registry, force: bool = False) -> None:
+    """Stop every run of this process, live or served in its request."""
+    for controls in registry.controls():
+        controls.stop(force)
 
 
 def _abandon_live(state_ref) -> None:

@@ -1,0 +1,191 @@
+"""PostgreSQL and Redis servers of their own for the tests (and the benchmarks).
+
+Each starts from Debian's packages on a free loopback port with its data in a new
+temporary directory, and is stopped and removed by ``stop()``. PostgreSQL refuses to
+run as root (CI does): there it runs as the ``postgres`` user the Debian package
+creates, in a directory that user owns.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_missing() -> str | None:
+    """Why PostgreSQL cannot be started here, or None."""
+    if not (PG_BIN / "initdb").exists():
+        return f"PostgreSQL 15 is not installed ({PG_BIN}): apt-get install postgresql"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and no 'postgres' user to run PostgreSQL as"
+    return None
+
+
+def redis_missing() -> str | None:
+    if shutil.which("redis-server") is None:
+        return "redis-server is not installed: apt-get install redis-server"
+    return None
+
+
+def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout=60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port} in {timeout:.0f} s")
+
+
+class Postgres:
+    """A PostgreSQL server; ``url`` connects to its database ``flowrun``."""
+
+    def __init__(self, max_connections: int = 200):
+        self.dir = Path(tempfile.mkdtemp(prefix="flowrun-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.dir, user.pw_uid, user.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self.log = self.dir / "server.log"
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "flowrun",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            "-c unix_socket_directories='' -c fsync=off "
+            f"-c max_connections={max_connections} -c shared_buffers=64MB"
+        )
+        self.proc = subprocess.Popen(
+            [*self._as, str(PG_BIN / "postgres"), "-D", str(self.data)]
+            + _split(options),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            _wait_port(self.port, self.proc, "postgres")
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.url = f"postgresql://flowrun@127.0.0.1:{self.port}/flowrun"
+
+    def _run(self, *cmd: str) -> None:
+        subprocess.run(
+            [*self._as, *cmd],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def _wait_ready(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(
+                    f"postgresql://flowrun@127.0.0.1:{self.port}/postgres",
+                    autocommit=True,
+                    connect_timeout=2,
+                ) as conn:
+                    conn.execute("CREATE DATABASE flowrun")
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def fresh_database(self, name: str) -> str:
+        """A new empty database on this server; its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # "smart" shutdown would wait for clients
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Redis:
+    """A redis-server without persistence; ``url`` is its database 0."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            _wait_port(self.port, self.proc, "redis-server")
+        except BaseException:
+            self.stop()
+            raise
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def _split(options: str) -> list[str]:
+    import shlex
+
+    return shlex.split(options)
