@@ -52,14 +52,12 @@ class Leases:
         self.db.run(lambda db: db.execute(_TAKE, (self.owner, self.lease_s)))
 
     def renew(self) -> bool:
-        """Extend the lease; False if it had expired (and was taken anew)."""
-        renewed = self.db.run(
-            lambda db: db.execute(_RENEW, (self.lease_s, self.owner)).rowcount
+        """Extend the lease; False if it had expired (see ``take``)."""
+        return bool(
+            self.db.run(
+                lambda db: db.execute(_RENEW, (self.lease_s, self.owner)).rowcount
+            )
         )
-        if renewed:
-            return True
-        self.take()
-        return False
 
     def orphans(self) -> dict[str, list[str]]:
         """Running executions whose owner's lease has expired, by owner."""
@@ -83,10 +81,12 @@ class Leases:
             try:
                 if not self.renew():
                     log.error(
-                        "this process's lease (%s) had expired: its runs were "
-                        "recorded interrupted by another host; stopping them",
+                        "this process's lease (%s) had expired: its runs are "
+                        "recorded interrupted, as any other host would; stopping them",
                         self.owner,
                     )
+                    reap()  # this process's runs too, before the lease is back
+                    self.take()
                     if self.on_lost is not None:
                         self.on_lost()
                 reap()

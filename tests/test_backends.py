@@ -1,0 +1,260 @@
+"""History and the control channel behave the same on SQLite and on PostgreSQL.
+
+Each test runs on both stores (PostgreSQL on a real server of the test session:
+skipped where it is not installed, a failure in CI). Two stores opened on the same
+data directory or database stand for two workers or two hosts. What only one
+backend has is tested in ``test_store.py`` (SQLite) and below (PostgreSQL's
+migrations and leases).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+
+import pytest
+
+from flowrun.store.control import SQLiteChannel
+from flowrun.store.history import Store
+
+
+class Registry(dict):
+    """The registry of live executions a channel delivers to (none here)."""
+
+    @property
+    def live(self):
+        return self
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path):
+    """``open(**kw)`` opens a store on the test's shared history."""
+    opened = []
+    if request.param == "sqlite":
+
+        def open_(**kw):
+            kw.pop("lease_s", None)
+            store = Store(tmp_path, **kw)
+            opened.append(store)
+            return store
+
+        open_.channel = lambda store: SQLiteChannel(store, Registry())
+    else:
+        from flowrun.store.pgcontrol import PgChannel
+        from flowrun.store.pghistory import PgStore
+
+        url = request.getfixturevalue("postgres_url")
+
+        def open_(**kw):
+            store = PgStore(url, **kw)
+            opened.append(store)
+            return store
+
+        open_.channel = lambda store: PgChannel(store, Registry())
+    open_.name = request.param
+    yield open_
+    for store in opened:
+        store.close()
+
+
+def test_a_run_is_recorded_with_its_steps_and_not_run_entries(backend):
+    store, other = backend(), backend()
+    row = store.create("exec-1", "flow one", 3)
+    store.step(row, 0, "completed", json.dumps({"stepIndex": 0, "status": "ok"}))
+    store.step(row, 1, "failed", json.dumps({"stepIndex": 1, "status": "failed"}))
+    assert other.get("exec-1")["status"] == "running"
+    store.finish(row, "failed", {"success": False}, [{"stepIndex": 2, "id": "c"}])
+    got = other.get("exec-1")
+    assert (got["status"], got["flowName"], got["totalSteps"]) == (
+        "failed",
+        "flow one",
+        3,
+    )
+    assert got["summary"] == {"success": False}
+    assert [s["stepIndex"] for s in got["steps"]] == [0, 1, 2]
+    assert got["endedAt"] >= got["startedAt"]
+    assert [e["executionId"] for e in other.list(10, flow="flow one")] == ["exec-1"]
+    assert other.list(10, flow="another") == []
+    assert other.get("exec-none") is None
+
+
+def test_retention_prunes_the_oldest_and_keeps_running_runs(backend):
+    store = backend(history_limit=3)
+    waiting = store.create("exec-waiting", "f", 1)
+    for i in range(30):
+        row = store.create(f"exec-{i}", "f", 1)
+        store.step(row, 0, "completed", '{"stepIndex":0}')
+        store.finish(row, "completed", {}, [])
+    kept = [e["executionId"] for e in backend().list(100)]
+    assert kept[:3] == ["exec-29", "exec-28", "exec-27"] and len(kept) <= 4
+    assert "exec-waiting" in kept
+    assert store.get("exec-0") is None
+    store.finish(waiting, "interrupted", {}, [])
+
+
+def test_the_waiting_prompt_is_seen_and_the_first_answer_wins(backend):
+    store, other = backend(), backend()
+    row = store.create("exec-w", "f", 2)
+    store.waiting(row, 1, None, ["user", "pin"])
+    assert other.state("exec-w") == {
+        "status": "running",
+        "promptStep": 1,
+        "promptKeys": ["user", "pin"],
+        "pausedStep": None,
+    }
+    mine, theirs = backend.channel(store), backend.channel(other)
+    try:
+        assert theirs.send_input("exec-w", 1, {"user": "a", "pin": "1"}) is True
+        assert mine.send_input("exec-w", 1, {"user": "b", "pin": "2"}) is False
+        assert mine.input_claimed("exec-w", 1) and not mine.input_claimed("exec-w", 0)
+        assert theirs.send_continue("exec-w", 1) is True
+        assert mine.send_continue("exec-w", 1) is False
+        # A stop is on record, for every process, before request_stop returns.
+        assert not mine.stop_requested("exec-w")
+        theirs.request_stop("exec-w")
+        assert mine.stop_requested("exec-w")
+    finally:
+        mine.close()
+        theirs.close()
+    store.waiting(row, None, 0)
+    assert other.state("exec-w")["pausedStep"] == 0
+    store.finish(row, "completed", {}, [])
+    assert other.state("exec-w") == {
+        "status": "completed",
+        "promptStep": None,
+        "promptKeys": None,
+        "pausedStep": None,
+    }
+    assert other.state("exec-none") is None
+
+
+def test_deferred_rows_are_committed_in_one_group(backend):
+    deferred = []
+    store, other = backend(defer=deferred.append), backend()
+    rows = [store.create(f"exec-{i}", "g", 2) for i in range(5)]
+    for row in rows:
+        store.step(row, 0, "completed", '{"stepIndex":0}')
+        store.finish(row, "completed", {}, [])
+    assert len(deferred) == 1  # one flush for all of them
+    assert other.list(10, flow="g") == []
+    assert store.get("exec-0")["status"] == "completed"  # its own process flushes
+    deferred.pop()()
+    assert [e["status"] for e in other.list(10, flow="g")] == ["completed"] * 5
+
+
+def test_abandoned_runs_are_interrupted_with_the_reason(backend):
+    store = backend()
+    store.create("exec-a", "f", 1)
+    store.create("exec-b", "f", 1)
+    assert store.abandon(["exec-a", "exec-none"], "the server process exited") == 1
+    got = backend().get("exec-a")
+    assert got["status"] == "interrupted"
+    assert got["summary"] == {
+        "success": False,
+        "interrupted": True,
+        "reason": "the server process exited",
+    }
+    assert store.state("exec-b")["status"] == "running"
+
+
+def test_runs_of_a_dead_process_are_reaped_by_another(backend):
+    dead = backend(lease_s=60)
+    dead.create("exec-dead", "f", 2)
+    dead.flush()
+    alive = backend(lease_s=60)
+    alive.create("exec-alive", "f", 2)
+    alive.flush()
+    if backend.name == "sqlite":  # a process id that no longer exists
+        dead.db.run(
+            lambda db: db.execute(
+                "UPDATE executions SET owner = ? WHERE id = 'exec-dead'",
+                (dead.owner.rsplit(":", 1)[0] + ":999999999",),
+            )
+        )
+    else:  # a lease that ran out
+        dead.leases._closed.set()
+        dead.db.run(
+            lambda db: db.execute(
+                "UPDATE leases SET expires = now() - interval '1 second' "
+                "WHERE owner = ?",
+                (dead.owner,),
+            )
+        )
+    assert alive.reap() == 1
+    assert alive.state("exec-dead")["status"] == "interrupted"
+    assert alive.state("exec-alive")["status"] == "running"
+    assert alive.reap() == 0
+
+
+# -- PostgreSQL only
+
+
+def _open_pg(url, barrier, results):
+    from flowrun.store.pghistory import PgStore
+
+    try:
+        barrier.wait()
+        PgStore(url).close()
+        results.put("ok")
+    except Exception as exc:  # pragma: no cover - reported by the assert
+        results.put(repr(exc))
+
+
+def test_hosts_starting_together_migrate_the_schema_once(postgres_url):
+    import psycopg
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(4), ctx.Queue()
+    procs = [
+        ctx.Process(target=_open_pg, args=(postgres_url, barrier, results))
+        for _ in range(4)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert sorted(results.get(timeout=5) for _ in procs) == ["ok"] * 4
+    with psycopg.connect(postgres_url) as conn:
+        versions = conn.execute("SELECT version FROM flowrun_schema").fetchall()
+    assert versions == [(1,)]
+
+
+def test_a_process_that_lost_its_lease_stops_its_runs(postgres_url):
+    from flowrun.store.pghistory import PgStore
+
+    store = PgStore(postgres_url, lease_s=0.6)
+    lost = []
+    store.leases.on_lost = lambda: lost.append(time.monotonic())
+    try:
+        store.create("exec-stalled", "f", 1)
+        store.flush()
+        # As if the process had stalled for longer than its lease.
+        store.db.run(
+            lambda db: db.execute(
+                "UPDATE leases SET expires = now() - interval '1 second' "
+                "WHERE owner = ?",
+                (store.owner,),
+            )
+        )
+        deadline = time.monotonic() + 10
+        while not lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lost, "the lost lease went unnoticed"
+        assert store.state("exec-stalled")["status"] == "interrupted"
+        assert store.leases.renew() is True  # a new lease is held again
+    finally:
+        store.close()
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused(tmp_path):
+    from flowrun import create_app
+
+    with pytest.raises(ValueError, match="postgresql://"):
+        create_app(
+            {
+                "FLOWRUN_DATA_DIR": str(tmp_path / "d"),
+                "FLOWRUN_FLOWS_DIR": str(tmp_path / "f"),
+                "FLOWRUN_DATABASE_URL": "mysql://localhost/flowrun",
+            }
+        )
