@@ -68,6 +68,10 @@ class _Poller:
         """See ``Store.stop_generation``; None: ask ``stop_requested`` every time."""
         return None
 
+    def health(self) -> str | None:
+        """Why controls may not reach this process now, or None (``/api/health``)."""
+        return None
+
     def deliver(self, execution_id: str, kind: str, step_index, payload):
         """Hand a control to the execution if this process holds it.
 
@@ -364,6 +368,13 @@ class RedisChannel(_Poller):
     def ensure_started(self) -> None:
         self.r  # noqa: B018 - connect (and name this process) before the poller runs
         super().ensure_started()
+
+    def health(self) -> str | None:
+        try:
+            self.r.ping()
+        except Exception as exc:
+            return f"Redis cannot be reached: {type(exc).__name__}: {exc}"
+        return None
 
     def _k(self, *parts) -> str:
         return self.prefix + ":".join(str(p) for p in parts)

@@ -185,11 +185,9 @@ class Store:
         refused instead of running unrecorded: a full disk, and after a failed
         write, a write that fails again (a read-only or damaged database).
         """
-        if self.damage is not None:
-            return f"the database {self.db.path} is damaged: {self.damage}"
-        free = free_bytes(self.db.path.parent)
-        if free is not None and free < MIN_FREE_BYTES:
-            return f"the disk of {self.db.path.parent} is full ({free} bytes free)"
+        problem = self._unfit()
+        if problem is not None:
+            return problem
         if self.write_error is None:
             return None
         self.flush()  # what waits, and ends that could not be written before
@@ -200,6 +198,19 @@ class Store:
             return self.write_error
         self.write_error = None
         return None
+
+    def _unfit(self) -> str | None:
+        """What keeps the database file from taking writes: damage, a full disk."""
+        if self.damage is not None:
+            return f"the database {self.db.path} is damaged: {self.damage}"
+        free = free_bytes(self.db.path.parent)
+        if free is not None and free < MIN_FREE_BYTES:
+            return f"the disk of {self.db.path.parent} is full ({free} bytes free)"
+        return None
+
+    def health(self) -> str | None:
+        """Why history cannot be written or read now, or None (``/api/health``)."""
+        return self.writable() or self.db.health()
 
     def _write(
         self, db, creates: list[Row], steps: list[tuple], finishes: list[tuple]

@@ -56,6 +56,12 @@ class PgStore(Store):
         self.leases.close()
         self.db.close()
 
+    def health(self) -> str | None:
+        problem = super().health()
+        if problem is None and self.leases.last_error is not None:
+            problem = f"renewing this process's lease failed: {self.leases.last_error}"
+        return problem
+
     @staticmethod
     def _insert_execution(db, values: tuple) -> int:
         return db.execute(_INSERT_EXECUTION + " RETURNING seq", values).fetchone()[0]

@@ -24,6 +24,7 @@ log = logging.getLogger("flowrun")
 
 # Connections a worker process keeps at most; thousands of runs share them.
 POOL_SIZE = 10
+HEALTH_TIMEOUT_S = 2.0  # /api/health waits this long for a connection
 RETRIES = 3  # a statement whose connection broke is tried again on another one
 # The advisory lock the migrations hold: any constant the hosts agree on.
 MIGRATION_LOCK = 0x666C6F7772756E  # "flowrun"
@@ -166,6 +167,15 @@ class Database:
                     raise
                 log.warning("database statement retried", exc_info=True)
                 time.sleep(0.05 * attempt)
+
+    def health(self) -> str | None:
+        """Why the database cannot be used now, or None."""
+        try:
+            with self.pool.connection(timeout=HEALTH_TIMEOUT_S) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except Exception as exc:
+            return f"the database cannot be reached: {type(exc).__name__}: {exc}"
+        return None
 
     def connect(self):
         """A connection of its own, outside the pool (the control channel's)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sqlite3
 import weakref
 
@@ -20,6 +21,7 @@ from flowrun.jsontext import dumps as _dumps
 from flowrun.store.control import RedisChannel, SQLiteChannel
 from flowrun.store.history import Store
 from flowrun.store.postgres import is_postgres_url
+from flowrun.version import __version__
 from flowrun.web.disconnect import DisconnectWatch
 from flowrun.web.errors import ApiError
 from flowrun.web.executions import (
@@ -61,6 +63,37 @@ class State:
     def close(self) -> None:
         self.channel.close()
         self.store.close()
+
+    def health(self) -> dict:
+        """The store, the control channel and this worker: ``/api/health``'s body.
+
+        ``status`` is ``unavailable`` when history cannot be recorded or read, or
+        controls cannot be delivered; ``error`` then says so in one sentence, and
+        ``reason`` names the part (``store: …; control channel: …``).
+        """
+        store, channel = self.store.health(), self.channel.health()
+        report = {
+            "status": "ok",
+            "version": __version__,
+            "store": _part(type(self.store).__name__, store),
+            "channel": _part(type(self.channel).__name__, channel),
+            "worker": {
+                "pid": os.getpid(),
+                "executions": len(self.registry) + self.registry.in_request,
+            },
+        }
+        errors, problems = [], []
+        if store:
+            errors.append(f"History cannot be recorded ({store})")
+            problems.append(f"store: {store}")
+        if channel:
+            errors.append(f"Controls cannot be delivered ({channel})")
+            problems.append(f"control channel: {channel}")
+        if problems:
+            report["status"] = "unavailable"
+            report["error"] = "; ".join(errors)
+            report["reason"] = "; ".join(problems)
+        return report
 
     def stop_all(self, force: bool = False) -> None:
         """Stop every run of this process after its step in flight (``force``:
@@ -142,6 +175,22 @@ class State:
         finally:
             if unwatch is not None:
                 unwatch()
+
+
+_BACKENDS = {
+    "Store": "sqlite",
+    "PgStore": "postgresql",
+    "SQLiteChannel": "sqlite",
+    "PgChannel": "postgresql",
+    "RedisChannel": "redis",
+}
+
+
+def _part(kind: str, problem: str | None) -> dict:
+    part = {"backend": _BACKENDS.get(kind, kind), "ok": problem is None}
+    if problem is not None:
+        part["error"] = problem
+    return part
 
 
 def _backends(config: dict, registry: Registry):

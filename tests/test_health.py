@@ -1,0 +1,142 @@
+"""``/api/health``: the store, the control channel and the worker; 503 with the
+reason when history cannot be written or read, or controls cannot be delivered."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from flowrun import create_app
+from flowrun.store import sqlite as sqlite_db
+
+
+def make_app(tmp_path, **config):
+    return create_app(
+        {
+            "FLOWRUN_DATA_DIR": str(tmp_path / "data"),
+            "FLOWRUN_FLOWS_DIR": str(tmp_path / "flows"),
+            "FLOWRUN_TOKEN": "health-token",
+            "FLOWRUN_REDIS_URL": None,
+            **config,
+        }
+    )
+
+
+def health(app):
+    resp = app.test_client().get("/api/health")  # never needs the token
+    return resp.status_code, resp.get_json()
+
+
+def test_a_healthy_server_reports_each_part(client):
+    status, body = health(client.application)
+    assert status == 200
+    assert body["status"] == "ok" and body["version"]
+    assert body["store"] == {"backend": "sqlite", "ok": True}
+    assert body["channel"] == {"backend": "sqlite", "ok": True}
+    assert body["worker"]["executions"] == 0 and body["worker"]["pid"] > 0
+
+
+def test_a_full_database_is_unavailable_until_a_write_succeeds(tmp_path):
+    app = make_app(tmp_path)
+    store = app.extensions["flowrun"].store
+    try:
+        pages = store.db.conn.execute("PRAGMA page_count").fetchone()[0]
+        # SQLite's answer when the disk (here: its page budget) is full.
+        store.db.conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            for i in range(200):
+                store.create(f"exec-{i}", "x" * 4000, 1)
+        status, body = health(app)
+        assert status == 503
+        assert body["status"] == "unavailable"
+        assert body["reason"].startswith("store: the last write to history failed")
+        assert "database or disk is full" in body["reason"]
+        assert body["store"]["ok"] is False and body["channel"]["ok"] is True
+        store.db.conn.execute("PRAGMA max_page_count = 1073741823")
+        store.create("exec-after", "f", 1)
+        assert health(app)[0] == 200
+    finally:
+        app.extensions["flowrun"].close()
+
+
+def test_a_disk_without_room_is_unavailable(tmp_path, monkeypatch):
+    app = make_app(tmp_path)
+    try:
+        assert health(app)[0] == 200
+        monkeypatch.setattr(sqlite_db, "MIN_FREE_BYTES", 2**62)
+        status, body = health(app)
+        assert status == 503
+        assert "the disk of" in body["reason"] and "is full" in body["reason"]
+    finally:
+        app.extensions["flowrun"].close()
+
+
+def test_a_damaged_database_is_unavailable(tmp_path):
+    from flowrun.store.history import Store
+
+    store = Store(tmp_path / "data")
+    for i in range(300):
+        row = store.create(f"exec-{i}", "f", 1)
+        store.step(row, 0, "completed", '{"pad":"%s"}' % ("y" * 2000))
+    store.close()
+    path = tmp_path / "data" / sqlite_db.DB_NAME
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 16384] = b"\xa5" * 16384  # four pages of garbage
+    path.write_bytes(bytes(raw))
+    app = make_app(tmp_path)
+    try:
+        status, body = health(app)
+        assert status == 503
+        assert "is damaged" in body["reason"], body
+    finally:
+        app.extensions["flowrun"].close()
+
+
+def test_postgresql_out_of_reach_is_unavailable_then_recovers(tmp_path, postgres_url):
+    import psycopg
+
+    app = make_app(tmp_path, FLOWRUN_DATABASE_URL=postgres_url)
+    name = postgres_url.rsplit("/", 1)[1]
+    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
+    try:
+        status, body = health(app)
+        assert status == 200, body
+        assert body["store"]["backend"] == body["channel"]["backend"] == "postgresql"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s",
+                (name,),
+            )
+        status, body = health(app)
+        assert status == 503
+        assert body["reason"].startswith("store: the database cannot be reached")
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        assert health(app)[0] == 200
+    finally:
+        app.extensions["flowrun"].close()
+
+
+def test_redis_out_of_reach_is_unavailable(tmp_path):
+    from .conftest import _missing
+    from .services import Redis, redis_missing
+
+    if redis_missing():
+        _missing(redis_missing())
+    redis = Redis()
+    app = make_app(tmp_path, FLOWRUN_REDIS_URL=redis.url)
+    try:
+        status, body = health(app)
+        assert status == 200 and body["channel"]["backend"] == "redis"
+        redis.stop()
+        status, body = health(app)
+        assert status == 503
+        assert body["reason"].startswith("control channel: Redis cannot be reached")
+        assert body["store"]["ok"] is True
+    finally:
+        redis.stop()
+        app.extensions["flowrun"].close()
