@@ -10,6 +10,7 @@ import ipaddress
 import os
 import resource
 import signal
+import tempfile
 
 from flowrun import settings as _settings
 from flowrun.web import memory, serving
@@ -44,6 +45,19 @@ backlog = 2048
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"
+# FLOWRUN_LOG_FORMAT=json: error and access lines as JSON (flowrun/logs.py).
+if os.environ.get("FLOWRUN_LOG_FORMAT", "").strip().lower() == "json":
+    from flowrun import logs as _logs
+
+    logconfig_dict = _logs.gunicorn_logconfig()
+    access_log_format = _logs.ACCESS_FORMAT
+
+# /metrics adds up every worker's figures, kept in files in this directory
+# (flowrun/metrics.py); named before anything imports prometheus_client.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="flowrun-metrics-")
+)  # removed on exit (metrics.cleanup)
+
 # gunicorn's logger: access lines without tokens, and without building the
 # per-request atoms the format does not use.
 logger_class = "flowrun.web.serving.AccessLogger"
@@ -68,6 +82,10 @@ def pre_request(worker, req):
 
 
 def on_starting(server):
+    from flowrun import metrics
+
+    metrics.prepare()
+
     # Every stream is a file descriptor: raise the soft limit to the hard one.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = worker_connections + 256
@@ -81,6 +99,18 @@ def on_starting(server):
             soft,
             worker_connections,
         )
+
+
+def on_exit(server):
+    from flowrun import metrics
+
+    metrics.cleanup()
+
+
+def child_exit(server, worker):
+    from flowrun import metrics
+
+    metrics.worker_exited(worker.pid)
 
 
 def post_worker_init(worker):

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 
+from flowrun import metrics
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.stops import StopCounter
 
@@ -72,15 +73,21 @@ class _Poller:
         """Why controls may not reach this process now, or None (``/api/health``)."""
         return None
 
-    def deliver(self, execution_id: str, kind: str, step_index, payload):
+    def deliver(self, execution_id: str, kind: str, step_index, payload, created=None):
         """Hand a control to the execution if this process holds it.
 
         For a stop, the verdict: True if the run ends ``interrupted``, False if it
         had already ended otherwise; None when this process does not hold it.
+        ``created``: when the control was recorded (epoch seconds), for the
+        control-channel latency metric.
         """
         execution = self.registry.get(execution_id)
         if execution is None:
             return None
+        if created is not None:
+            metrics.CONTROL_LATENCY.labels(kind).observe(
+                max(0.0, time.time() - created)
+            )
         controls = execution.controls
         if kind in _STOPS:
             return controls.stop(force=kind == "force")
@@ -300,21 +307,22 @@ class SQLiteChannel(_Poller):
             try:
                 rows = self.db.run(
                     lambda db: db.execute(
-                        "SELECT id, execution_id, kind, step_index, payload "
-                        "FROM controls WHERE id > ? ORDER BY id",
+                        "SELECT id, execution_id, kind, step_index, payload, "
+                        "created FROM controls WHERE id > ? ORDER BY id",
                         (self._last,),
                     ).fetchall()
                 )
             except Exception:  # the database is busy or gone: try again later
                 log.exception("control poll failed")
                 continue
-            for row_id, execution_id, kind, step_index, payload in rows:
+            for row_id, execution_id, kind, step_index, payload, created in rows:
                 self._last = max(self._last, row_id)
                 verdict = self.deliver(
                     execution_id,
                     kind,
                     step_index,
                     json.loads(payload) if payload else None,
+                    created,
                 )
                 if verdict is not None:
                     self._answer_stop(row_id, verdict)
@@ -458,7 +466,7 @@ class RedisChannel(_Poller):
             return False
         self.r.rpush(
             self._k("inbox", owner.decode()),
-            json.dumps([execution_id, kind, step_index, payload]),
+            json.dumps([execution_id, kind, step_index, payload, time.time()]),
         )
         return True
 
@@ -496,8 +504,10 @@ class RedisChannel(_Poller):
             self._retry_history(self.store)
             if item is None:
                 continue
-            execution_id, kind, step_index, payload = json.loads(item[1])
-            verdict = self.deliver(execution_id, kind, step_index, payload)
+            # [id, kind, step, payload, sent at]; a sender of an earlier version
+            # sent no time.
+            execution_id, kind, step_index, payload, *sent = json.loads(item[1])
+            verdict = self.deliver(execution_id, kind, step_index, payload, *sent[:1])
             if verdict is not None and payload and payload.get("reply"):
                 pipe = self.r.pipeline()
                 pipe.rpush(payload["reply"], json.dumps(verdict))

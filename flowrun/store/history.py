@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from flowrun import metrics
 from flowrun.jsontext import clean
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.sqlite import Database, free_bytes
@@ -175,6 +176,7 @@ class Store:
             self.write_error = _reason(exc)
             if _damaged(exc):
                 self.damage = self.damage or self.write_error
+            metrics.STORE_ERRORS.inc()
             raise
         self.write_error = None
 

@@ -108,14 +108,18 @@ class PgChannel(_Poller):
         return found is not None
 
     def _deliver_rows(self, rows) -> None:
-        for row_id, execution_id, kind, step_index, payload, _created in rows:
+        for row_id, execution_id, kind, step_index, payload, created in rows:
             if row_id in self._seen:
                 continue
             self._seen[row_id] = None
             if len(self._seen) > _SEEN_MAX:
                 del self._seen[next(iter(self._seen))]
             self.deliver(
-                execution_id, kind, step_index, json.loads(payload) if payload else None
+                execution_id,
+                kind,
+                step_index,
+                json.loads(payload) if payload else None,
+                created,
             )
 
     def _read(self, sql: str, args) -> list:

@@ -16,11 +16,13 @@ import queue
 import threading
 import time
 
+from flowrun import logs, metrics
 from flowrun.engine import events
 from flowrun.engine.controls import Controls
 from flowrun.engine.run import Run
 from flowrun.errors import InputMissing
 from flowrun.jsontext import dumps as _dumps
+from flowrun.logs import EventLog
 from flowrun.store.history import Store
 from flowrun.store.masking import Masker
 from flowrun.store.sealing import PromptKey, secret_keys
@@ -156,17 +158,15 @@ class Recorder:
     # (stepIndex, keys) of the prompt waiting for an answer, or None.
     prompt: tuple[int, list[str]] | None = None
 
-    def __init__(self, store: Store, run: Run, channel=None):
+    def __init__(self, store: Store, run: Run, channel=None, event_log=False):
         self.store = store
         self.run = run
         self.channel = channel
         self.masker = Masker((), run.ctx.vars, run.ctx.inputs)
-        self.row = store.create(
-            run.execution_id,
-            run.flow.get("name") or "",
-            len(run.nodes),
-            run.options.environment,
-        )
+        name, total = run.flow.get("name") or "", len(run.nodes)
+        self.row = store.create(run.execution_id, name, total, run.options.environment)
+        metrics.RUNS_STARTED.inc()
+        self.events = EventLog(run.execution_id, name, total) if event_log else None
         self._announce(status="running", prompt=None, paused=None)
         self._waiting = False
 
@@ -194,6 +194,9 @@ class Recorder:
             if self.masker.needed(record):
                 text = self.masker.masked_json(data, text)
             self.store.step(self.row, record["stepIndex"], record["status"], text)
+            metrics.observe_step(record)
+            if self.events is not None:
+                self.events.step(record)
             if self._waiting:
                 self._unwait()
         elif name == "step_start":
@@ -246,6 +249,9 @@ class Recorder:
                 }
             )
         self.store.finish(self.row, status, summary, not_run)
+        metrics.observe_end(status)
+        if self.events is not None:
+            self.events.end(status, data)
         self._announce(status=status, prompt=None, paused=None)
 
     def crashed(self, exc: BaseException) -> list[events.Event]:
@@ -273,7 +279,7 @@ class Execution:
         # connection): past ``state.backlog_limit`` the run is stopped, so a
         # client cannot make a worker hold a whole run's bodies in memory.
         self.pending = 0
-        self.recorder = Recorder(state.store, run, state.channel)
+        self.recorder = Recorder(state.store, run, state.channel, state.event_log)
         controls.unrecorded = self.recorder.failure
         # Step records as encoded for their `step` events, so that `end`'s
         # executionLog (the same records) is joined, not encoded again.
@@ -346,6 +352,7 @@ class Execution:
         return _dumps(data)
 
     def _work(self, events) -> None:
+        logs.execution_id.set(self.id)  # on every line this run's thread logs
         put = self.queue.put
         ended = False
         try:

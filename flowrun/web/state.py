@@ -13,6 +13,7 @@ import os
 import sqlite3
 import weakref
 
+from flowrun import logs
 from flowrun import settings as settings_mod
 from flowrun.engine.run import EngineSettings, Run, new_execution_id
 from flowrun.errors import located
@@ -45,6 +46,10 @@ class State:
         self.max_steps = int(config["FLOWRUN_MAX_STEPS"])
         self.workspace = Workspace(config["FLOWRUN_FLOWS_DIR"])
         self.secret_vars = frozenset(settings_mod.split(config["FLOWRUN_SECRET_VARS"]))
+        log_format = str(config["FLOWRUN_LOG_FORMAT"]).strip().lower()
+        if log_format not in ("text", "json"):
+            raise ValueError("FLOWRUN_LOG_FORMAT must be text or json")
+        self.event_log = log_format == "json"  # a line per run event
         self.registry = Registry(int(config["FLOWRUN_MAX_EXECUTIONS"]))
         self.store, self.channel = _backends(config, self.registry)
         # Events a stream may have waiting for a client that does not read.
@@ -151,7 +156,8 @@ class State:
         unwatch = None
         try:
             run = Run(flow, options, controls, self.engine_settings(), execution_id)
-            recorder = Recorder(self.store, run, self.channel)
+            logs.execution_id.set(execution_id)
+            recorder = Recorder(self.store, run, self.channel, self.event_log)
             controls.unrecorded = recorder.failure
             # A client that went away stops the run after the step in flight, as a
             # closed stream does: nobody would read the rest.
