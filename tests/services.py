@@ -79,6 +79,7 @@ class Postgres:
             "--auth=trust",
             "-E",
             "UTF8",
+            "--locale=C",
             "--no-sync",
         )
         options = (
