@@ -351,6 +351,8 @@ class RedisChannel(_Poller):
     """
 
     TTL = 86400
+    POOL_SIZE = 20  # connections of a worker process
+    POOL_WAIT_S = 30.0
 
     def __init__(self, url: str, store, registry, prefix: str = "flowrun:"):
         super().__init__(registry)
@@ -369,7 +371,12 @@ class RedisChannel(_Poller):
         # One client (and connection pool) per process, created after fork.
         if self._client_pid != os.getpid():
             self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-            self._client = self._redis_mod.Redis.from_url(self.url)
+            # Thousands of runs share a few connections: one that finds them all
+            # busy waits for one instead of failing ("Too many connections").
+            pool = self._redis_mod.BlockingConnectionPool.from_url(
+                self.url, max_connections=self.POOL_SIZE, timeout=self.POOL_WAIT_S
+            )
+            self._client = self._redis_mod.Redis(connection_pool=pool)
             self._client_pid = os.getpid()
         return self._client
 
