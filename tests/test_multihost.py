@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,27 @@ def test_a_killed_host_is_noticed_by_the_others(tmp_path, postgres_url, hits):
     finally:
         for host in (a, b, c):
             host.close()
+
+
+def test_a_burst_of_runs_shares_the_redis_connections(tmp_path, redis_url, hits):
+    # 200 runs start at once on one worker, each announcing itself in Redis: they
+    # wait for one of the worker's connections rather than fail (a 500).
+    host = Gunicorn(tmp_path, workers=1, FLOWRUN_REDIS_URL=redis_url)
+    flow = flow_of(hits, "burst", ("one", "/slow?ms=300&run=burst", {}))
+    barrier = threading.Barrier(200, timeout=60)
+
+    def one(_):
+        barrier.wait()
+        stream = Stream(host, flow)
+        try:
+            end = stream.until("end") if stream.status == 200 else None
+        finally:
+            stream.close()
+        return stream.status, end and end[1]["success"]
+
+    try:
+        with ThreadPoolExecutor(200) as pool:
+            results = list(pool.map(one, range(200)))
+    finally:
+        host.close()
+    assert results == [(200, True)] * 200
