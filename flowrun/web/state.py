@@ -154,6 +154,8 @@ class State:
 
     def _run_to_end(self, flow: dict, options, watch, execution_id, controls) -> dict:
         unwatch = None
+        # This request's greenlet serves the connection's next requests too.
+        logging_as = logs.execution_id.set(None)
         try:
             run = Run(flow, options, controls, self.engine_settings(), execution_id)
             logs.execution_id.set(execution_id)
@@ -179,6 +181,7 @@ class State:
             self.store.flush()
             return end
         finally:
+            logs.execution_id.reset(logging_as)
             if unwatch is not None:
                 unwatch()
 
