@@ -258,3 +258,42 @@ def test_a_database_url_that_is_not_postgresql_is_refused(tmp_path):
                 "FLOWRUN_DATABASE_URL": "mysql://localhost/flowrun",
             }
         )
+
+
+_GATHER_SCRIPT = """
+from gevent import monkey
+
+monkey.patch_all()
+import gevent
+from flowrun.store.gather import Gathered
+
+calls, stopped = [], {"b", "d"}
+
+def lookup(keys):
+    calls.append(sorted(keys))
+    gevent.sleep(0.01)  # a round trip
+    return {k for k in keys if k in stopped}
+
+gathered = Gathered(lookup)
+keys = [c * 3 for c in "abcdefghij"] + ["b", "d"]
+jobs = [gevent.spawn(gathered.ask, k) for k in keys]
+gevent.joinall(jobs)
+assert [j.value for j in jobs] == [k in stopped for k in keys], [j.value for j in jobs]
+assert len(calls) == 1, calls  # all asked within one turn: one lookup
+stopped.add("z")  # recorded before the next question: always seen
+assert gathered.ask("z") is True and len(calls) == 2
+print("ok")
+"""
+
+
+def test_stop_checks_under_gevent_share_one_lookup():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _GATHER_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "ok", done.stderr

@@ -30,6 +30,7 @@ import uuid
 
 from flowrun import metrics
 from flowrun.jsontext import dumps as _dumps
+from flowrun.store.gather import Gathered
 from flowrun.store.stops import StopCounter
 
 log = logging.getLogger("flowrun")
@@ -365,6 +366,8 @@ class RedisChannel(_Poller):
         self._client = None
         self._client_pid = None
         self.owner = None
+        # Runs about to start a step ask together (flowrun.store.gather).
+        self._stops = Gathered(self._stopped)
 
     @property
     def r(self):
@@ -428,7 +431,13 @@ class RedisChannel(_Poller):
         return None
 
     def stop_requested(self, execution_id: str) -> bool:
-        return bool(self.r.exists(self._k("stop", execution_id)))
+        return self._stops.ask(execution_id)
+
+    def _stopped(self, execution_ids) -> set[str]:
+        """Which of these executions have a stop on record (one MGET)."""
+        ids = list(execution_ids)
+        values = self.r.mget([self._k("stop", i) for i in ids])
+        return {i for i, value in zip(ids, values, strict=True) if value is not None}
 
     def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
         if not self.r.set(

@@ -16,6 +16,7 @@ import time
 
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.control import DAY, _Poller
+from flowrun.store.gather import Gathered
 
 log = logging.getLogger("flowrun")
 CHANNEL = "flowrun_control"
@@ -35,6 +36,8 @@ class PgChannel(_Poller):
         self._since = time.time()
         self.listening = False
         self.last_error: str | None = None
+        # Runs about to start a step ask together (flowrun.store.gather).
+        self._stops = Gathered(self._stopped)
 
     # -- what the API asks
     def state(self, execution_id: str) -> dict | None:
@@ -44,7 +47,18 @@ class PgChannel(_Poller):
         self._add(execution_id, "stop")
 
     def stop_requested(self, execution_id: str) -> bool:
-        return self._has(execution_id, "stop")
+        return self._stops.ask(execution_id)
+
+    def _stopped(self, execution_ids) -> set[str]:
+        """Which of these executions have a stop on record."""
+        rows = self.db.run(
+            lambda db: db.execute(
+                "SELECT DISTINCT execution_id FROM controls "
+                "WHERE kind = 'stop' AND execution_id = ANY(?)",
+                (list(execution_ids),),
+            ).fetchall()
+        )
+        return {row[0] for row in rows}
 
     def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
         return self._add(execution_id, "input", step_index, values)
