@@ -63,6 +63,9 @@ def installed(tmp_path_factory):
     pins.write_text(
         re.sub(r"\[[^\]]*\]", "", (ROOT / "requirements.txt").read_text("utf-8"))
     )
+    # The one step that leaves the machine: pip fetches the dependencies from the
+    # package index (or its cache), as any install does; without the offline guard.
+    installing = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     _run(
         str(venv / "bin" / "pip"),
         "install",
@@ -70,17 +73,24 @@ def installed(tmp_path_factory):
         "-c",
         str(pins),
         f"{wheel}[postgres,redis]",
+        env=installing,
     )
     return venv
 
 
 def _clean_env(**extra) -> dict:
+    """The environment without the checkout's settings or paths, but with the
+    offline guard (tests/offline: on PYTHONPATH, it brings nothing of flowrun)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("FLOWRUN_", "PYTHON", "VIRTUAL_ENV"))
         and k not in ("PORT", "WEB_CONCURRENCY")
     }
+    guard = os.environ.get("FLOWRUN_TEST_OFFLINE_LOG")
+    if guard:
+        env["FLOWRUN_TEST_OFFLINE_LOG"] = guard
+        env["PYTHONPATH"] = str(ROOT / "tests" / "offline")
     env.update(extra)
     return env
 
