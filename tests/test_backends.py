@@ -18,6 +18,9 @@ import pytest
 from flowrun.store.control import SQLiteChannel
 from flowrun.store.history import Store
 
+# The first test to use PostgreSQL starts the session's server.
+pytestmark = pytest.mark.timeout(180)
+
 
 class Registry(dict):
     """The registry of live executions a channel delivers to (none here)."""

@@ -17,6 +17,9 @@ from flowrun import create_app
 from .streams import assert_error, frames, make_flow, node
 from .waits import wait_until
 
+# The first test to use PostgreSQL starts the session's server.
+pytestmark = pytest.mark.timeout(180)
+
 
 def two_workers(tmp_path, redis_url=None, database_url=None):
     apps = []

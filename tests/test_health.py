@@ -10,6 +10,9 @@ import pytest
 from flowrun import create_app
 from flowrun.store import sqlite as sqlite_db
 
+# The first test to use PostgreSQL starts the session's server.
+pytestmark = pytest.mark.timeout(180)
+
 
 def make_app(tmp_path, **config):
     return create_app(

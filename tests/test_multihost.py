@@ -22,6 +22,9 @@ from .test_deploy import LATE_S, STARTED, Gunicorn, Stream, flow_of, started_at
 
 LEASE_S = 2.0
 
+# Each test starts two or three gunicorn hosts (and the session's PostgreSQL).
+pytestmark = pytest.mark.timeout(300)
+
 
 def _hosts(tmp: Path, count: int, database_url: str, redis_url=None, **env):
     hosts = []

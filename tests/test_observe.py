@@ -18,6 +18,9 @@ from .streams import assert_error
 from .test_deploy import TOKEN, Gunicorn, Stream, flow_of
 from .test_stream import make_flow, node, run_events
 
+# A gunicorn with two workers starts for these tests.
+pytestmark = pytest.mark.timeout(180)
+
 
 def scrape(text: str) -> dict[str, float]:
     """``{'name{labels}': value}`` of a Prometheus text exposition."""

@@ -25,6 +25,9 @@ from .target import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Building the wheel and installing it into a new venv takes a minute or two.
+pytestmark = pytest.mark.timeout(600)
+
 
 def _run(*cmd, **kw) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
