@@ -30,10 +30,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -180,6 +182,33 @@ def latency(hosts, target_url: str, trials: int) -> dict[str, list[float]]:
     return out
 
 
+def delivered(url: str) -> dict[str, str]:
+    """Host A's own view (``flowrun_control_latency_seconds``): from a control
+    recorded by host B to its delivery to the run, p50 and p99 as bucket bounds."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for m in re.finditer(
+        r'^flowrun_control_latency_seconds_bucket\{kind="(\w+)",le="([^"]+)"\} (\S+)$',
+        text,
+        re.M,
+    ):
+        buckets.setdefault(m[1], []).append((float(m[2]), float(m[3])))
+    out = {}
+    for kind, rows in buckets.items():
+        rows.sort()
+        total = rows[-1][1]
+        if not total:
+            continue
+
+        def bound(q, rows=rows, total=total):
+            le = next(le for le, n in rows if n >= q * total)
+            return "> 2.5 s" if le == float("inf") else f"≤ {le * 1000:g} ms"
+
+        out[kind] = f"p50 {bound(0.5)}, p99 {bound(0.99)} ({total:.0f})"
+    return out
+
+
 def fmt_latency(values: list[float]) -> str:
     return (
         f"p50 {c.fmt_ms(c.pct(values, 50))}  p99 {c.fmt_ms(c.pct(values, 99))}  "
@@ -294,6 +323,7 @@ def main(argv=None) -> int:
                     hosts = start_hosts(tmp, 2, args.workers, env, cores, logs)
                     try:
                         lat = latency(hosts, target_url, args.trials)
+                        seen_by_a = delivered(hosts[0][1])
                     finally:
                         stop_hosts(hosts)
                     results["latency"][channel] = lat
@@ -302,6 +332,8 @@ def main(argv=None) -> int:
                         f"  answer posted → step starts: {fmt_latency(lat['answer'])}"
                     )
                     print(f"  stop posted → run ends:      {fmt_latency(lat['stop'])}")
+                    for kind, figures in sorted(seen_by_a.items()):
+                        print(f"  recorded on B → delivered on A ({kind}): {figures}")
         finally:
             for proc in procs:
                 c.stop(proc)

@@ -78,8 +78,8 @@ class PgChannel(_Poller):
 
     def health(self) -> str | None:
         """Why controls may not reach this process now, or None."""
-        if self._pid is not None and not self.listening:
-            return f"not listening for controls: {self.last_error or 'connecting'}"
+        if self.last_error is not None and not self.listening:
+            return f"not listening for controls: {self.last_error}"
         return None
 
     # -- the table

@@ -22,7 +22,6 @@ from flowrun.engine.controls import Controls
 from flowrun.engine.run import Run
 from flowrun.errors import InputMissing
 from flowrun.jsontext import dumps as _dumps
-from flowrun.logs import EventLog
 from flowrun.store.history import Store
 from flowrun.store.masking import Masker
 from flowrun.store.sealing import PromptKey, secret_keys
@@ -166,7 +165,9 @@ class Recorder:
         name, total = run.flow.get("name") or "", len(run.nodes)
         self.row = store.create(run.execution_id, name, total, run.options.environment)
         metrics.RUNS_STARTED.inc()
-        self.events = EventLog(run.execution_id, name, total) if event_log else None
+        self.events = (
+            logs.EventLog(run.execution_id, name, total) if event_log else None
+        )
         self._announce(status="running", prompt=None, paused=None)
         self._waiting = False
 
