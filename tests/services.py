@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -89,7 +90,8 @@ class Postgres:
         )
         self.proc = subprocess.Popen(
             [*self._as, str(PG_BIN / "postgres"), "-D", str(self.data)]
-            + _split(options),
+            + shlex.split(options),
+            cwd=self.dir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -103,12 +105,16 @@ class Postgres:
         self.url = f"postgresql://flowrun@127.0.0.1:{self.port}/flowrun"
 
     def _run(self, *cmd: str) -> None:
-        subprocess.run(
+        # In a directory the server's user may enter (not a root-only checkout).
+        done = subprocess.run(
             [*self._as, *cmd],
-            check=True,
+            cwd=self.dir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            text=True,
         )
+        if done.returncode:
+            raise RuntimeError(f"{cmd[0]} failed: {done.stderr[-2000:]}")
 
     def _wait_ready(self) -> None:
         import psycopg
@@ -184,9 +190,3 @@ class Redis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-
-
-def _split(options: str) -> list[str]:
-    import shlex
-
-    return shlex.split(options)
