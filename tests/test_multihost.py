@@ -9,6 +9,8 @@ anything) is noticed by the others through its lease. The servers are real
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import threading
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from .test_deploy import LATE_S, STARTED, Gunicorn, Stream, flow_of, started_at
+from .test_deploy import LATE_S, STARTED, TOKEN, Gunicorn, Stream, flow_of, started_at
+from .waits import wait_until
 
 LEASE_S = 2.0
 
@@ -136,6 +139,15 @@ def test_a_killed_host_is_noticed_by_the_others(tmp_path, postgres_url, hits):
         slow = [(f"s{i}", f"/slow?ms=400&run=kr&n={i}", {}) for i in range(20)]
         running = Stream(a, flow_of(hits, "kr", *slow))
         running.until("step_start")
+        # A run's row is committed with the next group, a moment after its first
+        # events: the host is killed once the others know both runs.
+        for stream in (waiting, running):
+
+            def known(execution_id=stream.id):
+                status, detail, _ = c.call("GET", f"/api/executions/{execution_id}")
+                return status == 200 and detail["status"] == "running"
+
+            wait_until(known, 10, message=f"{stream.id} known to host C")
         killed = time.monotonic()
         _kill_host(a)
         for stream in (waiting, running):
@@ -170,15 +182,23 @@ def test_a_burst_of_runs_shares_the_redis_connections(tmp_path, redis_url, hits)
     host = Gunicorn(tmp_path, workers=1, FLOWRUN_REDIS_URL=redis_url)
     flow = flow_of(hits, "burst", ("one", "/slow?ms=300&run=burst", {}))
     barrier = threading.Barrier(200, timeout=60)
+    body = json.dumps({"config": flow})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
 
     def one(_):
         barrier.wait()
-        stream = Stream(host, flow)
+        # A slow machine may take a while to answer 200 streams at once.
+        conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=120)
         try:
-            end = stream.until("end") if stream.status == 200 else None
+            conn.request("POST", "/api/execute-stream", body, headers)
+            resp = conn.getresponse()
+            text = resp.read().decode()  # the whole stream, to its end
+            end = text.partition("event: end\ndata: ")[2].partition("\n")[0]
+            return resp.status, bool(end) and json.loads(end)["success"]
+        except (OSError, http.client.HTTPException) as exc:
+            return repr(exc), False
         finally:
-            stream.close()
-        return stream.status, end and end[1]["success"]
+            conn.close()
 
     try:
         with ThreadPoolExecutor(200) as pool:
