@@ -71,6 +71,8 @@ MIGRATIONS = (
         expires TIMESTAMPTZ NOT NULL
     );
     """,
+    # The workspace environment a run used (options.environment).
+    "ALTER TABLE executions ADD COLUMN environment TEXT",
 )
 
 
