@@ -18,7 +18,19 @@ import tempfile
 import time
 from pathlib import Path
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _pg_bin() -> Path | None:
+    """The newest PostgreSQL server's programs Debian installed, or None.
+
+    The major version depends on the Debian release (15 on bookworm, 17 on
+    trixie): Debian keeps each under its own directory.
+    """
+    found = Path("/usr/lib/postgresql").glob("*/bin/initdb")
+    versions = sorted((p.parent for p in found), key=lambda b: int(b.parent.name))
+    return versions[-1] if versions else None
+
+
+PG_BIN = _pg_bin()
 
 
 def free_port() -> int:
@@ -29,8 +41,8 @@ def free_port() -> int:
 
 def postgres_missing() -> str | None:
     """Why PostgreSQL cannot be started here, or None."""
-    if not (PG_BIN / "initdb").exists():
-        return f"PostgreSQL 15 is not installed ({PG_BIN}): apt-get install postgresql"
+    if PG_BIN is None:
+        return "PostgreSQL is not installed: apt-get install postgresql"
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
