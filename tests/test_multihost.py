@@ -60,6 +60,8 @@ def test_a_run_on_one_host_is_answered_stopped_and_read_from_another(hosts, hits
     a, b = hosts
     ask = ("ask", "/items?run=mh", {"userPrompts": {"word": "Word?"}})
     slow = [(f"s{i}", f"/slow?ms=300&run=mh&n={i}&{STARTED}", {}) for i in range(4)]
+    # s0 is in flight until the stop is answered, however busy the machine is.
+    slow[0] = ("s0", slow[0][1] + "&hold=mh", {})
     stream = Stream(a, flow_of(hits, "mh", ask, *slow))
     try:
         stream.until("input_required")
@@ -71,8 +73,10 @@ def test_a_run_on_one_host_is_answered_stopped_and_read_from_another(hosts, hits
         assert b.call("POST", "/api/provide-input", answer)[0] == 409
         assert a.call("POST", "/api/provide-input", answer)[0] == 409
         assert stream.until("step_start")[1]["id"] == "s0"
+        wait_until(lambda: hits.held("mh"), message="s0's request")
         status, reply, _ = b.call("POST", f"/api/executions/{stream.id}/stop")
         answered = time.time()
+        hits.release("mh")
         assert (status, reply) == (202, {"stopping": True})
         end = stream.until("end")[1]
         assert end["interrupted"] is True and end["success"] is False
@@ -82,6 +86,7 @@ def test_a_run_on_one_host_is_answered_stopped_and_read_from_another(hosts, hits
         ]
         assert timed and all(started_at(h) <= answered + LATE_S for h in timed)
     finally:
+        hits.release("mh")
         stream.close()
     detail = b.wait_status(stream.id)
     assert detail["status"] == "interrupted"
@@ -136,9 +141,12 @@ def test_a_killed_host_is_noticed_by_the_others(tmp_path, postgres_url, hits):
             flow_of(hits, "kw", ("ask", "/items?run=kw", {"userPrompts": {"x": "?"}})),
         )
         waiting.until("input_required")
-        slow = [(f"s{i}", f"/slow?ms=400&run=kr&n={i}", {}) for i in range(20)]
-        running = Stream(a, flow_of(hits, "kr", *slow))
+        # The first step is in flight when the host dies (the target holds it).
+        steps = [(f"s{i}", f"/items?run=kr&n={i}", {}) for i in range(3)]
+        steps[0] = ("s0", steps[0][1] + "&hold=kr", {})
+        running = Stream(a, flow_of(hits, "kr", *steps))
         running.until("step_start")
+        wait_until(lambda: hits.held("kr"), message="s0's request")
         # A run's row is committed with the next group, a moment after its first
         # events: the host is killed once the others know both runs.
         for stream in (waiting, running):
@@ -172,6 +180,7 @@ def test_a_killed_host_is_noticed_by_the_others(tmp_path, postgres_url, hits):
         waiting.close()
         running.close()
     finally:
+        hits.release("kr")
         for host in (a, b, c):
             host.close()
 
