@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -87,13 +88,18 @@ def exposition() -> bytes:
 
 
 def prepare() -> None:
-    """In gunicorn's master, before the workers start: empty the directory of the
-    workers' metric files (``gunicorn.conf.py`` names it before anything imports
-    ``prometheus_client``, which reads it once)."""
+    """In gunicorn's master, before the workers start: remove the metric files a
+    previous server left (``gunicorn.conf.py`` names the directory before anything
+    imports ``prometheus_client``, which reads it once).
+
+    Only prometheus_client's own ``*.db`` files go: the directory may be one the
+    operator named, holding other things.
+    """
     path = os.environ.get(MULTIPROC_ENV)
     if path:
-        shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path, exist_ok=True)
+        for stale in Path(path).glob("*.db"):
+            stale.unlink(missing_ok=True)
 
 
 def cleanup() -> None:

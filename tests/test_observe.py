@@ -60,6 +60,17 @@ def test_runs_steps_and_outcomes_are_counted(client, hits):
     assert "flowrun_store_errors_total" in after
 
 
+def test_a_new_server_drops_old_metric_files_and_nothing_else(tmp_path, monkeypatch):
+    # The operator may name a directory that holds other things too.
+    from flowrun import metrics
+
+    (tmp_path / "counter_123.db").write_bytes(b"stale")
+    (tmp_path / "notes.txt").write_text("keep me")
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
+    metrics.prepare()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 def test_metrics_need_the_token_when_one_is_set(app):
     app.config["FLOWRUN_TOKEN"] = "metrics-token"
     client = app.test_client()
