@@ -12,6 +12,7 @@ import resource
 import signal
 import tempfile
 
+from flowrun import logs as _logs
 from flowrun import settings as _settings
 from flowrun.web import memory, serving
 
@@ -46,17 +47,15 @@ accesslog = "-"
 errorlog = "-"
 loglevel = "info"
 # FLOWRUN_LOG_FORMAT=json: error and access lines as JSON (flowrun/logs.py).
-if os.environ.get("FLOWRUN_LOG_FORMAT", "").strip().lower() == "json":
-    from flowrun import logs as _logs
-
+if _logs.json_wanted():
     logconfig_dict = _logs.gunicorn_logconfig()
     access_log_format = _logs.ACCESS_FORMAT
 
 # /metrics adds up every worker's figures, kept in files in this directory
 # (flowrun/metrics.py); named before anything imports prometheus_client.
-os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="flowrun-metrics-")
-)  # removed on exit (metrics.cleanup)
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Removed on exit (metrics.cleanup).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flowrun-metrics-")
 
 # gunicorn's logger: access lines without tokens, and without building the
 # per-request atoms the format does not use.
