@@ -14,8 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from .offline import sitecustomize as offline
-from .target import Target, free_port
-from .waits import wait_until
+from .target import Target
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -92,30 +91,14 @@ def client(app):
 def redis_url():
     """A real ``redis-server`` on a free port (skipped if not installed; in CI,
     a failure)."""
-    import shutil
-    import socket
-    import subprocess
+    from .services import Redis, redis_missing
 
-    exe = shutil.which("redis-server")
-    if exe is None:
-        _missing("redis-server is not installed")
-    port = free_port()
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    proc = subprocess.Popen(
-        [exe, *args, "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-    def listening():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-        except OSError:
-            return False
-        return True
-
-    wait_until(listening, timeout=10, message="redis-server to listen")
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+    reason = redis_missing()
+    if reason:
+        _missing(reason)
+    server = Redis()
+    yield server.url
+    server.stop()
 
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

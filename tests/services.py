@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .target import free_port
+
 
 def _pg_bin() -> Path | None:
     """The newest PostgreSQL server's programs Debian installed, or None.
@@ -31,12 +33,6 @@ def _pg_bin() -> Path | None:
 
 
 PG_BIN = _pg_bin()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def postgres_missing() -> str | None:
