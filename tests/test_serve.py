@@ -65,3 +65,33 @@ def test_it_becomes_gunicorn_with_the_shipped_settings(runner, monkeypatch, tmp_
     ]
     assert (os.environ["PORT"], os.environ["WEB_CONCURRENCY"]) == ("8123", "3")
     assert os.environ["FLOWRUN_DATA_DIR"] == data
+
+
+def test_dev_runs_flasks_reloading_server_instead(runner, monkeypatch, tmp_path):
+    from flask import Flask
+
+    ran, became = [], []
+    monkeypatch.setattr("os.execv", lambda path, argv: became.append(argv))
+    monkeypatch.setattr(Flask, "run", lambda app, **kw: ran.append(kw))
+    for name in ("FLOWRUN_BIND", "PORT", "WEB_CONCURRENCY", "FLOWRUN_DATA_DIR"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("FLOWRUN_FLOWS_DIR", str(tmp_path / "flows"))
+    data = str(tmp_path / "history")
+    result = runner.invoke(
+        cli, ["serve", "--dev", "--port", "8124", "--data-dir", data]
+    )
+    assert result.exit_code == 0, result.output
+    assert became == []
+    assert ran == [
+        {"host": "127.0.0.1", "port": 8124, "threaded": True, "use_reloader": True}
+    ]
+    assert "open http://127.0.0.1:8124/" in result.output
+
+
+def test_listening_beyond_loopback_without_a_token_is_loud(runner, monkeypatch):
+    monkeypatch.setattr("os.execv", lambda path, argv: None)
+    for name in ("FLOWRUN_BIND", "PORT", "WEB_CONCURRENCY", "FLOWRUN_TOKEN"):
+        monkeypatch.setenv(name, "")
+    result = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    assert "WARNING: listening on 0.0.0.0 without FLOWRUN_TOKEN" in result.output
