@@ -110,7 +110,7 @@ def test_every_stop_racing_the_end_is_202_and_interrupted_or_409(workers, hits):
         end = reader.wait_for("end")[1]
         reader.join(5)
         assert resp.status_code in (202, 409), resp.get_data(as_text=True)
-        assert (resp.status_code == 202) == end["interrupted"], end
+        assert (resp.status_code == 202) == end["interrupted"], (end, resp.get_json())
         status = a.test_client().get(f"/api/executions/{eid}").get_json()["status"]
         assert status == ("interrupted" if end["interrupted"] else "completed")
         outcomes.append(resp.status_code)
