@@ -43,6 +43,8 @@ _PRUNE_EVERY = 20
 VERDICT_WAIT_S = 5.0
 _VERDICT_POLL_S = 0.01
 _STOPS = ("stop", "force")
+# What is delivered to a run; other rows (a prompt's key) are only read.
+_DELIVERED = (*_STOPS, "input", "continue")
 
 
 class _Poller:
@@ -83,7 +85,7 @@ class _Poller:
         control-channel latency metric.
         """
         execution = self.registry.get(execution_id)
-        if execution is None:
+        if execution is None or kind not in _DELIVERED:
             return None
         if created is not None:
             metrics.CONTROL_LATENCY.labels(kind).observe(
@@ -116,43 +118,25 @@ class _Poller:
             pass
 
 
-class SQLiteChannel(_Poller):
-    """Control rows in the host's SQLite database (one host, several workers).
+class _Rows(_Poller):
+    """A channel whose controls are rows of the ``controls`` table: the host's
+    SQLite database (``SQLiteChannel``) or PostgreSQL (``flowrun.store.pgcontrol``).
 
     A row per stop, answer and ``continue``; ``UNIQUE (execution_id, kind, step)``
-    makes the first answer to a prompt win. Next to the database, ``flowrun.stops``
-    holds the stop generation (``StopCounter``): every process of the host maps it,
-    and it moves after each stop row is committed, so an execution reads the table
-    before a step only when a stop may have come.
+    makes the first answer to a prompt win. The holder writes its verdict on a stop
+    into the stop's row, where the requester waits for it.
     """
 
-    def __init__(self, store, registry, interval: float = 0.05):
+    # Records (or replaces) a prompt's public key: (id, step, key, created).
+    _SET_KEY = ""
+
+    def __init__(self, store, registry):
         super().__init__(registry)
         self.store = store
         self.db = store.db
-        self.interval = interval
-        self._last = 0
-        self._added = 0
-        try:
-            self._stops: StopCounter | None = StopCounter(
-                self.db.path.with_name(STOPS_NAME)
-            )
-        except (OSError, ValueError):  # no shared file: every check reads the table
-            self._stops = None
 
-    def close(self) -> None:
-        super().close()
-        if self._stops is not None:
-            self._stops.close()
-            self._stops = None
-
-    def ensure_started(self) -> None:
-        if self._pid != os.getpid():
-            row = self.db.run(
-                lambda db: db.execute("SELECT MAX(id) FROM controls").fetchone()
-            )
-            self._last = row[0] or 0
-        super().ensure_started()
+    def _add(self, execution_id, kind, step_index=-1, payload=None) -> bool:
+        raise NotImplementedError  # pragma: no cover - each table's own
 
     # -- what the API asks
     def state(self, execution_id: str) -> dict | None:
@@ -167,6 +151,10 @@ class SQLiteChannel(_Poller):
         self._add(execution_id, "stop")
         if force:
             self._add(execution_id, "force")
+        return self._verdict(execution_id, kind)
+
+    def _verdict(self, execution_id: str, kind: str) -> bool | None:
+        """Wait for the verdict the holder writes on the stop row (``_answer_stop``)."""
         deadline = time.monotonic() + VERDICT_WAIT_S
         polls = 0
         while time.monotonic() < deadline:
@@ -189,24 +177,6 @@ class SQLiteChannel(_Poller):
             time.sleep(_VERDICT_POLL_S)
         return None
 
-    def stop_requested(self, execution_id: str) -> bool:
-        return self._has(execution_id, "stop")
-
-    def stop_generation(self) -> int | None:
-        """A number that changes whenever a stop row is added (by any process of
-        this host), after the row is committed; None if it is not available.
-
-        A check that found no stop row for an execution after reading generation
-        ``g`` need not read the table again while the generation is still ``g``.
-        """
-        stops = self._stops
-        if stops is None:
-            return None
-        try:
-            return stops.read()
-        except ValueError:  # closed meanwhile
-            return None
-
     def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
         """Queue an answer; False if this prompt was already answered."""
         return self._add(execution_id, "input", step_index, values)
@@ -220,13 +190,7 @@ class SQLiteChannel(_Poller):
     def publish_prompt_key(self, execution_id: str, step_index: int, public: str):
         """Record the public key secret answers to this prompt are sealed to."""
         args = (execution_id, step_index, _dumps(public), time.time())
-        self.db.run(
-            lambda db: db.execute(
-                "INSERT OR REPLACE INTO controls (execution_id, kind, step_index, "
-                "payload, created) VALUES (?, 'seal', ?, ?, ?)",
-                args,
-            )
-        )
+        self.db.run(lambda db: db.execute(self._SET_KEY, args))
 
     def prompt_key(self, execution_id: str, step_index: int) -> str | None:
         """The public key of a prompt that asks for secrets, or None."""
@@ -260,6 +224,87 @@ class SQLiteChannel(_Poller):
         """
 
     # -- the table
+    def _has(self, execution_id: str, kind: str, step_index=None) -> bool:
+        sql = "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ?"
+        args = [execution_id, kind]
+        if step_index is not None:
+            sql += " AND step_index = ?"
+            args.append(step_index)
+        found = self.db.run(lambda db: db.execute(sql + " LIMIT 1", args).fetchone())
+        return found is not None
+
+    def _answer_stop(self, row_id: int, interrupted: bool) -> None:
+        """Write the verdict on a stop this process holds the run of."""
+        verdict = _dumps({"interrupted": interrupted})
+        try:
+            self.db.run(
+                lambda db: db.execute(
+                    "UPDATE controls SET payload = ? WHERE id = ?", (verdict, row_id)
+                )
+            )
+        except Exception:  # the stop stands; its requester stops waiting in time
+            log.exception("answering stop %s failed", row_id)
+
+
+class SQLiteChannel(_Rows):
+    """Control rows in the host's SQLite database (one host, several workers).
+
+    Next to the database, ``flowrun.stops`` holds the stop generation
+    (``StopCounter``): every process of the host maps it, and it moves after each
+    stop row is committed, so an execution reads the table before a step only when
+    a stop may have come.
+    """
+
+    _SET_KEY = (
+        "INSERT OR REPLACE INTO controls (execution_id, kind, step_index, payload, "
+        "created) VALUES (?, 'seal', ?, ?, ?)"
+    )
+
+    def __init__(self, store, registry, interval: float = 0.05):
+        super().__init__(store, registry)
+        self.interval = interval
+        self._last = 0
+        self._added = 0
+        try:
+            self._stops: StopCounter | None = StopCounter(
+                self.db.path.with_name(STOPS_NAME)
+            )
+        except (OSError, ValueError):  # no shared file: every check reads the table
+            self._stops = None
+
+    def close(self) -> None:
+        super().close()
+        if self._stops is not None:
+            self._stops.close()
+            self._stops = None
+
+    def ensure_started(self) -> None:
+        if self._pid != os.getpid():
+            row = self.db.run(
+                lambda db: db.execute("SELECT MAX(id) FROM controls").fetchone()
+            )
+            self._last = row[0] or 0
+        super().ensure_started()
+
+    def stop_requested(self, execution_id: str) -> bool:
+        return self._has(execution_id, "stop")
+
+    def stop_generation(self) -> int | None:
+        """A number that changes whenever a stop row is added (by any process of
+        this host), after the row is committed; None if it is not available.
+
+        A check that found no stop row for an execution after reading generation
+        ``g`` need not read the table again while the generation is still ``g``.
+        """
+        stops = self._stops
+        if stops is None:
+            return None
+        try:
+            return stops.read()
+        except ValueError:  # closed meanwhile
+            return None
+
+    # -- the table
     def _add(self, execution_id, kind, step_index=-1, payload=None) -> bool:
         """Insert a control row; False if the same (kind, step) is already there."""
         args = (
@@ -287,15 +332,6 @@ class SQLiteChannel(_Poller):
             # that then reads an unchanged generation knows no stop came since.
             self._stops.bump()
         return inserted == 1
-
-    def _has(self, execution_id: str, kind: str, step_index=None) -> bool:
-        sql = "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ?"
-        args = [execution_id, kind]
-        if step_index is not None:
-            sql += " AND step_index = ?"
-            args.append(step_index)
-        found = self.db.run(lambda db: db.execute(sql + " LIMIT 1", args).fetchone())
-        return found is not None
 
     def _loop(self) -> None:
         while True:
@@ -327,18 +363,6 @@ class SQLiteChannel(_Poller):
                 )
                 if verdict is not None:
                     self._answer_stop(row_id, verdict)
-
-    def _answer_stop(self, row_id: int, interrupted: bool) -> None:
-        """Write the verdict on a stop this process holds the run of."""
-        verdict = _dumps({"interrupted": interrupted})
-        try:
-            self.db.run(
-                lambda db: db.execute(
-                    "UPDATE controls SET payload = ? WHERE id = ?", (verdict, row_id)
-                )
-            )
-        except Exception:  # the stop stands; its requester stops waiting in time
-            log.exception("answering stop %s failed", row_id)
 
 
 class RedisChannel(_Poller):

@@ -3,9 +3,13 @@
 Like ``SQLiteChannel`` (``flowrun.store.control``) a control is a row of the
 ``controls`` table, so the first answer to a prompt wins (``UNIQUE``) and a stop is
 on record before the stop request is answered; the execution reads that record
-before every step. Delivery is not polled: the row's transaction also sends a
-``NOTIFY``, which PostgreSQL delivers on commit to every process ``LISTEN``\\ ing, and
-the one holding the execution reads the row at once.
+before every step, and its holder writes on the stop's row whether the stop came in
+time, which the stop request waits for (a 202 always ends ``interrupted``). A forced
+stop also aborts the request in flight, whichever host holds it. Secret prompt
+answers wait sealed (``flowrun.store.sealing``), and every answer is forgotten once
+delivered. Delivery is not polled: the row's transaction also sends a ``NOTIFY``,
+which PostgreSQL delivers on commit to every process ``LISTEN``\\ ing, and the one
+holding the execution reads the row at once.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import time
 
 from flowrun.jsontext import dumps as _dumps
-from flowrun.store.control import DAY, _Poller
+from flowrun.store.control import DAY, _Rows
 from flowrun.store.gather import Gathered
 
 log = logging.getLogger("flowrun")
@@ -24,13 +28,17 @@ _PRUNE_EVERY = 20
 _SEEN_MAX = 10_000  # row ids remembered, so a row read twice is delivered once
 
 
-class PgChannel(_Poller):
+class PgChannel(_Rows):
     """Controls as rows in PostgreSQL, announced with LISTEN/NOTIFY."""
 
+    _SET_KEY = (
+        "INSERT INTO controls (execution_id, kind, step_index, payload, created) "
+        "VALUES (?, 'seal', ?, ?, ?) ON CONFLICT (execution_id, kind, step_index) "
+        "DO UPDATE SET payload = EXCLUDED.payload, created = EXCLUDED.created"
+    )
+
     def __init__(self, store, registry):
-        super().__init__(registry)
-        self.store = store
-        self.db = store.db
+        super().__init__(store, registry)
         self._added = 0
         self._seen: dict[int, None] = {}
         self._since = time.time()
@@ -40,12 +48,6 @@ class PgChannel(_Poller):
         self._stops = Gathered(self._stopped)
 
     # -- what the API asks
-    def state(self, execution_id: str) -> dict | None:
-        return self.store.state(execution_id)
-
-    def request_stop(self, execution_id: str) -> None:
-        self._add(execution_id, "stop")
-
     def stop_requested(self, execution_id: str) -> bool:
         return self._stops.ask(execution_id)
 
@@ -59,22 +61,6 @@ class PgChannel(_Poller):
             ).fetchall()
         )
         return {row[0] for row in rows}
-
-    def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
-        return self._add(execution_id, "input", step_index, values)
-
-    def input_claimed(self, execution_id: str, step_index: int) -> bool:
-        return self._has(execution_id, "input", step_index)
-
-    def send_continue(self, execution_id: str, step_index: int) -> bool:
-        return self._add(execution_id, "continue", step_index)
-
-    # -- what the holder does
-    def announce(self, execution_id: str, **fields) -> None:
-        """Nothing to do: the store row written by the recorder is the state."""
-
-    def forget(self, execution_id: str) -> None:
-        """Keep the rows: a late answer to a prompt that was answered is a 409."""
 
     def health(self) -> str | None:
         """Why controls may not reach this process now, or None."""
@@ -112,15 +98,6 @@ class PgChannel(_Poller):
 
         return self.db.run(work, write=True)
 
-    def _has(self, execution_id: str, kind: str, step_index=None) -> bool:
-        sql = "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ?"
-        args = [execution_id, kind]
-        if step_index is not None:
-            sql += " AND step_index = ?"
-            args.append(step_index)
-        found = self.db.run(lambda db: db.execute(sql + " LIMIT 1", args).fetchone())
-        return found is not None
-
     def _deliver_rows(self, rows) -> None:
         for row_id, execution_id, kind, step_index, payload, created in rows:
             if row_id in self._seen:
@@ -128,13 +105,15 @@ class PgChannel(_Poller):
             self._seen[row_id] = None
             if len(self._seen) > _SEEN_MAX:
                 del self._seen[next(iter(self._seen))]
-            self.deliver(
+            verdict = self.deliver(
                 execution_id,
                 kind,
                 step_index,
                 json.loads(payload) if payload else None,
                 created,
             )
+            if verdict is not None:
+                self._answer_stop(row_id, verdict)
 
     def _read(self, sql: str, args) -> list:
         return self.db.run(
@@ -172,6 +151,7 @@ class PgChannel(_Poller):
                 while not self.closed:
                     for notify in conn.notifies(timeout=1.0):
                         self._notified(notify.payload)
+                    self._retry_history(self.store)
             except Exception as exc:
                 if self.closed:
                     return

@@ -209,11 +209,13 @@ class Recorder:
             index, keys = data["stepIndex"], list(data["prompts"])
             self.prompt = (index, keys)
             self._waiting = True
-            self.store.waiting(self.row, index, None, keys)
-            self._announce(prompt=index, prompt_keys=keys, paused=None)
+            # The key secret answers are sealed to is on record before the prompt
+            # can be seen: no worker answers it before it can seal the answer.
             controls = self.run.controls
             if isinstance(controls, WebControls):
                 controls.prompt_asked(index, keys)
+            self.store.waiting(self.row, index, None, keys)
+            self._announce(prompt=index, prompt_keys=keys, paused=None)
         elif name == "paused":
             self.store.waiting(self.row, None, data["stepIndex"])
             self._announce(prompt=None, paused=data["stepIndex"])
