@@ -3,11 +3,10 @@ reason when history cannot be written or read, or controls cannot be delivered."
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from flowrun import create_app
+from flowrun.store import history
 from flowrun.store import sqlite as sqlite_db
 
 # The first test to use PostgreSQL starts the session's server.
@@ -40,25 +39,31 @@ def test_a_healthy_server_reports_each_part(client):
     assert body["worker"]["executions"] == 0 and body["worker"]["pid"] > 0
 
 
-def test_a_full_database_is_unavailable_until_a_write_succeeds(tmp_path):
+def test_a_store_that_cannot_be_written_is_unavailable_until_a_write_succeeds(
+    tmp_path,
+):
     app = make_app(tmp_path)
     store = app.extensions["flowrun"].store
     try:
-        pages = store.db.conn.execute("PRAGMA page_count").fetchone()[0]
-        # SQLite's answer when the disk (here: its page budget) is full.
-        store.db.conn.execute(f"PRAGMA max_page_count = {pages}")
-        with pytest.raises(sqlite3.OperationalError, match="full"):
-            for i in range(200):
-                store.create(f"exec-{i}", "x" * 4000, 1)
-        status, body = health(app)
-        assert status == 503
-        assert body["status"] == "unavailable"
-        assert body["reason"].startswith("store: the last write to history failed")
-        assert "database or disk is full" in body["reason"]
+        # Writes fail, as on a read-only database file.
+        store.db.conn.execute("PRAGMA query_only = 1")
+        row = store.create("exec-0", "f", 1)
+        assert "readonly" in row.error  # logged, not raised
+        resp = app.test_client().get("/api/health")
+        assert resp.status_code == 503 and resp.headers["Retry-After"] == "10"
+        body = resp.get_json()
+        assert body["status"] == "unavailable" and body["version"]
+        # One sentence for people, and the part that failed for tools.
+        assert body["error"].startswith("History cannot be recorded (")
+        assert body["reason"].startswith("store: ")
+        assert "readonly" in body["error"]
+        assert "readonly" in body["reason"]
         assert body["store"]["ok"] is False and body["channel"]["ok"] is True
-        store.db.conn.execute("PRAGMA max_page_count = 1073741823")
-        store.create("exec-after", "f", 1)
-        assert health(app)[0] == 200
+        assert "readonly" in body["store"]["error"]
+        assert body["worker"]["pid"] > 0
+        store.db.conn.execute("PRAGMA query_only = 0")
+        status, body = health(app)  # a write works again
+        assert status == 200 and "error" not in body and "reason" not in body
     finally:
         app.extensions["flowrun"].close()
 
@@ -67,10 +72,11 @@ def test_a_disk_without_room_is_unavailable(tmp_path, monkeypatch):
     app = make_app(tmp_path)
     try:
         assert health(app)[0] == 200
-        monkeypatch.setattr(sqlite_db, "MIN_FREE_BYTES", 2**62)
+        monkeypatch.setattr(history, "MIN_FREE_BYTES", 2**62)
         status, body = health(app)
         assert status == 503
         assert "the disk of" in body["reason"] and "is full" in body["reason"]
+        assert body["error"].startswith("History cannot be recorded (the disk of")
     finally:
         app.extensions["flowrun"].close()
 
@@ -139,6 +145,7 @@ def test_redis_out_of_reach_is_unavailable(tmp_path):
         status, body = health(app)
         assert status == 503
         assert body["reason"].startswith("control channel: Redis cannot be reached")
+        assert body["error"].startswith("Controls cannot be delivered (Redis")
         assert body["store"]["ok"] is True
     finally:
         redis.stop()

@@ -82,6 +82,10 @@ class Store:
 
     INSERT_STEP = _INSERT_STEP
     INSERT_NOT_RUN = _INSERT_NOT_RUN
+    # The setting that names the database, and what to do when it cannot be
+    # written (the 503 that refuses a run says both).
+    SETTING = "FLOWRUN_DATA_DIR"
+    REMEDY = "free space on its disk, or repair or move away its database"
 
     def __init__(
         self,

@@ -32,6 +32,8 @@ class PgStore(Store):
 
     INSERT_STEP = "INSERT INTO steps VALUES (?, ?, ?, ?)" + _UPSERT
     INSERT_NOT_RUN = "INSERT INTO steps VALUES (?, ?, 'not_run', ?)" + _UPSERT
+    SETTING = "FLOWRUN_DATABASE_URL"
+    REMEDY = "check that PostgreSQL is up, reachable and has room on its disk"
 
     def __init__(
         self,
@@ -55,6 +57,17 @@ class PgStore(Store):
         self.flush()
         self.leases.close()
         self.db.close()
+
+    def _unfit(self) -> str | None:
+        """Nothing: the server, not this host's disk, holds the database."""
+        return None
+
+    def writable(self) -> str | None:
+        """As ``Store.writable``; after a failed write, first whether the server
+        answers at all (within ``HEALTH_TIMEOUT_S``, not the pool's 30 s)."""
+        if self.write_error is None:
+            return None
+        return self.db.health() or super().writable()
 
     def health(self) -> str | None:
         problem = super().health()

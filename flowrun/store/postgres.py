@@ -106,6 +106,9 @@ class Connection:
 class Database:
     """The pool of connections of this process to ``url`` (schema up to date)."""
 
+    # What a page check found damaged: SQLite's concern (PostgreSQL checks its own).
+    damage = None
+
     def __init__(self, url: str, pool_size: int = POOL_SIZE):
         import psycopg
         from psycopg_pool import ConnectionPool

@@ -117,13 +117,7 @@ class State:
             raise ApiError(
                 503,
                 f"History cannot be recorded ({reason}): the run was not started",
-                [
-                    located(
-                        "FLOWRUN_DATA_DIR",
-                        reason,
-                        "free space on its disk, or repair or move away its database",
-                    )
-                ],
+                [located(self.store.SETTING, reason, self.store.REMEDY)],
                 {"Retry-After": "10"},
             )
 
