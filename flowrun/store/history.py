@@ -182,7 +182,10 @@ class Store:
                 self.damage = self.damage or self.write_error
             metrics.STORE_ERRORS.inc()
             raise
-        self.write_error = None
+        # Only a write shows that writes work again: the end of a run whose row
+        # was never written is dropped (``_write``), and proves nothing.
+        if creates or any(r[0].seq is not None for r in (*steps, *finishes)):
+            self.write_error = None
 
     def writable(self) -> str | None:
         """Why a new run could not be recorded now, or None.
