@@ -198,3 +198,36 @@ class Redis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+_TABLES = ("executions", "steps", "controls")
+
+
+def refuse_writes(store, refused: bool) -> None:
+    """Make every write to ``store``'s database fail (or stop that).
+
+    SQLite: ``query_only``, as on a read-only file. PostgreSQL: a trigger that
+    raises on every change, as a server out of disk or read-only would; the
+    database is shared, so every host's writes fail.
+    """
+    if not hasattr(store, "leases"):  # SQLite: this process's connection
+        store.db.run(lambda c: c.execute(f"PRAGMA query_only = {int(refused)}"))
+        return
+
+    def work(db):
+        if not refused:
+            for table in _TABLES:
+                db.execute(f"DROP TRIGGER IF EXISTS refuse_writes ON {table}")
+            return
+        db.execute(
+            "CREATE OR REPLACE FUNCTION refuse_writes() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; "
+            "END $$ LANGUAGE plpgsql"
+        )
+        for table in _TABLES:
+            db.execute(
+                f"CREATE OR REPLACE TRIGGER refuse_writes BEFORE INSERT OR UPDATE "
+                f"OR DELETE ON {table} EXECUTE FUNCTION refuse_writes()"
+            )
+
+    store.db.run(work, write=True)

@@ -18,6 +18,8 @@ import pytest
 from flowrun.store.control import SQLiteChannel
 from flowrun.store.history import Store
 
+from .waits import wait_until
+
 # The first test to use PostgreSQL starts the session's server.
 pytestmark = pytest.mark.timeout(180)
 
@@ -189,6 +191,119 @@ def test_runs_of_a_dead_process_are_reaped_by_another(backend):
     assert alive.state("exec-dead")["status"] == "interrupted"
     assert alive.state("exec-alive")["status"] == "running"
     assert alive.reap() == 0
+
+
+def _bad_text() -> str:
+    """A step's JSON that neither database takes: a lone surrogate not escaped."""
+    return '{"id":"b","name":"B","method":"GET","url":"/x","body":"\ud800"}'
+
+
+def test_one_bad_row_costs_no_other_run_its_history(backend):
+    store = backend(defer=lambda flush: None)
+    good = [store.create(f"exec-good-{i}", "good", 2) for i in range(10)]
+    bad = [store.create(f"exec-bad-{i}", "bad", 2) for i in range(3)]
+    for i in range(2):
+        for row in good:
+            store.step(row, i, "completed", f'{{"stepIndex": {i}}}')
+        for row in bad:
+            store.step(row, i, "completed", _bad_text())
+    for row in good + bad:
+        store.finish(row, "completed", {"success": True}, [])
+    store.flush()  # the group fails: its rows are written one by one
+    other = backend()
+    for row in good:
+        found = other.get(row.values[0])
+        assert found["status"] == "completed"
+        assert [s["stepIndex"] for s in found["steps"]] == [0, 1]
+    for row in bad:
+        found = other.get(row.values[0])
+        assert found["status"] == "completed" and row.error is None
+        assert [s["stepIndex"] for s in found["steps"]] == [0, 1]
+        assert found["steps"][0]["id"] == "b"
+        assert found["steps"][0]["error"].startswith(
+            "The record of this step could not be stored: UnicodeEncodeError"
+        )
+    assert store.write_error.startswith("UnicodeEncodeError")
+    assert store.writable() is None and store.write_error is None
+
+
+def test_a_run_history_cannot_record_is_refused_until_writes_work(backend):
+    from .services import refuse_writes
+
+    store = backend()
+    assert store.writable() is None
+    refuse_writes(store, True)
+    try:
+        row = store.create("exec-r", "r", 1)
+        assert row.error is not None  # logged, not raised: the run is stopped
+        assert store.writable() is not None  # the next run is refused
+        assert store.health() is not None
+    finally:
+        refuse_writes(store, False)
+    assert store.writable() is None and store.health() is None
+
+
+def test_an_unwritten_end_is_shown_meanwhile_and_written_later(backend):
+    from .services import refuse_writes
+
+    store, other = backend(defer=lambda flush: None), backend()
+    row = store.create("exec-e", "e", 0)
+    store.flush()
+    refuse_writes(store, True)
+    try:
+        store.finish(row, "completed", {"success": True}, [])
+        store.flush()
+        assert store.unwritten == 1 and row.error is not None
+        # This process shows the end it holds, not a finished run "running".
+        assert store.get("exec-e")["status"] == "completed"
+        assert store.state("exec-e")["status"] == "completed"
+        assert other.get("exec-e")["status"] == "running"
+    finally:
+        refuse_writes(store, False)
+    channel = backend.channel(store)
+    channel.ensure_started()  # its poller or listener tries again once a second
+    try:
+        wait_until(
+            lambda: other.get("exec-e")["status"] == "completed",
+            message="the end to be written",
+        )
+        assert store.unwritten == 0
+    finally:
+        channel.close()
+
+
+class _Held:
+    """A run this process holds, as the channel's registry sees it."""
+
+    def __init__(self):
+        from flowrun.engine.controls import Controls
+
+        self.controls = Controls()
+
+
+def test_a_stop_waits_for_the_holders_verdict_and_a_forced_one_aborts(backend):
+    store, other = backend(), backend()
+    registry = Registry()
+    holder = backend.channel(store)
+    holder.registry = registry
+    asking = backend.channel(other)
+    running, ended = _Held(), _Held()
+    aborted = []
+    running.controls.on_force(lambda: aborted.append(True))
+    registry["exec-run"], registry["exec-end"] = running, ended
+    for eid in registry:
+        store.create(eid, "f", 1)
+    store.flush()
+    holder.ensure_started()
+    try:
+        assert ended.controls.seal() is False  # it ends completed
+        assert asking.request_stop("exec-end") is False  # the API's 409
+        assert asking.request_stop("exec-run", force=True) is True  # 202
+        assert running.controls.cancelled.is_set() and aborted == [True]
+        assert asking.request_stop("exec-run") is True  # again: still interrupted
+    finally:
+        holder.close()
+        asking.close()
 
 
 # -- PostgreSQL only
