@@ -123,6 +123,9 @@ def test_postgresql_out_of_reach_is_unavailable_then_recovers(tmp_path, postgres
         status, body = health(app)
         assert status == 503
         assert body["reason"].startswith("store: the database cannot be reached")
+        assert body["error"].startswith(
+            "History cannot be recorded (the database cannot be reached"
+        )
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         assert health(app)[0] == 200
