@@ -101,6 +101,29 @@ def test_a_run_on_one_host_is_answered_stopped_and_read_from_another(hosts, hits
     assert b.call("POST", f"/api/executions/{stream.id}/stop")[0] == 409
 
 
+def test_a_forced_stop_from_another_host_aborts_the_request_in_flight(hosts, hits):
+    a, b = hosts
+    held = ("held", "/items?run=fs&hold=fs", {"timeout": 60})
+    stream = Stream(a, flow_of(hits, "fs", held, ("next", "/items?run=fs", {})))
+    try:
+        stream.until("step_start")
+        wait_until(lambda: hits.held("fs"), message="the held request")
+        path = f"/api/executions/{stream.id}/stop"
+        status, reply, _ = b.call("POST", path, {"force": True})
+        assert (status, reply) == (202, {"stopping": True})
+        # Not released: only the forced stop can end the step.
+        step = stream.until("step")[1]
+        end = stream.until("end")[1]
+    finally:
+        hits.release("fs")
+        stream.close()
+    assert step["status"] == "failed"
+    assert step["error"] == "Stopped now: the request in flight was aborted"
+    assert end["interrupted"] is True and end["notRun"] == ["next"]
+    assert b.wait_status(stream.id)["status"] == "interrupted"
+    assert b.call("POST", path, {"force": True})[0] == 409
+
+
 def test_history_is_the_same_from_every_host(hosts, hits):
     a, b = hosts
     ids = []
