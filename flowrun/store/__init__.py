@@ -1,4 +1,4 @@
-"""What outlives a request: history, the control channel, and secret masking.
+"""What outlives a request: history, the control channel, and secrets kept out of both.
 
 - ``history``: ``Store``, every execution and step record in SQLite (WAL), written
   as the run goes, in group commits under gevent;
@@ -9,5 +9,6 @@
   leases that tell them a host died;
 - ``gather``: many runs' stop checks answered by one query;
 - ``stops``: the shared stop counter that spares a table read before each step;
-- ``masking``: secrets replaced in what is stored.
+- ``masking``: secrets replaced in what is stored;
+- ``sealing``: secret prompt answers sealed while they wait in the channel.
 """
