@@ -10,7 +10,9 @@ import ipaddress
 import os
 import resource
 import signal
+import tempfile
 
+from flowrun import logs as _logs
 from flowrun import settings as _settings
 from flowrun.web import memory, serving
 
@@ -44,6 +46,17 @@ backlog = 2048
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"
+# FLOWRUN_LOG_FORMAT=json: error and access lines as JSON (flowrun/logs.py).
+if _logs.json_wanted():
+    logconfig_dict = _logs.gunicorn_logconfig()
+    access_log_format = _logs.ACCESS_FORMAT
+
+# /metrics adds up every worker's figures, kept in files in this directory
+# (flowrun/metrics.py); named before anything imports prometheus_client.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Removed on exit (metrics.cleanup).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flowrun-metrics-")
+
 # gunicorn's logger: access lines without tokens, and without building the
 # per-request atoms the format does not use.
 logger_class = "flowrun.web.serving.AccessLogger"
@@ -68,6 +81,10 @@ def pre_request(worker, req):
 
 
 def on_starting(server):
+    from flowrun import metrics
+
+    metrics.prepare()
+
     # Every stream is a file descriptor: raise the soft limit to the hard one.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = worker_connections + 256
@@ -81,6 +98,18 @@ def on_starting(server):
             soft,
             worker_connections,
         )
+
+
+def on_exit(server):
+    from flowrun import metrics
+
+    metrics.cleanup()
+
+
+def child_exit(server, worker):
+    from flowrun import metrics
+
+    metrics.worker_exited(worker.pid)
 
 
 def post_worker_init(worker):
@@ -123,11 +152,14 @@ def post_worker_init(worker):
 
 
 def when_ready(server):
-    if os.environ.get("FLOWRUN_TOKEN"):
-        return
     for listener in server.LISTENERS:
         address = listener.sock.getsockname()
         if not isinstance(address, tuple):  # a unix socket
+            continue
+        from flowrun.web.addresses import studio_url
+
+        server.log.info("flowrun is ready: open %s", studio_url(*address[:2]))
+        if os.environ.get("FLOWRUN_TOKEN"):
             continue
         exposed = not ipaddress.ip_address(address[0].split("%")[0]).is_loopback
         if exposed:

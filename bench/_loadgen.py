@@ -269,7 +269,9 @@ def emit(obj) -> None:
     sys.stdout.flush()
 
 
-def mode_flows(args, host, port, body, headers, stdin):
+def mode_flows(args, servers, body, stdin):
+    """``servers``: ``[(host, port, headers)]``, given the flows in turn (several
+    hosts behind a load balancer that takes turns)."""
     bodies = [body] * args.n
     if args.distinct:  # nothing the server could reuse from one flow to the next
         doc = json.loads(body)
@@ -278,7 +280,10 @@ def mode_flows(args, host, port, body, headers, stdin):
         for i in range(args.n):
             doc["config"]["name"] = f"{name} #{i + 1}"
             bodies.append(json.dumps(doc).encode())
-    streams = [Stream(host, port, b, headers) for b in bodies]
+    streams = [
+        Stream(*servers[i % len(servers)][:2], b, servers[i % len(servers)][2])
+        for i, b in enumerate(bodies)
+    ]
     go = gevent.event.Event()
 
     def one(s):
@@ -447,7 +452,12 @@ def mode_idle(args, host, port, body, headers, stdin):
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=("flows", "idle", "bare"))
-    p.add_argument("--url", required=True, help="server base URL (127.0.0.1 only)")
+    p.add_argument(
+        "--url",
+        required=True,
+        help="server base URL (127.0.0.1 only); flows: several, comma-separated, "
+        "each given the flows in turn",
+    )
     p.add_argument("--flow-file", required=True, help='JSON {"config":…,"options":…}')
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--levels", default="1000")
@@ -462,9 +472,10 @@ def main(argv=None):
         help="give each flow its own body (its number in the flow's name)",
     )
     args = p.parse_args(argv)
-    parts = urlsplit(args.url)
-    if parts.hostname != "127.0.0.1":
+    urls = [urlsplit(u) for u in args.url.split(",") if u]
+    if any(u.hostname != "127.0.0.1" for u in urls):
         p.error("the load generator only talks to 127.0.0.1")
+    parts = urls[0]
     raise_nofile()
     with open(args.flow_file, "rb") as f:
         body = f.read()
@@ -473,7 +484,11 @@ def main(argv=None):
     if args.mode == "bare":
         mode_bare(args, body)
     elif args.mode == "flows":
-        mode_flows(args, parts.hostname, parts.port, body, headers, stdin)
+        servers = [
+            (u.hostname, u.port, {"Origin": f"http://{u.hostname}:{u.port}"})
+            for u in urls
+        ]
+        mode_flows(args, servers, body, stdin)
     else:
         mode_idle(args, parts.hostname, parts.port, body, headers, stdin)
 

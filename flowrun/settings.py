@@ -128,6 +128,24 @@ SETTINGS = (
         "Redis URL for the cross-host control channel (stop/input/continue).",
     ),
     Setting(
+        "FLOWRUN_DATABASE_URL",
+        None,
+        "`postgresql://user:password@host/db`: history and the control channel in "
+        "PostgreSQL, shared by several hosts (unset: SQLite in FLOWRUN_DATA_DIR).",
+    ),
+    Setting(
+        "FLOWRUN_LEASE_S",
+        15.0,
+        "With FLOWRUN_DATABASE_URL: seconds after which the runs of a host that "
+        "stopped renewing its lease are recorded interrupted.",
+        float,
+    ),
+    Setting(
+        "FLOWRUN_LOG_FORMAT",
+        "text",
+        "`json`: access and event logs as JSON lines, with the execution id.",
+    ),
+    Setting(
         "FLOWRUN_SECRET_VARS",
         "",
         "Comma-separated variable names whose values are masked in events, history "

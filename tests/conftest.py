@@ -6,6 +6,7 @@ process and in every Python process a test starts, and a test that tries fails.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -13,8 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from .offline import sitecustomize as offline
-from .target import Target, free_port
-from .waits import wait_until
+from .target import Target
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -89,28 +89,43 @@ def client(app):
 
 @pytest.fixture(scope="session")
 def redis_url():
-    """A real ``redis-server`` on a free port (skips the test if not installed)."""
-    import shutil
-    import socket
-    import subprocess
+    """A real ``redis-server`` on a free port (skipped if not installed; in CI,
+    a failure)."""
+    from .services import Redis, redis_missing
 
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    proc = subprocess.Popen(
-        [exe, *args, "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    reason = redis_missing()
+    if reason:
+        _missing(reason)
+    server = Redis()
+    yield server.url
+    server.stop()
 
-    def listening():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-        except OSError:
-            return False
-        return True
 
-    wait_until(listening, timeout=10, message="redis-server to listen")
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _missing(reason: str):
+    """Skip a test whose server is not installed; in CI, fail it."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI installs it: .ci/run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server of the session (skipped if not installed)."""
+    from .services import Postgres, postgres_missing
+
+    reason = postgres_missing()
+    if reason:
+        _missing(reason)
+    server = Postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres, request):
+    """A new empty database on the session's PostgreSQL, for this test alone."""
+    name = "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+    return postgres.fresh_database(name)

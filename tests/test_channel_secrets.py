@@ -55,7 +55,31 @@ def _controls_rows(app, eid):
     )
 
 
-def _files_hold(tmp_path, text: str) -> bool:
+@pytest.fixture(params=["sqlite", "postgres"])
+def pair(request, tmp_path):
+    """Two workers of one host (SQLite), or two hosts sharing PostgreSQL."""
+    url = None
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    apps = two_workers(tmp_path, database_url=url)
+    yield apps
+    for app in apps:
+        app.extensions["flowrun"].close()
+
+
+def _stored(app, tmp_path, text: str) -> bool:
+    """Whether ``text`` is anywhere in the history or the channel, in clear."""
+    if app.config.get("FLOWRUN_DATABASE_URL"):
+        like = f"%{text}%"
+        found = app.extensions["flowrun"].store.db.run(
+            lambda c: c.execute(
+                "SELECT (SELECT count(*) FROM controls WHERE payload LIKE ?)"
+                " + (SELECT count(*) FROM steps WHERE record LIKE ?)"
+                " + (SELECT count(*) FROM executions WHERE summary LIKE ?)",
+                (like, like, like),
+            ).fetchone()
+        )
+        return found[0] > 0
     return any(
         text.encode() in path.read_bytes()
         for path in (tmp_path / "shared").iterdir()
@@ -63,31 +87,30 @@ def _files_hold(tmp_path, text: str) -> bool:
     )
 
 
-def test_a_secret_answer_waits_sealed_and_is_forgotten_once_delivered(tmp_path, hits):
-    a, b = two_workers(tmp_path)
-    try:
-        holder = a.extensions["flowrun"]
-        holder.channel.closed = True  # A does not pick the answer up yet
-        eid, reader = start(a, prompt_flow(hits))
-        reader.wait_for("input_required")
-        resp = b.test_client().post("/api/provide-input", json=answer_body(eid))
-        assert resp.status_code == 200
-        ((_, payload),) = _controls_rows(a, eid)
-        waiting = json.loads(payload)
-        assert set(waiting["password"]) == {"$sealed"}  # a secret-looking key
-        assert waiting["word"] == "hey"
-        assert waiting["pin"] == "1234"  # not a secret-looking name
-        assert not _files_hold(tmp_path, SECRET)
-        # A's poller delivers it now
-        holder.channel.deliver(eid, "input", 0, waiting)
-        reader.wait_for("end")
-        assert f"p={SECRET}" in hits.hits[-1]["query"]
-        assert _controls_rows(a, eid) == [("input", None)]  # the claim stays
-        again = b.test_client().post("/api/provide-input", json=answer_body(eid))
-        assert again.status_code == 409
-    finally:
-        for app in (a, b):
-            app.extensions["flowrun"].close()
+def test_a_secret_answer_waits_sealed_and_is_forgotten_once_delivered(
+    pair, tmp_path, hits
+):
+    a, b = pair
+    holder = a.extensions["flowrun"]
+    holder.channel.closed = True  # A does not pick the answer up yet
+    eid, reader = start(a, prompt_flow(hits))
+    reader.wait_for("input_required")
+    resp = b.test_client().post("/api/provide-input", json=answer_body(eid))
+    assert resp.status_code == 200
+    ((_, payload),) = _controls_rows(a, eid)
+    waiting = json.loads(payload)
+    assert set(waiting["password"]) == {"$sealed"}  # a secret-looking key
+    assert waiting["word"] == "hey"
+    assert waiting["pin"] == "1234"  # not a secret-looking name
+    assert not _stored(a, tmp_path, SECRET)
+    # A's poller delivers it now
+    holder.channel.deliver(eid, "input", 0, waiting)
+    reader.wait_for("end")
+    assert f"p={SECRET}" in hits.hits[-1]["query"]
+    assert _controls_rows(a, eid) == [("input", None)]  # the claim stays
+    again = b.test_client().post("/api/provide-input", json=answer_body(eid))
+    assert again.status_code == 409
+    assert not _stored(a, tmp_path, SECRET)
 
 
 def test_names_in_flowrun_secret_vars_are_sealed_too():
@@ -108,22 +131,17 @@ def test_a_value_sealed_to_another_prompt_is_not_opened():
 
 
 @pytest.mark.parametrize("kind", ["local", "other"])
-def test_an_answer_is_forgotten_once_delivered(tmp_path, hits, kind):
-    a, b = two_workers(tmp_path)
-    try:
-        flow = make_flow(
-            hits, node("ask", "/echo?w={{ .input.w }}", userPrompts={"w": "W?"})
-        )
-        eid, reader = start(a, flow)
-        reader.wait_for("input_required")
-        answering = a if kind == "local" else b
-        body = {"executionId": eid, "stepIndex": 0, "userInput": {"w": "plain"}}
-        assert (
-            answering.test_client().post("/api/provide-input", json=body).status_code
-            == 200
-        )
-        reader.wait_for("end")
-        wait_until(lambda: _controls_rows(a, eid) == [("input", None)])
-    finally:
-        for app in (a, b):
-            app.extensions["flowrun"].close()
+def test_an_answer_is_forgotten_once_delivered(pair, hits, kind):
+    a, b = pair
+    flow = make_flow(
+        hits, node("ask", "/echo?w={{ .input.w }}", userPrompts={"w": "W?"})
+    )
+    eid, reader = start(a, flow)
+    reader.wait_for("input_required")
+    answering = a if kind == "local" else b
+    body = {"executionId": eid, "stepIndex": 0, "userInput": {"w": "plain"}}
+    assert (
+        answering.test_client().post("/api/provide-input", json=body).status_code == 200
+    )
+    reader.wait_for("end")
+    wait_until(lambda: _controls_rows(a, eid) == [("input", None)])

@@ -1,8 +1,8 @@
 """The cross-worker control channel: two apps stand for two workers (or hosts).
 
-The SQLite channel is shared through one data directory; the Redis channel through
-a real ``redis-server`` (skipped when it is not installed), with separate data
-directories, as on two hosts.
+The SQLite channel is shared through one data directory; the Redis and PostgreSQL
+channels through a real ``redis-server`` and PostgreSQL (skipped when they are not
+installed, except in CI), with separate data directories, as on two hosts.
 """
 
 from __future__ import annotations
@@ -17,17 +17,22 @@ from flowrun import create_app
 from .streams import assert_error, frames, make_flow, node
 from .waits import wait_until
 
+# The first test to use PostgreSQL starts the session's server.
+pytestmark = pytest.mark.timeout(180)
 
-def two_workers(tmp_path, redis_url=None):
+
+def two_workers(tmp_path, redis_url=None, database_url=None):
     apps = []
     for name in ("a", "b"):
-        data = tmp_path / (name if redis_url else "shared")
+        shared = not (redis_url or database_url)
+        data = tmp_path / ("shared" if shared else name)
         apps.append(
             create_app(
                 {
                     "FLOWRUN_DATA_DIR": str(data),
                     "FLOWRUN_FLOWS_DIR": str(tmp_path / "flows"),
                     "FLOWRUN_REDIS_URL": redis_url,
+                    "FLOWRUN_DATABASE_URL": database_url,
                     "FLOWRUN_TOKEN": None,
                     "FLOWRUN_HEARTBEAT_S": 0.5,
                 }
@@ -68,10 +73,14 @@ class Reader(threading.Thread):
                 self.seen.wait(left)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "postgres", "postgres+redis"])
 def workers(request, tmp_path):
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    apps = two_workers(tmp_path, url)
+    """Two apps: one host's workers (SQLite), or two hosts sharing Redis,
+    PostgreSQL (LISTEN/NOTIFY), or PostgreSQL for history and Redis for control."""
+    backends = request.param.split("+")
+    url = request.getfixturevalue("redis_url") if "redis" in backends else None
+    db = request.getfixturevalue("postgres_url") if "postgres" in backends else None
+    apps = two_workers(tmp_path, url, db)
     yield apps
     for app in apps:
         app.extensions["flowrun"].close()

@@ -9,6 +9,7 @@ import pytest
 
 from flowrun import create_app
 
+from .services import refuse_writes
 from .streams import assert_error, frames, make_flow, node, run_events
 from .test_control import start
 
@@ -26,11 +27,24 @@ def config(tmp_path):
 
 def writes_fail(app, failing: bool) -> None:
     """Make the store's writes fail as on a read-only database (or stop that)."""
-    db = app.extensions["flowrun"].store.db
-    db.run(lambda c: c.execute(f"PRAGMA query_only = {int(failing)}"))
+    refuse_writes(app.extensions["flowrun"].store, failing)
 
 
-def test_a_run_whose_history_cannot_be_written_sends_nothing(app, client, hits):
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_app(request, tmp_path):
+    """An app on SQLite, or on PostgreSQL (``FLOWRUN_DATABASE_URL``)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("app")
+        return
+    url = request.getfixturevalue("postgres_url")
+    app = create_app({**config(tmp_path), "FLOWRUN_DATABASE_URL": url})
+    yield app
+    app.extensions["flowrun"].close()
+
+
+def test_a_run_whose_history_cannot_be_written_sends_nothing(any_app, hits):
+    app, client = any_app, any_app.test_client()
+    setting = app.extensions["flowrun"].store.SETTING
     flow = make_flow(hits, node("first", "/items"), node("second", "/items"))
     writes_fail(app, True)
     resp = client.post("/api/execute-stream", json={"config": flow}, buffered=False)
@@ -46,7 +60,7 @@ def test_a_run_whose_history_cannot_be_written_sends_nothing(app, client, hits):
     for path in ("/api/execute-stream", "/api/execute"):
         body = assert_error(client.post(path, json={"config": flow}), 503)
         assert body["error"].startswith("History cannot be recorded (")
-        assert body["errors"][0]["path"] == "FLOWRUN_DATA_DIR"
+        assert body["errors"][0]["path"] == setting
     assert hits.paths() == []
     assert_unhealthy(client, "History cannot be recorded (")
     writes_fail(app, False)  # mended: runs are recorded again
@@ -112,13 +126,15 @@ def test_a_damaged_database_refuses_runs_and_answers_json(tmp_path, hits):
         app.extensions["flowrun"].close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 @pytest.mark.parametrize("answering", ["holder", "other"])
 def test_a_prompt_stays_answerable_when_the_channel_cannot_be_written(
-    tmp_path, hits, answering
+    request, tmp_path, hits, answering, backend
 ):
     from .test_control import two_workers
 
-    a, b = two_workers(tmp_path)
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    a, b = two_workers(tmp_path, database_url=url)
     try:
         flow = make_flow(
             hits, node("ask", "/echo?w={{ .input.w }}", userPrompts={"w": "W?"})

@@ -3,6 +3,8 @@ run ``interrupted``, and one that comes too late is a 409."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from flowrun.engine.controls import Controls
@@ -110,8 +112,33 @@ def test_every_stop_racing_the_end_is_202_and_interrupted_or_409(workers, hits):
         end = reader.wait_for("end")[1]
         reader.join(5)
         assert resp.status_code in (202, 409), resp.get_data(as_text=True)
-        assert (resp.status_code == 202) == end["interrupted"], end
+        assert (resp.status_code == 202) == end["interrupted"], (end, resp.get_json())
         status = a.test_client().get(f"/api/executions/{eid}").get_json()["status"]
         assert status == ("interrupted" if end["interrupted"] else "completed")
         outcomes.append(resp.status_code)
     assert set(outcomes) <= {202, 409}
+
+
+def test_a_stop_delivered_while_the_end_is_decided_waits_for_that_decision():
+    """The stop's record was there when the end looked (its message came first):
+    the stop is 202, as the run ends interrupted."""
+    looking, answer = threading.Event(), threading.Event()
+
+    class RecordedElsewhere(Controls):
+        def external_stop(self):
+            looking.set()
+            answer.wait(10)
+            return True  # the record of the stop being delivered
+
+    controls = RecordedElsewhere()
+    ended, stopped = [], []
+    sealing = threading.Thread(target=lambda: ended.append(controls.seal()))
+    sealing.start()
+    assert looking.wait(10)
+    stopping = threading.Thread(target=lambda: stopped.append(controls.stop()))
+    stopping.start()
+    stopping.join(0.5)  # a stop that did not wait would have answered by now
+    answer.set()
+    sealing.join(10)
+    stopping.join(10)
+    assert ended == [True] and stopped == [True]

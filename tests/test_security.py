@@ -462,19 +462,27 @@ def test_origin_is_compared_with_the_scheme_too(make_app, scheme, origin, allowe
     assert resp.status_code == (200 if allowed else 403), resp.get_json()
 
 
+@pytest.mark.parametrize("dev", [False, True], ids=["gunicorn", "dev"])
 def test_flowrun_serve_answers_to_the_address_it_listens_on(
-    runner, tmp_path, monkeypatch
+    runner, tmp_path, monkeypatch, dev
 ):
     from flask import Flask
 
+    from flowrun import create_app
     from flowrun.cli.main import cli
 
     served = []
     monkeypatch.setattr(Flask, "run", lambda app, **kw: served.append(app))
+    # Without --dev, serve becomes gunicorn, whose worker builds the app from the
+    # environment serve leaves it (flowrun.cli.serve.WSGI_APP): built so here.
+    monkeypatch.setattr("os.execv", lambda path, argv: served.append(create_app()))
+    for name in ("FLOWRUN_BIND", "PORT", "WEB_CONCURRENCY"):
+        monkeypatch.setenv(name, "")  # serve sets them: restored after the test
     monkeypatch.setenv("FLOWRUN_DATA_DIR", str(tmp_path / "d"))
     monkeypatch.setenv("FLOWRUN_FLOWS_DIR", str(tmp_path / "f"))
     monkeypatch.setenv("FLOWRUN_TOKEN", "t")
-    result = runner.invoke(cli, ["serve", "--host", "192.0.2.10", "--port", "8123"])
+    args = ["serve", "--host", "192.0.2.10", "--port", "8123"]
+    result = runner.invoke(cli, args + (["--dev"] if dev else []))
     assert result.exit_code == 0, result.output
     client = served[0].test_client()
     try:

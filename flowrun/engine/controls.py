@@ -42,6 +42,7 @@ class Controls:
         self.forced = False
         self._aborts: list = []  # what aborts the request in flight (on_force)
         self._sealed = False
+        self._decided = threading.Event()  # set once seal() knows how it ends
 
     # -- called by whoever steers the run -------------------------------------
     def stop(self, force: bool = False) -> bool:
@@ -50,6 +51,11 @@ class Controls:
         True if the run will end ``interrupted``; False if it had already ended
         otherwise (``seal``), and the stop changes nothing.
         """
+        if self._sealed:
+            # seal() may still be asking whether a stop was recorded elsewhere:
+            # this stop's own record, whose message came first. Its answer
+            # decides, so that a refused stop never ends the run interrupted.
+            self._decided.wait()
         with self._lock:
             if self._sealed and not self.cancelled.is_set():
                 return False
@@ -99,17 +105,21 @@ class Controls:
         From now on ``stop`` accepts only what changes nothing: a stop of a run
         that ends otherwise is refused.
         """
-        with self._lock:
-            self._sealed = True
-            if self.cancelled.is_set():
-                return True
-        # A stop recorded elsewhere (another worker) before this check ends the
-        # run interrupted; one recorded after it is refused when it is delivered.
-        if self.external_stop():
+        try:
             with self._lock:
-                self.cancelled.set()
-            return True
-        return False
+                self._sealed = True
+                if self.cancelled.is_set():
+                    return True
+            # A stop recorded elsewhere (another worker) before this check ends
+            # the run interrupted; one recorded after it is refused when it is
+            # delivered.
+            if self.external_stop():
+                with self._lock:
+                    self.cancelled.set()
+                return True
+            return False
+        finally:
+            self._decided.set()
 
     def expect_input(self, step_index: int) -> None:
         """Accept answers for ``step_index`` from now on (before the prompt is sent).

@@ -28,7 +28,9 @@ import threading
 import time
 import uuid
 
+from flowrun import metrics
 from flowrun.jsontext import dumps as _dumps
+from flowrun.store.gather import Gathered
 from flowrun.store.stops import StopCounter
 
 log = logging.getLogger("flowrun")
@@ -41,6 +43,8 @@ _PRUNE_EVERY = 20
 VERDICT_WAIT_S = 5.0
 _VERDICT_POLL_S = 0.01
 _STOPS = ("stop", "force")
+# What is delivered to a run; other rows (a prompt's key) are only read.
+_DELIVERED = (*_STOPS, "input", "continue")
 
 
 class _Poller:
@@ -68,15 +72,25 @@ class _Poller:
         """See ``Store.stop_generation``; None: ask ``stop_requested`` every time."""
         return None
 
-    def deliver(self, execution_id: str, kind: str, step_index, payload):
+    def health(self) -> str | None:
+        """Why controls may not reach this process now, or None (``/api/health``)."""
+        return None
+
+    def deliver(self, execution_id: str, kind: str, step_index, payload, created=None):
         """Hand a control to the execution if this process holds it.
 
         For a stop, the verdict: True if the run ends ``interrupted``, False if it
         had already ended otherwise; None when this process does not hold it.
+        ``created``: when the control was recorded (epoch seconds), for the
+        control-channel latency metric.
         """
         execution = self.registry.get(execution_id)
-        if execution is None:
+        if execution is None or kind not in _DELIVERED:
             return None
+        if created is not None:
+            metrics.CONTROL_LATENCY.labels(kind).observe(
+                max(0.0, time.time() - created)
+            )
         controls = execution.controls
         if kind in _STOPS:
             return controls.stop(force=kind == "force")
@@ -104,43 +118,25 @@ class _Poller:
             pass
 
 
-class SQLiteChannel(_Poller):
-    """Control rows in the host's SQLite database (one host, several workers).
+class _Rows(_Poller):
+    """A channel whose controls are rows of the ``controls`` table: the host's
+    SQLite database (``SQLiteChannel``) or PostgreSQL (``flowrun.store.pgcontrol``).
 
     A row per stop, answer and ``continue``; ``UNIQUE (execution_id, kind, step)``
-    makes the first answer to a prompt win. Next to the database, ``flowrun.stops``
-    holds the stop generation (``StopCounter``): every process of the host maps it,
-    and it moves after each stop row is committed, so an execution reads the table
-    before a step only when a stop may have come.
+    makes the first answer to a prompt win. The holder writes its verdict on a stop
+    into the stop's row, where the requester waits for it.
     """
 
-    def __init__(self, store, registry, interval: float = 0.05):
+    # Records (or replaces) a prompt's public key: (id, step, key, created).
+    _SET_KEY = ""
+
+    def __init__(self, store, registry):
         super().__init__(registry)
         self.store = store
         self.db = store.db
-        self.interval = interval
-        self._last = 0
-        self._added = 0
-        try:
-            self._stops: StopCounter | None = StopCounter(
-                self.db.path.with_name(STOPS_NAME)
-            )
-        except (OSError, ValueError):  # no shared file: every check reads the table
-            self._stops = None
 
-    def close(self) -> None:
-        super().close()
-        if self._stops is not None:
-            self._stops.close()
-            self._stops = None
-
-    def ensure_started(self) -> None:
-        if self._pid != os.getpid():
-            row = self.db.run(
-                lambda db: db.execute("SELECT MAX(id) FROM controls").fetchone()
-            )
-            self._last = row[0] or 0
-        super().ensure_started()
+    def _add(self, execution_id, kind, step_index=-1, payload=None) -> bool:
+        raise NotImplementedError  # pragma: no cover - each table's own
 
     # -- what the API asks
     def state(self, execution_id: str) -> dict | None:
@@ -155,6 +151,10 @@ class SQLiteChannel(_Poller):
         self._add(execution_id, "stop")
         if force:
             self._add(execution_id, "force")
+        return self._verdict(execution_id, kind)
+
+    def _verdict(self, execution_id: str, kind: str) -> bool | None:
+        """Wait for the verdict the holder writes on the stop row (``_answer_stop``)."""
         deadline = time.monotonic() + VERDICT_WAIT_S
         polls = 0
         while time.monotonic() < deadline:
@@ -177,24 +177,6 @@ class SQLiteChannel(_Poller):
             time.sleep(_VERDICT_POLL_S)
         return None
 
-    def stop_requested(self, execution_id: str) -> bool:
-        return self._has(execution_id, "stop")
-
-    def stop_generation(self) -> int | None:
-        """A number that changes whenever a stop row is added (by any process of
-        this host), after the row is committed; None if it is not available.
-
-        A check that found no stop row for an execution after reading generation
-        ``g`` need not read the table again while the generation is still ``g``.
-        """
-        stops = self._stops
-        if stops is None:
-            return None
-        try:
-            return stops.read()
-        except ValueError:  # closed meanwhile
-            return None
-
     def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
         """Queue an answer; False if this prompt was already answered."""
         return self._add(execution_id, "input", step_index, values)
@@ -208,13 +190,7 @@ class SQLiteChannel(_Poller):
     def publish_prompt_key(self, execution_id: str, step_index: int, public: str):
         """Record the public key secret answers to this prompt are sealed to."""
         args = (execution_id, step_index, _dumps(public), time.time())
-        self.db.run(
-            lambda db: db.execute(
-                "INSERT OR REPLACE INTO controls (execution_id, kind, step_index, "
-                "payload, created) VALUES (?, 'seal', ?, ?, ?)",
-                args,
-            )
-        )
+        self.db.run(lambda db: db.execute(self._SET_KEY, args))
 
     def prompt_key(self, execution_id: str, step_index: int) -> str | None:
         """The public key of a prompt that asks for secrets, or None."""
@@ -248,6 +224,87 @@ class SQLiteChannel(_Poller):
         """
 
     # -- the table
+    def _has(self, execution_id: str, kind: str, step_index=None) -> bool:
+        sql = "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ?"
+        args = [execution_id, kind]
+        if step_index is not None:
+            sql += " AND step_index = ?"
+            args.append(step_index)
+        found = self.db.run(lambda db: db.execute(sql + " LIMIT 1", args).fetchone())
+        return found is not None
+
+    def _answer_stop(self, row_id: int, interrupted: bool) -> None:
+        """Write the verdict on a stop this process holds the run of."""
+        verdict = _dumps({"interrupted": interrupted})
+        try:
+            self.db.run(
+                lambda db: db.execute(
+                    "UPDATE controls SET payload = ? WHERE id = ?", (verdict, row_id)
+                )
+            )
+        except Exception:  # the stop stands; its requester stops waiting in time
+            log.exception("answering stop %s failed", row_id)
+
+
+class SQLiteChannel(_Rows):
+    """Control rows in the host's SQLite database (one host, several workers).
+
+    Next to the database, ``flowrun.stops`` holds the stop generation
+    (``StopCounter``): every process of the host maps it, and it moves after each
+    stop row is committed, so an execution reads the table before a step only when
+    a stop may have come.
+    """
+
+    _SET_KEY = (
+        "INSERT OR REPLACE INTO controls (execution_id, kind, step_index, payload, "
+        "created) VALUES (?, 'seal', ?, ?, ?)"
+    )
+
+    def __init__(self, store, registry, interval: float = 0.05):
+        super().__init__(store, registry)
+        self.interval = interval
+        self._last = 0
+        self._added = 0
+        try:
+            self._stops: StopCounter | None = StopCounter(
+                self.db.path.with_name(STOPS_NAME)
+            )
+        except (OSError, ValueError):  # no shared file: every check reads the table
+            self._stops = None
+
+    def close(self) -> None:
+        super().close()
+        if self._stops is not None:
+            self._stops.close()
+            self._stops = None
+
+    def ensure_started(self) -> None:
+        if self._pid != os.getpid():
+            row = self.db.run(
+                lambda db: db.execute("SELECT MAX(id) FROM controls").fetchone()
+            )
+            self._last = row[0] or 0
+        super().ensure_started()
+
+    def stop_requested(self, execution_id: str) -> bool:
+        return self._has(execution_id, "stop")
+
+    def stop_generation(self) -> int | None:
+        """A number that changes whenever a stop row is added (by any process of
+        this host), after the row is committed; None if it is not available.
+
+        A check that found no stop row for an execution after reading generation
+        ``g`` need not read the table again while the generation is still ``g``.
+        """
+        stops = self._stops
+        if stops is None:
+            return None
+        try:
+            return stops.read()
+        except ValueError:  # closed meanwhile
+            return None
+
+    # -- the table
     def _add(self, execution_id, kind, step_index=-1, payload=None) -> bool:
         """Insert a control row; False if the same (kind, step) is already there."""
         args = (
@@ -276,15 +333,6 @@ class SQLiteChannel(_Poller):
             self._stops.bump()
         return inserted == 1
 
-    def _has(self, execution_id: str, kind: str, step_index=None) -> bool:
-        sql = "SELECT 1 FROM controls WHERE execution_id = ? AND kind = ?"
-        args = [execution_id, kind]
-        if step_index is not None:
-            sql += " AND step_index = ?"
-            args.append(step_index)
-        found = self.db.run(lambda db: db.execute(sql + " LIMIT 1", args).fetchone())
-        return found is not None
-
     def _loop(self) -> None:
         while True:
             time.sleep(self.interval)
@@ -296,36 +344,25 @@ class SQLiteChannel(_Poller):
             try:
                 rows = self.db.run(
                     lambda db: db.execute(
-                        "SELECT id, execution_id, kind, step_index, payload "
-                        "FROM controls WHERE id > ? ORDER BY id",
+                        "SELECT id, execution_id, kind, step_index, payload, "
+                        "created FROM controls WHERE id > ? ORDER BY id",
                         (self._last,),
                     ).fetchall()
                 )
             except Exception:  # the database is busy or gone: try again later
                 log.exception("control poll failed")
                 continue
-            for row_id, execution_id, kind, step_index, payload in rows:
+            for row_id, execution_id, kind, step_index, payload, created in rows:
                 self._last = max(self._last, row_id)
                 verdict = self.deliver(
                     execution_id,
                     kind,
                     step_index,
                     json.loads(payload) if payload else None,
+                    created,
                 )
                 if verdict is not None:
                     self._answer_stop(row_id, verdict)
-
-    def _answer_stop(self, row_id: int, interrupted: bool) -> None:
-        """Write the verdict on a stop this process holds the run of."""
-        verdict = _dumps({"interrupted": interrupted})
-        try:
-            self.db.run(
-                lambda db: db.execute(
-                    "UPDATE controls SET payload = ? WHERE id = ?", (verdict, row_id)
-                )
-            )
-        except Exception:  # the stop stands; its requester stops waiting in time
-            log.exception("answering stop %s failed", row_id)
 
 
 class RedisChannel(_Poller):
@@ -339,6 +376,8 @@ class RedisChannel(_Poller):
     """
 
     TTL = 86400
+    POOL_SIZE = 20  # connections of a worker process
+    POOL_WAIT_S = 30.0
 
     def __init__(self, url: str, store, registry, prefix: str = "flowrun:"):
         super().__init__(registry)
@@ -351,19 +390,33 @@ class RedisChannel(_Poller):
         self._client = None
         self._client_pid = None
         self.owner = None
+        # Runs about to start a step ask together (flowrun.store.gather).
+        self._stops = Gathered(self._stopped)
 
     @property
     def r(self):
         # One client (and connection pool) per process, created after fork.
         if self._client_pid != os.getpid():
             self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-            self._client = self._redis_mod.Redis.from_url(self.url)
+            # Thousands of runs share a few connections: one that finds them all
+            # busy waits for one instead of failing ("Too many connections").
+            pool = self._redis_mod.BlockingConnectionPool.from_url(
+                self.url, max_connections=self.POOL_SIZE, timeout=self.POOL_WAIT_S
+            )
+            self._client = self._redis_mod.Redis(connection_pool=pool)
             self._client_pid = os.getpid()
         return self._client
 
     def ensure_started(self) -> None:
         self.r  # noqa: B018 - connect (and name this process) before the poller runs
         super().ensure_started()
+
+    def health(self) -> str | None:
+        try:
+            self.r.ping()
+        except Exception as exc:
+            return f"Redis cannot be reached: {type(exc).__name__}: {exc}"
+        return None
 
     def _k(self, *parts) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
@@ -402,7 +455,13 @@ class RedisChannel(_Poller):
         return None
 
     def stop_requested(self, execution_id: str) -> bool:
-        return bool(self.r.exists(self._k("stop", execution_id)))
+        return self._stops.ask(execution_id)
+
+    def _stopped(self, execution_ids) -> set[str]:
+        """Which of these executions have a stop on record (one MGET)."""
+        ids = list(execution_ids)
+        values = self.r.mget([self._k("stop", i) for i in ids])
+        return {i for i, value in zip(ids, values, strict=True) if value is not None}
 
     def send_input(self, execution_id: str, step_index: int, values: dict) -> bool:
         if not self.r.set(
@@ -447,7 +506,7 @@ class RedisChannel(_Poller):
             return False
         self.r.rpush(
             self._k("inbox", owner.decode()),
-            json.dumps([execution_id, kind, step_index, payload]),
+            json.dumps([execution_id, kind, step_index, payload, time.time()]),
         )
         return True
 
@@ -485,8 +544,10 @@ class RedisChannel(_Poller):
             self._retry_history(self.store)
             if item is None:
                 continue
-            execution_id, kind, step_index, payload = json.loads(item[1])
-            verdict = self.deliver(execution_id, kind, step_index, payload)
+            # [id, kind, step, payload, sent at]; a sender of an earlier version
+            # sent no time.
+            execution_id, kind, step_index, payload, *sent = json.loads(item[1])
+            verdict = self.deliver(execution_id, kind, step_index, payload, *sent[:1])
             if verdict is not None and payload and payload.get("reply"):
                 pipe = self.r.pipeline()
                 pipe.rpush(payload["reply"], json.dumps(verdict))

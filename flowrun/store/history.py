@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from flowrun import metrics
 from flowrun.jsontext import clean
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.sqlite import Database, free_bytes
@@ -73,7 +74,18 @@ def now_iso() -> str:
 
 
 class Store:
-    """The history of one data directory, as one process reads and writes it."""
+    """The history of one data directory, as one process reads and writes it.
+
+    ``flowrun.store.pghistory.PgStore`` is the same history in PostgreSQL: it
+    replaces the database and the statements below that SQLite spells its own way.
+    """
+
+    INSERT_STEP = _INSERT_STEP
+    INSERT_NOT_RUN = _INSERT_NOT_RUN
+    # The setting that names the database, and what to do when it cannot be
+    # written (the 503 that refuses a run says both).
+    SETTING = "FLOWRUN_DATA_DIR"
+    REMEDY = "free space on its disk, or repair or move away its database"
 
     def __init__(
         self,
@@ -81,7 +93,7 @@ class Store:
         history_limit: int = 1000,
         defer: Callable[[Callable[[], None]], object] | None = None,
     ):
-        self.db = Database(data_dir)
+        self._open(data_dir)
         self.history_limit = history_limit
         # Step rows in groups (see step): ``defer(fn)`` runs fn a moment later.
         self._defer = defer
@@ -96,11 +108,20 @@ class Store:
         self.write_error: str | None = None
         # What SQLite found damaged in the file: that does not mend by itself.
         self.damage: str | None = self.db.damage
+
+    def _open(self, data_dir) -> None:
+        """Open the database; name this process as the owner of its runs."""
+        self.db = Database(data_dir)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
     def close(self) -> None:
         self.flush()
         self.db.close()
+
+    @staticmethod
+    def _insert_execution(db, values: tuple) -> int:
+        """Insert an execution's row; its sequence number."""
+        return db.execute(_INSERT_EXECUTION, values).lastrowid
 
     # -- writes, by the execution thread
     def create(
@@ -159,8 +180,12 @@ class Store:
             self.write_error = _reason(exc)
             if _damaged(exc):
                 self.damage = self.damage or self.write_error
+            metrics.STORE_ERRORS.inc()
             raise
-        self.write_error = None
+        # Only a write shows that writes work again: the end of a run whose row
+        # was never written is dropped (``_write``), and proves nothing.
+        if creates or any(r[0].seq is not None for r in (*steps, *finishes)):
+            self.write_error = None
 
     def writable(self) -> str | None:
         """Why a new run could not be recorded now, or None.
@@ -169,11 +194,9 @@ class Store:
         refused instead of running unrecorded: a full disk, and after a failed
         write, a write that fails again (a read-only or damaged database).
         """
-        if self.damage is not None:
-            return f"the database {self.db.path} is damaged: {self.damage}"
-        free = free_bytes(self.db.path.parent)
-        if free is not None and free < MIN_FREE_BYTES:
-            return f"the disk of {self.db.path.parent} is full ({free} bytes free)"
+        problem = self._unfit()
+        if problem is not None:
+            return problem
         if self.write_error is None:
             return None
         self.flush()  # what waits, and ends that could not be written before
@@ -185,27 +208,40 @@ class Store:
         self.write_error = None
         return None
 
+    def _unfit(self) -> str | None:
+        """What keeps the database file from taking writes: damage, a full disk."""
+        if self.damage is not None:
+            return f"the database {self.db.path} is damaged: {self.damage}"
+        free = free_bytes(self.db.path.parent)
+        if free is not None and free < MIN_FREE_BYTES:
+            return f"the disk of {self.db.path.parent} is full ({free} bytes free)"
+        return None
+
+    def health(self) -> str | None:
+        """Why history cannot be written or read now, or None (``/api/health``)."""
+        return self.writable() or self.db.health()
+
     def _write(
         self, db, creates: list[Row], steps: list[tuple], finishes: list[tuple]
     ) -> None:
         """Insert new execution rows, then steps ``(Row, index, status, json)``,
         then record ends ``(Row, status, ended_at, summary json, not_run)``."""
         for row in creates:
-            row.seq = db.execute(_INSERT_EXECUTION, row.values).lastrowid
+            row.seq = self._insert_execution(db, row.values)
         if steps:
             if any(s[0].seq is None for s in steps):
                 # their execution's row could not be written (logged then)
                 log.error("step rows of unrecorded executions dropped")
                 steps = [s for s in steps if s[0].seq is not None]
             db.executemany(
-                _INSERT_STEP,
+                self.INSERT_STEP,
                 [(row.seq, i, status, text) for row, i, status, text in steps],
             )
         if finishes:
             # an end whose execution's row could not be written was logged then
             ended = [f for f in finishes if f[0].seq is not None]
             db.executemany(
-                _INSERT_NOT_RUN,
+                self.INSERT_NOT_RUN,
                 [(f[0].seq, i, text) for f in ended for i, text in f[4]],
             )
             db.executemany(
@@ -236,8 +272,7 @@ class Store:
             return
         self._prune(db, limit - min(limit // 50, _PRUNE_SLACK))
 
-    @staticmethod
-    def _prune(db, keep: int) -> None:
+    def _prune(self, db, keep: int) -> None:
         row = db.execute(
             "SELECT seq FROM executions ORDER BY seq DESC LIMIT 1 OFFSET ?", (keep,)
         ).fetchone()

@@ -104,6 +104,17 @@ class Database:
         found = [r[0] for r in rows if r[0] != "ok"]
         return "; ".join(found[:3]) or None
 
+    def health(self) -> str | None:
+        """Why the database cannot be read now, or None (damage and a full disk
+        are ``Store.writable``'s to say)."""
+        try:
+            self.run(
+                lambda db: db.execute("SELECT max(seq) FROM executions").fetchone()
+            )
+        except sqlite3.Error as exc:
+            return f"the database {self.path} cannot be read: {exc}"
+        return None
+
     def _set_up(self) -> None:
         """Switch to WAL and create the schema, retrying while another worker does.
 

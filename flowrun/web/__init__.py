@@ -8,5 +8,6 @@
 - ``api`` (``/api``), ``studio`` (``/``), ``demo`` (``/demo``): the blueprints;
 - ``executions``: live runs, a thread each, recorded as they go;
 - ``sse``: the event stream; ``disconnect``: noticing a client that went away;
-- ``memory``: giving freed heap back after a spike; ``serving``: gunicorn tuning.
+- ``memory``: giving freed heap back after a spike; ``serving``: gunicorn tuning;
+- ``prometheus``: ``/metrics`` (the figures are ``flowrun.metrics``).
 """

@@ -119,3 +119,15 @@ class Networks:
         socket has no address: it is a local process, and counts as loopback."""
         address = _ip(peer) if peer else ipaddress.ip_address("127.0.0.1")
         return address is not None and any(address in n for n in self.networks)
+
+
+def studio_url(host: str, port: int) -> str:
+    """The address to open in a browser for a server listening on ``host:port``."""
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"

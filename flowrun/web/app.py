@@ -13,8 +13,9 @@ import logging
 
 from flask import Flask
 
+from flowrun import resources
 from flowrun import settings as settings_mod
-from flowrun.resources import ROOT, static_dir, templates_dir
+from flowrun.logs import JsonFormatter
 from flowrun.web import errors, security
 from flowrun.web.addresses import Networks, ServerHosts, is_loopback
 from flowrun.web.proxies import TrustedProxies
@@ -28,9 +29,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the flowrun app: settings (defaults → environment → ``test_config``)."""
     app = Flask(
         "flowrun",
-        root_path=str(ROOT),
-        template_folder=str(templates_dir()),
-        static_folder=str(static_dir()),
+        root_path=str(resources.root()),
+        template_folder=str(resources.templates_dir()),
+        static_folder=str(resources.static_dir()),
         static_url_path="/static",
     )
     # Flows are documents people write: hand them back in their own key order.
@@ -42,7 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         {k: v for k, v in test_config.items() if k not in config},
         MAX_CONTENT_LENGTH=int(config["FLOWRUN_MAX_CONFIG_BYTES"]),
     )
-    _log_with_gunicorn()
+    _log_with_gunicorn(config["FLOWRUN_LOG_FORMAT"])
     Workspace(config["FLOWRUN_FLOWS_DIR"]).seed(int(config["PORT"]))
     app.extensions["flowrun.hosts"] = ServerHosts(
         config["FLOWRUN_SERVER_HOSTS"], config["FLOWRUN_BIND"]
@@ -55,28 +56,40 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from flowrun.web.api import bp as api_bp
     from flowrun.web.demo import bp as demo_bp
+    from flowrun.web.prometheus import bp as metrics_bp
     from flowrun.web.studio import bp as studio_bp
 
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(studio_bp)
     app.register_blueprint(demo_bp, url_prefix="/demo")
+    app.register_blueprint(metrics_bp)
     app.before_request(security.check_request)
     app.after_request(security.tag_worker)
     errors.register(app)
     return app
 
 
-def _log_with_gunicorn() -> None:
+def _log_with_gunicorn(log_format: str) -> None:
     """Under gunicorn, flowrun's log lines go where gunicorn's go, in its format.
 
     Otherwise the ``flowrun`` logger has no handler there: warnings and errors
     reach stderr bare (Python's last-resort handler) and INFO lines are dropped.
+    Elsewhere (the development server), ``FLOWRUN_LOG_FORMAT=json`` gives it a
+    JSON handler of its own.
     """
     gunicorn_log = logging.getLogger("gunicorn.error")
-    if gunicorn_log.handlers and not log.handlers:
+    if log.handlers:
+        return
+    if gunicorn_log.handlers:
         log.handlers = list(gunicorn_log.handlers)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    elif str(log_format).strip().lower() == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        log.handlers = [handler]
+    else:
+        return
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def _warn_if_exposed(config: dict) -> None:

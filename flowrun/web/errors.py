@@ -55,6 +55,12 @@ def register(app: Flask) -> None:
     app.register_error_handler(Busy, _busy)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(sqlite3.Error, _store_error)
+    try:  # the postgres extra (FLOWRUN_DATABASE_URL)
+        import psycopg
+    except ImportError:
+        pass
+    else:
+        app.register_error_handler(psycopg.Error, _store_error)
     app.register_error_handler(Exception, _internal_error)
 
 
@@ -77,9 +83,9 @@ def _http_error(exc: HTTPException):
     return error_response(exc.code or 500, message)
 
 
-def _store_error(exc: sqlite3.Error):
-    """The database failed (full disk, damaged or read-only file): a 503 that says
-    so, not an internal error."""
+def _store_error(exc: Exception):
+    """The database failed (full disk, damaged or read-only file, PostgreSQL out of
+    reach): a 503 that says so, not an internal error."""
     log.error("history store failed: %s: %s", type(exc).__name__, exc)
     return error_response(
         503,

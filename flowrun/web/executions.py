@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 
+from flowrun import logs, metrics
 from flowrun.engine import events
 from flowrun.engine.controls import Controls
 from flowrun.engine.run import Run
@@ -156,16 +157,16 @@ class Recorder:
     # (stepIndex, keys) of the prompt waiting for an answer, or None.
     prompt: tuple[int, list[str]] | None = None
 
-    def __init__(self, store: Store, run: Run, channel=None):
+    def __init__(self, store: Store, run: Run, channel=None, event_log=False):
         self.store = store
         self.run = run
         self.channel = channel
         self.masker = Masker((), run.ctx.vars, run.ctx.inputs)
-        self.row = store.create(
-            run.execution_id,
-            run.flow.get("name") or "",
-            len(run.nodes),
-            run.options.environment,
+        name, total = run.flow.get("name") or "", len(run.nodes)
+        self.row = store.create(run.execution_id, name, total, run.options.environment)
+        metrics.RUNS_STARTED.inc()
+        self.events = (
+            logs.EventLog(run.execution_id, name, total) if event_log else None
         )
         self._announce(status="running", prompt=None, paused=None)
         self._waiting = False
@@ -194,6 +195,9 @@ class Recorder:
             if self.masker.needed(record):
                 text = self.masker.masked_json(data, text)
             self.store.step(self.row, record["stepIndex"], record["status"], text)
+            metrics.observe_step(record)
+            if self.events is not None:
+                self.events.step(record)
             if self._waiting:
                 self._unwait()
         elif name == "step_start":
@@ -205,11 +209,13 @@ class Recorder:
             index, keys = data["stepIndex"], list(data["prompts"])
             self.prompt = (index, keys)
             self._waiting = True
-            self.store.waiting(self.row, index, None, keys)
-            self._announce(prompt=index, prompt_keys=keys, paused=None)
+            # The key secret answers are sealed to is on record before the prompt
+            # can be seen: no worker answers it before it can seal the answer.
             controls = self.run.controls
             if isinstance(controls, WebControls):
                 controls.prompt_asked(index, keys)
+            self.store.waiting(self.row, index, None, keys)
+            self._announce(prompt=index, prompt_keys=keys, paused=None)
         elif name == "paused":
             self.store.waiting(self.row, None, data["stepIndex"])
             self._announce(prompt=None, paused=data["stepIndex"])
@@ -246,6 +252,9 @@ class Recorder:
                 }
             )
         self.store.finish(self.row, status, summary, not_run)
+        metrics.observe_end(status)
+        if self.events is not None:
+            self.events.end(status, data)
         self._announce(status=status, prompt=None, paused=None)
 
     def crashed(self, exc: BaseException) -> list[events.Event]:
@@ -273,7 +282,7 @@ class Execution:
         # connection): past ``state.backlog_limit`` the run is stopped, so a
         # client cannot make a worker hold a whole run's bodies in memory.
         self.pending = 0
-        self.recorder = Recorder(state.store, run, state.channel)
+        self.recorder = Recorder(state.store, run, state.channel, state.event_log)
         controls.unrecorded = self.recorder.failure
         # Step records as encoded for their `step` events, so that `end`'s
         # executionLog (the same records) is joined, not encoded again.
@@ -346,6 +355,7 @@ class Execution:
         return _dumps(data)
 
     def _work(self, events) -> None:
+        logs.execution_id.set(self.id)  # on every line this run's thread logs
         put = self.queue.put
         ended = False
         try:

@@ -53,7 +53,7 @@ def check_request():
             secure=request.is_secure,
         )
         return resp
-    if not path.startswith("/api/") and path != "/api":
+    if not path.startswith("/api/") and path not in ("/api", "/metrics"):
         return None
     limit = config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import time
 
+from flowrun import metrics
 from flowrun.web.executions import DONE, GONE
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -59,6 +60,7 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
     """
     disconnects = execution.state.disconnects
     unwatch = disconnects.watch(environ, execution.client_gone) if environ else None
+    metrics.LIVE_STREAMS.inc()
     get = execution.queue.get
     flush = execution.state.store.flush  # steps are recorded before they are shown
     seq = 0
@@ -105,6 +107,7 @@ def stream(execution, heartbeat: float, environ: dict | None = None):
             if done:
                 return
     finally:
+        metrics.LIVE_STREAMS.dec()
         if unwatch is not None:
             unwatch()
         execution.client_gone()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sqlite3
 import weakref
 
+from flowrun import logs
 from flowrun import settings as settings_mod
 from flowrun.engine.run import EngineSettings, Run, new_execution_id
 from flowrun.errors import located
@@ -19,6 +21,8 @@ from flowrun.green import gevent_active
 from flowrun.jsontext import dumps as _dumps
 from flowrun.store.control import RedisChannel, SQLiteChannel
 from flowrun.store.history import Store
+from flowrun.store.postgres import is_postgres_url
+from flowrun.version import __version__
 from flowrun.web.disconnect import DisconnectWatch
 from flowrun.web.errors import ApiError
 from flowrun.web.executions import (
@@ -42,18 +46,14 @@ class State:
         self.max_steps = int(config["FLOWRUN_MAX_STEPS"])
         self.workspace = Workspace(config["FLOWRUN_FLOWS_DIR"])
         self.secret_vars = frozenset(settings_mod.split(config["FLOWRUN_SECRET_VARS"]))
-        self.store = Store(
-            config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"], _group_commit()
-        )
+        log_format = str(config["FLOWRUN_LOG_FORMAT"]).strip().lower()
+        if log_format not in ("text", "json"):
+            raise ValueError("FLOWRUN_LOG_FORMAT must be text or json")
+        self.event_log = log_format == "json"  # a line per run event
         self.registry = Registry(int(config["FLOWRUN_MAX_EXECUTIONS"]))
+        self.store, self.channel = _backends(config, self.registry)
         # Events a stream may have waiting for a client that does not read.
         self.backlog_limit = max(32 * 2**20, 8 * int(config["FLOWRUN_MAX_BODY_BYTES"]))
-        if config.get("FLOWRUN_REDIS_URL"):
-            self.channel = RedisChannel(
-                config["FLOWRUN_REDIS_URL"], self.store, self.registry
-            )
-        else:
-            self.channel = SQLiteChannel(self.store, self.registry)
         self.disconnects = DisconnectWatch()
         try:
             self.store.reap()
@@ -69,11 +69,41 @@ class State:
         self.channel.close()
         self.store.close()
 
+    def health(self) -> dict:
+        """The store, the control channel and this worker: ``/api/health``'s body.
+
+        ``status`` is ``unavailable`` when history cannot be recorded or read, or
+        controls cannot be delivered; ``error`` then says so in one sentence, and
+        ``reason`` names the part (``store: …; control channel: …``).
+        """
+        store, channel = self.store.health(), self.channel.health()
+        report = {
+            "status": "ok",
+            "version": __version__,
+            "store": _part(type(self.store).__name__, store),
+            "channel": _part(type(self.channel).__name__, channel),
+            "worker": {
+                "pid": os.getpid(),
+                "executions": len(self.registry) + self.registry.in_request,
+            },
+        }
+        errors, problems = [], []
+        if store:
+            errors.append(f"History cannot be recorded ({store})")
+            problems.append(f"store: {store}")
+        if channel:
+            errors.append(f"Controls cannot be delivered ({channel})")
+            problems.append(f"control channel: {channel}")
+        if problems:
+            report["status"] = "unavailable"
+            report["error"] = "; ".join(errors)
+            report["reason"] = "; ".join(problems)
+        return report
+
     def stop_all(self, force: bool = False) -> None:
         """Stop every run of this process after its step in flight (``force``:
         abort the step in flight)."""
-        for controls in self.registry.controls():
-            controls.stop(force)
+        _stop_all(self.registry, force)
 
     def engine_settings(self) -> EngineSettings:
         settings = EngineSettings.from_settings(self.config)
@@ -87,13 +117,7 @@ class State:
             raise ApiError(
                 503,
                 f"History cannot be recorded ({reason}): the run was not started",
-                [
-                    located(
-                        "FLOWRUN_DATA_DIR",
-                        reason,
-                        "free space on its disk, or repair or move away its database",
-                    )
-                ],
+                [located(self.store.SETTING, reason, self.store.REMEDY)],
                 {"Retry-After": "10"},
             )
 
@@ -124,9 +148,12 @@ class State:
 
     def _run_to_end(self, flow: dict, options, watch, execution_id, controls) -> dict:
         unwatch = None
+        # This request's greenlet serves the connection's next requests too.
+        logging_as = logs.execution_id.set(None)
         try:
             run = Run(flow, options, controls, self.engine_settings(), execution_id)
-            recorder = Recorder(self.store, run, self.channel)
+            logs.execution_id.set(execution_id)
+            recorder = Recorder(self.store, run, self.channel, self.event_log)
             controls.unrecorded = recorder.failure
             # A client that went away stops the run after the step in flight, as a
             # closed stream does: nobody would read the rest.
@@ -148,8 +175,67 @@ class State:
             self.store.flush()
             return end
         finally:
+            logs.execution_id.reset(logging_as)
             if unwatch is not None:
                 unwatch()
+
+
+_BACKENDS = {
+    "Store": "sqlite",
+    "PgStore": "postgresql",
+    "SQLiteChannel": "sqlite",
+    "PgChannel": "postgresql",
+    "RedisChannel": "redis",
+}
+
+
+def _part(kind: str, problem: str | None) -> dict:
+    part = {"backend": _BACKENDS.get(kind, kind), "ok": problem is None}
+    if problem is not None:
+        part["error"] = problem
+    return part
+
+
+def _backends(config: dict, registry: Registry):
+    """The history store and the control channel the settings choose.
+
+    - default: SQLite in ``FLOWRUN_DATA_DIR``, controls through its table (the
+      workers of one host);
+    - ``FLOWRUN_DATABASE_URL``: PostgreSQL for both, several hosts (psycopg is the
+      ``postgres`` extra);
+    - ``FLOWRUN_REDIS_URL`` as well, or alone: controls through Redis.
+    """
+    url = config.get("FLOWRUN_DATABASE_URL")
+    redis_url = config.get("FLOWRUN_REDIS_URL")
+    if url:
+        if not is_postgres_url(url):
+            raise ValueError(
+                "FLOWRUN_DATABASE_URL must be a postgresql:// URL "
+                "(unset it to keep history in SQLite in FLOWRUN_DATA_DIR)"
+            )
+        lease_s = float(config["FLOWRUN_LEASE_S"])
+        if lease_s <= 0:
+            raise ValueError("FLOWRUN_LEASE_S must be a positive number of seconds")
+        from flowrun.store.pgcontrol import PgChannel
+        from flowrun.store.pghistory import PgStore
+
+        store = PgStore(url, config["FLOWRUN_HISTORY_LIMIT"], _group_commit(), lease_s)
+        store.leases.on_lost = lambda: _stop_all(registry)
+        if redis_url:
+            return store, RedisChannel(redis_url, store, registry)
+        return store, PgChannel(store, registry)
+    store = Store(
+        config["FLOWRUN_DATA_DIR"], config["FLOWRUN_HISTORY_LIMIT"], _group_commit()
+    )
+    if redis_url:
+        return store, RedisChannel(redis_url, store, registry)
+    return store, SQLiteChannel(store, registry)
+
+
+def _stop_all(registry: Registry, force: bool = False) -> None:
+    """Stop every run of this process, live or served in its request."""
+    for controls in registry.controls():
+        controls.stop(force)
 
 
 def _abandon_live(state_ref) -> None:

@@ -97,6 +97,9 @@ def provide_input():
         raise answered
     if channel.input_claimed(execution_id, step_index):
         raise answered
+    if remote["status"] != "running":
+        # Ended, or recorded interrupted because its host died: nothing waits.
+        raise ApiError(409, f"Execution {execution_id} is already {remote['status']}")
     raise ApiError(404, f"No pending prompt for step {step_index} of {execution_id}")
 
 

@@ -7,7 +7,6 @@ from flask import Blueprint, jsonify
 from flowrun import importers, text
 from flowrun.engine import validation
 from flowrun.errors import located
-from flowrun.version import __version__
 from flowrun.web.api.common import body, get_state
 from flowrun.web.errors import ApiError
 
@@ -16,16 +15,11 @@ bp = Blueprint("tools", __name__)
 
 @bp.get("/health")
 def health():
-    """``ok``, or 503 with the reason while a new run could not be recorded."""
-    reason = get_state().store.writable()
-    if reason is None:
-        return {"status": "ok", "version": __version__}
-    answer = {
-        "status": "unavailable",
-        "version": __version__,
-        "error": f"History cannot be recorded ({reason})",
-    }
-    return answer, 503, {"Retry-After": "10"}
+    """The store, the control channel and this worker; 503 with the reason."""
+    report = get_state().health()
+    if report["status"] == "ok":
+        return report
+    return report, 503, {"Retry-After": "10"}
 
 
 @bp.get("/schema")
