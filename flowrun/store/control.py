@@ -233,6 +233,20 @@ class _Rows(_Poller):
         found = self.db.run(lambda db: db.execute(sql + " LIMIT 1", args).fetchone())
         return found is not None
 
+    def _deliver_row(self, row) -> None:
+        """Deliver one ``controls`` row (id, execution_id, kind, step_index,
+        payload, created); write the verdict if it was a stop of a run held here."""
+        row_id, execution_id, kind, step_index, payload, created = row
+        verdict = self.deliver(
+            execution_id,
+            kind,
+            step_index,
+            json.loads(payload) if payload else None,
+            created,
+        )
+        if verdict is not None:
+            self._answer_stop(row_id, verdict)
+
     def _answer_stop(self, row_id: int, interrupted: bool) -> None:
         """Write the verdict on a stop this process holds the run of."""
         verdict = _dumps({"interrupted": interrupted})
@@ -352,17 +366,9 @@ class SQLiteChannel(_Rows):
             except Exception:  # the database is busy or gone: try again later
                 log.exception("control poll failed")
                 continue
-            for row_id, execution_id, kind, step_index, payload, created in rows:
-                self._last = max(self._last, row_id)
-                verdict = self.deliver(
-                    execution_id,
-                    kind,
-                    step_index,
-                    json.loads(payload) if payload else None,
-                    created,
-                )
-                if verdict is not None:
-                    self._answer_stop(row_id, verdict)
+            for row in rows:
+                self._last = max(self._last, row[0])
+                self._deliver_row(row)
 
 
 class RedisChannel(_Poller):

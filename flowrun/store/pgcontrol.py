@@ -14,7 +14,6 @@ holding the execution reads the row at once.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -99,21 +98,14 @@ class PgChannel(_Rows):
         return self.db.run(work, write=True)
 
     def _deliver_rows(self, rows) -> None:
-        for row_id, execution_id, kind, step_index, payload, created in rows:
+        for row in rows:
+            row_id = row[0]
             if row_id in self._seen:
                 continue
             self._seen[row_id] = None
             if len(self._seen) > _SEEN_MAX:
                 del self._seen[next(iter(self._seen))]
-            verdict = self.deliver(
-                execution_id,
-                kind,
-                step_index,
-                json.loads(payload) if payload else None,
-                created,
-            )
-            if verdict is not None:
-                self._answer_stop(row_id, verdict)
+            self._deliver_row(row)
 
     def _read(self, sql: str, args) -> list:
         return self.db.run(
