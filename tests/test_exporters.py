@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from flowrun.cli.main import cli
 from flowrun.exporters import export
@@ -277,6 +278,20 @@ def test_postman_export_runs_in_newman(hits, tmp_path):
     sent = [(h["method"], h["path"]) for h in hits.hits if h["path"] != "/hits"]
     assert ("GET", "/demo/status/500") not in sent
     assert len(sent) == 6
+
+
+def test_cli_export_reads_a_yaml_flow_as_run_does(runner, tmp_path):
+    doc = flow("http://127.0.0.1:9/demo")
+    as_json, as_yaml = tmp_path / "flow.json", tmp_path / "flow.yaml"
+    as_json.write_text(json.dumps(doc))
+    as_yaml.write_text(yaml.safe_dump(doc, sort_keys=False))
+    outs = [runner.invoke(cli, ["export", "curl", str(p)]) for p in (as_json, as_yaml)]
+    assert [r.exit_code for r in outs] == [0, 0], outs[1].output
+    assert outs[0].stdout == outs[1].stdout
+    as_yaml.write_text("nodes: [\n")
+    result = runner.invoke(cli, ["export", "curl", str(as_yaml)])
+    assert result.exit_code == 2
+    assert f"{as_yaml}: invalid YAML at line" in result.output
 
 
 def test_cli_export_writes_a_file_and_refuses_an_invalid_flow(runner, tmp_path):

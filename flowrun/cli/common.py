@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
@@ -92,21 +91,15 @@ def read_text(path: str) -> str:
         raise UserError(f"{path}: not {text.ENCODINGS} text") from None
 
 
-def read_json(path: str):
-    """Read a JSON file; a clear UserError when it cannot be read or parsed."""
-    from flowrun.engine import validation
+def read_document(path: str):
+    """Read a flow file (JSON, or YAML by its suffix) as ``run`` does; a UserError
+    says what is wrong, and where."""
+    from flowrun import documents
 
-    content = read_text(path)
     try:
-        return validation.parse_json(content)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    except ValueError as exc:  # NaN, Infinity, 1e400
-        raise UserError(f"{path}: invalid JSON: {exc}") from None
-    except RecursionError:
-        raise UserError(f"{path}: JSON nested too deeply") from None
+        return documents.read(path)
+    except documents.DocumentError as exc:
+        raise UserError(str(exc)) from None
 
 
 def write_output(content: str, output: str | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from flowrun import exporters
-from flowrun.cli.common import load_settings, read_json, write_output
+from flowrun.cli.common import load_settings, read_document, write_output
 from flowrun.errors import FlowInvalid
 
 
@@ -29,7 +29,7 @@ def export(fmt, flow_file, output):
     comments or descriptions.
     """
     values = load_settings()
-    doc = read_json(flow_file)
+    doc = read_document(flow_file)
     try:
         written = exporters.export(fmt, doc, values["FLOWRUN_MAX_STEPS"])
     except FlowInvalid as exc:
