@@ -404,43 +404,6 @@ def test_a_group_that_cannot_be_written_is_logged_not_raised(tmp_path, caplog):
     store.db.conn.close()
 
 
-def _bad_text() -> str:
-    """A step's JSON that SQLite refuses: a lone surrogate that was not escaped."""
-    return '{"id":"b","name":"B","method":"GET","url":"/x","body":"\ud800"}'
-
-
-def test_one_bad_row_costs_no_other_run_its_history(tmp_path):
-    store = Store(tmp_path, defer=lambda flush: None)
-    good = [store.create(f"exec-good-{i}", "good", 2) for i in range(40)]
-    bad = [store.create(f"exec-bad-{i}", "bad", 2) for i in range(5)]
-    for i in range(2):
-        for row in good:
-            store.step(row, i, "completed", f'{{"stepIndex": {i}}}')
-        for row in bad:
-            store.step(row, i, "completed", _bad_text())
-    for row in good + bad:
-        store.finish(row, "completed", {"success": True}, [])
-    store.flush()
-    for row in good:
-        found = store.get(row.values[0])
-        assert found["status"] == "completed"
-        assert [s["stepIndex"] for s in found["steps"]] == [0, 1]
-    for row in bad:
-        found = store.get(row.values[0])
-        assert found["status"] == "completed"  # the end was written
-        assert row.error is None  # the run could go on: its failure is recorded
-        for index, step in enumerate(found["steps"]):
-            assert step["stepIndex"] == index
-            assert (step["id"], step["name"], step["method"]) == ("b", "B", "GET")
-            assert step["error"].startswith(
-                "The record of this step could not be stored: UnicodeEncodeError"
-            )
-    # A write failed: the next run checks that writes work (they do).
-    assert store.write_error.startswith("UnicodeEncodeError")
-    assert store.writable() is None and store.write_error is None
-    store.close()
-
-
 def test_a_flow_name_sqlite_refuses_is_recorded_cleaned(tmp_path):
     store = Store(tmp_path, defer=lambda flush: None)
     row = store.create("exec-n", "x\ud800y", 0)
