@@ -77,7 +77,7 @@ def way(request, monkeypatch):
         client = Client(guard=None if request.param == "urllib3's own" else _guard())
         adapter = client.session.get_adapter("http://x/")
         pool = adapter.poolmanager.pool_classes_by_scheme["http"]
-        pinned = issubclass(pool.ConnectionCls, connections._Pinned)
+        pinned = issubclass(pool.func.ConnectionCls, connections._Pinned)
         assert pinned == (request.param == "pinned")
         return client
 

@@ -22,6 +22,7 @@ logged and the guard resolves and checks each target before it is sent instead
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import select
@@ -44,9 +45,15 @@ log = logging.getLogger("flowrun")
 
 
 class _Tracked:
-    """A connection that tells its client's flight when it is in use."""
+    """A connection that tells its client's flight when it is in use (and holds
+    the guard that ``_Pinned`` connects through)."""
 
     flight: Flight
+
+    def __init__(self, *args, flight: Flight, guard: NetworkGuard | None, **kwargs):
+        self.flight = flight
+        self.guard = guard
+        super().__init__(*args, **kwargs)
 
     @property
     def is_connected(self) -> bool:
@@ -156,22 +163,31 @@ PINNED = check_hooks()
 
 
 def pool_classes(flight: Flight, pin_to: NetworkGuard | None = None) -> dict:
-    """``{"http": pool class, "https": pool class}`` whose connections report to
-    ``flight`` and, given ``pin_to``, connect only to addresses that guard approved
-    (only where ``PINNED``)."""
-    mixins = (_Tracked, _Pinned) if pin_to is not None else (_Tracked,)
-    attrs = {"flight": flight, "guard": pin_to}
-    http = type("HTTPConnection", (*mixins, urllib3.connection.HTTPConnection), attrs)
-    https = type(
-        "HTTPSConnection", (*mixins, urllib3.connection.HTTPSConnection), attrs
-    )
+    """``{"http": pool factory, "https": pool factory}`` for a pool manager's
+    ``pool_classes_by_scheme``: pools whose connections report to ``flight`` and,
+    given ``pin_to``, connect only to addresses that guard approved (only where
+    ``PINNED``).
+
+    The classes are made once; each client's flight and guard reach its connections
+    as connection keywords, which urllib3's pools pass to every connection they make.
+    """
+    pools = _PINNED_POOLS if pin_to is not None else _TRACKED_POOLS
     return {
-        "http": type(
-            "HTTPConnectionPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http}
-        ),
-        "https": type(
-            "HTTPSConnectionPool",
-            (urllib3.HTTPSConnectionPool,),
-            {"ConnectionCls": https},
-        ),
+        scheme: functools.partial(pool, flight=flight, guard=pin_to)
+        for scheme, pool in pools.items()
     }
+
+
+def _pools(*mixins) -> dict:
+    def pool(base, connection):
+        conn = type(connection.__name__, (*mixins, connection), {})
+        return type(base.__name__, (base,), {"ConnectionCls": conn})
+
+    return {
+        "http": pool(urllib3.HTTPConnectionPool, urllib3.connection.HTTPConnection),
+        "https": pool(urllib3.HTTPSConnectionPool, urllib3.connection.HTTPSConnection),
+    }
+
+
+_TRACKED_POOLS = _pools(_Tracked)
+_PINNED_POOLS = _pools(_Tracked, _Pinned)
