@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import functools
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from flowrun import logs, metrics
 from flowrun.engine import events
@@ -147,6 +149,12 @@ class NoPrompts(WebControls):
         )
 
 
+def _row_failure(store: Store, row) -> str | None:
+    if row.seq is None and row.error is None:
+        store.flush()
+    return row.error
+
+
 class Recorder:
     """Write one run's events to the store as they happen (masking secrets).
 
@@ -177,10 +185,17 @@ class Recorder:
         A row still waiting for its group commit is committed first: a run's first
         request never leaves before its row is known to be written.
         """
-        row = self.row
-        if row.seq is None and row.error is None:
-            self.store.flush()
-        return row.error
+        return _row_failure(self.store, self.row)
+
+    def failure_check(self) -> Callable[[], str | None]:
+        """``failure`` for the run's controls to call before each step.
+
+        It holds the store and the row, not this recorder: the controls belong to
+        the run, and a way back from them to the run would make each ended run's
+        whole graph (its responses too) garbage that only the cyclic collector
+        frees, in long full collections.
+        """
+        return functools.partial(_row_failure, self.store, self.row)
 
     def _announce(self, **fields) -> None:
         if "prompt" in fields:  # the keys go with the prompt they belong to
@@ -283,7 +298,7 @@ class Execution:
         # client cannot make a worker hold a whole run's bodies in memory.
         self.pending = 0
         self.recorder = Recorder(state.store, run, state.channel, state.event_log)
-        controls.unrecorded = self.recorder.failure
+        controls.unrecorded = self.recorder.failure_check()
         # Step records as encoded for their `step` events, so that `end`'s
         # executionLog (the same records) is joined, not encoded again.
         self._logged: list | None = []

@@ -154,7 +154,7 @@ class State:
             run = Run(flow, options, controls, self.engine_settings(), execution_id)
             logs.execution_id.set(execution_id)
             recorder = Recorder(self.store, run, self.channel, self.event_log)
-            controls.unrecorded = recorder.failure
+            controls.unrecorded = recorder.failure_check()
             # A client that went away stops the run after the step in flight, as a
             # closed stream does: nobody would read the rest.
             if watch is not None:
