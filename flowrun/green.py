@@ -32,10 +32,17 @@ def os_poll():
 
     Its ``poll(0)`` answers at once without going round gevent's hub.
     """
+    if _original_poll:
+        return _original_poll[0]()
     monkey = sys.modules.get("gevent.monkey")
     if monkey is not None and monkey.is_module_patched("select"):
-        return monkey.get_original("select", "poll")()
+        # patched for good: look the original up once (it costs a few µs per call)
+        _original_poll.append(monkey.get_original("select", "poll"))
+        return _original_poll[0]()
     return select.poll()
+
+
+_original_poll: list = []  # the OS's poll, once gevent has patched select
 
 
 # A greenlet that computes holds the whole worker (every stream, /api/health) until

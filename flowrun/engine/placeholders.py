@@ -10,7 +10,6 @@ headers and body together; for a prompt or a check, each value on its own.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import re
 import uuid
@@ -113,15 +112,26 @@ class Context:
     max_bytes: int = MAX_BYTES
     room: Room | None = None
 
-    @contextlib.contextmanager
-    def rendering(self, what: str = "Request"):
-        """Count every substitution inside against one ``Room`` (a request's URL,
-        headers and body together)."""
-        self.room = Room(self.max_bytes, what)
-        try:
-            yield
-        finally:
-            self.room = None
+    def rendering(self, what: str = "Request") -> _Rendering:
+        """``with ctx.rendering():`` counts every substitution inside against one
+        ``Room`` (a request's URL, headers and body together)."""
+        return _Rendering(self, what)
+
+
+class _Rendering:
+    """``Context.rendering``: a class, as it runs several times in every step."""
+
+    __slots__ = ("ctx", "what")
+
+    def __init__(self, ctx: Context, what: str):
+        self.ctx = ctx
+        self.what = what
+
+    def __enter__(self) -> None:
+        self.ctx.room = Room(self.ctx.max_bytes, self.what)
+
+    def __exit__(self, *exc) -> None:
+        self.ctx.room = None
 
 
 @dataclass(frozen=True)
@@ -227,10 +237,14 @@ def substitute(value, ctx: Context, where: str, records: list | None, typed=True
     passes ``ctx.max_bytes`` (inside ``ctx.rendering()``: with what it rendered
     before).
     """
-    if ctx.room is None:
-        with ctx.rendering("Value"):
-            return _substitute(value, ctx, where, records, typed)
-    return _substitute(value, ctx, where, records, typed)
+    if ctx.room is not None:
+        return _substitute(value, ctx, where, records, typed)
+    if not isinstance(value, (str, dict, list)) or (
+        isinstance(value, str) and "{{" not in value
+    ):
+        return value  # nothing to substitute, so nothing to count either
+    with ctx.rendering("Value"):
+        return _substitute(value, ctx, where, records, typed)
 
 
 def _substitute(value, ctx: Context, where: str, records: list | None, typed: bool):
