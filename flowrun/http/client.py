@@ -16,6 +16,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from http.cookiejar import CookieJar
 from urllib.parse import urlsplit
 
 import requests
@@ -131,6 +132,14 @@ class _Prepared(requests.PreparedRequest):
         if params or not isinstance(url, str) or len(url) > _URL_CACHE_MAX_CHARS:
             return super().prepare_url(url, params)
         self.url = _prepared_url(url)
+
+    def prepare_cookies(self, cookies):
+        # An empty jar adds no Cookie header; requests would still build a mock
+        # request around this one (parsing its URL again) to ask it.
+        if isinstance(cookies, CookieJar) and not len(cookies):
+            self._cookies = cookies
+            return
+        super().prepare_cookies(cookies)
 
     def prepare_auth(self, auth, url=""):
         # With no auth given, requests looks for credentials in the URL's userinfo,
