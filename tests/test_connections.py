@@ -264,3 +264,55 @@ def test_environment_settings_as_requests_would_take_them(monkeypatch, tmp_path)
     proxied = Client()
     assert proxied.session.trust_env is True
     assert proxied._settings_for(url)["proxies"] == {"https": "http://127.0.0.1:9"}
+
+
+@pytest.mark.parametrize(
+    ("path", "as_bytes"),
+    [
+        ("/demo/echo?a=1", False),
+        ("/demo/echo?a=1", True),  # a URL given as bytes
+        ("/demo/cookie/set?value=abc", False),  # sets a cookie: requests' own path
+        ("/demo/redirect?to=/demo/echo", False),
+        ("/demo/status/404", True),
+        ("/demo/items", False),
+    ],
+)
+def test_a_response_is_built_as_requests_builds_it(target, path, as_bytes):
+    """The adapter builds a response that sets no cookie itself (skipping the jar);
+    field by field it is the response requests' own adapter builds."""
+    from flowrun.http.client import _Adapter
+
+    ours_adapter, theirs_adapter = _Adapter(Flight()), requests.adapters.HTTPAdapter()
+    url = target.url + path
+    req = requests.Request("GET", url).prepare()
+    if as_bytes:
+        req.url = url.encode()
+    with urllib3.PoolManager() as http:
+        resp = http.request("GET", url, preload_content=False, redirect=False)
+        ours = ours_adapter.build_response(req, resp)
+        theirs = theirs_adapter.build_response(req, resp)
+        resp.release_conn()
+    assert set(vars(ours)) == set(vars(theirs))
+    for name, expected in vars(theirs).items():
+        if name == "cookies":
+            assert ours.cookies.get_dict() == expected.get_dict()
+        elif name == "connection":
+            assert ours.connection is ours_adapter
+        else:
+            assert getattr(ours, name) == expected, name
+    assert ours.raw is resp and ours.url == url and ours.status_code == resp.status
+    if "cookie" in path:
+        assert ours.cookies.get_dict() == {"session": "abc"}
+
+
+def test_the_session_jar_takes_cookies_only_from_responses_that_set_them(target):
+    client = Client()
+    for _ in range(2):
+        client.send("GET", target.url + "/demo/echo", {}, None, 5)
+        assert client.session.cookies.get_dict() == {}
+        client.send("GET", target.url + "/demo/cookie/set?value=abc", {}, None, 5)
+        assert client.session.cookies.get_dict() == {"session": "abc"}
+        reply = client.send("GET", target.url + "/demo/cookie/check", {}, None, 5)
+        assert reply.body == {"session": "abc"}
+        client.session.cookies.clear()
+    client.close()
