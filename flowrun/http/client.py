@@ -151,6 +151,14 @@ class _Prepared(requests.PreparedRequest):
             return super().prepare_url(url, params)
         self.url = _prepared_url(url)
 
+    @property
+    def path_url(self):
+        # The request line's target, from the same URL text every time too.
+        url = self.url
+        if isinstance(url, str) and len(url) <= _URL_CACHE_MAX_CHARS:
+            return _path_url(url)
+        return super().path_url
+
     def prepare_cookies(self, cookies):
         # An empty jar adds no Cookie header; requests would still build a mock
         # request around this one (parsing its URL again) to ask it.
@@ -175,6 +183,13 @@ def _prepared_url(url: str) -> str:
     prepared = requests.PreparedRequest()
     prepared.prepare_url(url, None)
     return prepared.url
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_url(url: str) -> str:
+    prepared = requests.PreparedRequest()
+    prepared.url = url
+    return prepared.path_url
 
 
 class _Jar(RequestsCookieJar):

@@ -26,6 +26,7 @@ import threading
 import time
 
 from flowrun.errors import StepAborted, StepError, StepTimeout
+from flowrun.green import real_lock
 
 ABORTED = "Stopped now: the request in flight was aborted"
 
@@ -39,7 +40,8 @@ class Flight:
     """One client's request in flight; ``stop`` may be called from any thread."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        # Every section under it is short and never waits (see green.real_lock).
+        self._lock = real_lock()
         self._shutdown = None  # shuts down the connection now in use
         self._watchdog: _Watchdog | None = None
         self._entry: list | None = None  # this request's entry in it
