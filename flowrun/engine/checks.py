@@ -276,7 +276,10 @@ def validate_response(
 
 
 def _kind_of(spec: dict) -> str:
-    return next((k for k in VALIDATION_KINDS if k in spec), "unknown")
+    for kind in VALIDATION_KINDS:
+        if kind in spec:
+            return kind
+    return "unknown"
 
 
 def _status(spec: dict, response: Response, ctx: Context) -> list[dict]:

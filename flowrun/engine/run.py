@@ -433,10 +433,11 @@ class Run:
             error = str(failure)
             unreachable = isinstance(failure, (TargetUnreachable, BlockedTarget))
             self.failures[node["id"]] = UNREACHABLE if unreachable else OTHER
-        elif not all(r["passed"] for r in record["validations"]):
+        else:
             failed = [r["message"] for r in record["validations"] if not r["passed"]]
-            error = "Validation failed: " + "; ".join(failed)
-            self.failures[node["id"]] = FAILED_CHECK
+            if failed:
+                error = "Validation failed: " + "; ".join(failed)
+                self.failures[node["id"]] = FAILED_CHECK
         return self._finish(record, node, started, error=error)
 
     def _render(self, node: dict, subs: list[dict]) -> tuple[str, dict, object]:
@@ -560,7 +561,7 @@ def _wire(headers: dict) -> dict:
     """Header values as sent: http.client would send other text than ASCII as
     latin-1 (or raise), so such values are sent as UTF-8 bytes (a lone surrogate,
     which UTF-8 cannot carry, as U+FFFD)."""
-    if all(v.isascii() for v in headers.values()):
+    if "".join(headers.values()).isascii():
         return headers
     return {k: v if v.isascii() else clean(v).encode() for k, v in headers.items()}
 
