@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 
 def frames(chunks):
@@ -76,3 +77,43 @@ def run_events(client, flow, options=None, on_event=None):
     finally:
         resp.close()
     return resp.headers, got
+
+
+def answer(client, body, answers):
+    """POST ``body`` to /api/provide-input from another thread (the stream's own
+    thread is the one waiting for it); its response goes to ``answers``."""
+    thread = threading.Thread(
+        target=lambda: answers.append(client.post("/api/provide-input", json=body))
+    )
+    thread.start()
+    thread.join(5)
+
+
+def login_with_prompt(target):
+    """A one-step flow whose login asks for its password (``password``)."""
+    return make_flow(
+        target,
+        node(
+            "login",
+            "/login",
+            "POST",
+            userPrompts={"password": "Password?"},
+            body={"username": "ada", "password": "{{ .input.password }}"},
+        ),
+    )
+
+
+def answering(client, answers, values):
+    """An ``on_event`` for ``run_events`` that answers each prompt with ``values``
+    (from another thread, as a second client would); responses go to ``answers``."""
+
+    def on_event(name, data, resp):
+        if name == "input_required":
+            body = {
+                "executionId": data["executionId"],
+                "stepIndex": data["stepIndex"],
+                "userInput": values,
+            }
+            answer(client, body, answers)
+
+    return on_event

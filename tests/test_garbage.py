@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import gc
 
-from .streams import make_flow, node, run_events
-from .test_stream import answer
+from .streams import answering, login_with_prompt, make_flow, node, run_events
 from .waits import wait_until
 
 
@@ -55,29 +54,11 @@ def test_a_streamed_run_leaves_no_cycles(app, client, hits):
 
 
 def test_a_run_with_an_answered_prompt_leaves_no_cycles(app, client, hits):
-    flow = make_flow(
-        hits,
-        node(
-            "login",
-            "/login",
-            "POST",
-            userPrompts={"password": "Password?"},
-            body={"username": "ada", "password": "{{ .input.password }}"},
-        ),
-    )
     answers = []
-
-    def on_event(name, data, resp):
-        if name == "input_required":
-            body = {
-                "executionId": data["executionId"],
-                "stepIndex": 0,
-                "userInput": {"password": "secret"},
-            }
-            answer(client, body, answers)
+    on_event = answering(client, answers, {"password": "secret"})
 
     def work():
-        _, events = run_events(client, flow, on_event=on_event)
+        _, events = run_events(client, login_with_prompt(hits), on_event=on_event)
         assert events[-1][1]["success"] is True
 
     assert _flowrun_garbage(app, work) == []

@@ -10,18 +10,17 @@ import pytest
 from flowrun.jsontext import dumps
 from flowrun.web.executions import WebControls
 
-from .streams import assert_error, frames, make_flow, node, run_events
+from .streams import (
+    answer,
+    answering,
+    assert_error,
+    frames,
+    login_with_prompt,
+    make_flow,
+    node,
+    run_events,
+)
 from .waits import wait_until
-
-
-def answer(client, body, answers):
-    """POST ``body`` to /api/provide-input from another thread (the stream's own
-    thread is the one waiting for it); its response goes to ``answers``."""
-    thread = threading.Thread(
-        target=lambda: answers.append(client.post("/api/provide-input", json=body))
-    )
-    thread.start()
-    thread.join(5)
 
 
 def names(events):
@@ -96,32 +95,14 @@ def test_skip_by_condition(client, hits):
 
 
 def test_prompt_answered_through_provide_input(client, hits):
-    flow = make_flow(
-        hits,
-        node(
-            "login",
-            "/login",
-            "POST",
-            userPrompts={"password": "Password?"},
-            body={"username": "ada", "password": "{{ .input.password }}"},
-        ),
-    )
     answers = []
-
-    def on_event(name, data, resp):
-        if name == "input_required":
-            assert data["prompts"] == {"password": "Password?"}
-            assert data["stepIndex"] == 0 and data["step"] == 1
-            body = {
-                "executionId": data["executionId"],
-                "stepIndex": 0,
-                "userInput": {"password": "secret"},
-            }
-            answer(client, body, answers)
-
-    _, events = run_events(client, flow, on_event=on_event)
+    on_event = answering(client, answers, {"password": "secret"})
+    _, events = run_events(client, login_with_prompt(hits), on_event=on_event)
     assert answers[0].status_code == 200 and answers[0].get_json() == {"success": True}
     assert names(events) == ["start", "input_required", "step_start", "step", "end"]
+    prompt = dict(events)["input_required"]
+    assert prompt["prompts"] == {"password": "Password?"}
+    assert prompt["stepIndex"] == 0 and prompt["step"] == 1
     assert events[-1][1]["success"] is True
     again = client.post(
         "/api/provide-input",
