@@ -33,37 +33,35 @@ def os_poll():
 
     Its ``poll(0)`` answers at once without going round gevent's hub.
     """
-    if _original_poll:
-        return _original_poll[0]()
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("select"):
-        # patched for good: look the original up once (it costs a few µs per call)
-        _original_poll.append(monkey.get_original("select", "poll"))
-        return _original_poll[0]()
-    return select.poll()
-
-
-_original_poll: list = []  # the OS's poll, once gevent has patched select
+    return _unpatched("select", "select", "poll", select.poll)()
 
 
 def real_lock():
     """A new lock of the OS's own, even where gevent patched threading.
 
-    Only for sections that never wait (no I/O, no sleep, no lock taken inside): no
-    greenlet can then find it held, as the one holding it cannot be switched out,
-    so it never blocks the hub, and it costs a C call where gevent's lock costs a
-    few Python-level ones (twice per request for the client's deadline).
+    Only for sections that cannot switch greenlets (no I/O, no sleep, no wait on
+    anything another greenlet holds): no greenlet can then find it held, as the one
+    holding it cannot be switched out, so it never blocks the hub, and it costs a C
+    call where gevent's lock costs a few Python-level ones (twice per request for
+    the client's deadline).
     """
-    if _original_lock:
-        return _original_lock[0]()
+    return _unpatched("_thread", "_thread", "allocate_lock", _thread.allocate_lock)()
+
+
+_originals: dict = {}
+
+
+def _unpatched(patched: str, module: str, name: str, current):
+    """``module.name`` as the OS gives it: gevent's saved original once gevent has
+    patched ``patched`` (looked up once: it costs a few µs), else ``current``."""
+    original = _originals.get((module, name))
+    if original is not None:
+        return original
     monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("thread"):
-        _original_lock.append(monkey.get_original("_thread", "allocate_lock"))
-        return _original_lock[0]()
-    return _thread.allocate_lock()
-
-
-_original_lock: list = []  # the OS's lock, once gevent has patched _thread
+    if monkey is not None and monkey.is_module_patched(patched):
+        original = _originals[(module, name)] = monkey.get_original(module, name)
+        return original
+    return current
 
 
 # A greenlet that computes holds the whole worker (every stream, /api/health) until

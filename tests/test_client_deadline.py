@@ -193,6 +193,8 @@ def test_abort_under_gevent(target):
                 except StepAborted as exc:
                     return str(exc)
 
+            # the deadline's lock is the OS's own even here (green.real_lock)
+            assert type(client._flight._lock).__module__ == "_thread"
             greenlet = gevent.spawn(send)
             with gevent.Timeout(10):
                 while hits().count(path) == seen:
