@@ -144,16 +144,7 @@ def test_keys_beyond_the_prompt_are_accepted_and_not_kept(client, hits):
 
 
 def test_inputs_in_advance_send_no_prompt(client, hits):
-    flow = make_flow(
-        hits,
-        node(
-            "login",
-            "/login",
-            "POST",
-            userPrompts={"password": "Password?"},
-            body={"username": "ada", "password": "{{ .input.password }}"},
-        ),
-    )
+    flow = login_with_prompt(hits)
     _, events = run_events(client, flow, {"inputs": {"password": "secret"}})
     assert names(events) == ["start", "step_start", "step", "end"]
 
