@@ -1059,6 +1059,8 @@ def test_prompt_answered_elsewhere_closes(page, studio, hits):
     expect(
         page.get_by_text("The prompt of step #1 was answered elsewhere.")
     ).to_be_visible()
+    # The step_start event comes before its request is sent: wait for it to arrive.
+    wait_until(lambda: hits.held("answered"), 10, message="the step's request")
     assert hits.paths() == ["/demo/slow"]
     hits.release("answered")
     expect(run_view(page).get_by_text("Flow completed")).to_be_visible()
