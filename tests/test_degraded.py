@@ -4,6 +4,8 @@ once with a clear error instead of running unrecorded; prompts stay answerable."
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -98,6 +100,43 @@ def _damage(path) -> None:
         for page in range(size // 4096 // 2, size // 4096, 3):
             f.seek(page * 4096)
             f.write(os.urandom(4096))
+
+
+def test_a_postgresql_error_answers_503_json(tmp_path):
+    psycopg = pytest.importorskip("psycopg")
+    app = create_app(config(tmp_path))
+
+    @app.get("/test/lost")
+    def lost():
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    try:
+        body = assert_error(app.test_client().get("/test/lost"), 503)
+        assert body["error"] == (
+            "History cannot be read or written now "
+            "(server closed the connection unexpectedly)"
+        )
+    finally:
+        app.extensions["flowrun"].close()
+
+
+def test_a_server_on_sqlite_does_not_load_psycopg(tmp_path):
+    # psycopg and its C library take ~20 MiB in each worker that loads them.
+    script = (
+        "import sys\n"
+        "from flowrun import create_app\n"
+        f"app = create_app({config(tmp_path)!r})\n"
+        "client = app.test_client()\n"
+        "assert client.get('/api/health').status_code == 200\n"
+        "assert client.get('/api/executions').status_code == 200\n"
+        "app.extensions['flowrun'].close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'psycopg'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_a_damaged_database_refuses_runs_and_answers_json(tmp_path, hits):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -55,12 +56,6 @@ def register(app: Flask) -> None:
     app.register_error_handler(Busy, _busy)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(sqlite3.Error, _store_error)
-    try:  # the postgres extra (FLOWRUN_DATABASE_URL)
-        import psycopg
-    except ImportError:
-        pass
-    else:
-        app.register_error_handler(psycopg.Error, _store_error)
     app.register_error_handler(Exception, _internal_error)
 
 
@@ -97,5 +92,18 @@ def _store_error(exc: Exception):
 def _internal_error(exc: Exception):
     if isinstance(exc, HTTPException):
         return _http_error(exc)
+    if _is_postgres_error(exc):
+        return _store_error(exc)
     log.exception("unhandled error")
     return error_response(500, "Internal server error")
+
+
+def _is_postgres_error(exc: Exception) -> bool:
+    """Whether ``exc`` is psycopg's (the PostgreSQL store, FLOWRUN_DATABASE_URL).
+
+    psycopg is not imported to find out: it and its C library take ~20 MiB in every
+    worker, and a server on SQLite never loads it. Where it is not loaded, nothing
+    can have raised one of its errors.
+    """
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)
