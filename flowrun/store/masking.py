@@ -30,6 +30,11 @@ SECRET_HEADERS = frozenset(
 
 MASK = "••••"
 
+# MASK as a stored record's JSON text spells it: escaped, so that the text of a
+# record stays ASCII. One "•" would make Python hold the whole text at two bytes a
+# character and encode it again for the database; a reader gets "••••" back.
+_MASK_JSON = json.dumps(MASK)[1:-1]
+
 
 # A variable or prompt key containing one of these (any case) holds a secret.
 SECRET_WORDS = ("pass", "secret", "token", "otp", "key")
@@ -265,9 +270,9 @@ class Masker:
         if self._replaceable(record, values, text):
             for secret in values:  # longest first, as _Scrubber does
                 if secret in text:
-                    text = text.replace(secret, MASK)
+                    text = text.replace(secret, _MASK_JSON)
             return text
-        return _dumps(self._mask(record, values))
+        return _dumps(self._mask(record, values)).replace(MASK, _MASK_JSON)
 
     def _replaceable(self, record: dict, values: list[str], text: str) -> bool:
         if self.names and not self.names.isdisjoint([*self.variables, *self.inputs]):
