@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,8 @@ from gunicorn.workers import ggevent
 
 from flowrun.web import serving
 from flowrun.web.serving import AccessLogger, redact
+
+from .modules import loaded_after
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -206,19 +206,9 @@ def test_gunicorns_master_does_not_import_the_engine():
     # flowrun.settings and flowrun.web.serving) before forking; requests/urllib3
     # imported there, before a gevent worker patches the standard library, break
     # HTTPS.
-    code = (
-        "import runpy, sys; runpy.run_path('gunicorn.conf.py'); "
-        "print(sorted(m for m in ('requests', 'urllib3', 'flowrun.engine.run') "
-        "if m in sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    assert out.stdout.strip() == "[]"
+    code = "import runpy; runpy.run_path('gunicorn.conf.py')"
+    engine = ("requests", "urllib3", "flowrun.engine.run")
+    assert loaded_after(code, *engine, cwd=ROOT) == []
 
 
 def test_the_package_never_patches_the_standard_library_itself():
