@@ -14,6 +14,7 @@ from flowrun.engine.validation import check
 from flowrun.errors import FlowInvalid
 from flowrun.importers import convert, load
 
+from .modules import loaded_after
 from .streams import assert_error
 
 DATA = Path(__file__).parent / "data" / "import"
@@ -1126,6 +1127,28 @@ def test_api_import_of_bad_content_is_a_located_400(client):
     body = assert_error(resp, 400, "Cannot import curl commands")
     assert body["errors"][0]["path"] == "content"
     assert "no curl command found" in body["errors"][0]["message"]
+
+
+def test_the_server_loads_the_importers_on_the_first_import_only(tmp_path):
+    # They and YAML take ~0.2 s and a few MiB in each worker that loads them.
+    config = {
+        "FLOWRUN_DATA_DIR": str(tmp_path / "data"),
+        "FLOWRUN_FLOWS_DIR": str(tmp_path / "flows"),
+        "FLOWRUN_TOKEN": None,
+    }
+    serve = (
+        "from flowrun import create_app\n"
+        f"client = create_app({config!r}).test_client()\n"
+        "for path in ('/', '/api/health', '/api/executions', '/api/schema'):\n"
+        "    assert client.get(path).status_code == 200, path\n"
+    )
+    assert loaded_after(serve, "flowrun.importers", "yaml") == []
+    imported = serve + (
+        "answer = client.post('/api/import', json={'format': 'curl', "
+        "'content': 'curl https://api.example.com/items'})\n"
+        "assert answer.status_code == 200, answer.get_data(as_text=True)\n"
+    )
+    assert "flowrun.importers.curl" in loaded_after(imported, "flowrun.importers")
 
 
 def test_cli_import_openapi_yaml(runner, tmp_path):

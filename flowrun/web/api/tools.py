@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from flowrun import importers, text
+from flowrun import text
 from flowrun.engine import validation
 from flowrun.errors import located
 from flowrun.web.api.common import body, get_state
@@ -47,6 +47,10 @@ def validate():
 @bp.post("/import")
 def import_():
     """The imported flow, with ``importReport``: the counts and the notes."""
+    # Loaded on the first import, not with the server: the importers and YAML take
+    # ~0.2 s and a few MiB in every worker, and most servers never import.
+    from flowrun import importers
+
     sent = body()
     fmt, content = sent.get("format"), sent.get("content")
     errors = []
