@@ -33,7 +33,7 @@ def os_poll():
 
     Its ``poll(0)`` answers at once without going round gevent's hub.
     """
-    return _unpatched("select", "select", "poll", select.poll)()
+    return _unpatched("select", "poll", select.poll)()
 
 
 def real_lock():
@@ -45,20 +45,20 @@ def real_lock():
     call where gevent's lock costs a few Python-level ones (twice per request for
     the client's deadline).
     """
-    return _unpatched("_thread", "_thread", "allocate_lock", _thread.allocate_lock)()
+    return _unpatched("_thread", "allocate_lock", _thread.allocate_lock)()
 
 
 _originals: dict = {}
 
 
-def _unpatched(patched: str, module: str, name: str, current):
+def _unpatched(module: str, name: str, current):
     """``module.name`` as the OS gives it: gevent's saved original once gevent has
-    patched ``patched`` (looked up once: it costs a few µs), else ``current``."""
+    patched ``module`` (looked up once: it costs a few µs), else ``current``."""
     original = _originals.get((module, name))
     if original is not None:
         return original
     monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched(patched):
+    if monkey is not None and monkey.is_module_patched(module):
         original = _originals[(module, name)] = monkey.get_original(module, name)
         return original
     return current

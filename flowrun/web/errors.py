@@ -101,7 +101,7 @@ def _internal_error(exc: Exception):
 def _is_postgres_error(exc: Exception) -> bool:
     """Whether ``exc`` is psycopg's (the PostgreSQL store, FLOWRUN_DATABASE_URL).
 
-    psycopg is not imported to find out: it and its C library take ~20 MiB in every
+    psycopg is not imported to find out: it and its C library take ~9 MiB in every
     worker, and a server on SQLite never loads it. Where it is not loaded, nothing
     can have raised one of its errors.
     """
