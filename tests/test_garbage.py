@@ -18,6 +18,9 @@ def _flowrun_garbage(app, work) -> list[str]:
     """The flowrun types ``work()`` left in reference cycles once its runs ended."""
     registry = app.extensions["flowrun"].registry
     gc.collect()
+    # Held until the end, what exists now cannot turn into garbage meanwhile: an
+    # earlier test's app, freed when its last thread ends, is not work()'s doing.
+    before = gc.get_objects()
     flags = gc.get_debug()
     gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds stays in gc.garbage
     try:
@@ -34,6 +37,7 @@ def _flowrun_garbage(app, work) -> list[str]:
     finally:
         gc.set_debug(flags)
         gc.garbage.clear()
+        del before
 
 
 def test_a_streamed_run_leaves_no_cycles(app, client, hits):
