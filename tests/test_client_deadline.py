@@ -232,3 +232,44 @@ def test_a_deadline_under_gevent(target):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Request timeout after 1s"
+
+
+@pytest.mark.parametrize("gevent", [False, True], ids=["threads", "gevent"])
+def test_a_shorter_deadline_than_those_armed_still_fires_on_time(target, gevent):
+    """The deadline thread sleeps until the earliest deadline armed; a request with
+    an earlier one must wake it, or that request runs on to the later one."""
+    script = textwrap.dedent(
+        f"""
+        if {gevent}:
+            from gevent import monkey
+            monkey.patch_all()
+        import threading, time
+        from flowrun.errors import StepAborted, StepTimeout
+        from flowrun.http.client import Client
+
+        long = Client()
+
+        def hold():
+            try:
+                long.send("GET", "{target.url}/demo/slow?ms=30000", {{}}, None, 60)
+            except StepAborted:
+                pass
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        time.sleep(0.5)  # the deadline thread now sleeps until the 60 s deadline
+        started = time.monotonic()
+        try:
+            Client().send("GET", "{target.url}/demo/trickle?bytes=24&ms=250", {{}},
+                          None, 1)
+        except StepTimeout as exc:
+            print(exc, round(time.monotonic() - started))
+        long.abort()
+        holder.join(10)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "Request timeout after 1s 1"

@@ -151,13 +151,20 @@ class _Watchdog:
     only marked (its flight set to None) and dropped when it reaches the top of
     the heap, and the thread sleeps until the earliest deadline still armed, so a
     run of short requests costs a heap push each and no wake-up.
+
+    The heap is guarded by a lock of the OS's own (``real_lock``: its sections
+    never switch greenlets), and the thread waits on an event that ``arm`` sets
+    only for a deadline earlier than the one it sleeps until. A condition variable
+    would do both with gevent's Python-level lock, several times per request, and
+    under gevent every ``notify`` gives the hub a turn.
     """
 
     def __init__(self):
-        self._cond = threading.Condition(threading.Lock())  # cheaper than an RLock
+        self._lock = real_lock()
+        self._wakeup = threading.Event()  # gevent's, under its monkey-patching
         self._heap: list[list] = []
         self._order = itertools.count()
-        self._wake = math.inf  # when the thread wakes next
+        self._wake = math.inf  # when the thread wakes next; -inf while it is awake
         self._done = 0  # finished entries still in the heap
         thread = threading.Thread(
             target=self._run, name="flowrun-deadlines", daemon=True
@@ -166,14 +173,15 @@ class _Watchdog:
 
     def arm(self, deadline: float, flight: Flight) -> list:
         entry = [deadline, next(self._order), flight]
-        with self._cond:
+        with self._lock:
             heapq.heappush(self._heap, entry)
-            if deadline < self._wake:
-                self._cond.notify()
+            sooner = deadline < self._wake
+        if sooner:
+            self._wakeup.set()
         return entry
 
     def disarm(self, entry: list) -> None:
-        with self._cond:
+        with self._lock:
             if entry[2] is None:
                 return
             entry[2] = None
@@ -185,26 +193,36 @@ class _Watchdog:
                 self._done = 0
 
     def _run(self) -> None:
-        heap = self._heap
         while True:
-            due = []
-            with self._cond:
-                heap = self._heap
-                now = time.monotonic()
-                while heap and (heap[0][2] is None or heap[0][0] <= now):
-                    entry = heapq.heappop(heap)
-                    if entry[2] is None:
-                        self._done -= 1
-                    else:
-                        due.append((entry[2], entry))
-                        entry[2] = None
-                if not due:
-                    self._wake = heap[0][0] if heap else math.inf
-                    self._cond.wait(None if not heap else self._wake - now)
-                    self._wake = -math.inf  # awake: arm() need not notify
-                    continue
-            for flight, entry in due:
-                flight.expire(entry)
+            # Cleared before the heap is read: an entry armed after that read,
+            # with an earlier deadline, sets the event and cuts the wait short.
+            self._wakeup.clear()
+            due, timeout = self._due()
+            if due:
+                for flight, entry in due:
+                    flight.expire(entry)
+                continue
+            self._wakeup.wait(timeout)
+            with self._lock:
+                self._wake = -math.inf  # awake: arm() need not set the event
+
+    def _due(self) -> tuple[list, float | None]:
+        """Take the entries whose deadline has passed; else note when to wake."""
+        due = []
+        with self._lock:
+            heap = self._heap
+            now = time.monotonic()
+            while heap and (heap[0][2] is None or heap[0][0] <= now):
+                entry = heapq.heappop(heap)
+                if entry[2] is None:
+                    self._done -= 1
+                else:
+                    due.append((entry[2], entry))
+                    entry[2] = None
+            if due:
+                return due, None
+            self._wake = heap[0][0] if heap else math.inf
+            return due, (self._wake - now if heap else None)
 
 
 _instance: _Watchdog | None = None
