@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -219,3 +223,39 @@ def test_the_package_never_patches_the_standard_library_itself():
         if "patch_all(" in path.read_text("utf-8")
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "setting, recorded", [(None, False), ("1", True)], ids=["default", "asked for"]
+)
+def test_the_worker_spawns_greenlets_without_their_stacks(setting, recorded):
+    # Each greenlet's spawning stack costs ~25,000 instructions, two per run.
+    script = textwrap.dedent(
+        """
+        import logging, os
+        from gunicorn.workers import ggevent
+        from flowrun.web import serving
+        import gevent
+
+        # Not gunicorn's accept loop, nor its hook: only what the worker sets up.
+        ggevent.GeventWorker.run = lambda self: None
+        serving.install = lambda log: None
+        worker = serving.GeventWorker.__new__(serving.GeventWorker)
+        worker.log = logging.getLogger("test")
+        worker.run()
+        print(gevent.Greenlet(print).spawning_stack is not None)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GEVENT_TRACK_GREENLET_TREE"}
+    if setting is not None:
+        env["GEVENT_TRACK_GREENLET_TREE"] = setting
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(recorded)
