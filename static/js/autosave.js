@@ -28,8 +28,20 @@ export function forgetDraft(file) {
   }
 }
 
+// The open flow and drafts whose unsaved work the person discarded: a write still
+// pending for them (or the page going) must not keep them again; an edit may.
+let dropped = null;
+
+// The person discarded the open flow's unsaved work: it is gone for good.
+export function dropDraft(file) {
+  const s = store.get();
+  dropped = { flow: s.flow, drafts: s.drafts };
+  forgetDraft(file);
+}
+
 function write(s) {
   if (!s.flow) return;
+  if (dropped && s.flow === dropped.flow && s.drafts === dropped.drafts) return;
   try {
     if (isDirty(s)) {
       localStorage.setItem(keyOf(s.file), JSON.stringify({ file: s.file, flow: s.flow, drafts: s.drafts, saved: s.saved, at: Date.now() }));

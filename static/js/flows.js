@@ -4,7 +4,7 @@
 // offered back.
 
 import { api, listOf } from "./api.js";
-import { forgetDraft, hideBanner, offerDraft, readDraft } from "./autosave.js";
+import { dropDraft, forgetDraft, hideBanner, offerDraft, readDraft } from "./autosave.js";
 import { ask } from "./dialogs.js";
 import { $, $$, clear, downloadJson, h, toast } from "./dom.js";
 import { refuse } from "./guard.js";
@@ -114,7 +114,7 @@ export async function confirmDiscard() {
     okLabel: "Discard",
     danger: true,
   });
-  if (ok) forgetDraft(store.get().file);
+  if (ok) dropDraft(store.get().file);
   return Boolean(ok);
 }
 
