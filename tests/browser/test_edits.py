@@ -176,12 +176,7 @@ def test_unsaved_work_and_drafts_survive_a_reload(page):
     expect(body).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_text("Unsaved", exact=True)).to_be_visible()
     # Discarded on purpose, it is gone for good.
-    page.get_by_role("list", name="Workspace flows").get_by_role(
-        "button", name="User input"
-    ).click()
-    page.get_by_role("dialog", name="Discard unsaved changes?").get_by_role(
-        "button", name="Discard"
-    ).click()
+    open_discarding(page, "User input")
     open_flow(page, "Simple chain")
     expect(kept).to_be_hidden()
     expect(page.get_by_label("Flow name")).to_have_value("Simple chain")
@@ -222,12 +217,7 @@ def test_discarded_work_is_not_kept_again_by_a_write_still_pending(page):
     held = []  # the next flow's file, until the moment has passed
     page.route("**/api/flows/user-input", lambda route: held.append(route))
     page.get_by_label("Flow name").fill("Edited, then discarded")
-    page.get_by_role("list", name="Workspace flows").get_by_role(
-        "button", name="User input"
-    ).click()
-    page.get_by_role("dialog", name="Discard unsaved changes?").get_by_role(
-        "button", name="Discard"
-    ).click()
+    open_discarding(page, "User input")
     # Nothing to wait on: what is checked is that nothing happens.
     page.wait_for_timeout(600)
     kept = page.evaluate("localStorage.getItem('flowrun.draft:simple-chain')")
@@ -239,3 +229,13 @@ def test_discarded_work_is_not_kept_again_by_a_write_still_pending(page):
     open_flow(page, "Simple chain")
     expect(page.get_by_role("region", name="Kept changes")).to_be_hidden()
     expect(page.get_by_label("Flow name")).to_have_value("Simple chain")
+
+
+def open_discarding(page, title: str) -> None:
+    """Open another flow, answering Discard when Studio asks about unsaved work."""
+    page.get_by_role("list", name="Workspace flows").get_by_role(
+        "button", name=title
+    ).click()
+    page.get_by_role("dialog", name="Discard unsaved changes?").get_by_role(
+        "button", name="Discard"
+    ).click()
