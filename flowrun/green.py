@@ -42,8 +42,8 @@ def real_lock():
     Only for sections that cannot switch greenlets (no I/O, no sleep, no wait on
     anything another greenlet holds): no greenlet can then find it held, as the one
     holding it cannot be switched out, so it never blocks the hub, and it costs a C
-    call where gevent's lock costs a few Python-level ones (twice per request for
-    the client's deadline).
+    call where gevent's lock costs a few Python-level ones (four times per request
+    for its deadline: the flight's lock and the deadline watchdog's).
     """
     return _unpatched("_thread", "allocate_lock", _thread.allocate_lock)()
 

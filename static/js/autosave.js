@@ -33,10 +33,10 @@ export function forgetDraft(file) {
 let dropped = null;
 
 // The person discarded the open flow's unsaved work: it is gone for good.
-export function dropDraft(file) {
+export function dropDraft() {
   const s = store.get();
   dropped = { flow: s.flow, drafts: s.drafts };
-  forgetDraft(file);
+  forgetDraft(s.file);
 }
 
 function write(s) {

@@ -114,7 +114,7 @@ export async function confirmDiscard() {
     okLabel: "Discard",
     danger: true,
   });
-  if (ok) dropDraft(store.get().file);
+  if (ok) dropDraft();
   return Boolean(ok);
 }
 
