@@ -414,6 +414,66 @@ def test_forwarded_headers_count_from_trusted_proxies_only(make_app, peer, trust
         assert "this server is http://localhost" in body["error"]
 
 
+@pytest.mark.parametrize(
+    ("header", "value", "seen"),
+    [
+        ("X-Forwarded-For", "203.0.113.7", {"peer": "203.0.113.7"}),
+        ("X-Forwarded-Proto", "https", {"url": "https://localhost/test/seen"}),
+        (
+            "X-Forwarded-Host",
+            "flowrun.example.com",
+            {
+                "host": "flowrun.example.com",
+                "url": "http://flowrun.example.com/test/seen",
+            },
+        ),
+        (
+            "X-Forwarded-Prefix",
+            "/flowrun/",
+            {"url": "http://localhost/flowrun/test/seen"},
+        ),
+    ],
+)
+def test_each_forwarded_header_counts_on_its_own(make_app, header, value, seen):
+    """A proxy may set any one of the headers without the others."""
+    from flask import request
+
+    app = make_app(FLOWRUN_SERVER_HOSTS="flowrun.example.com")
+
+    @app.get("/test/seen")
+    def what_was_seen():
+        return {"peer": request.remote_addr, "url": request.url, "host": request.host}
+
+    plain = app.test_client().get("/test/seen").get_json()
+    assert plain == {
+        "peer": "127.0.0.1",
+        "url": "http://localhost/test/seen",
+        "host": "localhost",
+    }
+    proxied = app.test_client().get("/test/seen", headers={header: value}).get_json()
+    assert proxied == {**plain, **seen}
+
+
+def test_the_hosts_answered_are_remembered_within_bounds(make_app):
+    app = make_app(FLOWRUN_SERVER_HOSTS="flowrun.example.com")
+    client = app.test_client()
+    for i in range(1200):  # a client making up host names cannot grow memory
+        resp = client.get("/api/health", headers={"Host": f"h{i}.attacker.example"})
+        assert resp.status_code == 400
+    remembered = app.extensions["flowrun.hosts"].allows.cache_info()
+    assert remembered.currsize <= 512 and remembered.misses >= 1200
+    for _ in range(2):
+        assert (
+            client.get(
+                "/api/health", headers={"Host": "flowrun.example.com"}
+            ).status_code
+            == 200
+        )
+        assert_error(
+            client.get("/api/health", headers={"Host": "h1.attacker.example"}), 400
+        )
+
+
 def test_the_proxys_host_and_the_forwarded_host_must_both_be_allowed(make_app):
     client = make_app(FLOWRUN_SERVER_HOSTS="flowrun.example.com").test_client()
     # A page on this machine reaching gunicorn directly (a trusted loopback peer)

@@ -4,11 +4,16 @@ and which peers are its trusted proxies. One answer for the app, its settings an
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from flowrun.settings import split
 
 _WILDCARDS = ("0.0.0.0", "::", "")
+# Every request asks about its Host and its peer: the answers for the last few
+# hundred values are kept (a client sends the same ones again and again; anything
+# a client sends beyond that only pushes older answers out).
+_MEMO = 512
 
 
 def is_loopback(host: str) -> bool:
@@ -61,6 +66,7 @@ class ServerHosts:
     """
 
     def __init__(self, listed: str | list, bind: str | None = None):
+        self.allows = functools.lru_cache(maxsize=_MEMO)(self._allows)
         bind = (bind or "").strip("[]")
         self.any_ip = bind in _WILDCARDS
         self.any = False
@@ -86,8 +92,9 @@ class ServerHosts:
             ports.add(port)
             self.names[name] = ports
 
-    def allows(self, host: str) -> bool:
-        """Whether a request naming ``host`` (``name[:port]``) may be served."""
+    def _allows(self, host: str) -> bool:
+        """Whether a request naming ``host`` (``name[:port]``) may be served
+        (``allows``, remembered)."""
         if self.any:
             return True
         name, port = split_host(host)
@@ -105,6 +112,7 @@ class Networks:
     """A list of addresses and networks (``FLOWRUN_TRUSTED_PROXIES``)."""
 
     def __init__(self, listed: str | list, setting: str = "FLOWRUN_TRUSTED_PROXIES"):
+        self._contains = functools.lru_cache(maxsize=_MEMO)(self._lookup)
         self.networks = []
         for item in split(listed):
             try:
@@ -117,6 +125,9 @@ class Networks:
     def __contains__(self, peer: str) -> bool:
         """Whether ``peer`` (a ``REMOTE_ADDR``) is in the list. A peer on a unix
         socket has no address: it is a local process, and counts as loopback."""
+        return self._contains(peer)
+
+    def _lookup(self, peer: str) -> bool:
         address = _ip(peer) if peer else ipaddress.ip_address("127.0.0.1")
         return address is not None and any(address in n for n in self.networks)
 

@@ -21,6 +21,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flowrun.web.addresses import Networks
 
+_FORWARDED = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PREFIX",
+)
+
 
 class TrustedProxies:
     """WSGI middleware: ``ProxyFix`` for requests from a trusted proxy only."""
@@ -32,6 +39,10 @@ class TrustedProxies:
         self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1, x_prefix=1)
 
     def __call__(self, environ, start_response):
+        # Without any of the headers ProxyFix would change nothing: most requests
+        # (every one when there is no proxy) skip it and the peer lookup.
+        if not any(name in environ for name in _FORWARDED):
+            return self.app(environ, start_response)
         if environ.get("REMOTE_ADDR", "") not in self.trusted:
             return self.app(environ, start_response)
         prefix = environ.get("HTTP_X_FORWARDED_PREFIX")
