@@ -10,7 +10,7 @@ import pytest
 
 from flowrun.engine.run import EngineSettings
 from flowrun.errors import StepError
-from flowrun.http.client import Client, decode
+from flowrun.http.client import Client, decode, environment_changed
 from flowrun.http.forms import encode_form, form_urlencode
 
 from . import streams
@@ -546,6 +546,7 @@ def test_through_a_proxy_the_target_itself_is_checked(hits, monkeypatch):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{hits.port}")
+    environment_changed()
     resolver = _Resolver(monkeypatch, {"meta.test": ["169.254.169.254"]})
     guard = NetworkGuard(blocked=["169.254.0.0/16"])
     doc = flow(hits, node(method="GET", url="http://meta.test/latest/meta-data"))
@@ -698,8 +699,10 @@ def proxy(monkeypatch):
         monkeypatch.delenv(name.upper(), raising=False)
     server = _ForwardProxy()
     monkeypatch.setenv("HTTP_PROXY", server.url)
+    environment_changed()
     yield server
     server.close()
+    environment_changed()
 
 
 def test_through_a_proxy_a_checked_target_is_reached(hits, proxy):

@@ -19,8 +19,9 @@ import requests
 import urllib3
 
 from flowrun.errors import StepError
+from flowrun.http import client as client_module
 from flowrun.http import connections
-from flowrun.http.client import Client
+from flowrun.http.client import Client, environment_changed
 from flowrun.http.flight import Flight
 from flowrun.http.guard import NetworkGuard
 
@@ -253,6 +254,7 @@ def test_environment_settings_as_requests_would_take_them(monkeypatch, tmp_path)
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/some/bundle.pem")
+    environment_changed()
     client = Client()
     assert client.session.trust_env is False
     url = "https://example.com/x"
@@ -260,10 +262,20 @@ def test_environment_settings_as_requests_would_take_them(monkeypatch, tmp_path)
     assert client._settings == theirs
     assert theirs["verify"] == "/some/bundle.pem"
     assert Client(verify=False)._settings["verify"] is False
+    # The environment is looked at once a second, or again when told it changed.
+    monkeypatch.setattr(client_module, "ENVIRONMENT_TTL_S", 3600)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert Client().session.trust_env is False
+    environment_changed()
     proxied = Client()
     assert proxied.session.trust_env is True
     assert proxied._settings_for(url)["proxies"] == {"https": "http://127.0.0.1:9"}
+    monkeypatch.setattr(client_module, "ENVIRONMENT_TTL_S", 0)
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert Client().session.trust_env is False
+    (tmp_path / ".netrc").write_text("machine example.com login a password b\n")
+    assert Client().session.trust_env is True
+    environment_changed()  # for the tests after this one, once HOME is back
 
 
 @pytest.mark.parametrize(

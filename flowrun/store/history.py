@@ -112,6 +112,7 @@ class Store:
     def _open(self, data_dir) -> None:
         """Open the database; name this process as the owner of its runs."""
         self.db = Database(data_dir)
+        self._directory = str(self.db.path.parent)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
     def close(self) -> None:
@@ -212,9 +213,9 @@ class Store:
         """What keeps the database file from taking writes: damage, a full disk."""
         if self.damage is not None:
             return f"the database {self.db.path} is damaged: {self.damage}"
-        free = free_bytes(self.db.path.parent)
+        free = free_bytes(self._directory)
         if free is not None and free < MIN_FREE_BYTES:
-            return f"the disk of {self.db.path.parent} is full ({free} bytes free)"
+            return f"the disk of {self._directory} is full ({free} bytes free)"
         return None
 
     def health(self) -> str | None:

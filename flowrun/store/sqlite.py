@@ -190,13 +190,28 @@ class Database:
             delay = min(delay * 2, 0.05)
 
 
-def free_bytes(directory: Path) -> int | None:
-    """Bytes an unprivileged process may still write on ``directory``'s disk."""
+FREE_BYTES_TTL_S = 1.0
+_free: dict[str, tuple[float, int | None]] = {}  # directory → (read at, bytes)
+
+
+def free_bytes(directory: str | os.PathLike) -> int | None:
+    """Bytes an unprivileged process may still write on ``directory``'s disk.
+
+    Every run start asks; the disk is asked at most once a second per directory.
+    """
+    key = os.fspath(directory)
+    now = time.monotonic()
+    known = _free.get(key)
+    if known is not None and now - known[0] < FREE_BYTES_TTL_S:
+        return known[1]
     try:
-        stat = os.statvfs(directory)
+        stat = os.statvfs(key)
     except OSError:
-        return None
-    return stat.f_bavail * stat.f_frsize
+        free = None
+    else:
+        free = stat.f_bavail * stat.f_frsize
+    _free[key] = (now, free)
+    return free
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
