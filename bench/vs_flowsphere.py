@@ -43,7 +43,10 @@ chain   the 100-step chain of ``bench/engine_overhead.py`` (POST /login → POST
         server CPU ms per step (/proc/<pid>/task/*/schedstat, ns).
 
 Every server is started fresh for each shape in each round, warmed up (a small burst
-of 16 flows, or 4 concurrent chains), measured, and stopped. Both servers run with
+of 16 flows, or 4 concurrent chains), measured, and stopped. The servers take turns
+in the order given in odd rounds and in the reverse order in even ones, so that no
+server always runs right after another one (the target and the kernel carry some
+state from one batch to the next). Both servers run with
 their defaults, except that each writes its log to a file (flowrun's access log,
 FlowSphere's console lines per step) and that FlowSphere is started with
 ``node --require bench/flowsphere_preload.js``, which makes it listen on 127.0.0.1
@@ -626,7 +629,8 @@ def main(argv=None) -> int:
                 print(f"\nround {i + 1}/{args.rounds} (load average {rd['load']})")
                 for shape in shapes:
                     rows = rd.setdefault(shape, {})
-                    for j, server in enumerate(servers):
+                    turns = list(enumerate(servers))
+                    for j, server in turns if i % 2 == 0 else reversed(turns):
                         work = tmp / f"r{i}-{shape}-{j}"
                         work.mkdir()
                         name = f"r{i + 1}-{shape}-{server.label}.log"
@@ -640,6 +644,7 @@ def main(argv=None) -> int:
                                     args, server, files[shape], work, log
                                 )
                         time.sleep(1.0)  # let the sockets of the last batch go
+                    rd[shape] = rows = {s.label: rows[s.label] for s in servers}
                     if shape == "burst":
                         print(
                             f" burst: {args.n} concurrent flows × {args.steps} × "
