@@ -257,10 +257,13 @@ def test_a_busy_database_is_waited_for_not_failed(tmp_path):
     wait_until(  # found the file busy, and tries again
         lambda: statements.count("BEGIN IMMEDIATE") >= 2, message="a second try"
     )
-    store.db.conn.set_trace_callback(None)
     assert done == []  # waiting, cooperatively
     other.execute("COMMIT")
     writer.join(5)
+    # Not before: the writer's statements call the trace callback while holding
+    # the connection's mutex, and set_trace_callback waits for that mutex holding
+    # the GIL, which the callback needs. Both would wait for ever.
+    store.db.conn.set_trace_callback(None)
     assert done and store.state("e")["status"] == "running"
     other.close()
     store.close()
