@@ -105,11 +105,11 @@ def test_the_disk_is_asked_for_its_free_space_once_a_second(tmp_path, monkeypatc
 
     real = os.statvfs
     monkeypatch.setattr(sqlite.os, "statvfs", statvfs)
-    monkeypatch.setattr(sqlite, "FREE_BYTES_TTL_S", 3600)
+    monkeypatch.setattr(sqlite._free_bytes, "seconds", 3600)
     first = sqlite.free_bytes(tmp_path)
     assert first > 0 and sqlite.free_bytes(str(tmp_path)) == first
     assert asked == [str(tmp_path)]
-    monkeypatch.setattr(sqlite, "FREE_BYTES_TTL_S", 0)
+    monkeypatch.setattr(sqlite._free_bytes, "seconds", 0)
     assert sqlite.free_bytes(tmp_path) > 0
     assert sqlite.free_bytes(tmp_path / "gone") is None
     assert asked == [str(tmp_path)] * 2 + [str(tmp_path / "gone")]

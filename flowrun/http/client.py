@@ -31,6 +31,7 @@ from flowrun.http import connections
 from flowrun.http.flight import Flight, seconds
 from flowrun.http.guard import NetworkGuard, origin_of
 from flowrun.http.headers import install as install_header_parser
+from flowrun.recent import Recent
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -221,38 +222,29 @@ class Reply:
     elapsed_ms: float
 
 
-ENVIRONMENT_TTL_S = 1.0
-_environment_seen: tuple[float, bool] | None = None  # (looked at, answer)
-
-
-def _environment_has_proxy_settings() -> bool:
+def _look_for_proxy_settings() -> bool:
     """True when requests' per-call environment lookups could find something.
 
     CA-bundle variables are not counted: ``Client`` reads them once instead.
-    Every run asks; the environment and ``~/.netrc`` are looked at (eight
-    variables and two files, ~30 µs) at most once a second.
     """
-    global _environment_seen
-    now = time.monotonic()
-    seen = _environment_seen
-    if seen is not None and now - seen[0] < ENVIRONMENT_TTL_S:
-        return seen[1]
+    if any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARS):
+        return True
     home = os.path.expanduser("~")
-    answer = (
-        any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARS)
-        or bool(os.environ.get("NETRC"))
+    return (
+        bool(os.environ.get("NETRC"))
         or os.path.exists(os.path.join(home, ".netrc"))
         or os.path.exists(os.path.join(home, "_netrc"))
     )
-    _environment_seen = (now, answer)
-    return answer
+
+
+# Every run asks; eight variables and two files (~30 µs) are looked at once a second.
+_environment_has_proxy_settings = Recent(_look_for_proxy_settings)
 
 
 def environment_changed() -> None:
     """Look at proxy variables and ``~/.netrc`` again at the next run, not up to a
     second later: for a program that changes ``os.environ`` while it runs."""
-    global _environment_seen
-    _environment_seen = None
+    _environment_has_proxy_settings.forget()
 
 
 @functools.lru_cache(maxsize=16)

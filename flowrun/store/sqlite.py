@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from flowrun.green import real_sleep
+from flowrun.recent import Recent
 
 DB_NAME = "flowrun.sqlite3"
 BUSY_TIMEOUT_S = 10.0
@@ -190,28 +191,23 @@ class Database:
             delay = min(delay * 2, 0.05)
 
 
-FREE_BYTES_TTL_S = 1.0
-_free: dict[str, tuple[float, int | None]] = {}  # directory → (read at, bytes)
-
-
 def free_bytes(directory: str | os.PathLike) -> int | None:
     """Bytes an unprivileged process may still write on ``directory``'s disk.
 
     Every run start asks; the disk is asked at most once a second per directory.
     """
-    key = os.fspath(directory)
-    now = time.monotonic()
-    known = _free.get(key)
-    if known is not None and now - known[0] < FREE_BYTES_TTL_S:
-        return known[1]
+    return _free_bytes(os.fspath(directory))
+
+
+def _statvfs_free(directory: str) -> int | None:
     try:
-        stat = os.statvfs(key)
+        stat = os.statvfs(directory)
     except OSError:
-        free = None
-    else:
-        free = stat.f_bavail * stat.f_frsize
-    _free[key] = (now, free)
-    return free
+        return None
+    return stat.f_bavail * stat.f_frsize
+
+
+_free_bytes = Recent(_statvfs_free)
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
