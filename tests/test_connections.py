@@ -263,14 +263,14 @@ def test_environment_settings_as_requests_would_take_them(monkeypatch, tmp_path)
     assert theirs["verify"] == "/some/bundle.pem"
     assert Client(verify=False)._settings["verify"] is False
     # The environment is looked at once a second, or again when told it changed.
-    monkeypatch.setattr(client_module._environment_has_proxy_settings, "seconds", 3600)
+    monkeypatch.setattr(client_module, "ENVIRONMENT_TTL_S", 3600)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     assert Client().session.trust_env is False
     environment_changed()
     proxied = Client()
     assert proxied.session.trust_env is True
     assert proxied._settings_for(url)["proxies"] == {"https": "http://127.0.0.1:9"}
-    monkeypatch.setattr(client_module._environment_has_proxy_settings, "seconds", 0)
+    monkeypatch.setattr(client_module, "ENVIRONMENT_TTL_S", 0)
     monkeypatch.delenv("HTTPS_PROXY")
     assert Client().session.trust_env is False
     (tmp_path / ".netrc").write_text("machine example.com login a password b\n")

@@ -92,29 +92,6 @@ def test_a_full_disk_refuses_new_runs(client, hits, monkeypatch):
     assert_unhealthy(client, "is full (4096 bytes free)")
 
 
-def test_the_disk_is_asked_for_its_free_space_once_a_second(tmp_path, monkeypatch):
-    """Every run start checks the free space; the disk itself is asked at most
-    once a second, so a disk that fills up refuses runs within that second."""
-    from flowrun.store import sqlite
-
-    asked = []
-
-    def statvfs(path):
-        asked.append(path)
-        return real(path)
-
-    real = os.statvfs
-    monkeypatch.setattr(sqlite.os, "statvfs", statvfs)
-    monkeypatch.setattr(sqlite._free_bytes, "seconds", 3600)
-    first = sqlite.free_bytes(tmp_path)
-    assert first > 0 and sqlite.free_bytes(str(tmp_path)) == first
-    assert asked == [str(tmp_path)]
-    monkeypatch.setattr(sqlite._free_bytes, "seconds", 0)
-    assert sqlite.free_bytes(tmp_path) > 0
-    assert sqlite.free_bytes(tmp_path / "gone") is None
-    assert asked == [str(tmp_path)] * 2 + [str(tmp_path / "gone")]
-
-
 def _damage(path) -> None:
     """Overwrite every third page of the second half of a database file."""
     size = os.path.getsize(path)

@@ -31,7 +31,6 @@ from flowrun.http import connections
 from flowrun.http.flight import Flight, seconds
 from flowrun.http.guard import NetworkGuard, origin_of
 from flowrun.http.headers import install as install_header_parser
-from flowrun.recent import Recent
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -222,29 +221,38 @@ class Reply:
     elapsed_ms: float
 
 
-def _look_for_proxy_settings() -> bool:
+ENVIRONMENT_TTL_S = 1.0
+_environment_seen: tuple[float, bool] | None = None  # (looked at, answer)
+
+
+def _environment_has_proxy_settings() -> bool:
     """True when requests' per-call environment lookups could find something.
 
     CA-bundle variables are not counted: ``Client`` reads them once instead.
+    Every run asks; the environment and ``~/.netrc`` are looked at (eight
+    variables and two files, ~30 µs) at most once a second.
     """
-    if any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARS):
-        return True
+    global _environment_seen
+    now = time.monotonic()
+    seen = _environment_seen
+    if seen is not None and now - seen[0] < ENVIRONMENT_TTL_S:
+        return seen[1]
     home = os.path.expanduser("~")
-    return (
-        bool(os.environ.get("NETRC"))
+    answer = (
+        any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARS)
+        or bool(os.environ.get("NETRC"))
         or os.path.exists(os.path.join(home, ".netrc"))
         or os.path.exists(os.path.join(home, "_netrc"))
     )
-
-
-# Every run asks; eight variables and two files (~30 µs) are looked at once a second.
-_environment_has_proxy_settings = Recent(_look_for_proxy_settings)
+    _environment_seen = (now, answer)
+    return answer
 
 
 def environment_changed() -> None:
     """Look at proxy variables and ``~/.netrc`` again at the next run, not up to a
     second later: for a program that changes ``os.environ`` while it runs."""
-    _environment_has_proxy_settings.forget()
+    global _environment_seen
+    _environment_seen = None
 
 
 @functools.lru_cache(maxsize=16)

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 from flowrun.green import real_sleep
-from flowrun.recent import Recent
 
 DB_NAME = "flowrun.sqlite3"
 BUSY_TIMEOUT_S = 10.0
@@ -194,20 +193,14 @@ class Database:
 def free_bytes(directory: str | os.PathLike) -> int | None:
     """Bytes an unprivileged process may still write on ``directory``'s disk.
 
-    Every run start asks; the disk is asked at most once a second per directory.
+    Asked at every run start, so that a disk that has just filled up refuses the
+    next run: a ``statvfs`` is 3 µs.
     """
-    return _free_bytes(os.fspath(directory))
-
-
-def _statvfs_free(directory: str) -> int | None:
     try:
         stat = os.statvfs(directory)
     except OSError:
         return None
     return stat.f_bavail * stat.f_frsize
-
-
-_free_bytes = Recent(_statvfs_free)
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
